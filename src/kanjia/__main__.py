@@ -1,0 +1,3 @@
+from kanjia.cli.main import main
+
+main()

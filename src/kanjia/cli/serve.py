@@ -1,0 +1,43 @@
+"""``kanjia serve``: run the gateway."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from kanjia.config import load_settings
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="TOML config file (default: built-in defaults).")
+@click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8000).")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Worker processes (one per core; budgets need --redis across workers).")
+@click.option("--sandbox", "sandbox_url", default=None,
+              help="Send every vendor's traffic to a kanjia sandbox at this URL.")
+@click.option("--db", "database", default=None,
+              help="Ledger database: a SQLite path or postgresql://... URL.")
+@click.option("--redis", "redis_url", default=None,
+              help="Share budgets and rate limits across instances through Redis.")
+def serve(config_path: str | None, host: str | None, port: int | None, workers: int,
+          sandbox_url: str | None, database: str | None, redis_url: str | None) -> None:
+    """Start the OpenAI-compatible gateway."""
+    server: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    overrides: dict[str, Any] = {"sandbox_url": sandbox_url, "database": database,
+                                 "redis": redis_url}
+    if server:
+        overrides["server"] = server
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    settings = load_settings(config_path, **overrides)
+    from kanjia.server.run import make_app, serve as run
+
+    app = None
+    if workers <= 1:
+        app = make_app(settings)
+        enabled = ", ".join(app.services.directory.enabled_vendors()) or "none (set API keys)"
+        click.echo(f"kanjia gateway on http://{settings.server.host}:{settings.server.port}/v1"
+                   f"  vendors: {enabled}", err=True)
+    run(settings, config_path, workers, overrides, app)

@@ -1,0 +1,88 @@
+"""The frozen settings tree. Secrets are never here: only the names of the
+environment variables that hold them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerSettings(BaseModel):
+    model_config = _FROZEN
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    upstream_timeout_s: float = Field(120.0, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    first_byte_timeout_s: float = Field(60.0, gt=0)
+    reporting_currency: Literal["CNY", "USD"] = "CNY"
+    master_key_env: str = "KANJIA_MASTER_KEY"
+    #: require a kanjia virtual key (or the master key) on /v1 endpoints
+    require_keys: bool = False
+    metrics_public: bool = True
+    max_attempts: int = Field(3, ge=1, le=10)
+
+
+class DeploymentSettings(BaseModel):
+    model_config = _FROZEN
+
+    name: str = "default"
+    base_url: str | None = None
+    api_key_env: str | None = None
+    weight: float = Field(1.0, gt=0)
+
+
+class VendorSettings(BaseModel):
+    model_config = _FROZEN
+
+    enabled: bool | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    #: models served by this vendor beyond those in the price catalog
+    models: tuple[str, ...] = ()
+    deployments: tuple[DeploymentSettings, ...] = ()
+
+
+class RouteSettings(BaseModel):
+    """A name clients use as ``model``; resolved per request to ranked candidates."""
+
+    model_config = _FROZEN
+
+    description: str = ""
+    #: "vendor/model" entries, or ["*"] for every catalog model that fits
+    models: tuple[str, ...] = ("*",)
+    objective: Literal["cheapest", "fastest", "weighted", "ordered", "quality", "cascade"] = \
+        "cheapest"
+    weights: tuple[float, ...] = ()
+    capabilities: tuple[str, ...] = ("chat",)
+    min_context: int = 0
+    min_quality: int = Field(0, ge=0, le=5)
+    max_price_mtok: Decimal | None = None
+    max_price_currency: Literal["CNY", "USD"] = "CNY"
+    vendors: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    open_weights_only: bool = False
+    expected_output_tokens: int = Field(256, ge=1)
+    expected_cached_share: float = Field(0.0, ge=0, le=1)
+    max_candidates: int = Field(5, ge=1)
+    quality_target: float | None = Field(None, ge=0, le=1)
+
+
+class Settings(BaseModel):
+    model_config = _FROZEN
+
+    server: ServerSettings = ServerSettings()
+    vendors: dict[str, VendorSettings] = Field(default_factory=dict)
+    aliases: dict[str, str] = Field(default_factory=dict)
+    routes: dict[str, RouteSettings] = Field(default_factory=dict)
+    #: when set, every vendor is served by the kanjia sandbox at this URL
+    sandbox_url: str | None = None
+    database: str | None = None
+    redis: str | None = None
+    quality_router: str | None = None
+    fx: dict[str, Decimal] = Field(default_factory=dict)

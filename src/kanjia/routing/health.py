@@ -1,0 +1,108 @@
+"""Per-deployment circuit breakers.
+
+closed ──N failures within window──> open ──cooldown──> half-open ──success──> closed
+                                                        └──failure──> open
+A deployment whose credentials or balance failed is *disabled* until an operator
+or a periodic probe restores it; rate limits never open a breaker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from kanjia.errors import KanjiaError, RateLimited
+
+__all__ = ["Breaker", "BreakerPolicy", "HealthBoard"]
+
+State = Literal["closed", "open", "half_open", "disabled"]
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerPolicy:
+    failures: int = 5
+    window_s: float = 30.0
+    cooldown_s: float = 15.0
+    disabled_probe_s: float = 300.0
+
+
+@dataclass(slots=True)
+class Breaker:
+    policy: BreakerPolicy
+    clock: Callable[[], float]
+    state: State = "closed"
+    opened_at: float = 0.0
+    reason: str = ""
+    failures: deque[float] = field(default_factory=deque)
+    probing: bool = False
+    latency_ewma_ms: float | None = None
+
+    def available(self) -> bool:
+        """May a request be sent now? In half-open, only one probe at a time."""
+        if self.state == "closed":
+            return True
+        now = self.clock()
+        wait = self.policy.disabled_probe_s if self.state == "disabled" else self.policy.cooldown_s
+        if self.state in ("open", "disabled") and now - self.opened_at >= wait:
+            self.state = "half_open"
+            self.probing = False
+        if self.state == "half_open" and not self.probing:
+            self.probing = True
+            return True
+        return False
+
+    def success(self, latency_ms: float | None = None) -> None:
+        self.state = "closed"
+        self.probing = False
+        self.failures.clear()
+        self.reason = ""
+        if latency_ms is not None:
+            prev = self.latency_ewma_ms
+            self.latency_ewma_ms = latency_ms if prev is None else 0.8 * prev + 0.2 * latency_ms
+
+    def failure(self, error: KanjiaError) -> None:
+        now = self.clock()
+        if error.disables_deployment:
+            self.state, self.opened_at, self.reason = "disabled", now, error.code
+            self.probing = False
+            return
+        if isinstance(error, RateLimited):
+            return
+        if self.state == "half_open":
+            self.state, self.opened_at, self.reason = "open", now, error.code
+            self.probing = False
+            return
+        self.failures.append(now)
+        while self.failures and now - self.failures[0] > self.policy.window_s:
+            self.failures.popleft()
+        if len(self.failures) >= self.policy.failures:
+            self.state, self.opened_at, self.reason = "open", now, error.code
+
+
+class HealthBoard:
+    """The breakers of every deployment, owned by one gateway instance."""
+
+    def __init__(self, policy: BreakerPolicy | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy or BreakerPolicy()
+        self._clock = clock
+        self._breakers: dict[str, Breaker] = {}
+
+    def get(self, deployment_id: str) -> Breaker:
+        b = self._breakers.get(deployment_id)
+        if b is None:
+            b = self._breakers[deployment_id] = Breaker(self.policy, self._clock)
+        return b
+
+    def restore(self, deployment_id: str) -> None:
+        self.get(deployment_id).success()
+
+    def reset(self) -> None:
+        """Forget every breaker (an operator's "restore all")."""
+        self._breakers.clear()
+
+    def states(self) -> dict[str, Breaker]:
+        return dict(self._breakers)

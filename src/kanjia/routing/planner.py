@@ -1,0 +1,223 @@
+"""From the client's ``model`` to an ordered list of targets to try.
+
+A plain model name resolves to one target. A route name (settings.routes)
+filters the catalog by the route's constraints and ranks what is left by the
+route's objective; for ``cheapest`` that is this request's expected cost at the
+price in force now (tiers and off-peak windows included), converted to one
+currency so that CNY and USD vendors compare.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+from kanjia.catalog import Catalog, estimate_cost
+from kanjia.config import RouteSettings, Settings
+from kanjia.errors import BadRequest, ModelNotFound
+from kanjia.routing.directory import ModelDirectory, Target
+from kanjia.routing.health import HealthBoard
+
+__all__ = ["Candidate", "Plan", "Planner", "QualityTiers", "rough_prompt_tokens"]
+
+_CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+
+
+def rough_prompt_tokens(messages: Any) -> int:
+    """A fast, slightly generous token estimate (CJK ≈ 1 token/char, else ≈ 4 chars/token)."""
+    total = 0
+    if not isinstance(messages, list):
+        return 0
+    for m in messages:
+        total += 4
+        content = m.get("content") if isinstance(m, dict) else None
+        if isinstance(content, list):
+            content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if isinstance(content, str):
+            cjk = len(_CJK.findall(content))
+            total += cjk + (len(content) - cjk + 3) // 4
+    return total
+
+
+class QualityTiers:
+    """Coarse 0-5 quality tiers by model pattern (data in quality_tiers.toml)."""
+
+    def __init__(self, rules: list[tuple[str, int]] | None = None) -> None:
+        if rules is None:
+            text = resources.files("kanjia.routing").joinpath("quality_tiers.toml").read_text()
+            rules = [(str(p), int(t)) for p, t in tomllib.loads(text)["tiers"]]
+        self._rules = rules
+        self._cache: dict[str, int] = {}
+
+    def tier(self, key: str) -> int:
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = next((t for p, t in self._rules if fnmatch.fnmatchcase(key, p)), 0)
+            self._cache[key] = hit
+        return hit
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    key: str
+    kept: bool
+    reason: str
+    expected_cost: Decimal | None = None
+    currency: str | None = None
+    expected_cost_ref: Decimal | None = None  # in the reference currency, for ranking
+
+
+@dataclass(slots=True)
+class Plan:
+    requested: str
+    route: str | None
+    targets: list[Target]
+    prompt_tokens: int
+    candidates: list[Candidate] = field(default_factory=list)
+
+    @property
+    def candidate_keys(self) -> list[str]:
+        return [t.key for t in self.targets]
+
+
+class Planner:
+    def __init__(self, settings: Settings, directory: ModelDirectory, catalog: Catalog,
+                 health: HealthBoard, tiers: QualityTiers | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 rng: random.Random | None = None) -> None:
+        self.routes: Mapping[str, RouteSettings] = settings.routes
+        self.directory = directory
+        self.catalog = catalog
+        self.health = health
+        self.tiers = tiers or QualityTiers()
+        self.reference_currency = settings.server.reporting_currency
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    def plan(self, name: str, body: Mapping[str, Any], endpoint: str = "chat") -> Plan:
+        prompt = rough_prompt_tokens(body.get("messages")) if endpoint == "chat" else 0
+        route = self.routes.get(name)
+        if route is None:
+            return Plan(name, None, [self.directory.resolve(name)], prompt)
+        max_out = int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
+        needs = set(route.capabilities)
+        if body.get("tools"):
+            needs.add("tools")
+        fmt = body.get("response_format")
+        if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
+            needs.add("json_mode")
+        if endpoint == "embeddings":
+            needs = {"embeddings"}
+        plan = self.rank(name, route, prompt, max_out, self._clock(), needs)
+        if not plan.targets:
+            reasons = "; ".join(f"{c.key}: {c.reason}" for c in plan.candidates[:8])
+            raise BadRequest(f"route {name!r}: no model fits this request ({reasons})")
+        return plan
+
+    def explain(self, name: str, prompt_tokens: int, max_tokens: int,
+                at: datetime | None = None) -> Plan:
+        route = self.routes.get(name)
+        if route is None:
+            raise ModelNotFound(f"no route named {name!r}; routes: {', '.join(self.routes)}")
+        return self.rank(name, route, prompt_tokens, max_tokens, at or self._clock(),
+                         set(route.capabilities))
+
+    # -- ranking --------------------------------------------------------------------
+    def _pool(self, route: RouteSettings) -> list[Target]:
+        if "*" in route.models:
+            return list(self.directory.targets)
+        pool = []
+        for key in route.models:
+            try:
+                pool.append(self.directory.resolve(key))
+            except ModelNotFound:
+                continue
+        return pool
+
+    def _check(self, t: Target, route: RouteSettings, needs: set[str], prompt: int,
+               out: int) -> str | None:
+        entry = t.entry
+        if route.vendors and t.vendor not in route.vendors:
+            return "vendor not allowed"
+        spec = self.directory.specs.get(t.vendor)
+        if route.regions and (spec is None or spec.region not in route.regions):
+            return f"region {spec.region if spec else '?'} not allowed"
+        if entry is None:
+            return "not in the price catalog" if "*" in route.models or needs else None
+        missing = needs - set(entry.capabilities)
+        if missing:
+            return f"lacks {', '.join(sorted(missing))}"
+        if route.open_weights_only and not entry.open_weights:
+            return "not open weights"
+        window = entry.context_window or 0
+        need_ctx = max(route.min_context, prompt + out)
+        if window and window < need_ctx:
+            return f"context {window} < {need_ctx}"
+        if route.min_context and not window:
+            return "context window unknown"
+        if self.tiers.tier(t.key) < route.min_quality:
+            return f"quality tier {self.tiers.tier(t.key)} < {route.min_quality}"
+        return None
+
+    def rank(self, name: str, route: RouteSettings, prompt: int, max_out: int, at: datetime,
+             needs: set[str]) -> Plan:
+        out_tokens = max_out or route.expected_output_tokens
+        kept: list[tuple[Decimal, int, Target, Candidate]] = []
+        dropped: list[Candidate] = []
+        for order, t in enumerate(self._pool(route)):
+            why = self._check(t, route, needs, prompt, out_tokens)
+            if why is None and t.entry is not None:
+                if t.entry.price_at(at) is None:
+                    why = "no price in force"
+            if why is not None:
+                dropped.append(Candidate(t.key, False, why))
+                continue
+            cost_ref = Decimal(0)
+            cand = Candidate(t.key, True, "fits")
+            if t.entry is not None:
+                est = estimate_cost(t.entry, prompt, out_tokens, route.expected_cached_share, at)
+                cost_ref = self.catalog.fx.convert(est.amount, est.currency,
+                                                   self.reference_currency, at.date())
+                if route.max_price_mtok is not None:
+                    per_m = cost_ref * 1_000_000 / max(1, prompt + out_tokens)
+                    limit = self.catalog.fx.convert(route.max_price_mtok,
+                                                    route.max_price_currency,
+                                                    self.reference_currency, at.date())
+                    if per_m > limit:
+                        dropped.append(Candidate(t.key, False,
+                                                 f"blended {per_m:.4f}/1M > max_price"))
+                        continue
+                cand = Candidate(t.key, True, f"fits; period {est.period_id}", est.amount,
+                                 est.currency, cost_ref)
+            kept.append((cost_ref, order, t, cand))
+        kept = self._objective(route, kept)
+        kept = kept[: route.max_candidates]
+        return Plan(name, name, [t for _, _, t, _ in kept], prompt,
+                    [c for _, _, _, c in kept] + dropped)
+
+    def _objective(self, route: RouteSettings,
+                   kept: list[tuple[Decimal, int, Target, Candidate]]
+                   ) -> list[tuple[Decimal, int, Target, Candidate]]:
+        if route.objective == "ordered":
+            return sorted(kept, key=lambda k: k[1])
+        if route.objective == "weighted":
+            weights = list(route.weights) or [1.0] * len(kept)
+            keyed = [(self._rng.random() ** (1.0 / max(weights[k[1]] if k[1] < len(weights)
+                                                      else 1.0, 1e-9)), k) for k in kept]
+            return [k for _, k in sorted(keyed, key=lambda x: -x[0])]
+        if route.objective == "fastest":
+            def latency(k: tuple[Decimal, int, Target, Candidate]) -> float:
+                lat = [self.health.get(d.id).latency_ewma_ms for d in k[2].deployments]
+                known = [x for x in lat if x is not None]
+                return min(known) if known else float("inf")
+            return sorted(kept, key=lambda k: (latency(k), k[0]))
+        # cheapest (default; the learned quality objectives narrow the pool first)
+        return sorted(kept, key=lambda k: (k[0], -self.tiers.tier(k[2].key), k[1]))

@@ -1,0 +1,108 @@
+"""The cascade objective (FrugalGPT / AutoMix style): call the models of a chain one after
+another, and after each answer decide from what has been seen, the answers' keys,
+their agreement, their shape and the prompt-level prior, whether the best answer so far is
+reliable enough to stop. The client gets one answer and is billed for every call made."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from kanjia.routing.quality._answers import answer_key, answer_shape, jaccard, word_set
+from kanjia.routing.quality._logistic import LinearHeads
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class CascadePolicy:
+    """Call ``chain`` in order; after call ``i`` stop if the best predicted quality among the
+    answers so far reaches ``thresholds[i]`` (the last call always stops). ``steps[i]``
+    predicts the quality of each of the ``i + 1`` answers seen after call ``i``."""
+
+    chain: tuple[str, ...]
+    thresholds: tuple[float, ...]
+    steps: tuple[LinearHeads, ...]
+    keys: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.chain or len(self.thresholds) != len(self.chain) - 1:
+            raise ValueError("a chain of n models needs n - 1 thresholds")
+        if len(self.steps) != len(self.chain):
+            raise ValueError("one scoring step per model of the chain")
+
+
+def feature_dim(n_called: int, n_keys: int) -> int:
+    return n_called * (n_keys + 5) + n_called * (n_called - 1)
+
+
+def state_features(
+    keys: Sequence[str], responses: Sequence[str | None], prior_logits: Sequence[float]
+) -> FloatArray:
+    """What is known after ``len(responses)`` calls, as a fixed-length vector."""
+    parsed = [answer_key(r) for r in responses]
+    words = [word_set(r) for r in responses]
+    out: list[float] = []
+    for j, response in enumerate(responses):
+        onehot = [0.0] * (len(keys) + 2)
+        key = parsed[j]
+        if key is None:
+            onehot[-1] = 1.0
+        elif key in keys:
+            onehot[keys.index(key)] = 1.0
+        else:
+            onehot[-2] = 1.0
+        out.extend(onehot)
+        out.extend(answer_shape(response))
+        out.append(float(prior_logits[j]) / 4.0)
+    for a in range(len(responses)):
+        for b in range(a + 1, len(responses)):
+            same = parsed[a] is not None and parsed[a] == parsed[b]
+            out.append(1.0 if same else 0.0)
+            out.append(jaccard(words[a], words[b]))
+    return np.array(out, dtype=np.float64)
+
+
+@dataclass
+class CascadeRun:
+    """One request going through a cascade: ask :meth:`next_model` which model to call,
+    give its answer to :meth:`observe`, repeat until ``next_model`` returns ``None``, then
+    return the answer of :meth:`answer`."""
+
+    policy: CascadePolicy
+    prior_logits: Sequence[float]
+    _responses: list[str | None] = field(default_factory=list)
+    _chosen: str | None = None
+    quality: float = float("nan")
+
+    def next_model(self) -> str | None:
+        if self._chosen is not None:
+            return None
+        return self.policy.chain[len(self._responses)]
+
+    @property
+    def called(self) -> tuple[str, ...]:
+        return self.policy.chain[: len(self._responses)]
+
+    def observe(self, model: str, response: str | None) -> None:
+        expected = self.next_model()
+        if expected is None or model != expected:
+            raise ValueError(f"expected an answer from {expected!r}, got {model!r}")
+        self._responses.append(response)
+        step = len(self._responses) - 1
+        x = state_features(self.policy.keys, self._responses, self.prior_logits[: step + 1])
+        proba = self.policy.steps[step].proba(x[None, :])[0]
+        best = int(np.argmax(proba))
+        last = step == len(self.policy.chain) - 1
+        if last or proba[best] >= self.policy.thresholds[step]:
+            self._chosen = self.policy.chain[best]
+            self.quality = float(proba[best])
+
+    def answer(self) -> str:
+        """The model whose answer goes to the client."""
+        if self._chosen is None:
+            raise RuntimeError("the cascade has not finished")
+        return self._chosen

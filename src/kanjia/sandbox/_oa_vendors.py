@@ -1,0 +1,159 @@
+"""The OpenAI-compatible vendors the sandbox serves, as one data table.
+
+Every per-vendor quirk of the family lives here; the handlers in ``_openai`` read
+the profile and never branch on a vendor id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kanjia.sandbox._cache import CachePolicy
+from kanjia.sandbox._errors import ErrorReply
+from kanjia.sandbox._oa_errors import OA_ERRORS
+
+__all__ = ["OA_VENDORS", "OpenAIVendor"]
+
+StreamUsage = Literal["include_usage", "last_chunk"]
+CacheStyle = Literal["deepseek", "details"]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAIVendor:
+    """How one OpenAI-compatible vendor differs from OpenAI itself.
+
+    ``stream_usage``: "include_usage" sends a final ``choices: []`` chunk with usage
+    only when ``stream_options.include_usage`` is true; "last_chunk" always puts
+    usage on the last content chunk. ``cache_style``: "deepseek" adds
+    ``prompt_cache_hit_tokens``/``prompt_cache_miss_tokens`` and the details;
+    "details" adds ``prompt_tokens_details.cached_tokens``. ``filter_finish``: the
+    finish_reason a content-filter hit ends the reply with (HTTP 200), for vendors
+    that filter that way rather than with an error. ``extra``: top-level fields
+    every success body (and the last stream chunk) carries.
+    """
+
+    id: str
+    models: tuple[str, ...]
+    errors: Mapping[str, ErrorReply]
+    needs_key: bool = True
+    stream_usage: StreamUsage = "include_usage"
+    supports_n: bool = False
+    cache: CachePolicy | None = None
+    cache_style: CacheStyle = "details"
+    reasoning_models: tuple[str, ...] = ()
+    system_fingerprint: str | None = None
+    id_prefix: str = "chatcmpl-"
+    filter_finish: str | None = None
+    keepalive: bytes | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    embedding_dim: int = 1024
+
+    def is_reasoning(self, model: str) -> bool:
+        return any(model.startswith(prefix) for prefix in self.reasoning_models)
+
+
+def _vendor(id_: str, models: tuple[str, ...], **quirks: Any) -> OpenAIVendor:
+    return OpenAIVendor(id_, models, OA_ERRORS[id_], **quirks)
+
+
+_SELF_HOSTED: dict[str, Any] = {"needs_key": False, "filter_finish": "content_filter"}
+
+OA_VENDORS: Mapping[str, OpenAIVendor] = {
+    v.id: v
+    for v in (
+        _vendor(
+            "deepseek",
+            ("deepseek-chat", "deepseek-reasoner"),
+            cache=CachePolicy(unit=64, minimum=64),
+            cache_style="deepseek",
+            reasoning_models=("deepseek-reasoner",),
+            system_fingerprint="fp_sandbox_deepseek",
+            keepalive=b": keep-alive\n\n",
+        ),
+        _vendor(
+            "qwen",
+            ("qwen-max", "qwen-plus", "qwen-turbo", "qwq-plus"),
+            supports_n=True,
+            cache=CachePolicy(unit=1, minimum=256),
+            reasoning_models=("qwq",),
+        ),
+        _vendor(
+            "zhipu",
+            ("glm-4-plus", "glm-4-air", "glm-4-flash"),
+            stream_usage="last_chunk",
+            cache=CachePolicy(unit=1, minimum=256),
+            id_prefix="",
+        ),
+        _vendor(
+            "moonshot",
+            ("moonshot-v1-8k", "moonshot-v1-32k", "kimi-k2-0711-preview"),
+            supports_n=True,
+            cache=CachePolicy(unit=1, minimum=256),
+        ),
+        _vendor(
+            "minimax",
+            ("MiniMax-Text-01", "abab6.5s-chat"),
+            stream_usage="last_chunk",
+            id_prefix="",
+            extra={
+                "input_sensitive": False,
+                "output_sensitive": False,
+                "base_resp": {"status_code": 0, "status_msg": ""},
+            },
+        ),
+        _vendor(
+            "doubao",
+            ("doubao-pro-32k", "doubao-lite-32k", "doubao-1.5-pro-32k"),
+            cache=CachePolicy(unit=1, minimum=1024),
+            id_prefix="",
+        ),
+        _vendor(
+            "qianfan",
+            ("ernie-4.0-8k", "ernie-speed-8k", "ernie-lite-8k"),
+            stream_usage="last_chunk",
+            id_prefix="as-",
+            filter_finish="content_filter",
+        ),
+        _vendor(
+            "hunyuan",
+            ("hunyuan-turbo", "hunyuan-pro", "hunyuan-lite"),
+            filter_finish="sensitive",
+            id_prefix="",
+        ),
+        _vendor(
+            "spark",
+            ("generalv3.5", "4.0Ultra", "lite"),
+            stream_usage="last_chunk",
+            id_prefix="cha000b",
+        ),
+        _vendor(
+            "siliconflow",
+            ("Qwen/Qwen2.5-7B-Instruct", "deepseek-ai/DeepSeek-V3"),
+            supports_n=True,
+            filter_finish="content_filter",
+        ),
+        _vendor(
+            "openai",
+            ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "text-embedding-3-small"),
+            supports_n=True,
+            cache=CachePolicy(unit=128, minimum=1024),
+            system_fingerprint="fp_sandbox_openai",
+            embedding_dim=1536,
+        ),
+        _vendor(
+            "openrouter",
+            ("openai/gpt-4o-mini", "deepseek/deepseek-chat", "anthropic/claude-3.5-haiku"),
+            id_prefix="gen-",
+        ),
+        _vendor("vllm", ("Qwen/Qwen2.5-7B-Instruct",), supports_n=True, **_SELF_HOSTED),
+        _vendor("ollama", ("llama3.2", "qwen2.5:7b"), **_SELF_HOSTED),
+        _vendor(
+            "llamacpp",
+            ("default",),
+            stream_usage="last_chunk",
+            **_SELF_HOSTED,
+        ),
+    )
+}

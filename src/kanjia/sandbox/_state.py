@@ -1,0 +1,61 @@
+"""The mutable state of one sandbox server, owned by its aiohttp application."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from kanjia.sandbox._cache import PromptCache
+from kanjia.sandbox._directives import Directives
+from kanjia.sandbox._faults import SLOW_STREAM_CHUNK_MS, FaultBook
+from kanjia.sandbox._settings import SandboxSettings
+from kanjia.sandbox._stats import Stats
+
+__all__ = ["STATE_KEY", "SandboxState", "Timing"]
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Seconds to wait before the first token and between stream chunks."""
+
+    first: float
+    chunk: float
+
+
+class SandboxState:
+    def __init__(self, settings: SandboxSettings) -> None:
+        self.settings = settings
+        self.faults = FaultBook(settings.seed)
+        self.stats = Stats()
+        self.cache = PromptCache()
+        self._ids = itertools.count(1)
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def admit(self, vendor: str, model: str, directives: Directives) -> str | None:
+        """Count the request and pick its fault: its directive, else a server rule."""
+        fault = directives.fault or self.faults.pick(vendor, model)
+        self.stats.count(vendor, model, fault)
+        return fault
+
+    def timing(self, directives: Directives, fault: str | None) -> Timing:
+        first = directives.latency_ms
+        chunk = directives.chunk_ms
+        if fault == "slow_stream":
+            chunk = SLOW_STREAM_CHUNK_MS
+        return Timing(
+            (self.settings.ttft_ms if first is None else first) / 1000,
+            (self.settings.chunk_ms if chunk is None else chunk) / 1000,
+        )
+
+    def reset(self) -> None:
+        self.faults.reset()
+        self.stats.reset()
+        self.cache.reset()
+        self._ids = itertools.count(1)
+
+
+STATE_KEY = web.AppKey("kanjia_sandbox_state", SandboxState)

@@ -1,0 +1,91 @@
+"""Minimal ASGI plumbing: read a bounded body, send JSON, send SSE. No framework:
+a framework's routing and middleware cost more than the whole request path here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+import orjson
+
+from kanjia.errors import BadRequest, KanjiaError, PayloadTooLarge
+
+__all__ = ["Receive", "Scope", "Send", "read_body", "send_bytes", "send_error", "send_json",
+           "start_sse"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_JSON_CT = (b"content-type", b"application/json")
+
+
+def _headers(extra: dict[str, str] | None, content_type: tuple[bytes, bytes]
+             ) -> list[tuple[bytes, bytes]]:
+    out = [content_type]
+    if extra:
+        out.extend((k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in extra.items())
+    return out
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                if int(value) > limit:
+                    raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+            except ValueError:
+                raise BadRequest("invalid Content-Length") from None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequest("client disconnected while sending the request")
+        body = message.get("body", b"")
+        if body:
+            size += len(body)
+            if size > limit:
+                raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+            chunks.append(body)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def send_bytes(send: Send, status: int, body: bytes, headers: dict[str, str] | None = None,
+                     content_type: bytes = b"application/json") -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": _headers(headers, (b"content-type", content_type))})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(send: Send, status: int, obj: Any, headers: dict[str, str] | None = None
+                    ) -> None:
+    await send_bytes(send, status, orjson.dumps(obj), headers)
+
+
+async def send_error(send: Send, exc: KanjiaError, headers: dict[str, str] | None = None
+                     ) -> None:
+    extra = dict(headers or {})
+    if exc.retry_after is not None:
+        extra["retry-after"] = str(int(exc.retry_after + 0.999))
+    await send_json(send, exc.status, exc.body(), extra)
+
+
+async def start_sse(send: Send, headers: dict[str, str]) -> None:
+    hdrs = _headers(headers, (b"content-type", b"text/event-stream"))
+    hdrs.append((b"cache-control", b"no-cache"))
+    await send({"type": "http.response.start", "status": 200, "headers": hdrs})
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def sse_frames(payloads: Iterable[bytes]) -> bytes:
+    return b"".join(b"data: " + p + b"\n\n" for p in payloads)

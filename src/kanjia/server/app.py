@@ -1,0 +1,239 @@
+"""The ASGI application: endpoints on top of the Gateway, wired by ``build_app``."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kanjia.catalog import Catalog, load_catalog
+from kanjia.config import Settings
+from kanjia.errors import AuthFailed, KanjiaError, ModelNotFound
+from kanjia.routing.directory import ModelDirectory
+from kanjia.routing.health import HealthBoard
+from kanjia.routing.planner import Planner
+from kanjia.server import _asgi
+from kanjia.server._asgi import Receive, Scope, Send
+from kanjia.server.access import AccessPolicy, OpenAccess
+from kanjia.server.gateway import CallOutcome, Gateway, RecordSink
+from kanjia.server.metrics import Metrics
+from kanjia.server.openapi import OPENAPI
+from kanjia.server.upstream import Upstream
+from kanjia.server.validate import parse_chat, parse_embeddings
+from kanjia.tokens import TokenCounter
+from kanjia.vendors import load_vendor_specs
+
+__all__ = ["KanjiaApp", "Services", "build_app"]
+
+Handler = Callable[["KanjiaApp", Scope, Receive, Send], Awaitable[None]]
+Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Services:
+    """Everything one gateway instance owns. Built once, passed explicitly."""
+
+    settings: Settings
+    catalog: Catalog
+    directory: ModelDirectory
+    planner: Planner
+    health: HealthBoard
+    metrics: Metrics
+    gateway: Gateway
+    upstream: Upstream
+    access: AccessPolicy
+    master_key: str | None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class KanjiaApp:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.routes: dict[tuple[str, str], Handler] = {
+            ("POST", "/v1/chat/completions"): _chat,
+            ("POST", "/chat/completions"): _chat,
+            ("POST", "/v1/embeddings"): _embeddings,
+            ("POST", "/embeddings"): _embeddings,
+            ("GET", "/v1/models"): _models,
+            ("GET", "/models"): _models,
+            ("GET", "/healthz"): _healthz,
+            ("GET", "/metrics"): _metrics,
+            ("GET", "/openapi.json"): _openapi,
+        }
+        self.prefix_routes: list[tuple[str, Handler]] = []
+        self.on_startup: list[Hook] = []
+        self.on_shutdown: list[Hook] = []
+        self._max_body = services.settings.server.max_body_bytes
+
+    def mount(self, prefix: str, handler: Handler) -> None:
+        self.prefix_routes.append((prefix, handler))
+
+    def is_admin(self, scope: Scope) -> bool:
+        key = _bearer(scope)
+        master = self.services.master_key
+        return bool(master and key and hmac.compare_digest(key.encode(), master.encode()))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            handler = self.routes.get((scope["method"], scope["path"]))
+            if handler is None:
+                handler = next((h for p, h in self.prefix_routes
+                                if scope["path"].startswith(p)), _not_found)
+            try:
+                await handler(self, scope, receive, send)
+            except KanjiaError as exc:
+                await _asgi.send_error(send, exc)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def startup(self) -> None:
+        await self.services.upstream.start()
+        for hook in self.on_startup:
+            await hook()
+
+    async def shutdown(self) -> None:
+        for hook in self.on_shutdown:
+            await hook()
+        await self.services.upstream.close()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:  # report start-up failure to the server
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _bearer(scope: Scope) -> str | None:
+    auth = _asgi.header(scope, b"authorization")
+    if auth and auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    return _asgi.header(scope, b"x-api-key") or _asgi.header(scope, b"api-key")
+
+
+async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    t0 = time.perf_counter()
+    raw = await _asgi.read_body(scope, receive, app._max_body)
+    body = parse_chat(raw)
+    outcome = await app.services.gateway.chat(body, _bearer(scope), t0)
+    if isinstance(outcome, CallOutcome):
+        await _asgi.send_bytes(send, 200, outcome.body, outcome.headers)
+        return
+    await _asgi.start_sse(send, outcome.headers)
+    disconnected = asyncio.Event()
+
+    async def watch() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                disconnected.set()
+                return
+
+    watcher = asyncio.ensure_future(watch())
+    gone = False
+    try:
+        await send({"type": "http.response.body", "body": _asgi.sse_frames(outcome.first),
+                    "more_body": True})
+        async for payload in outcome.rest:
+            if disconnected.is_set():
+                gone = True
+                break
+            await send({"type": "http.response.body", "body": b"data: " + payload + b"\n\n",
+                        "more_body": True})
+        if not gone and not disconnected.is_set():
+            await send({"type": "http.response.body", "body": b"data: [DONE]\n\n",
+                        "more_body": False})
+        gone = gone or disconnected.is_set()
+    except OSError:
+        gone = True
+    finally:
+        watcher.cancel()
+        await _close(outcome.rest)
+        outcome.finish(gone)
+
+
+async def _close(gen: Any) -> None:
+    aclose = getattr(gen, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:  # closing an already-failed stream
+            return
+
+
+async def _embeddings(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    t0 = time.perf_counter()
+    raw = await _asgi.read_body(scope, receive, app._max_body)
+    body = parse_embeddings(raw)
+    outcome = await app.services.gateway.embeddings(body, _bearer(scope), t0)
+    await _asgi.send_bytes(send, 200, outcome.body, outcome.headers)
+
+
+async def _models(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    s = app.services
+    data = [{"id": t.key, "object": "model", "created": 0, "owned_by": t.vendor,
+             "vendor": t.vendor,
+             "capabilities": sorted(t.entry.capabilities) if t.entry else [],
+             "context_window": t.entry.context_window if t.entry else None}
+            for t in s.directory.targets]
+    data.extend({"id": name, "object": "model", "created": 0, "owned_by": "kanjia",
+                 "vendor": "kanjia-route", "description": r.description}
+                for name, r in s.settings.routes.items())
+    await _asgi.send_json(send, 200, {"object": "list", "data": data})
+
+
+async def _healthz(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    await _asgi.send_json(send, 200, {"status": "ok",
+                                      "vendors": list(app.services.directory.enabled_vendors())})
+
+
+async def _metrics(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    if not app.services.settings.server.metrics_public and not app.is_admin(scope):
+        raise AuthFailed("metrics require the admin key")
+    await _asgi.send_bytes(send, 200, app.services.metrics.render(), None,
+                           b"text/plain; version=0.0.4; charset=utf-8")
+
+
+async def _openapi(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    await _asgi.send_json(send, 200, OPENAPI)
+
+
+async def _not_found(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    raise ModelNotFound(f"no such endpoint: {scope['method']} {scope['path']}")
+
+
+def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,
+              catalog: Catalog | None = None, access: AccessPolicy | None = None,
+              sinks: list[RecordSink] | None = None) -> KanjiaApp:
+    """Wire one gateway instance from validated settings (secrets from ``env``)."""
+    env = os.environ if env is None else env
+    catalog = catalog or load_catalog(fx_overrides=None)
+    specs = load_vendor_specs()
+    directory = ModelDirectory(settings, catalog, specs, env)
+    health = HealthBoard()
+    planner = Planner(settings, directory, catalog, health)
+    metrics = Metrics(health)
+    upstream = Upstream(settings.server)
+    master = env.get(settings.server.master_key_env) or None
+    access = access or OpenAccess(master, settings.server.require_keys)
+    gateway = Gateway(catalog=catalog, planner=planner, upstream=upstream, health=health,
+                      metrics=metrics, access=access, counter=TokenCounter(),
+                      reporting_currency=settings.server.reporting_currency,
+                      max_attempts=settings.server.max_attempts, sinks=sinks or [])
+    services = Services(settings, catalog, directory, planner, health, metrics, gateway,
+                        upstream, access, master)
+    return KanjiaApp(services)
+

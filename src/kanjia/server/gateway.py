@@ -1,0 +1,410 @@
+"""The request path: plan → admit → call a vendor (with failover) → meter.
+
+Protocol-agnostic: the ASGI layer in app.py parses HTTP and writes replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+
+import orjson
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from kanjia.catalog import Catalog, Usage, cost_of
+from kanjia.errors import (
+    ClientError,
+    KanjiaError,
+    NoDeploymentAvailable,
+    UpstreamError,
+    UpstreamProtocolError,
+)
+from kanjia.metering.record import CallRecord
+from kanjia.routing.directory import Target
+from kanjia.routing.health import HealthBoard
+from kanjia.routing.planner import Plan, Planner
+from kanjia.server.access import AccessPolicy, Principal, Reservation
+from kanjia.server.metrics import Metrics
+from kanjia.server.upstream import Upstream, UpstreamResponse
+from kanjia.tokens import TokenCounter
+from kanjia.vendors import ChatResult, Deployment, SSEParser, StreamTranslator
+
+__all__ = ["CallOutcome", "Gateway", "StreamOutcome"]
+
+RecordSink = Callable[[CallRecord], None]
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    """A finished non-streamed call."""
+
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(slots=True)
+class StreamOutcome:
+    """A stream whose first chunks have arrived; ``rest`` yields the remaining payloads."""
+
+    headers: dict[str, str]
+    first: list[bytes]
+    rest: AsyncIterator[bytes]
+    finish: Callable[[bool], None] = field(repr=False)
+
+
+@dataclass(slots=True)
+class _Ctx:
+    rid: str
+    t0: float
+    ts: float
+    endpoint: str
+    body: dict[str, Any]
+    plan: Plan
+    principal: Principal
+    reservation: Reservation | None = None
+    upstream_s: float = 0.0
+    attempts: list[str] = field(default_factory=list)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Gateway:
+    def __init__(self, *, catalog: Catalog, planner: Planner, upstream: Upstream,
+                 health: HealthBoard, metrics: Metrics, access: AccessPolicy,
+                 counter: TokenCounter, reporting_currency: str, max_attempts: int,
+                 sinks: Sequence[RecordSink] = ()) -> None:
+        self.catalog = catalog
+        self.planner = planner
+        self.upstream = upstream
+        self.health = health
+        self.metrics = metrics
+        self.access = access
+        self.counter = counter
+        self.reporting_currency = reporting_currency
+        self.max_attempts = max_attempts
+        self.sinks = list(sinks)
+        self._rng = random.Random()
+
+    # -- public entry points ----------------------------------------------------
+    async def chat(self, body: dict[str, Any], api_key: str | None,
+                   t0: float) -> CallOutcome | StreamOutcome:
+        ctx = await self._begin("chat", body, api_key, t0)
+        if body.get("stream"):
+            return await self._stream(ctx)
+        return await self._complete(ctx)
+
+    async def embeddings(self, body: dict[str, Any], api_key: str | None,
+                         t0: float) -> CallOutcome:
+        ctx = await self._begin("embeddings", body, api_key, t0)
+        return await self._complete(ctx)
+
+    # -- stages -------------------------------------------------------------------
+    async def _begin(self, endpoint: str, body: dict[str, Any], api_key: str | None,
+                     t0: float) -> _Ctx:
+        model = body["model"]
+        principal = await self.access.authenticate(api_key, model)
+        plan = self.planner.plan(model, body, endpoint)
+        ctx = _Ctx(rid="kj-" + uuid.uuid4().hex[:24], t0=t0, ts=time.time(), endpoint=endpoint,
+                   body=body, plan=plan, principal=principal)
+        first = plan.targets[0]
+        max_cost, currency, tokens = self._max_cost(first, body, plan)
+        ctx.reservation = await self.access.reserve(principal, first.key, max_cost, currency,
+                                                    tokens)
+        return ctx
+
+    def _max_cost(self, target: Target, body: dict[str, Any],
+                  plan: Plan) -> tuple[Decimal, str, int]:
+        entry = target.entry
+        prompt = plan.prompt_tokens
+        out = int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
+        if not out:
+            out = entry.max_output if entry is not None and entry.max_output else 4096
+        out *= max(1, int(body.get("n") or 1))
+        if entry is None:
+            return Decimal(0), self.reporting_currency, prompt + out
+        cost = cost_of(Usage(prompt, 0, 0, out, 0), entry, _now())
+        return cost.amount, cost.currency, prompt + out
+
+    def _order(self, target: Target) -> list[Deployment]:
+        deps = list(target.deployments)
+        if len(deps) > 1:
+            # weighted shuffle: each draw proportional to weight
+            keyed = [(self._rng.random() ** (1.0 / d.weight), d) for d in deps]
+            deps = [d for _, d in sorted(keyed, key=lambda kd: -kd[0])]
+        return deps
+
+    def _attempts(self, ctx: _Ctx) -> list[tuple[Target, Deployment]]:
+        out: list[tuple[Target, Deployment]] = []
+        for target in ctx.plan.targets:
+            out.extend((target, dep) for dep in self._order(target))
+        if len(out) == 1:
+            out = out * 2  # a lone deployment gets one retry on a retryable error
+        return out
+
+    async def _complete(self, ctx: _Ctx) -> CallOutcome:
+        last: KanjiaError | None = None
+        tried = 0
+        for target, dep in self._attempts(ctx):
+            if tried >= self.max_attempts:
+                break
+            breaker = self.health.get(dep.id)
+            if not breaker.available():
+                continue
+            tried += 1
+            ctx.attempts.append(f"{target.key}@{dep.name}")
+            t_up = time.perf_counter()
+            try:
+                if ctx.endpoint == "chat":
+                    req = target.adapter.chat_request(dep, ctx.body, target.model, False)
+                else:
+                    req = target.adapter.embeddings_request(dep, ctx.body, target.model)
+                try:
+                    status, data, resp = await self.upstream.send_read(req)
+                finally:
+                    ctx.upstream_s += time.perf_counter() - t_up
+                if status >= 400:
+                    raise target.adapter.classify_error(status, data, resp.headers)
+                if ctx.endpoint == "chat":
+                    result = target.adapter.parse_chat(data, target.model)
+                else:
+                    result = target.adapter.parse_embeddings(data, target.model)
+            except UpstreamError as exc:
+                breaker.failure(exc)
+                self.metrics.fallback(target.vendor, exc.code)
+                last = exc
+                await self._backoff(exc, tried)
+                continue
+            except ClientError as exc:
+                self._finish_error(ctx, exc, target)
+                raise
+            breaker.success((time.perf_counter() - t_up) * 1000)
+            return self._finish_ok(ctx, target, dep, result)
+        err = last or NoDeploymentAvailable(
+            f"no healthy deployment for {ctx.plan.requested!r}: every circuit is open")
+        self._finish_error(ctx, err, None)
+        raise err
+
+    async def _backoff(self, exc: KanjiaError, tried: int) -> None:
+        if exc.retry_after is not None and exc.retry_after <= 1.0:
+            await asyncio.sleep(exc.retry_after)
+        elif tried > 1:
+            await asyncio.sleep(min(0.05 * 2 ** (tried - 2), 0.5))
+
+    async def _stream(self, ctx: _Ctx) -> StreamOutcome:
+        include_usage = bool((ctx.body.get("stream_options") or {}).get("include_usage"))
+        last: KanjiaError | None = None
+        tried = 0
+        for target, dep in self._attempts(ctx):
+            if tried >= self.max_attempts:
+                break
+            breaker = self.health.get(dep.id)
+            if not breaker.available():
+                continue
+            tried += 1
+            ctx.attempts.append(f"{target.key}@{dep.name}")
+            t_up = time.perf_counter()
+            resp: UpstreamResponse | None = None
+            try:
+                req = target.adapter.chat_request(dep, ctx.body, target.model, True)
+                resp = await self.upstream.send(req, stream=True)
+                if resp.status >= 400 or not resp.is_event_stream:
+                    data = await resp.read()
+                    resp.release()
+                    if resp.status >= 400:
+                        raise target.adapter.classify_error(resp.status, data, resp.headers)
+                    # a JSON body where a stream was expected: an error in a 200 (MiniMax)
+                    target.adapter.parse_chat(data, target.model)
+                    raise UpstreamProtocolError(f"{target.vendor}: expected an event stream")
+                translator = target.adapter.stream_translator(target.model, include_usage)
+                parser = SSEParser()
+                chunks = resp.chunks()
+                first = await self._first_chunks(chunks, parser, translator)
+            except UpstreamError as exc:
+                ctx.upstream_s += time.perf_counter() - t_up
+                if resp is not None:
+                    resp.close()
+                breaker.failure(exc)
+                self.metrics.fallback(target.vendor, exc.code)
+                last = exc
+                await self._backoff(exc, tried)
+                continue
+            except ClientError as exc:
+                if resp is not None:
+                    resp.close()
+                self._finish_error(ctx, exc, target)
+                raise
+            ttft = time.perf_counter() - t_up
+            ctx.upstream_s += ttft
+            return self._stream_outcome(ctx, target, dep, resp, chunks, parser, translator,
+                                        first, ttft)
+        err = last or NoDeploymentAvailable(
+            f"no healthy deployment for {ctx.plan.requested!r}: every circuit is open")
+        self._finish_error(ctx, err, None)
+        raise err
+
+    @staticmethod
+    async def _first_chunks(chunks: AsyncIterator[bytes], parser: SSEParser,
+                            translator: StreamTranslator) -> list[bytes]:
+        """Read until the first client-visible payload: failover is possible until then."""
+        first: list[bytes] = []
+        async for raw in chunks:
+            for event, data in parser.feed(raw):
+                first.extend(translator.feed(event, data))
+            if first or translator.done:
+                return first
+        for event, data in parser.flush():
+            first.extend(translator.feed(event, data))
+        if not first and not translator.done:
+            raise UpstreamProtocolError("vendor closed the stream before sending anything")
+        return first
+
+    def _stream_outcome(self, ctx: _Ctx, target: Target, dep: Deployment,
+                        resp: UpstreamResponse, chunks: AsyncIterator[bytes],
+                        parser: SSEParser, translator: StreamTranslator, first: list[bytes],
+                        ttft: float) -> StreamOutcome:
+        breaker = self.health.get(dep.id)
+        state: dict[str, Any] = {"error": None, "done": False}
+
+        async def rest() -> AsyncIterator[bytes]:
+            try:
+                if not translator.done:
+                    async for raw in chunks:
+                        for event, data in parser.feed(raw):
+                            for out in translator.feed(event, data):
+                                yield out
+                        if translator.done:
+                            break
+                    for event, data in parser.flush():
+                        for out in translator.feed(event, data):
+                            yield out
+                state["done"] = True
+            except KanjiaError as exc:
+                state["error"] = exc
+                breaker.failure(exc)
+                yield _error_payload(exc)
+            finally:
+                resp.close() if not state["done"] else resp.release()
+
+        def finish(disconnected: bool) -> None:
+            err: KanjiaError | None = state["error"]
+            if err is None and not disconnected:
+                breaker.success(ttft * 1000)
+            self._settle(ctx, target, dep, translator.usage, "".join(translator.output_text),
+                         status=err.status if err else 200,
+                         error_class=err.code if err else None,
+                         ttft_ms=ttft * 1000, disconnected=disconnected, stream=True)
+
+        headers = self._headers(ctx, target, None)
+        return StreamOutcome(headers, first, rest(), finish)
+
+    # -- metering -----------------------------------------------------------------
+    def _settle(self, ctx: _Ctx, target: Target, dep: Deployment, usage: Usage | None,
+                output_text: str, *, status: int, error_class: str | None,
+                ttft_ms: float | None, disconnected: bool, stream: bool) -> CallRecord:
+        estimated = usage is None
+        if usage is None:
+            prompt = self._count_prompt(ctx, target)
+            out = self.counter.count_text_tokens(target.vendor, target.model, output_text) \
+                if output_text else 0
+            usage = Usage(prompt, 0, 0, out, 0)
+        rec = CallRecord(
+            request_id=ctx.rid, ts=ctx.ts, endpoint=ctx.endpoint, route=ctx.plan.route,
+            requested_model=ctx.plan.requested, vendor=target.vendor, model=target.model,
+            deployment=dep.name, tenant=ctx.principal.tenant, key_id=ctx.principal.key_id,
+            input_tokens=usage.input_tokens, cached_tokens=usage.cached_tokens,
+            cache_write_tokens=usage.cache_write_tokens, output_tokens=usage.output_tokens,
+            reasoning_tokens=usage.reasoning_tokens, usage_estimated=estimated,
+            reporting_currency=self.reporting_currency,
+            latency_ms=(time.perf_counter() - ctx.t0) * 1000, ttft_ms=ttft_ms, status=status,
+            error_class=error_class, stream=stream, client_disconnected=disconnected,
+            attempts=list(ctx.attempts))
+        if target.entry is not None:
+            at = datetime.fromtimestamp(ctx.ts, UTC)
+            cost = cost_of(usage, target.entry, at)
+            rec.cost, rec.currency, rec.price_period = cost.amount, cost.currency, cost.period_id
+            rec.cost_reporting = self.catalog.fx.convert(cost.amount, cost.currency,
+                                                         self.reporting_currency, at.date())
+        else:
+            rec.currency, rec.price_period = self.reporting_currency, "unpriced"
+        self._emit(ctx, rec)
+        return rec
+
+    def _count_prompt(self, ctx: _Ctx, target: Target) -> int:
+        if ctx.endpoint == "embeddings":
+            inp = ctx.body.get("input")
+            texts = [inp] if isinstance(inp, str) else [t for t in inp or () if isinstance(t, str)]
+            return sum(self.counter.count_text_tokens(target.vendor, target.model, t)
+                       for t in texts)
+        return self.counter.count_prompt_tokens(target.vendor, target.model,
+                                                ctx.body.get("messages") or [])
+
+    def _emit(self, ctx: _Ctx, rec: CallRecord) -> None:
+        overhead = max(0.0, (time.perf_counter() - ctx.t0) - ctx.upstream_s) \
+            if not rec.stream else None
+        self.metrics.observe(rec, overhead)
+        for sink in self.sinks:
+            sink(rec)
+        if ctx.reservation is not None or rec.key_id is not None:
+            task = asyncio.ensure_future(self.access.settle(ctx.reservation, rec))
+            task.add_done_callback(_quiet)
+
+    def _finish_ok(self, ctx: _Ctx, target: Target, dep: Deployment,
+                   result: ChatResult) -> CallOutcome:
+        rec = self._settle(ctx, target, dep, result.usage, result.output_text, status=200,
+                           error_class=None, ttft_ms=None, disconnected=False, stream=False)
+        headers = self._headers(ctx, target, rec)
+        return CallOutcome(result.body, headers)
+
+    def _finish_error(self, ctx: _Ctx, err: KanjiaError, target: Target | None) -> None:
+        rec = CallRecord(request_id=ctx.rid, ts=ctx.ts, endpoint=ctx.endpoint,
+                         route=ctx.plan.route, requested_model=ctx.plan.requested,
+                         vendor=target.vendor if target else None,
+                         model=target.model if target else None,
+                         tenant=ctx.principal.tenant, key_id=ctx.principal.key_id,
+                         reporting_currency=self.reporting_currency,
+                         latency_ms=(time.perf_counter() - ctx.t0) * 1000, status=err.status,
+                         error_class=err.code, attempts=list(ctx.attempts),
+                         stream=bool(ctx.body.get("stream")))
+        self._emit(ctx, rec)
+
+    def _headers(self, ctx: _Ctx, target: Target, rec: CallRecord | None) -> dict[str, str]:
+        overhead_ms = ((time.perf_counter() - ctx.t0) - ctx.upstream_s) * 1000
+        headers = {
+            "x-kanjia-request-id": ctx.rid,
+            "x-kanjia-vendor": target.vendor,
+            "x-kanjia-model": target.model,
+            "x-kanjia-overhead-ms": f"{max(0.0, overhead_ms):.3f}",
+        }
+        if len(ctx.attempts) > 1:
+            headers["x-kanjia-attempts"] = ",".join(ctx.attempts)
+        if ctx.plan.route is not None:
+            headers["x-kanjia-route"] = ctx.plan.route
+            headers["x-kanjia-candidates"] = ",".join(ctx.plan.candidate_keys)
+        if rec is not None:
+            headers["x-kanjia-cost"] = f"{_fmt(rec.cost)} {rec.currency}"
+            headers["x-kanjia-price-period"] = rec.price_period or "unpriced"
+            if rec.usage_estimated:
+                headers["x-kanjia-usage"] = "estimated"
+        return headers
+
+
+def _fmt(amount: Decimal) -> str:
+    text = format(amount.normalize(), "f") if amount else "0"
+    return text
+
+
+def _error_payload(exc: KanjiaError) -> bytes:
+    return orjson.dumps(exc.body())
+
+
+def _quiet(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -1,0 +1,48 @@
+"""Helpers to read OpenAI chat messages when translating them for other formats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from kanjia.errors import BadRequest
+
+__all__ = ["data_url", "json_args", "system_text", "text_of"]
+
+
+def text_of(content: Any) -> str:
+    """The text of an OpenAI message content (a string or a list of parts)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content
+                       if isinstance(p, dict) and p.get("type") == "text")
+    raise BadRequest("message content must be a string or a list of content parts")
+
+
+def system_text(messages: list[dict[str, Any]]) -> str:
+    return "\n\n".join(text_of(m.get("content")) for m in messages
+                       if m.get("role") in ("system", "developer"))
+
+
+def json_args(raw: Any) -> Any:
+    """Tool-call arguments arrive as a JSON string; vendors want an object."""
+    if isinstance(raw, dict):
+        return raw
+    if not raw:
+        return {}
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadRequest("tool_calls[].function.arguments must be a JSON object") from None
+
+
+def data_url(url: str) -> tuple[str, str] | None:
+    """Split ``data:image/png;base64,XXXX`` into (media type, data)."""
+    if not url.startswith("data:") or ";base64," not in url:
+        return None
+    head, data = url[5:].split(";base64,", 1)
+    return head, data

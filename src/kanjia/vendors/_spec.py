@@ -1,0 +1,54 @@
+"""Vendor specifications: the data in vendors.toml, validated once."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kanjia.errors import ConfigError
+
+ErrorClass = Literal["rate_limited", "balance", "auth", "overloaded", "timeout", "context",
+                     "content_filter", "bad_request", "server"]
+
+
+class VendorSpec(BaseModel):
+    """One vendor: where it lives, how it authenticates, and its quirks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    kind: Literal["openai", "anthropic", "gemini"]
+    base_url: str
+    key_env: tuple[str, ...] = ()
+    base_url_env: str | None = None
+    auth: Literal["bearer", "none", "x-api-key", "x-goog-api-key"] = "bearer"
+    region: Literal["cn", "global", "self-hosted"]
+    supports_n: bool = False
+    stream_usage: Literal["option", "always"] = "option"
+    renames: Mapping[str, str] = Field(default_factory=dict)
+    drop: tuple[str, ...] = ()
+    headers: Mapping[str, str] = Field(default_factory=dict)
+    header_env: Mapping[str, str] = Field(default_factory=dict)
+    errors: Mapping[str, ErrorClass] = Field(default_factory=dict)
+    body_errors: bool = False
+
+
+def load_vendor_specs(text: str | None = None) -> dict[str, VendorSpec]:
+    """Parse vendors.toml (the packaged one unless ``text`` is given)."""
+    if text is None:
+        text = resources.files("kanjia.vendors").joinpath("vendors.toml").read_text("utf-8")
+    raw = tomllib.loads(text).get("vendors", {})
+    specs: dict[str, VendorSpec] = {}
+    for vid, table in raw.items():
+        try:
+            specs[vid] = VendorSpec.model_validate({"id": vid, **table})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"vendors.toml: vendor {vid!r}, field {where!r}: {first['msg']}")\
+                from None
+    return specs

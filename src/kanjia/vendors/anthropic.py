@@ -1,0 +1,259 @@
+"""Translating adapter for the Anthropic Messages API (/v1/messages)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from kanjia.catalog import Usage
+from kanjia.errors import BadRequest, KanjiaError, UpstreamProtocolError
+from kanjia.vendors._errors import make_error
+from kanjia.vendors._messages import data_url, json_args, system_text, text_of
+from kanjia.vendors._openai_format import chunk, completion
+from kanjia.vendors._spec import VendorSpec
+from kanjia.vendors.base import ChatResult, Deployment, UpstreamRequest
+
+__all__ = ["AnthropicAdapter"]
+
+_STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
+         "tool_use": "tool_calls", "refusal": "content_filter", "pause_turn": "stop"}
+_VERSION = "2023-06-01"
+_DEFAULT_MAX_TOKENS = 4096
+
+
+def _content_parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str) or content is None:
+        return [{"type": "text", "text": content or ""}]
+    parts: list[dict[str, Any]] = []
+    for p in content:
+        if not isinstance(p, dict):
+            raise BadRequest("content parts must be objects")
+        if p.get("type") == "text":
+            parts.append({"type": "text", "text": p.get("text", "")})
+        elif p.get("type") == "image_url":
+            url = (p.get("image_url") or {}).get("url", "")
+            split = data_url(url)
+            source = ({"type": "base64", "media_type": split[0], "data": split[1]} if split
+                      else {"type": "url", "url": url})
+            parts.append({"type": "image", "source": source})
+    return parts
+
+
+def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        role = m.get("role")
+        if role in ("system", "developer"):
+            continue
+        if role == "tool":
+            block = {"type": "tool_result", "tool_use_id": m.get("tool_call_id", ""),
+                     "content": text_of(m.get("content"))}
+            if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list) \
+                    and out[-1]["content"] and out[-1]["content"][0].get("type") == "tool_result":
+                out[-1]["content"].append(block)
+            else:
+                out.append({"role": "user", "content": [block]})
+            continue
+        if role == "assistant":
+            blocks: list[dict[str, Any]] = []
+            text = text_of(m.get("content"))
+            if text:
+                blocks.append({"type": "text", "text": text})
+            for call in m.get("tool_calls") or ():
+                fn = call.get("function") or {}
+                blocks.append({"type": "tool_use", "id": call.get("id", ""),
+                               "name": fn.get("name", ""), "input": json_args(fn.get("arguments"))})
+            out.append({"role": "assistant", "content": blocks or [{"type": "text", "text": ""}]})
+            continue
+        if role != "user":
+            raise BadRequest(f"unsupported message role {role!r}")
+        out.append({"role": "user", "content": _content_parts(m.get("content"))})
+    return out
+
+
+def _tool_choice(choice: Any) -> dict[str, Any] | None:
+    if choice is None or choice == "auto":
+        return {"type": "auto"} if choice else None
+    if choice == "required":
+        return {"type": "any"}
+    if choice == "none":
+        return {"type": "none"}
+    if isinstance(choice, dict):
+        return {"type": "tool", "name": (choice.get("function") or {}).get("name", "")}
+    raise BadRequest("tool_choice must be 'auto', 'none', 'required' or a function")
+
+
+def _usage(u: Mapping[str, Any], prior: Usage | None = None) -> Usage:
+    base_in = int(u.get("input_tokens") or 0)
+    read = int(u.get("cache_read_input_tokens") or 0)
+    write = int(u.get("cache_creation_input_tokens") or 0)
+    if prior is not None and not base_in and not read and not write:
+        return Usage(prior.input_tokens, prior.cached_tokens, prior.cache_write_tokens,
+                     int(u.get("output_tokens") or 0), 0)
+    return Usage(input_tokens=base_in + read + write, cached_tokens=read,
+                 cache_write_tokens=write, output_tokens=int(u.get("output_tokens") or 0),
+                 reasoning_tokens=0)
+
+
+class AnthropicAdapter:
+    def __init__(self, spec: VendorSpec) -> None:
+        self.spec = spec
+
+    def _headers(self, dep: Deployment) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "anthropic-version": _VERSION}
+        if dep.api_key:
+            headers["x-api-key"] = dep.api_key
+        return headers
+
+    def chat_request(self, dep: Deployment, body: dict[str, Any], model: str,
+                     stream: bool) -> UpstreamRequest:
+        messages = body["messages"]
+        out: dict[str, Any] = {
+            "model": model,
+            "messages": _messages(messages),
+            "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens")
+            or _DEFAULT_MAX_TOKENS,
+        }
+        system = system_text(messages)
+        fmt = body.get("response_format") or {}
+        if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
+            system = (system + "\n\n" if system else "") + \
+                "Respond with one valid JSON object and nothing else."
+        if system:
+            out["system"] = system
+        for src, dst in (("temperature", "temperature"), ("top_p", "top_p")):
+            if body.get(src) is not None:
+                out[dst] = body[src]
+        stop = body.get("stop")
+        if stop:
+            out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        if body.get("tools"):
+            out["tools"] = [{"name": t["function"]["name"],
+                             "description": t["function"].get("description", ""),
+                             "input_schema": t["function"].get("parameters")
+                             or {"type": "object", "properties": {}}}
+                            for t in body["tools"] if t.get("type") == "function"]
+        choice = _tool_choice(body.get("tool_choice"))
+        if choice is not None and body.get("tools"):
+            out["tool_choice"] = choice
+        if body.get("user"):
+            out["metadata"] = {"user_id": str(body["user"])}
+        if stream:
+            out["stream"] = True
+        return UpstreamRequest(f"{dep.base_url}/v1/messages", self._headers(dep),
+                               orjson.dumps(out))
+
+    def parse_chat(self, data: bytes, model: str) -> ChatResult:
+        try:
+            body = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise UpstreamProtocolError("anthropic: response is not valid JSON",
+                                        vendor=self.spec.id) from None
+        if not isinstance(body, dict) or body.get("type") == "error":
+            raise self.classify_error(200, data, {})
+        texts: list[str] = []
+        calls: list[dict[str, Any]] = []
+        for block in body.get("content") or ():
+            if block.get("type") == "text":
+                texts.append(block.get("text", ""))
+            elif block.get("type") == "tool_use":
+                calls.append({"id": block.get("id"), "type": "function",
+                              "function": {"name": block.get("name"),
+                                           "arguments": orjson.dumps(block.get("input", {}))
+                                           .decode()}})
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
+        if calls:
+            message["tool_calls"] = calls
+        finish = _STOP.get(body.get("stop_reason") or "end_turn", "stop")
+        usage = _usage(body["usage"]) if isinstance(body.get("usage"), dict) else None
+        rid = "chatcmpl-" + str(body.get("id", ""))
+        out = completion(rid, body.get("model", model),
+                         [{"index": 0, "message": message, "finish_reason": finish}], usage)
+        return ChatResult(out, usage, "".join(texts))
+
+    def stream_translator(self, model: str, include_usage: bool) -> AnthropicStream:
+        return AnthropicStream(self, model, include_usage)
+
+    def embeddings_request(self, dep: Deployment, body: dict[str, Any],
+                           model: str) -> UpstreamRequest:
+        raise BadRequest("anthropic does not offer an embeddings API")
+
+    def parse_embeddings(self, data: bytes, model: str) -> ChatResult:
+        raise BadRequest("anthropic does not offer an embeddings API")
+
+    def classify_error(self, status: int, data: bytes,
+                       headers: Mapping[str, str]) -> KanjiaError:
+        return make_error(self.spec.id, self.spec.errors, status, data, headers)
+
+
+class AnthropicStream:
+    """Anthropic stream events → OpenAI chunks."""
+
+    def __init__(self, adapter: AnthropicAdapter, model: str, include_usage: bool) -> None:
+        self._adapter = adapter
+        self._model = model
+        self._include_usage = include_usage
+        self._rid = "chatcmpl-anthropic"
+        self._created = int(time.time())
+        self._tool_index: dict[int, int] = {}
+        self.usage: Usage | None = None
+        self.output_text: list[str] = []
+        self.done = False
+
+    def _chunk(self, delta: dict[str, Any] | None, finish: str | None = None,
+               usage: Usage | None = None) -> bytes:
+        return chunk(self._rid, self._model, self._created, delta, finish, usage)
+
+    def feed(self, event: str | None, data: bytes) -> list[bytes]:
+        try:
+            ev = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise UpstreamProtocolError("anthropic: malformed stream event",
+                                        vendor=self._adapter.spec.id) from None
+        kind = ev.get("type") if isinstance(ev, dict) else None
+        if kind == "message_start":
+            msg = ev.get("message") or {}
+            self._rid = "chatcmpl-" + str(msg.get("id", ""))
+            self._model = msg.get("model", self._model)
+            if isinstance(msg.get("usage"), dict):
+                self.usage = _usage(msg["usage"])
+            return [self._chunk({"role": "assistant", "content": ""})]
+        if kind == "content_block_start":
+            block = ev.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                idx = self._tool_index.setdefault(ev.get("index", 0), len(self._tool_index))
+                self.output_text.append(block.get("name", ""))
+                return [self._chunk({"tool_calls": [{
+                    "index": idx, "id": block.get("id"), "type": "function",
+                    "function": {"name": block.get("name"), "arguments": ""}}]})]
+            return []
+        if kind == "content_block_delta":
+            delta = ev.get("delta") or {}
+            if delta.get("type") == "text_delta":
+                self.output_text.append(delta.get("text", ""))
+                return [self._chunk({"content": delta.get("text", "")})]
+            if delta.get("type") == "input_json_delta":
+                idx = self._tool_index.get(ev.get("index", 0), 0)
+                part = delta.get("partial_json", "")
+                self.output_text.append(part)
+                return [self._chunk({"tool_calls": [{"index": idx,
+                                                     "function": {"arguments": part}}]})]
+            if delta.get("type") == "thinking_delta":
+                self.output_text.append(delta.get("thinking", ""))
+            return []
+        if kind == "message_delta":
+            if isinstance(ev.get("usage"), dict):
+                self.usage = _usage(ev["usage"], self.usage)
+            reason = (ev.get("delta") or {}).get("stop_reason")
+            return [self._chunk({}, _STOP.get(reason or "end_turn", "stop"))]
+        if kind == "message_stop":
+            self.done = True
+            if self._include_usage and self.usage is not None:
+                return [self._chunk(None, usage=self.usage)]
+            return []
+        if kind == "error":
+            raise self._adapter.classify_error(200, data, {})
+        return []

@@ -1,0 +1,84 @@
+"""The one small interface every vendor adapter implements.
+
+An adapter translates, and nothing else: an OpenAI-format request into the
+vendor's wire format, the vendor's response, stream events and errors back.
+It never performs I/O; the server owns the HTTP client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kanjia.catalog import Usage
+from kanjia.errors import KanjiaError
+from kanjia.vendors._spec import VendorSpec
+
+__all__ = ["Adapter", "ChatResult", "Deployment", "StreamTranslator", "UpstreamRequest"]
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One place a vendor can be called: base URL plus credentials."""
+
+    vendor: VendorSpec
+    base_url: str
+    api_key: str | None = field(repr=False, default=None)
+    name: str = "default"
+    weight: float = 1.0
+
+    @property
+    def id(self) -> str:
+        return f"{self.vendor.id}#{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    url: str
+    headers: Mapping[str, str] = field(repr=False)
+    body: bytes
+
+
+@dataclass(slots=True)
+class ChatResult:
+    """A finished non-streamed response, already in OpenAI format."""
+
+    body: bytes
+    usage: Usage | None
+    output_text: str = ""
+
+
+class StreamTranslator(Protocol):
+    """Turns one upstream SSE event at a time into OpenAI chunk payloads.
+
+    ``feed`` returns the ``data:`` payloads to send to the client (without the
+    ``data: `` prefix); it raises a KanjiaError for an in-stream vendor error.
+    After the stream, ``usage`` holds what the vendor reported (or None) and
+    ``output_text`` what was generated, for counting when the vendor reports none.
+    """
+
+    usage: Usage | None
+    output_text: list[str]
+    done: bool
+
+    def feed(self, event: str | None, data: bytes) -> list[bytes]: ...
+
+
+class Adapter(Protocol):
+    spec: VendorSpec
+
+    def chat_request(self, dep: Deployment, body: dict[str, Any], model: str,
+                     stream: bool) -> UpstreamRequest: ...
+
+    def parse_chat(self, data: bytes, model: str) -> ChatResult: ...
+
+    def stream_translator(self, model: str, include_usage: bool) -> StreamTranslator: ...
+
+    def embeddings_request(self, dep: Deployment, body: dict[str, Any],
+                           model: str) -> UpstreamRequest: ...
+
+    def parse_embeddings(self, data: bytes, model: str) -> ChatResult: ...
+
+    def classify_error(self, status: int, data: bytes,
+                       headers: Mapping[str, str]) -> KanjiaError: ...

@@ -1,0 +1,46 @@
+"""Shared fixtures: the vendor sandbox and a gateway in front of it, both for real."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from kanjia.config import load_settings
+from kanjia.sandbox import SandboxSettings, SandboxThread
+from kanjia.server import ServerThread, build_app
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("KANJIA_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow test: set KANJIA_SLOW=1 to run it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxThread]:
+    sb = SandboxThread(SandboxSettings(port=0, hang_s=3.0))
+    sb.start()
+    yield sb
+    sb.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(sandbox: SandboxThread) -> Iterator[ServerThread]:
+    settings = load_settings(None, sandbox_url=sandbox.url,
+                             server={"upstream_timeout_s": 2.0, "first_byte_timeout_s": 2.0})
+    with ServerThread(build_app(settings, env={})) as srv:
+        yield srv
+
+
+@pytest.fixture()
+def client(gateway: ServerThread):  # type: ignore[no-untyped-def]
+    import openai
+
+    with openai.OpenAI(base_url=gateway.url + "/v1", api_key="test", max_retries=0,
+                       timeout=20) as c:
+        yield c

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kanjia.config import load_settings
+from kanjia.errors import ConfigError
+
+
+def test_defaults_have_the_builtin_routes() -> None:
+    s = load_settings()
+    assert {"cheap-chat", "long-doc", "code", "cn-only"} <= set(s.routes)
+    assert s.routes["long-doc"].min_context >= 128000
+
+
+def test_bad_key_is_named(tmp_path: Path) -> None:
+    p = tmp_path / "k.toml"
+    p.write_text("[server]\nprot = 1\n")
+    with pytest.raises(ConfigError, match="server.prot"):
+        load_settings(p)
+
+
+def test_bad_value_is_named(tmp_path: Path) -> None:
+    p = tmp_path / "k.toml"
+    p.write_text("[server]\nport = 'eighty'\n")
+    with pytest.raises(ConfigError, match="server.port"):
+        load_settings(p)
+
+
+def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
+    p = tmp_path / "k.toml"
+    p.write_text("[server\n")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_settings(p)
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_settings_are_frozen() -> None:
+    s = load_settings()
+    with pytest.raises(Exception):
+        s.server.port = 1  # type: ignore[misc]
