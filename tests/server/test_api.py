@@ -69,13 +69,13 @@ def test_oversized_body_is_413(gateway: ServerThread) -> None:
 def test_header_injection_in_model_name(gateway: ServerThread) -> None:
     body = json.dumps({"model": "deepseek/x\r\nx-evil: 1",
                        "messages": [{"role": "user", "content": "x"}]}).encode()
-    got, headers, data = _request(gateway, "POST", "/v1/chat/completions", body)
+    got, headers, _ = _request(gateway, "POST", "/v1/chat/completions", body)
     assert got == 400
     assert "x-evil" not in headers
 
 
 def test_bad_embeddings(gateway: ServerThread) -> None:
-    got, _, data = _request(gateway, "POST", "/v1/embeddings",
+    got, _, _ = _request(gateway, "POST", "/v1/embeddings",
                             b'{"model": "openai/text-embedding-3-small", "input": 5}')
     assert got == 400
 
@@ -99,7 +99,7 @@ def test_healthz_and_metrics(gateway: ServerThread, client: openai.OpenAI) -> No
                                    messages=[{"role": "user", "content": "hi"}])
     status, _, data = _request(gateway, "GET", "/healthz")
     assert status == 200 and json.loads(data)["status"] == "ok"
-    status, headers, data = _request(gateway, "GET", "/metrics")
+    status, _, data = _request(gateway, "GET", "/metrics")
     assert status == 200
     text = data.decode()
     for name in ("kanjia_requests_total", "kanjia_request_latency_seconds_bucket",

@@ -32,7 +32,8 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
         overrides["server"] = server
     overrides = {k: v for k, v in overrides.items() if v is not None}
     settings = load_settings(config_path, **overrides)
-    from kanjia.server.run import make_app, serve as run
+    from kanjia.server.run import make_app
+    from kanjia.server.run import serve as run
 
     app = None
     if workers <= 1:

@@ -39,3 +39,4 @@ class CallRecord:
     stream: bool = False
     client_disconnected: bool = False
     attempts: list[str] = field(default_factory=list)  # the fallback chain tried
+    charge_currency: str | None = None  # currency of ``charge`` (None: ``currency``)

@@ -39,7 +39,8 @@ class ModelDirectory:
         self.specs = dict(specs)
         unknown = set(settings.vendors) - set(specs)
         if unknown:
-            raise ConfigError(f"config: unknown vendor(s) {sorted(unknown)}; known: {sorted(specs)}")
+            raise ConfigError(f"config: unknown vendor(s) {sorted(unknown)}; "
+                              f"known: {sorted(specs)}")
         self.adapters: dict[str, Adapter] = {}
         self.deployments: dict[str, tuple[Deployment, ...]] = {}
         self.disabled_reason: dict[str, str] = {}

@@ -174,9 +174,8 @@ class Planner:
         dropped: list[Candidate] = []
         for order, t in enumerate(self._pool(route)):
             why = self._check(t, route, needs, prompt, out_tokens)
-            if why is None and t.entry is not None:
-                if t.entry.price_at(at) is None:
-                    why = "no price in force"
+            if why is None and t.entry is not None and t.entry.price_at(at) is None:
+                why = "no price in force"
             if why is not None:
                 dropped.append(Candidate(t.key, False, why))
                 continue

@@ -58,5 +58,13 @@ class PromptCache:
         cached = cached // policy.unit * policy.unit
         return cached if cached >= policy.minimum else 0
 
+    def seen(self, vendor: str, chain: int) -> bool:
+        return (vendor, chain) in self._seen
+
+    def remember(self, vendor: str, chain: int) -> None:
+        if len(self._seen) > _MAX_ENTRIES:
+            self._seen.clear()
+        self._seen[(vendor, chain)] = None
+
     def reset(self) -> None:
         self._seen.clear()

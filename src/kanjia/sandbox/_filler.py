@@ -12,7 +12,7 @@ import random
 
 __all__ = ["CYCLE", "filler_pieces", "json_pieces"]
 
-_EN_WORDS = (
+_EN_TEXT = (
     "the price of every token keeps falling as vendors compete for developers and "
     "cheaper models now answer most everyday questions well enough while larger "
     "models still win on hard reasoning so a careful buyer routes each request to "
@@ -23,7 +23,7 @@ _EN_WORDS = (
     "latency matters too because users notice a slow first token more than a long "
     "answer caching repeated prompts lowers the bill again since cached input costs "
     "a fraction of fresh input tokens"
-).split()
+)
 
 _ZH_TEXT = (
     "大模型价格战让推理服务越来越便宜开发者可以用更低的成本完成日常任务"
@@ -40,10 +40,11 @@ CYCLE = 4096
 
 
 def _english_cycle(rng: random.Random) -> tuple[str, ...]:
+    vocabulary = _EN_TEXT.split()
     pieces: list[str] = []
     while len(pieces) < CYCLE:
         length = rng.randint(6, 16)
-        words = [rng.choice(_EN_WORDS) for _ in range(length)]
+        words = [rng.choice(vocabulary) for _ in range(length)]
         words[0] = words[0].capitalize()
         words[-1] += "."
         pieces.extend(" " + w for w in words)

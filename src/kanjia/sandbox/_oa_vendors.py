@@ -24,6 +24,8 @@ CacheStyle = Literal["deepseek", "details"]
 class OpenAIVendor:
     """How one OpenAI-compatible vendor differs from OpenAI itself.
 
+    ``usage_details``: always send ``prompt_tokens_details`` and
+    ``completion_tokens_details`` (OpenAI does, zeros included).
     ``stream_usage``: "include_usage" sends a final ``choices: []`` chunk with usage
     only when ``stream_options.include_usage`` is true; "last_chunk" always puts
     usage on the last content chunk. ``cache_style``: "deepseek" adds
@@ -49,6 +51,7 @@ class OpenAIVendor:
     keepalive: bytes | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     embedding_dim: int = 1024
+    usage_details: bool = False
 
     def is_reasoning(self, model: str) -> bool:
         return any(model.startswith(prefix) for prefix in self.reasoning_models)
@@ -141,6 +144,7 @@ OA_VENDORS: Mapping[str, OpenAIVendor] = {
             cache=CachePolicy(unit=128, minimum=1024),
             system_fingerprint="fp_sandbox_openai",
             embedding_dim=1536,
+            usage_details=True,
         ),
         _vendor(
             "openrouter",

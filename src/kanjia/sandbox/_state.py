@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from kanjia.sandbox._cache import PromptCache
+from kanjia.sandbox._cache import CachePolicy, PromptCache, Segments
 from kanjia.sandbox._directives import Directives
 from kanjia.sandbox._faults import SLOW_STREAM_CHUNK_MS, FaultBook
 from kanjia.sandbox._settings import SandboxSettings
@@ -32,14 +32,29 @@ class SandboxState:
         self.cache = PromptCache()
         self._ids = itertools.count(1)
 
-    def next_id(self) -> int:
-        return next(self._ids)
-
     def admit(self, vendor: str, model: str, directives: Directives) -> str | None:
         """Count the request and pick its fault: its directive, else a server rule."""
         fault = directives.fault or self.faults.pick(vendor, model)
         self.stats.count(vendor, model, fault)
         return fault
+
+    def cached_tokens(
+        self,
+        vendor: str,
+        policy: CachePolicy | None,
+        segments: Segments,
+        directives: Directives,
+        prompt_tokens: int,
+    ) -> int:
+        """Cached prompt tokens: the ``cached`` directive, else the prefix cache."""
+        if policy is None:
+            return 0
+        if directives.cached is not None:
+            return min(directives.cached, prompt_tokens)
+        return min(self.cache.lookup(vendor, segments, policy), prompt_tokens)
+
+    def response_id(self, prefix: str) -> str:
+        return f"{prefix}sandbox{next(self._ids):013d}"
 
     def timing(self, directives: Directives, fault: str | None) -> Timing:
         first = directives.latency_ms

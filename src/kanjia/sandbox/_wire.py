@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -16,9 +16,12 @@ from aiohttp import web
 from kanjia.sandbox._state import SandboxState, Timing
 
 __all__ = [
+    "BAD_KEY",
     "RESET_AFTER_FRAMES",
+    "Handler",
     "abort_connection",
     "bad_json",
+    "bearer_key",
     "error_response",
     "hang",
     "json_response",
@@ -26,6 +29,11 @@ __all__ = [
     "reply",
     "stream",
 ]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: the one API key every keyed vendor rejects (any other non-empty key is accepted)
+BAD_KEY = "bad-key"
 
 #: frames a ``reset`` stream sends before the connection is aborted
 RESET_AFTER_FRAMES = 3
@@ -36,7 +44,9 @@ _LINGER_RST = struct.pack("ii", 1, 0)
 _RESET_GRACE_S = 0.05
 
 
-def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+def json_response(
+    data: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type=_JSON, headers=headers)
 
 
@@ -57,8 +67,16 @@ async def read_json(request: web.Request) -> Any:
 
 def bad_json(message: str) -> web.Response:
     """The OpenAI-style 400 used when a request cannot be parsed at all."""
-    body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
+    body = {
+        "error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}
+    }
     return json_response(body, status=400)
+
+
+def bearer_key(request: web.Request) -> str:
+    """The key of an ``Authorization: Bearer`` header, or ""."""
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else ""
 
 
 def abort_connection(request: web.Request) -> None:

@@ -63,6 +63,7 @@ class KanjiaApp:
             ("GET", "/healthz"): _healthz,
             ("GET", "/metrics"): _metrics,
             ("GET", "/openapi.json"): _openapi,
+            ("GET", "/status"): _status,
         }
         self.prefix_routes: list[tuple[str, Handler]] = []
         self.on_startup: list[Hook] = []
@@ -205,6 +206,23 @@ async def _metrics(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -
         raise AuthFailed("metrics require the admin key")
     await _asgi.send_bytes(send, 200, app.services.metrics.render(), None,
                            b"text/plain; version=0.0.4; charset=utf-8")
+
+
+async def _status(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Circuit breakers of every deployment (admin key required when one is set)."""
+    s = app.services
+    if s.master_key and not app.is_admin(scope):
+        raise AuthFailed("status requires the admin key")
+    deployments = []
+    for vendor, deps in s.directory.deployments.items():
+        for dep in deps:
+            b = s.health.get(dep.id)
+            b.available() if b.state in ("open", "disabled") else None
+            deployments.append({"deployment": dep.id, "vendor": vendor, "state": b.state,
+                                "reason": b.reason, "recent_failures": len(b.failures),
+                                "latency_ewma_ms": b.latency_ewma_ms})
+    await _asgi.send_json(send, 200, {"deployments": deployments,
+                                      "disabled_vendors": s.directory.disabled_reason})
 
 
 async def _openapi(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:

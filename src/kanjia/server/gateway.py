@@ -9,13 +9,13 @@ import asyncio
 import random
 import time
 import uuid
-
-import orjson
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from kanjia.catalog import Catalog, Usage, cost_of
 from kanjia.errors import (

@@ -80,7 +80,11 @@ class ServerThread:
     def _run(self) -> None:
         import uvloop
 
-        asyncio.run(self._server.serve(), loop_factory=uvloop.new_event_loop)
+        loop = uvloop.new_event_loop()
+        try:
+            loop.run_until_complete(self._server.serve())
+        finally:
+            loop.close()
 
     def start(self) -> ServerThread:
         self._thread.start()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -31,7 +30,7 @@ class UpstreamResponse:
     async def read(self) -> bytes:
         try:
             return await self._resp.read()
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise UpstreamTimeout("vendor timed out while sending its response") from None
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"vendor connection failed: {type(exc).__name__}") from None
@@ -40,7 +39,7 @@ class UpstreamResponse:
         try:
             async for data in self._resp.content.iter_any():
                 yield data
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise UpstreamTimeout("vendor stream stalled") from None
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"vendor stream broke: {type(exc).__name__}") from None
@@ -82,7 +81,7 @@ class Upstream:
             resp = await self._session.post(
                 req.url, data=req.body, headers=req.headers,
                 timeout=self._stream_timeout if stream else self._timeout)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise UpstreamTimeout("vendor did not answer in time") from None
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"could not reach vendor: {type(exc).__name__}") from None

@@ -38,8 +38,8 @@ def _model(body: dict[str, Any]) -> str:
 
 def _opt(body: dict[str, Any], name: str, types: type | tuple[type, ...], what: str) -> None:
     value = body.get(name)
-    if value is not None and (not isinstance(value, types) or isinstance(value, bool)
-                              and bool not in (types if isinstance(types, tuple) else (types,))):
+    if value is not None and (not isinstance(value, types) or (isinstance(value, bool)
+                              and bool not in (types if isinstance(types, tuple) else (types,)))):
         raise BadRequest(f"'{name}' must be {what}")
 
 

@@ -27,8 +27,8 @@ _CLASSES: dict[ErrorClass, type[e.KanjiaError]] = {
 _KEYWORDS: tuple[tuple[tuple[str, ...], ErrorClass], ...] = (
     (("insufficient balance", "insufficient_quota", "credit balance", "arrearage", "欠费",
       "余额不足", "exceeded your current quota", "quota exceeded", "overdue"), "balance"),
-    (("context length", "context_length", "maximum context", "too many tokens", "prompt is too long",
-      "input length", "too long", "超过最大长度"), "context"),
+    (("context length", "context_length", "maximum context", "too many tokens",
+      "prompt is too long", "input length", "too long", "超过最大长度"), "context"),
     (("content_filter", "sensitive", "data_inspection", "high risk", "inappropriate", "敏感",
       "safety"), "content_filter"),
     (("rate limit", "rate_limit", "too many requests", "throttl", "频率", "并发"), "rate_limited"),

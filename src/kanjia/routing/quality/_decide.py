@@ -29,7 +29,9 @@ def pick_by_target(quality: Sequence[float], cost: Sequence[float], target: floa
 def pick_by_weight(
     quality: Sequence[float], cost: Sequence[float], weight: float, cost_scale: float
 ) -> int:
-    values = [weight * q - (1.0 - weight) * c / cost_scale for q, c in zip(quality, cost, strict=True)]
+    values = [
+        weight * q - (1.0 - weight) * c / cost_scale for q, c in zip(quality, cost, strict=True)
+    ]
     return max(range(len(values)), key=lambda j: (values[j], -cost[j]))
 
 

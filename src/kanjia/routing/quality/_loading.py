@@ -35,11 +35,7 @@ def load_dataset(directory: str | Path) -> Dataset:
     root = resolve_data_dir(directory)
     files = sorted(p for p in root.iterdir() if p.is_file())
     bench = [p for p in files if is_routerbench_file(p)]
-    tables = [
-        p
-        for p in files
-        if p not in bench and (p.suffix == ".parquet" or p.suffix == ".csv")
-    ]
+    tables = [p for p in files if p not in bench and (p.suffix == ".parquet" or p.suffix == ".csv")]
     judgements = [p for p in files if p.name.endswith("_judgements.jsonl")]
     if bench and (tables or judgements):
         raise ValueError(f"{root}: mixes RouterBench and RouteLLM layouts")

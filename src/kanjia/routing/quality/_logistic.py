@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 FloatArray = npt.NDArray[np.float64]
-Matrix = sp.csr_matrix | FloatArray
+Matrix: TypeAlias = sp.csr_matrix | FloatArray
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def fit_head(x: Matrix, y: FloatArray, c: float) -> tuple[FloatArray, float]:
     """One L2 logistic regression on soft labels ``y`` in [0, 1]."""
     n = x.shape[0]
     rate = float(np.clip((y.sum() + 0.5) / (n + 1.0), 1e-4, 1 - 1e-4))
-    if n == 0 or np.all(y == y[0]) and y[0] in (0.0, 1.0):
+    if n == 0 or (np.all(y == y[0]) and y[0] in (0.0, 1.0)):
         return np.zeros(x.shape[1]), float(np.log(rate / (1 - rate)))
     hard = np.all((y == 0.0) | (y == 1.0))
     if hard:

@@ -14,9 +14,7 @@ import numpy as np
 from kanjia.routing.quality._search import Candidate
 
 #: Quality weights from cost-first to quality-first (lambda = (1 - w) / w, log-spaced).
-WEIGHTS: tuple[float, ...] = tuple(
-    float(1.0 / (1.0 + lam)) for lam in np.logspace(2.0, -3.0, 41)
-)
+WEIGHTS: tuple[float, ...] = tuple(float(1.0 / (1.0 + lam)) for lam in np.logspace(2.0, -3.0, 101))
 ANY_TASK = "*"
 
 
@@ -39,9 +37,15 @@ class TaskPlan:
         return min(self.choices, key=lambda c: (abs(c.weight - weight), c.weight))
 
 
+#: Quality a cascade must gain per extra model to be preferred: a guard against picking,
+#: among thousands of candidates, one that only looked better on the train split.
+CASCADE_PENALTY = 0.0
+
+
 def select(candidates: Sequence[Candidate], weight: float, cost_scale: float) -> Candidate:
     def value(c: Candidate) -> tuple[float, float]:
-        return (weight * c.quality - (1.0 - weight) * c.cost / cost_scale, -c.cost)
+        quality = c.quality - CASCADE_PENALTY * max(0, len(c.chain) - 1)
+        return (weight * quality - (1.0 - weight) * c.cost / cost_scale, -c.cost)
 
     return max(candidates, key=value)
 

@@ -123,9 +123,9 @@ def read_routellm(directory: Path, tables: list[Path], judgements: list[Path]) -
     return Dataset.concat(parts)
 
 
-def _to_dataset(task: str, frame: pd.DataFrame, models: tuple[str, ...], exclude: set[str]) -> (
-    Dataset
-):
+def _to_dataset(
+    task: str, frame: pd.DataFrame, models: tuple[str, ...], exclude: set[str]
+) -> Dataset:
     frame = frame.dropna(subset=list(models)).reset_index(drop=True)
     prompts = tuple(str(p) for p in frame["prompt"])
     is_test = hash_split(prompts, TEST_FRACTION)
@@ -136,9 +136,11 @@ def _to_dataset(task: str, frame: pd.DataFrame, models: tuple[str, ...], exclude
     cost = np.zeros((len(frame), len(models)))
     for j, model in enumerate(models):
         column = frame.get(model + RESPONSE_SUFFIX)
-        texts = [t if isinstance(t, str) else None for t in column] if column is not None else [
-            None
-        ] * len(frame)
+        texts = (
+            [t if isinstance(t, str) else None for t in column]
+            if column is not None
+            else [None] * len(frame)
+        )
         for i, text in enumerate(texts):
             out = count_tokens(text) if text is not None else ASSUMED_OUTPUT_TOKENS
             cost[i, j] = prices[j].cost(input_tokens[i], out)

@@ -110,9 +110,9 @@ class QualityRouter:
             return task, self.plans[task]
         return ANY_TASK, self.plans.get(ANY_TASK, route_only_plan())
 
-    def start(self, prompt: str, task: str | None = None, weight: float = DEFAULT_WEIGHT) -> (
-        CascadeRun
-    ):
+    def start(
+        self, prompt: str, task: str | None = None, weight: float = DEFAULT_WEIGHT
+    ) -> CascadeRun:
         """Begin one request under the task's plan at quality ``weight``: a one-call route
         or a cascade. Drive it with ``next_model`` / ``observe`` / ``answer``."""
         key, plan = self.plan_for(task)

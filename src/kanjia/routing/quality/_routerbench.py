@@ -68,7 +68,9 @@ def _frame_to_dataset(frame: pd.DataFrame, models: tuple[str, ...], path: Path) 
     response_cols = [m + RESPONSE_SUFFIX for m in models]
     if all(c in frame.columns for c in response_cols):
         columns = [frame[c].tolist() for c in response_cols]
-        responses = tuple(tuple(clean_response(col[i]) for col in columns) for i in range(len(frame)))
+        responses = tuple(
+            tuple(clean_response(col[i]) for col in columns) for i in range(len(frame))
+        )
     else:
         responses = tuple((None,) * len(models) for _ in range(len(frame)))
     is_test = np.full(len(frame), path.stem.endswith("_test"), dtype=np.bool_)

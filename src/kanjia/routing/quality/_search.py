@@ -35,9 +35,9 @@ class Candidate:
     cost: float
 
 
-def key_vocabulary(responses: Responses, max_keys: int = 8, min_share: float = 0.02) -> tuple[
-    str, ...
-]:
+def key_vocabulary(
+    responses: Responses, max_keys: int = 8, min_share: float = 0.02
+) -> tuple[str, ...]:
     """The answer keys common enough to get their own feature (e.g. the choice letters)."""
     from kanjia.routing.quality._answers import answer_key
 
@@ -72,7 +72,7 @@ def prefix_matrix(
     keys: tuple[str, ...], responses: Responses, prior: FloatArray, prefix: tuple[int, ...]
 ) -> FloatArray:
     rows = [
-        state_features(keys, [row[j] for j in prefix], prior[i, list(prefix)])
+        state_features(keys, [row[j] for j in prefix], prior[i, list(prefix)].tolist())
         for i, row in enumerate(responses)
     ]
     return np.vstack(rows)
@@ -119,9 +119,7 @@ def simulate(
         active = ~done
         spent[active] += cost[active, chain[i]]
         best = np.argmax(proba, axis=1)
-        stop = active & (
-            (i == len(chain) - 1) | (proba.max(axis=1) >= (thresholds + (0.0,))[i])
-        )
+        stop = active & ((i == len(chain) - 1) | (proba.max(axis=1) >= (*thresholds, 0.0)[i]))
         picked = np.array(chain)[best]
         got_q[stop] = quality[stop, picked[stop]]
         done |= stop

@@ -14,9 +14,9 @@ def stable_fraction(text: str, salt: str = "") -> float:
     return zlib.crc32((salt + text).encode("utf-8")) / 2**32
 
 
-def hash_split(prompts: Sequence[str], test_fraction: float, salt: str = "test") -> npt.NDArray[
-    np.bool_
-]:
+def hash_split(
+    prompts: Sequence[str], test_fraction: float, salt: str = "test"
+) -> npt.NDArray[np.bool_]:
     """True for prompts in the test split."""
     return np.array([stable_fraction(p, salt) < test_fraction for p in prompts], dtype=np.bool_)
 

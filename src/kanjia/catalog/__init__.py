@@ -1,0 +1,37 @@
+"""The price catalog: every vendor's prices, past and present, as validated data.
+
+Prices live in ``catalog/data/<vendor>.toml`` (one file per vendor, CNY or USD per
+1M tokens, every period with its source and evidence level) and exchange rates in
+``catalog/data/fx.toml``. ``load_catalog()`` validates and loads them;
+``cost_of()`` prices a usage record at a moment, exactly, in the billing currency.
+"""
+
+from kanjia.catalog._catalog import Catalog
+from kanjia.catalog._cost import Cost, Usage, cost_of, estimate_cost
+from kanjia.catalog._fx import FxRate, FxTable
+from kanjia.catalog._load import load_catalog
+from kanjia.catalog._model import (
+    ModelEntry,
+    PricePeriod,
+    PriceTier,
+    PriceWindow,
+    Rates,
+    VendorInfo,
+)
+
+__all__ = [
+    "Catalog",
+    "Cost",
+    "FxRate",
+    "FxTable",
+    "ModelEntry",
+    "PricePeriod",
+    "PriceTier",
+    "PriceWindow",
+    "Rates",
+    "Usage",
+    "VendorInfo",
+    "cost_of",
+    "estimate_cost",
+    "load_catalog",
+]

@@ -1,0 +1,84 @@
+"""What a request cost: a pure function of (usage, model, time).
+
+``cost_of`` runs on every gateway response, so it does no validation, allocation
+beyond the result, or lookups beyond the model's period list: the per-token rates
+were precomputed as exact ``Decimal`` values when the catalog was loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from kanjia.catalog._model import ModelEntry
+
+__all__ = ["Cost", "Usage", "cost_of", "estimate_cost"]
+
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one request, as the vendor reported them (or as estimated).
+
+    ``input_tokens`` counts ALL prompt tokens, including the cached and cache-write
+    ones; ``output_tokens`` includes the reasoning tokens.
+    """
+
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """An exact amount in the billing currency, with the price period it used."""
+
+    amount: Decimal
+    currency: str
+    period_id: str                  # "2025-02-26+offpeak"; "unpriced" when no price applied
+    input_amount: Decimal           # uncached prompt tokens
+    cached_amount: Decimal
+    cache_write_amount: Decimal
+    output_amount: Decimal
+    priced: bool = True
+    #: some price of the period is unknown (its output price): the amount is a floor
+    partial: bool = False
+
+
+def cost_of(usage: Usage, model: ModelEntry, at: datetime) -> Cost:
+    """The cost of ``usage`` on ``model`` at ``at`` (naive means UTC).
+
+    Never raises for a missing price: a model without a period in force returns a
+    zero ``Cost`` with ``priced=False`` and ``period_id="unpriced"``.
+    """
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    period = model.price_at(at)
+    if period is None:
+        return Cost(_ZERO, model.currency, "unpriced", _ZERO, _ZERO, _ZERO, _ZERO, priced=False)
+    prompt = usage.input_tokens
+    rates = period.rates_for(at, prompt)
+    cached = usage.cached_tokens
+    write = usage.cache_write_tokens
+    uncached = prompt - cached - write
+    if uncached < 0:
+        uncached = 0
+    inp = rates.input * uncached
+    cac = rates.cached * cached
+    wri = rates.cache_write * write
+    out = rates.output * usage.output_tokens
+    pid = f"{period.id}+{rates.label}" if rates.label else period.id
+    return Cost(inp + cac + wri + out, period.currency, pid, inp, cac, wri, out,
+                partial=not rates.output_known and usage.output_tokens > 0)
+
+
+def estimate_cost(model: ModelEntry, prompt_tokens: int, output_tokens: int,
+                  cached_share: float, at: datetime) -> Cost:
+    """The expected cost of a request, for routing: ``cached_share`` of the prompt hits."""
+    share = min(max(cached_share, 0.0), 1.0)
+    cached = int(prompt_tokens * share)
+    return cost_of(Usage(prompt_tokens, cached, 0, output_tokens, 0), model, at)

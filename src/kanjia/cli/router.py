@@ -1,0 +1,64 @@
+"""``kanjia router``: train the quality router from outcome data and evaluate it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+
+@click.group()
+def router() -> None:
+    """Learn which model is good enough for a prompt, from recorded outcomes."""
+
+
+@router.command()
+@click.option(
+    "--data", "data_dir", required=True, help="Data directory (or a name under $KANJIA_DATA_DIR)."
+)
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--folds", default=5, show_default=True, help="Folds for out-of-fold estimates.")
+@click.option("--no-cascades", is_flag=True, help="Train the prompt router only.")
+def train(data_dir: str, out: Path, folds: int, no_cascades: bool) -> None:
+    """Fit on the train split only and write the router file (.npz, no pickles)."""
+    from kanjia.routing.quality import TrainOptions, load_dataset, train_router
+
+    data = load_dataset(data_dir)
+    options = TrainOptions(folds=folds, cascades=not no_cascades)
+    model = train_router(data, options, log=lambda msg: click.echo(msg, err=True))
+    model.save(out)
+    click.echo(
+        f"wrote {out} ({len(model.models)} models, tasks: {', '.join(model.plans)})", err=True
+    )
+
+
+@router.command(name="eval")
+@click.option("--data", "data_dir", required=True)
+@click.option(
+    "--router",
+    "router_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--plot", "plot", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def evaluate_command(data_dir: str, router_file: Path, as_json: bool, plot: Path | None) -> None:
+    """Report on the test split only: curve, baselines, AIQ, APGR/CPT, decision time."""
+    from kanjia.routing.quality import QualityRouter, evaluate, load_dataset
+
+    data = load_dataset(data_dir)
+    model = QualityRouter.load(router_file)
+    report = evaluate(model, data)
+    report["data"] = str(data_dir)
+    if plot is not None:
+        from kanjia.routing.quality import plot_report
+
+        plot_report(report, plot, title=f"{Path(data_dir).name}: test split")
+    if as_json:
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_SERIALIZE_NUMPY).decode() + "\n")
+        return
+    from kanjia.routing.quality import format_summary
+
+    click.echo(format_summary(report))

@@ -1,0 +1,125 @@
+"""Sell prices for resellers: what a tenant is charged for a request.
+
+A tenant either has its own price list (per model pattern, per 1M tokens, in the
+list's currency) or a markup on the vendor cost (``charge = cost × markup``);
+without either the charge is the cost. Budgets apply to the charge.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from kanjia.errors import ConfigError
+from kanjia.metering.record import CallRecord
+
+__all__ = ["PriceList", "SellPrice", "SellPrices", "Tenant"]
+
+_MTOK = Decimal(1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class SellPrice:
+    input_mtok: Decimal
+    output_mtok: Decimal
+    cached_mtok: Decimal | None = None
+    cache_write_mtok: Decimal | None = None
+
+    def amount(self, rec: CallRecord) -> Decimal:
+        cached, write = rec.cached_tokens, rec.cache_write_tokens
+        uncached = max(0, rec.input_tokens - cached - write)
+        c = self.cached_mtok if self.cached_mtok is not None else self.input_mtok
+        w = self.cache_write_mtok if self.cache_write_mtok is not None else self.input_mtok
+        return (self.input_mtok * uncached + c * cached + w * write
+                + self.output_mtok * rec.output_tokens) / _MTOK
+
+    def ceiling(self, tokens: int) -> Decimal:
+        """The most ``tokens`` tokens can cost, whatever their kind."""
+        top = max(self.input_mtok, self.output_mtok, self.cached_mtok or 0,
+                  self.cache_write_mtok or 0)
+        return top * tokens / _MTOK
+
+
+@dataclass(frozen=True, slots=True)
+class PriceList:
+    """``{"currency": "CNY", "models": {"deepseek/*": {"input_mtok": 2, "output_mtok": 8}}}``;
+    the first matching pattern wins (``vendor/model``, shell-style wildcards)."""
+
+    currency: str
+    models: tuple[tuple[str, SellPrice], ...]
+
+    def find(self, model_key: str) -> SellPrice | None:
+        for pattern, price in self.models:
+            if fnmatch.fnmatchcase(model_key, pattern):
+                return price
+        return None
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> PriceList:
+        try:
+            currency = str(data["currency"]).upper()
+            models = tuple((str(pattern), SellPrice(**{k: _dec(v) for k, v in p.items()}))
+                           for pattern, p in dict(data["models"]).items())
+        except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+            raise ConfigError(f"bad price list: {exc!r}; expected {{'currency': 'CNY', "
+                              "'models': {'vendor/model': {'input_mtok': .., "
+                              "'output_mtok': ..}}}") from None
+        return cls(currency, models)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"currency": self.currency,
+                "models": {pattern: {k: str(v) for k, v in (
+                    ("input_mtok", p.input_mtok), ("output_mtok", p.output_mtok),
+                    ("cached_mtok", p.cached_mtok), ("cache_write_mtok", p.cache_write_mtok))
+                    if v is not None} for pattern, p in self.models}}
+
+
+def _dec(value: Any) -> Decimal:
+    out = Decimal(str(value))
+    if not out.is_finite() or out < 0:
+        raise ValueError(f"bad price {value!r}")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    name: str
+    markup: Decimal | None = None
+    price_list: PriceList | None = None
+
+
+class SellPrices:
+    """Charges for records and reservations, from the tenants ``lookup`` knows."""
+
+    def __init__(self, lookup: Callable[[str], Tenant | None]) -> None:
+        self._lookup = lookup
+
+    def charge(self, rec: CallRecord) -> tuple[Decimal, str]:
+        tenant = self._lookup(rec.tenant) if rec.tenant else None
+        if tenant is not None and tenant.price_list is not None and rec.vendor:
+            price = tenant.price_list.find(f"{rec.vendor}/{rec.model}")
+            if price is not None:
+                return price.amount(rec), tenant.price_list.currency
+        if tenant is not None and tenant.markup is not None:
+            return rec.cost * tenant.markup, rec.currency
+        return rec.cost, rec.currency
+
+    def stamp(self, rec: CallRecord) -> None:
+        """Set the record's charge (a gateway sink; runs before the ledger's)."""
+        if rec.charge is None:
+            rec.charge, rec.charge_currency = self.charge(rec)
+
+    def ceiling(self, tenant_name: str | None, model_key: str, max_cost: Decimal,
+                currency: str, tokens: int) -> tuple[Decimal, str]:
+        """The most a request may be charged, given its maximum vendor cost."""
+        tenant = self._lookup(tenant_name) if tenant_name else None
+        if tenant is not None and tenant.price_list is not None:
+            price = tenant.price_list.find(model_key)
+            if price is not None:
+                return price.ceiling(tokens), tenant.price_list.currency
+        if tenant is not None and tenant.markup is not None:
+            return max_cost * tenant.markup, currency
+        return max_cost, currency

@@ -1,0 +1,87 @@
+"""A CallRecord as a ``usage_records`` row, and back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from kanjia.metering._money import from_nano, to_nano
+from kanjia.metering.record import CallRecord
+
+__all__ = ["COLUMNS", "KEY", "TABLE", "row_from_json", "row_of", "row_to_json", "to_record"]
+
+TABLE = "usage_records"
+KEY = "request_id"
+#: column name, PostgreSQL type (for bulk inserts), in row order
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("request_id", "text"), ("ts", "float8"), ("day", "text"), ("endpoint", "text"),
+    ("route", "text"), ("requested_model", "text"), ("vendor", "text"), ("model", "text"),
+    ("deployment", "text"), ("tenant", "text"), ("key_id", "text"),
+    ("input_tokens", "int8"), ("cached_tokens", "int8"), ("cache_write_tokens", "int8"),
+    ("output_tokens", "int8"), ("reasoning_tokens", "int8"), ("usage_estimated", "int2"),
+    ("price_period", "text"), ("cost_nano", "int8"), ("currency", "text"),
+    ("cost_reporting_nano", "int8"), ("reporting_currency", "text"), ("charge_nano", "int8"),
+    ("charge_currency", "text"), ("latency_ms", "float8"), ("ttft_ms", "float8"),
+    ("status", "int4"), ("error_class", "text"), ("stream", "int2"),
+    ("client_disconnected", "int2"), ("attempts", "text"),
+)
+NAMES = tuple(name for name, _ in COLUMNS)
+
+
+def _day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+def row_of(rec: CallRecord) -> tuple[Any, ...]:
+    charge = rec.cost if rec.charge is None else rec.charge
+    charge_currency = rec.charge_currency or rec.currency
+    return (
+        rec.request_id, float(rec.ts), _day(rec.ts), rec.endpoint, rec.route,
+        rec.requested_model, rec.vendor, rec.model, rec.deployment, rec.tenant, rec.key_id,
+        int(rec.input_tokens), int(rec.cached_tokens), int(rec.cache_write_tokens),
+        int(rec.output_tokens), int(rec.reasoning_tokens), int(bool(rec.usage_estimated)),
+        rec.price_period, to_nano(rec.cost), rec.currency, to_nano(rec.cost_reporting),
+        rec.reporting_currency, to_nano(charge), charge_currency, float(rec.latency_ms),
+        None if rec.ttft_ms is None else float(rec.ttft_ms), int(rec.status), rec.error_class,
+        int(bool(rec.stream)), int(bool(rec.client_disconnected)),
+        orjson.dumps(list(rec.attempts)).decode(),
+    )
+
+
+def row_to_json(row: tuple[Any, ...]) -> bytes:
+    """One journal line (a JSON array in column order, newline-terminated)."""
+    return orjson.dumps(row) + b"\n"
+
+
+def row_from_json(line: bytes) -> tuple[Any, ...] | None:
+    """The row in a journal line, or None for a torn or foreign line."""
+    try:
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, list) or len(data) != len(COLUMNS):
+        return None
+    return tuple(data)
+
+
+def to_record(row: tuple[Any, ...]) -> CallRecord:
+    d = dict(zip(NAMES, row, strict=True))
+    return CallRecord(
+        request_id=d["request_id"], ts=d["ts"], endpoint=d["endpoint"], route=d["route"],
+        requested_model=d["requested_model"], vendor=d["vendor"], model=d["model"],
+        deployment=d["deployment"], tenant=d["tenant"], key_id=d["key_id"],
+        input_tokens=d["input_tokens"], cached_tokens=d["cached_tokens"],
+        cache_write_tokens=d["cache_write_tokens"], output_tokens=d["output_tokens"],
+        reasoning_tokens=d["reasoning_tokens"], usage_estimated=bool(d["usage_estimated"]),
+        price_period=d["price_period"], cost=from_nano(d["cost_nano"]),
+        currency=d["currency"], cost_reporting=from_nano(d["cost_reporting_nano"]),
+        reporting_currency=d["reporting_currency"],
+        charge=from_nano(d["charge_nano"]) if d["charge_nano"] is not None else Decimal(0),
+        charge_currency=d["charge_currency"], latency_ms=d["latency_ms"],
+        ttft_ms=d["ttft_ms"], status=d["status"], error_class=d["error_class"],
+        stream=bool(d["stream"]), client_disconnected=bool(d["client_disconnected"]),
+        attempts=list(orjson.loads(d["attempts"])),
+    )

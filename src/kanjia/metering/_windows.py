@@ -1,0 +1,44 @@
+"""Budget periods as named UTC windows: ``d2026-11-28``, ``m2026-11``, ``total``."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from kanjia.metering._money import Period
+
+__all__ = ["window_id", "window_reset", "window_start", "window_ttl_s"]
+
+
+def window_id(period: Period, now: float) -> str:
+    d = datetime.fromtimestamp(now, UTC)
+    if period == "day":
+        return f"d{d:%Y-%m-%d}"
+    if period == "month":
+        return f"m{d:%Y-%m}"
+    return "total"
+
+
+def window_start(period: Period, now: float) -> float:
+    """Unix time at which the window holding ``now`` began (0 for ``total``)."""
+    d = datetime.fromtimestamp(now, UTC)
+    if period == "day":
+        return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
+    if period == "month":
+        return datetime(d.year, d.month, 1, tzinfo=UTC).timestamp()
+    return 0.0
+
+
+def window_reset(period: Period, now: float) -> str | None:
+    """When the window holding ``now`` ends (ISO date), or None for ``total``."""
+    d = datetime.fromtimestamp(now, UTC).date()
+    if period == "day":
+        return date.fromordinal(d.toordinal() + 1).isoformat()
+    if period == "month":
+        return (date(d.year + 1, 1, 1) if d.month == 12 else date(d.year, d.month + 1, 1)
+                ).isoformat()
+    return None
+
+
+def window_ttl_s(period: Period) -> int | None:
+    """How long a limit store keeps a window's counters (None: forever)."""
+    return {"day": 3 * 86400, "month": 40 * 86400}.get(period)

@@ -1,0 +1,128 @@
+"""The ledger: one usage row per request, journaled at once, written to the database
+in batches by a background task. The request path only appends to two queues.
+
+    gateway ──record()──> pending rows ──every 100 ms──> database (one transaction)
+                      └─> journal (thread: write + fsync every 50 ms)
+
+On start the rows dead processes left in the journal are replayed (inserts are
+idempotent by request id, so nothing is counted twice); on close everything
+pending is written and the journal closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from kanjia.metering._journal import Journal
+from kanjia.metering._rows import COLUMNS, KEY, TABLE, row_from_json, row_of, row_to_json
+from kanjia.metering.record import CallRecord
+from kanjia.metering.store import Database
+
+__all__ = ["Ledger"]
+
+log = logging.getLogger("kanjia.metering")
+
+
+class Ledger:
+    def __init__(self, db: Database, journal: Journal | None = None, *,
+                 interval_s: float = 0.1, max_batch: int = 2000) -> None:
+        self.db = db
+        self.journal = journal
+        self.interval_s = interval_s
+        self.max_batch = max_batch
+        self.written = 0
+        self.recovered = 0
+        self._seq = 0
+        self._pending: list[tuple[int, tuple[Any, ...]]] = []
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._failures = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    # -- the sink -----------------------------------------------------------------------
+    def record(self, rec: CallRecord) -> None:
+        """Queue one record (the gateway's sink: cheap, never waits)."""
+        row = row_of(rec)
+        self._seq += 1
+        self._pending.append((self._seq, row))
+        if self.journal is not None:
+            self.journal.append(self._seq, row_to_json(row))
+        if len(self._pending) >= self.max_batch:
+            self._wake.set()
+
+    __call__ = record
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> int:
+        """Replay what dead processes left in the journal, then start writing."""
+        if self.journal is not None:
+            orphans = await asyncio.to_thread(self.journal.recover)
+            rows = [r for r in map(row_from_json, orphans.lines) if r is not None]
+            for i in range(0, len(rows), self.max_batch):
+                self.recovered += await self.db.insert_ignore(
+                    TABLE, COLUMNS, KEY, rows[i:i + self.max_batch])
+            self.journal.discard(orphans)
+            if rows:
+                log.info("ledger: replayed %d journal rows, %d were missing from %s",
+                         len(rows), self.recovered, self.db.display)
+            self.journal.start()
+        self._task = asyncio.ensure_future(self._run())
+        return self.recovered
+
+    async def flush(self) -> None:
+        """Write everything queued so far."""
+        async with self._lock:
+            while self._pending:
+                if not await self._write_batch():
+                    raise RuntimeError(f"ledger: cannot write to {self.db.display}")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        try:
+            await self.flush()
+        except Exception as exc:  # the journal keeps them for the next start
+            log.error("ledger: %d rows left in the journal: %s", len(self._pending), exc)
+        if self.journal is not None:
+            await asyncio.to_thread(self.journal.close)
+
+    # -- the writer -------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            self._wake.clear()
+            async with self._lock:
+                while self._pending:
+                    if not await self._write_batch():
+                        break
+                    if len(self._pending) < self.max_batch:
+                        break
+            if self._failures:
+                await asyncio.sleep(min(5.0, 0.1 * 2 ** self._failures))
+
+    async def _write_batch(self) -> bool:
+        batch = self._pending[:self.max_batch]
+        try:
+            await self.db.insert_ignore(TABLE, COLUMNS, KEY, [row for _, row in batch])
+        except Exception as exc:
+            self._failures = min(self._failures + 1, 6)
+            log.warning("ledger: write of %d rows to %s failed (%s); will retry",
+                        len(batch), self.db.display, exc)
+            return False
+        self._failures = 0
+        del self._pending[:len(batch)]
+        self.written += len(batch)
+        if self.journal is not None:
+            self.journal.committed(batch[-1][0])
+        return True

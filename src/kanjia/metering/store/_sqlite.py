@@ -1,0 +1,110 @@
+"""SQLite: one connection in WAL mode, used from one dedicated thread."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kanjia.metering.store._db import Conflict, Step
+
+__all__ = ["SQLiteDatabase"]
+
+T = TypeVar("T")
+
+
+class SQLiteDatabase:
+    dialect = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.display = path
+        self._conn: sqlite3.Connection | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="kanjia-sqlite")
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    def _open(self) -> None:
+        if self._conn is not None:
+            return
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        self._conn = conn
+
+    def _c(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._open()
+        assert self._conn is not None
+        return self._conn
+
+    async def connect(self) -> None:
+        await self._run(self._open)
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def close(self) -> None:
+        await self._run(self._close)
+        self._thread.shutdown(wait=True)
+
+    def _execute(self, sql: str, args: Sequence[Any]) -> int:
+        try:
+            return self._c().execute(sql, tuple(args)).rowcount
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(str(exc)) from None
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        return await self._run(self._execute, sql, args)
+
+    def _fetch(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self._c().execute(sql, tuple(args)).fetchall()]
+
+    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return await self._run(self._fetch, sql, args)
+
+    def _transaction(self, steps: Sequence[Step]) -> list[int]:
+        conn = self._c()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            counts = [conn.execute(sql, tuple(args)).rowcount for sql, args in steps]
+        except sqlite3.IntegrityError as exc:
+            conn.execute("ROLLBACK")
+            raise Conflict(str(exc)) from None
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return counts
+
+    async def transaction(self, steps: Sequence[Step]) -> list[int]:
+        return await self._run(self._transaction, steps)
+
+    def _insert_ignore(self, table: str, names: list[str], key: str,
+                       rows: Sequence[Sequence[Any]]) -> int:
+        sql = (f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+               f"({', '.join('?' * len(names))}) ON CONFLICT ({key}) DO NOTHING")
+        conn = self._c()
+        before = conn.total_changes
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(sql, rows)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return conn.total_changes - before
+
+    async def insert_ignore(self, table: str, columns: Sequence[tuple[str, str]],
+                            key: str, rows: Sequence[Sequence[Any]]) -> int:
+        return await self._run(self._insert_ignore, table, [c for c, _ in columns], key, rows)

@@ -1,0 +1,94 @@
+"""Replay a trained router on recorded outcomes: which model answers each prompt, what it
+scores, and which calls were paid for. Cascades run through the same ``CascadeRun`` the
+gateway uses, fed with the answers recorded in the data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from kanjia.routing.quality._cascade import CascadeRun
+from kanjia.routing.quality._dataset import Dataset
+from kanjia.routing.quality._decide import picks_by_target, picks_by_weight
+from kanjia.routing.quality._logistic import sigmoid
+from kanjia.routing.quality._router import QualityRouter
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    quality: FloatArray  # (rows,) score of the answer returned
+    cost: FloatArray  # (rows,) money spent on all calls
+    called: BoolArray  # (rows, models) which models were called
+
+
+def router_logits(router: QualityRouter, data: Dataset) -> FloatArray:
+    x = router.features.transform(data.prompts, data.tasks)
+    return router.heads.logits(x)
+
+
+def _columns(router: QualityRouter, data: Dataset) -> list[int]:
+    if set(router.models) != set(data.models):
+        raise ValueError("the router and the data have different models")
+    return [router.models.index(m) for m in data.models]
+
+
+def _from_picks(data: Dataset, picks: npt.NDArray[np.int64]) -> Outcome:
+    rows = np.arange(len(data))
+    called = np.zeros(data.quality.shape, dtype=bool)
+    called[rows, picks] = True
+    return Outcome(data.quality[rows, picks], data.cost[rows, picks], called)
+
+
+def _expected_costs(router: QualityRouter, data: Dataset, cols: list[int]) -> FloatArray:
+    return np.vstack([router.costs_for(t)[cols] for t in data.tasks])
+
+
+def route_by_weight(router: QualityRouter, data: Dataset, logits: FloatArray, w: float) -> Outcome:
+    cols = _columns(router, data)
+    proba = sigmoid(logits[:, cols])
+    picks = picks_by_weight(proba, _expected_costs(router, data, cols), w, router.cost_scale)
+    return _from_picks(data, picks)
+
+
+def route_by_target(
+    router: QualityRouter, data: Dataset, logits: FloatArray, target: float
+) -> Outcome:
+    cols = _columns(router, data)
+    proba = sigmoid(logits[:, cols])
+    picks = picks_by_target(proba, _expected_costs(router, data, cols), target)
+    return _from_picks(data, picks)
+
+
+def run_plan(router: QualityRouter, data: Dataset, logits: FloatArray, w: float) -> Outcome:
+    """Each task's chosen policy at quality weight ``w``."""
+    _columns(router, data)
+    position = {m: j for j, m in enumerate(data.models)}
+    quality = np.zeros(len(data))
+    cost = np.zeros(len(data))
+    called = np.zeros(data.quality.shape, dtype=bool)
+    for task in data.task_names:
+        mask = data.task_mask(task)
+        key, plan = router.plan_for(task)
+        choice = plan.at(w)
+        rows = np.flatnonzero(mask)
+        if choice.cascade < 0:
+            sub = data.subset(mask)
+            out = route_by_weight(router, sub, logits[mask], choice.route_weight)
+            quality[rows], cost[rows], called[rows] = out.quality, out.cost, out.called
+            continue
+        policy = router.cascades[key][choice.cascade]
+        chain_cols = [router.models.index(m) for m in policy.chain]
+        for i in rows:
+            run = CascadeRun(policy, [float(logits[i, c]) for c in chain_cols])
+            while (model := run.next_model()) is not None:
+                j = position[model]
+                called[i, j] = True
+                cost[i] += data.cost[i, j]
+                run.observe(model, data.responses[i][j])
+            quality[i] = data.quality[i, position[run.answer()]]
+    return Outcome(quality, cost, called)

@@ -1,0 +1,115 @@
+"""The router file: one ``.npz`` of plain arrays plus a JSON header (no pickles), so it
+loads offline with ``allow_pickle=False`` and can be inspected with NumPy alone."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from kanjia.routing.quality._cascade import CascadePolicy
+from kanjia.routing.quality._features import FeatureSpace
+from kanjia.routing.quality._logistic import LinearHeads
+from kanjia.routing.quality._plan import Choice, TaskPlan
+from kanjia.routing.quality._router import QualityRouter
+
+FORMAT = "kanjia-quality-router/1"
+
+
+def write_router(router: QualityRouter, path: Path) -> None:
+    arrays: dict[str, npt.NDArray[Any]] = {
+        "idf": router.features.idf.astype(np.float32),
+        "head_weights": router.heads.weights.astype(np.float32),
+        "head_bias": router.heads.bias,
+    }
+    cost_tasks = sorted(router.expected_cost)
+    arrays["expected_cost"] = np.vstack([router.expected_cost[t] for t in cost_tasks])
+    cascades: dict[str, list[dict[str, Any]]] = {}
+    for t, (task, policies) in enumerate(sorted(router.cascades.items())):
+        cascades[task] = []
+        for p, policy in enumerate(policies):
+            for s, step in enumerate(policy.steps):
+                arrays[f"cascade_{t}_{p}_{s}_w"] = step.weights
+                arrays[f"cascade_{t}_{p}_{s}_b"] = step.bias
+            cascades[task].append(
+                {
+                    "chain": list(policy.chain),
+                    "thresholds": list(policy.thresholds),
+                    "keys": list(policy.keys),
+                }
+            )
+    header = {
+        "format": FORMAT,
+        "models": list(router.model_names),
+        "n_buckets": router.features.n_buckets,
+        "tail_chars": router.features.tail_chars,
+        "tasks": list(router.features.tasks),
+        "cost_tasks": cost_tasks,
+        "cost_scale": router.cost_scale,
+        "plans": {
+            task: [[c.weight, c.route_weight, c.cascade] for c in plan.choices]
+            for task, plan in sorted(router.plans.items())
+        },
+        "cascades": cascades,
+        "info": dict(router.info),
+    }
+    arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+    path.write_bytes(buffer.getvalue())
+
+
+def read_router(path: Path) -> QualityRouter:
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    header = json.loads(arrays["header"].tobytes().decode("utf-8"))
+    if header.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a {FORMAT} file")
+    features = FeatureSpace(
+        n_buckets=int(header["n_buckets"]),
+        tail_chars=int(header["tail_chars"]),
+        tasks=tuple(header["tasks"]),
+        idf=arrays["idf"].astype(np.float64),
+    )
+    heads = LinearHeads(
+        arrays["head_weights"].astype(np.float64), arrays["head_bias"].astype(np.float64)
+    )
+    expected = {
+        task: arrays["expected_cost"][i].astype(np.float64)
+        for i, task in enumerate(header["cost_tasks"])
+    }
+    cascades: dict[str, tuple[CascadePolicy, ...]] = {}
+    for t, (task, items) in enumerate(sorted(header["cascades"].items())):
+        policies = []
+        for p, item in enumerate(items):
+            steps = tuple(
+                LinearHeads(arrays[f"cascade_{t}_{p}_{s}_w"], arrays[f"cascade_{t}_{p}_{s}_b"])
+                for s in range(len(item["chain"]))
+            )
+            policies.append(
+                CascadePolicy(
+                    tuple(item["chain"]),
+                    tuple(float(x) for x in item["thresholds"]),
+                    steps,
+                    tuple(item["keys"]),
+                )
+            )
+        cascades[task] = tuple(policies)
+    plans = {
+        task: TaskPlan(tuple(Choice(float(w), float(r), int(c)) for w, r, c in rows))
+        for task, rows in header["plans"].items()
+    }
+    return QualityRouter(
+        features=features,
+        heads=heads,
+        model_names=tuple(header["models"]),
+        expected_cost=expected,
+        cost_scale=float(header["cost_scale"]),
+        plans=plans,
+        cascades=cascades,
+        info=header.get("info", {}),
+    )

@@ -1,0 +1,215 @@
+"""Anthropic Messages API: ``POST /anthropic/v1/messages``, plain and streamed."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from kanjia.sandbox._anthropic_errors import ANTHROPIC_ERRORS, anthropic_error
+from kanjia.sandbox._anthropic_request import MessagesRequest, cache_usage, parse_messages
+from kanjia.sandbox._faults import ERROR_FAULTS
+from kanjia.sandbox._plan import Choice, plan
+from kanjia.sandbox._sse import SENTINEL, FrameTemplate, sse_event
+from kanjia.sandbox._state import SandboxState
+from kanjia.sandbox._tools import split_args
+from kanjia.sandbox._wire import (
+    BAD_KEY,
+    Handler,
+    bearer_key,
+    json_response,
+    read_json,
+    reply,
+    stream,
+)
+
+__all__ = ["messages_handler"]
+
+_STOP = {
+    "stop": "end_turn",
+    "stop_sequence": "stop_sequence",
+    "length": "max_tokens",
+    "tool": "tool_use",
+    "filter": "refusal",
+}
+_BROKEN = (
+    b"event: content_block_delta\n"
+    b'data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"trunc\n\n'
+)
+_SIGNATURE = "EqQBCkgIARABGAIiQNsandboxsignature0000000000000000000000000000000000"
+
+
+def _key(request: web.Request) -> str:
+    return request.headers.get("x-api-key", "") or bearer_key(request)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRender:
+    request: MessagesRequest
+    choice: Choice
+    cache_read: int
+    cache_creation: int
+    message_id: str
+
+    def usage(self, output_tokens: int) -> dict[str, Any]:
+        input_tokens = self.request.ask.prompt_tokens - self.cache_read - self.cache_creation
+        return {
+            "input_tokens": input_tokens,
+            "cache_creation_input_tokens": self.cache_creation,
+            "cache_read_input_tokens": self.cache_read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": self.cache_creation,
+                "ephemeral_1h_input_tokens": 0,
+            },
+            "output_tokens": output_tokens,
+            "service_tier": "standard",
+        }
+
+    def _message(
+        self, content: list[Any], stop_reason: str | None, output_tokens: int
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "id": self.message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.request.model,
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": self.choice.stop_sequence if stop_reason else None,
+        }
+        if not self.request.directives.no_usage:
+            message["usage"] = self.usage(output_tokens)
+        return message
+
+    def _tool_id(self) -> str:
+        return "toolu_01" + self.message_id[-22:]
+
+    def body(self) -> bytes:
+        choice = self.choice
+        content: list[dict[str, Any]] = []
+        if choice.reasoning:
+            content.append(
+                {"type": "thinking", "thinking": "".join(choice.reasoning), "signature": _SIGNATURE}
+            )
+        if choice.tool is not None:
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": self._tool_id(),
+                    "name": choice.tool.name,
+                    "input": choice.tool.args,
+                }
+            )
+        else:
+            content.append({"type": "text", "text": choice.text})
+        return orjson.dumps(self._message(content, _STOP[choice.finish], choice.tokens))
+
+    def frames(self) -> list[bytes]:
+        choice = self.choice
+        frames = [
+            sse_event(
+                "message_start", {"type": "message_start", "message": self._message([], None, 1)}
+            )
+        ]
+        index = 0
+        if choice.reasoning:
+            frames += _block(
+                index,
+                {"type": "thinking", "thinking": ""},
+                "thinking_delta",
+                "thinking",
+                choice.reasoning,
+            )
+            frames.insert(-1, _delta(index, {"type": "signature_delta", "signature": _SIGNATURE}))
+            index += 1
+        if choice.tool is not None:
+            start = {
+                "type": "tool_use",
+                "id": self._tool_id(),
+                "name": choice.tool.name,
+                "input": {},
+            }
+            pieces = ["", *split_args(choice.tool.args_json)]
+            frames += _block(index, start, "input_json_delta", "partial_json", pieces)
+        else:
+            frames += _block(
+                index, {"type": "text", "text": ""}, "text_delta", "text", choice.pieces
+            )
+        frames.insert(2, sse_event("ping", {"type": "ping"}))
+        delta: dict[str, Any] = {
+            "type": "message_delta",
+            "delta": {"stop_reason": _STOP[choice.finish], "stop_sequence": choice.stop_sequence},
+        }
+        if not self.request.directives.no_usage:
+            delta["usage"] = {"output_tokens": choice.tokens}
+        frames.append(sse_event("message_delta", delta))
+        frames.append(sse_event("message_stop", {"type": "message_stop"}))
+        return frames
+
+
+def _delta(index: int, delta: dict[str, Any]) -> bytes:
+    return sse_event(
+        "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+    )
+
+
+def _block(
+    index: int, start: dict[str, Any], kind: str, field: str, pieces: list[str]
+) -> list[bytes]:
+    skeleton = {
+        "type": "content_block_delta",
+        "index": index,
+        "delta": {"type": kind, field: SENTINEL},
+    }
+    template = FrameTemplate(skeleton, head=b"event: content_block_delta\ndata: ")
+    return [
+        sse_event(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": start},
+        ),
+        *template.frames(pieces),
+        sse_event("content_block_stop", {"type": "content_block_stop", "index": index}),
+    ]
+
+
+def _invalid(message: str) -> web.Response:
+    return json_response(anthropic_error("invalid_request_error", message), status=400)
+
+
+def messages_handler(state: SandboxState) -> Handler:
+    retry_after = state.settings.retry_after_s
+    auth_error = ANTHROPIC_ERRORS["auth"]
+
+    async def messages(request: web.Request) -> web.StreamResponse:
+        key = _key(request)
+        if not key:
+            return json_response(
+                anthropic_error("authentication_error", "x-api-key header is required"), 401
+            )
+        if "anthropic-version" not in request.headers:
+            return _invalid("anthropic-version: header is required")
+        try:
+            req = parse_messages(await read_json(request))
+        except ValueError as exc:
+            return _invalid(str(exc))
+        if key == BAD_KEY:
+            state.stats.count("anthropic", req.model, None)
+            return auth_error.response(retry_after)
+        fault = state.admit("anthropic", req.model, req.directives)
+        ask = req.ask
+        if fault in ERROR_FAULTS:
+            if fault != "content_filter":
+                return ANTHROPIC_ERRORS[fault].response(retry_after)
+            ask = dataclasses.replace(ask, filtered=True)
+        read, creation = cache_usage(state, req)
+        choice = plan(ask)[0]
+        render = MessageRender(req, choice, read, creation, state.response_id("msg_01"))
+        timing = state.timing(req.directives, fault)
+        if req.stream:
+            return await stream(request, state, render.frames(), timing, fault, _BROKEN)
+        return await reply(request, state, render.body(), timing, choice.tokens, fault)
+
+    return messages

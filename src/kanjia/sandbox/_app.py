@@ -1,0 +1,40 @@
+"""The sandbox application: every vendor under its own path prefix."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from kanjia.sandbox._anthropic import messages_handler
+from kanjia.sandbox._control import add_control_routes
+from kanjia.sandbox._gemini import gemini_handler, gemini_models_handler
+from kanjia.sandbox._oa_vendors import OA_VENDORS
+from kanjia.sandbox._openai import chat_handler, embeddings_handler, models_handler
+from kanjia.sandbox._settings import SandboxSettings
+from kanjia.sandbox._state import STATE_KEY, SandboxState
+
+__all__ = ["VENDORS", "build_app"]
+
+#: every vendor id the sandbox serves, each at ``/{vendor}``
+VENDORS: tuple[str, ...] = (*OA_VENDORS, "anthropic", "gemini")
+
+_CLIENT_MAX_SIZE = 64 * 1024 * 1024
+
+
+def build_app(settings: SandboxSettings | None = None) -> web.Application:
+    """An aiohttp application simulating every vendor, with its own state."""
+    state = SandboxState(settings or SandboxSettings())
+    app = web.Application(client_max_size=_CLIENT_MAX_SIZE)
+    app[STATE_KEY] = state
+    router = app.router
+    for vendor in OA_VENDORS.values():
+        router.add_post(f"/{vendor.id}/chat/completions", chat_handler(state, vendor))
+        router.add_post(f"/{vendor.id}/embeddings", embeddings_handler(state, vendor))
+        router.add_get(f"/{vendor.id}/models", models_handler(state, vendor))
+    router.add_post("/anthropic/v1/messages", messages_handler(state))
+    gemini = gemini_handler(state)
+    gemini_models = gemini_models_handler(state)
+    for version in ("v1beta", "v1"):
+        router.add_post(f"/gemini/{version}/models/{{target}}", gemini)
+        router.add_get(f"/gemini/{version}/models", gemini_models)
+    add_control_routes(app, state, VENDORS)
+    return app

@@ -1,0 +1,148 @@
+"""Handlers of the OpenAI-compatible vendors: chat completions, embeddings, models.
+
+One handler per endpoint, built per vendor by a factory that closes over the
+vendor's profile and the server state, so a request does no registry lookup.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from kanjia.sandbox._directives import parse_directives
+from kanjia.sandbox._embeddings import as_base64, embedding
+from kanjia.sandbox._faults import ERROR_FAULTS
+from kanjia.sandbox._json import int_or_none
+from kanjia.sandbox._oa_vendors import OpenAIVendor
+from kanjia.sandbox._openai_render import BROKEN_CHUNK, ChatRender
+from kanjia.sandbox._openai_request import parse_chat
+from kanjia.sandbox._plan import plan
+from kanjia.sandbox._state import SandboxState
+from kanjia.sandbox._tokens import text_tokens
+from kanjia.sandbox._wire import (
+    BAD_KEY,
+    Handler,
+    bad_json,
+    bearer_key,
+    json_response,
+    read_json,
+    reply,
+    stream,
+)
+
+__all__ = ["chat_handler", "embeddings_handler", "models_handler"]
+
+
+def bearer_ok(request: web.Request) -> bool:
+    key = bearer_key(request)
+    return bool(key) and key != BAD_KEY
+
+
+def chat_handler(state: SandboxState, vendor: OpenAIVendor) -> Handler:
+    retry_after = state.settings.retry_after_s
+
+    async def chat_completions(request: web.Request) -> web.StreamResponse:
+        try:
+            req = parse_chat(await read_json(request), vendor)
+        except ValueError as exc:
+            return bad_json(str(exc))
+        if vendor.needs_key and not bearer_ok(request):
+            state.stats.count(vendor.id, req.model, None)
+            return vendor.errors["auth"].response(retry_after)
+        fault = state.admit(vendor.id, req.model, req.directives)
+        ask = req.ask
+        if fault in ERROR_FAULTS:
+            if fault != "content_filter" or vendor.filter_finish is None:
+                return vendor.errors[fault].response(retry_after)
+            ask = dataclasses.replace(ask, filtered=True)
+        cached = state.cached_tokens(
+            vendor.id, vendor.cache, req.segments, req.directives, ask.prompt_tokens
+        )
+        choices = plan(ask)
+        render = ChatRender(
+            vendor, req, choices, cached, state.response_id(vendor.id_prefix), int(time.time())
+        )
+        timing = state.timing(req.directives, fault)
+        if req.stream:
+            frames = render.frames()
+            return await stream(
+                request, state, frames, timing, fault, BROKEN_CHUNK, keepalive=vendor.keepalive
+            )
+        tokens = max(c.tokens for c in choices)
+        return await reply(request, state, render.body(), timing, tokens, fault)
+
+    return chat_completions
+
+
+def _embedding_inputs(data: Any) -> list[str]:
+    raw = data.get("input") if isinstance(data, dict) else None
+    if isinstance(raw, str):
+        return [raw]
+    if isinstance(raw, list) and raw:
+        if all(isinstance(x, str) for x in raw):
+            return list(raw)
+        if all(isinstance(x, int) for x in raw):
+            return [" ".join(map(str, raw))]
+        if all(isinstance(x, list) for x in raw):
+            return [" ".join(map(str, x)) for x in raw]
+    raise ValueError("'input' must be a string, an array of strings or of token arrays")
+
+
+def embeddings_handler(state: SandboxState, vendor: OpenAIVendor) -> Handler:
+    retry_after = state.settings.retry_after_s
+
+    async def embeddings(request: web.Request) -> web.StreamResponse:
+        try:
+            data = await read_json(request)
+            texts = _embedding_inputs(data)
+        except ValueError as exc:
+            return bad_json(str(exc))
+        model = str(data.get("model") or "")
+        if vendor.needs_key and not bearer_ok(request):
+            state.stats.count(vendor.id, model, None)
+            return vendor.errors["auth"].response(retry_after)
+        directives = parse_directives(texts[-1])
+        fault = state.admit(vendor.id, model, directives)
+        if fault in ERROR_FAULTS and (fault != "content_filter" or vendor.filter_finish is None):
+            return vendor.errors[fault].response(retry_after)
+        dim = int_or_none(data.get("dimensions")) or vendor.embedding_dim
+        b64 = data.get("encoding_format") == "base64"
+        items = []
+        for i, text in enumerate(texts):
+            vector = embedding(text, dim)
+            items.append(
+                {
+                    "object": "embedding",
+                    "index": i,
+                    "embedding": as_base64(vector) if b64 else vector,
+                }
+            )
+        tokens = sum(text_tokens(t) for t in texts)
+        body: dict[str, Any] = {"object": "list", "data": items, "model": model}
+        if not directives.no_usage:
+            body["usage"] = {"prompt_tokens": tokens, "total_tokens": tokens}
+        timing = state.timing(directives, fault)
+        return await reply(request, state, orjson.dumps(body), timing, 0, fault)
+
+    return embeddings
+
+
+def models_handler(state: SandboxState, vendor: OpenAIVendor) -> Handler:
+    listing = {
+        "object": "list",
+        "data": [
+            {"id": m, "object": "model", "created": 1_700_000_000, "owned_by": vendor.id}
+            for m in vendor.models
+        ],
+    }
+
+    async def models(request: web.Request) -> web.StreamResponse:
+        if vendor.needs_key and not bearer_ok(request):
+            return vendor.errors["auth"].response(state.settings.retry_after_s)
+        return json_response(listing)
+
+    return models
