@@ -62,7 +62,9 @@ class Client:
                 reply.events = parse_sse(text)
             return reply
 
-    async def chat(self, vendor: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Reply:
+    async def chat(
+        self, vendor: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> Reply:
         body = {"model": "test-model", **body}
         url = self.sandbox.base_url(vendor) + "/chat/completions"
         return await self.post(url, body, KEY if headers is None else headers)

@@ -37,9 +37,7 @@ WEATHER_TOOL = {
 
 
 def content_of(events: list[Any]) -> str:
-    return "".join(
-        c["delta"].get("content") or "" for e in events for c in e.get("choices", [])
-    )
+    return "".join(c["delta"].get("content") or "" for e in events for c in e.get("choices", []))
 
 
 @pytest.mark.parametrize("vendor", OPENAI_LIKE)
@@ -135,7 +133,10 @@ async def test_deepseek_usage_and_cache(client: Client) -> None:
     body = (await client.chat("deepseek", user("x" * 1200 + " [[sandbox:cached=128]]"))).json
     usage = body["usage"]
     assert usage["prompt_cache_hit_tokens"] == 128
-    assert usage["prompt_cache_hit_tokens"] + usage["prompt_cache_miss_tokens"] == usage["prompt_tokens"]
+    assert (
+        usage["prompt_cache_hit_tokens"] + usage["prompt_cache_miss_tokens"]
+        == usage["prompt_tokens"]
+    )
     assert usage["prompt_tokens_details"] == {"cached_tokens": 128}
     assert "completion_tokens_details" not in usage
 
@@ -167,7 +168,8 @@ async def test_deepseek_reasoner(client: Client) -> None:
 
 @pytest.mark.parametrize("vendor", ["moonshot", "zhipu", "doubao", "qwen", "openai"])
 async def test_cached_tokens_details(client: Client, vendor: str) -> None:
-    usage = (await client.chat(vendor, user("hello " * 100 + "[[sandbox:cached=32]]"))).json["usage"]
+    reply = await client.chat(vendor, user("hello " * 100 + "[[sandbox:cached=32]]"))
+    usage = reply.json["usage"]
     assert usage["prompt_tokens_details"]["cached_tokens"] == 32
 
 
@@ -176,7 +178,9 @@ async def test_n_choices(client: Client, vendor: str) -> None:
     body = (await client.chat(vendor, {**user("hi [[sandbox:tokens=5]]"), "n": 3})).json
     assert [c["index"] for c in body["choices"]] == [0, 1, 2]
     assert body["usage"]["completion_tokens"] == 15
-    chunks = (await client.chat(vendor, {**user("hi [[sandbox:tokens=5]]"), "n": 2, "stream": True})).data
+    chunks = (
+        await client.chat(vendor, {**user("hi [[sandbox:tokens=5]]"), "n": 2, "stream": True})
+    ).data
     finished = [c["choices"][0]["index"] for c in chunks if c["choices"][0]["finish_reason"]]
     assert finished == [0, 1]
 
@@ -188,7 +192,10 @@ async def test_n_ignored_where_unsupported(client: Client, vendor: str) -> None:
 
 
 async def test_json_mode(client: Client) -> None:
-    body = {**user("answer in json [[sandbox:tokens=30]]"), "response_format": {"type": "json_object"}}
+    body = {
+        **user("answer in json [[sandbox:tokens=30]]"),
+        "response_format": {"type": "json_object"},
+    }
     content = (await client.chat("openai", body)).json["choices"][0]["message"]["content"]
     assert isinstance(json.loads(content), dict)
     chunks = (await client.chat("deepseek", {**body, "stream": True})).data
@@ -198,7 +205,11 @@ async def test_json_mode(client: Client) -> None:
 async def test_stop_sequence(client: Client) -> None:
     first = (await client.chat("openai", user("stop test [[sandbox:tokens=40]]"))).json
     words = first["choices"][0]["message"]["content"].split()
-    cut = (await client.chat("openai", {**user("stop test [[sandbox:tokens=40]]"), "stop": [words[10]]})).json
+    cut = (
+        await client.chat(
+            "openai", {**user("stop test [[sandbox:tokens=40]]"), "stop": [words[10]]}
+        )
+    ).json
     assert words[10] not in cut["choices"][0]["message"]["content"]
     assert cut["choices"][0]["finish_reason"] == "stop"
 
@@ -230,7 +241,17 @@ async def test_no_tool_call_without_trigger(client: Client) -> None:
         "tools": [WEATHER_TOOL],
         "messages": [
             {"role": "user", "content": "weather? [[sandbox:tool]]"},
-            {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": "{}"},
+                    }
+                ],
+            },
             {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
         ],
     }
@@ -242,7 +263,11 @@ async def test_no_tool_call_without_trigger(client: Client) -> None:
 async def test_streamed_tool_call(client: Client, vendor: str) -> None:
     body = {**user("weather? [[sandbox:tool]]"), "tools": [WEATHER_TOOL], "stream": True}
     chunks = (await client.chat(vendor, body)).data
-    deltas = [c["choices"][0]["delta"]["tool_calls"][0] for c in chunks if c["choices"] and "tool_calls" in c["choices"][0]["delta"]]
+    deltas = [
+        c["choices"][0]["delta"]["tool_calls"][0]
+        for c in chunks
+        if c["choices"] and "tool_calls" in c["choices"][0]["delta"]
+    ]
     assert len(deltas) >= 3
     assert deltas[0]["id"].startswith("call_") and deltas[0]["function"]["name"] == "get_weather"
     assert all("id" not in d for d in deltas[1:])
@@ -254,7 +279,11 @@ async def test_streamed_tool_call(client: Client, vendor: str) -> None:
 
 async def test_no_usage_directive(client: Client) -> None:
     assert "usage" not in (await client.chat("openai", user("x [[sandbox:no_usage]]"))).json
-    body = {**user("x [[sandbox:no_usage]]"), "stream": True, "stream_options": {"include_usage": True}}
+    body = {
+        **user("x [[sandbox:no_usage]]"),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     assert not any(c.get("usage") for c in (await client.chat("openai", body)).data)
     chunks = (await client.chat("zhipu", {**user("x [[sandbox:no_usage]]"), "stream": True})).data
     assert not any("usage" in c for c in chunks)
@@ -283,15 +312,23 @@ async def test_embeddings(client: Client) -> None:
     vector = data["data"][0]["embedding"]
     assert len(vector) == 1536 and abs(sum(v * v for v in vector) - 1) < 1e-3
     assert data["usage"]["prompt_tokens"] == data["usage"]["total_tokens"] > 0
-    again = (await client.post(url, {**body, "dimensions": 8, "encoding_format": "base64"}, headers)).json
+    again = (
+        await client.post(url, {**body, "dimensions": 8, "encoding_format": "base64"}, headers)
+    ).json
     raw = base64.b64decode(again["data"][0]["embedding"])
     assert len(struct.unpack("<8f", raw)) == 8
-    deepseek = (await client.post(client.sandbox.base_url("qwen") + "/embeddings", {"model": "e", "input": "x"}, headers)).json
+    deepseek = (
+        await client.post(
+            client.sandbox.base_url("qwen") + "/embeddings", {"model": "e", "input": "x"}, headers
+        )
+    ).json
     assert len(deepseek["data"][0]["embedding"]) == 1024
 
 
 async def test_models(client: Client) -> None:
-    async with client.session.get(client.sandbox.base_url("deepseek") + "/models", headers={"Authorization": "Bearer k"}) as r:
+    async with client.session.get(
+        client.sandbox.base_url("deepseek") + "/models", headers={"Authorization": "Bearer k"}
+    ) as r:
         body = await r.json()
     assert body["object"] == "list"
     assert {m["id"] for m in body["data"]} >= {"deepseek-chat", "deepseek-reasoner"}

@@ -63,13 +63,15 @@ def test_json_pieces_are_valid_json(n: int, cjk: bool) -> None:
 
 def test_directives() -> None:
     assert parse_directives("plain text") is NO_DIRECTIVES
-    text = "hi [[sandbox:fault=rate_limit]] [[sandbox:tokens=12]] [[sandbox:no_usage]] [[sandbox:tool]]"
+    text = "hi [[sandbox:fault=rate_limit]] [[sandbox:tokens=12]] [[sandbox:no_usage]]"
+    text += " [[sandbox:tool]]"
     assert parse_directives(text) == Directives(
         fault="rate_limit", tokens=12, no_usage=True, tool=True
     )
     d = parse_directives("[[sandbox:latency_ms=5]][[sandbox:chunk_ms=7]][[sandbox:cached=64]]")
     assert (d.latency_ms, d.chunk_ms, d.cached) == (5, 7, 64)
     assert parse_directives("[[sandbox:tokens=abc]] [[sandbox:bogus=1]]") == Directives()
+    assert parse_directives("[[sandbox:fault=explode]]") == Directives()
 
 
 def test_example_args_from_schema() -> None:
@@ -123,7 +125,8 @@ def test_plan_lengths_and_finish() -> None:
 def test_plan_stop_sequence_cuts() -> None:
     base = plan(Ask(prompt_tokens=5, last_user="q", directives=Directives(tokens=40)))[0]
     word = base.pieces[10].strip()
-    cut = plan(Ask(prompt_tokens=5, last_user="q", directives=Directives(tokens=40), stop=(word,)))[0]
+    ask = Ask(prompt_tokens=5, last_user="q", directives=Directives(tokens=40), stop=(word,))
+    cut = plan(ask)[0]
     assert cut.finish == "stop_sequence" and cut.stop_sequence == word
     assert word not in cut.text and base.text.startswith(cut.text)
 

@@ -7,6 +7,13 @@ Prices live in ``catalog/data/<vendor>.toml`` (one file per vendor, CNY or USD p
 """
 
 from kanjia.catalog._catalog import Catalog
+from kanjia.catalog._chart import render_chart
+from kanjia.catalog._compare import (
+    Comparison,
+    Disagreement,
+    compare_genai_prices,
+    compare_litellm,
+)
 from kanjia.catalog._cost import Cost, Usage, cost_of, estimate_cost
 from kanjia.catalog._fx import FxRate, FxTable
 from kanjia.catalog._load import load_catalog
@@ -18,20 +25,32 @@ from kanjia.catalog._model import (
     Rates,
     VendorInfo,
 )
+from kanjia.catalog._quote import QuoteRow, Workload, quote
+from kanjia.catalog._workload import WorkloadFile, read_workload
 
 __all__ = [
     "Catalog",
+    "Comparison",
     "Cost",
+    "Disagreement",
     "FxRate",
     "FxTable",
     "ModelEntry",
     "PricePeriod",
     "PriceTier",
     "PriceWindow",
+    "QuoteRow",
     "Rates",
     "Usage",
     "VendorInfo",
+    "Workload",
+    "WorkloadFile",
+    "compare_genai_prices",
+    "compare_litellm",
     "cost_of",
     "estimate_cost",
     "load_catalog",
+    "quote",
+    "read_workload",
+    "render_chart",
 ]

@@ -184,7 +184,7 @@ def _instant(value: datetime | date | None, tz: timezone) -> datetime | None:
 
 def _period_id(start: datetime | None, following: datetime | None, tz: timezone) -> str:
     if start is None:
-        return f"before-{following.astimezone(tz).date().isoformat()}" if following else "undated"
+        return f"before-{following.astimezone(tz).date().isoformat()}" if following else "always"
     local = start.astimezone(tz)
     if local.time() == time(0):
         return local.date().isoformat()

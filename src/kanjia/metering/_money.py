@@ -53,4 +53,4 @@ def parse_budget(text: str) -> BudgetSpec:
         amount = Decimal(m["amount"])
     except InvalidOperation:  # pragma: no cover - the regex admits only decimals
         raise ConfigError(f"bad budget amount in {text!r}") from None
-    return BudgetSpec(amount, m["cur"].upper(), period)  # type: ignore[arg-type]
+    return BudgetSpec(amount, m["cur"].upper(), period)

@@ -124,6 +124,7 @@ def _deployments(spec: VendorSpec, vs: VendorSettings, sandbox_url: str | None,
         or spec.base_url
     key_envs = (vs.api_key_env,) if vs.api_key_env else spec.key_env
     default_key = next((env[k] for k in key_envs if env.get(k)), None)
+    headers = {h: env[var] for h, var in spec.header_env.items() if env.get(var)}
     if vs.deployments:
         deps = []
         for d in vs.deployments:
@@ -131,13 +132,13 @@ def _deployments(spec: VendorSpec, vs: VendorSettings, sandbox_url: str | None,
             if spec.auth != "none" and not key:
                 return f"deployment {d.name!r} needs ${d.api_key_env or key_envs[0]}"
             deps.append(Deployment(spec, (d.base_url or default_base).rstrip("/"), key, d.name,
-                                   d.weight))
+                                   d.weight, headers))
         return tuple(deps)
     if spec.auth == "none":
         explicit = vs.enabled or (spec.base_url_env and env.get(spec.base_url_env))
         if not explicit:
             return f"self-hosted: set ${spec.base_url_env} or enable it in config"
-        return (Deployment(spec, default_base.rstrip("/"), default_key),)
+        return (Deployment(spec, default_base.rstrip("/"), default_key, headers=headers),)
     if not default_key:
         return f"set ${' or $'.join(key_envs)}"
-    return (Deployment(spec, default_base.rstrip("/"), default_key),)
+    return (Deployment(spec, default_base.rstrip("/"), default_key, headers=headers),)

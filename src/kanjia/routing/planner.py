@@ -13,6 +13,7 @@ import fnmatch
 import random
 import re
 import tomllib
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -101,6 +102,9 @@ class Planner:
         self.reference_currency = settings.server.reporting_currency
         self._clock = clock
         self._rng = rng or random.Random()
+        self._pools: dict[str, list[tuple[int, Target, str | None]]] = {}
+        self._ranked: OrderedDict[tuple[object, ...], Plan] = OrderedDict()
+        self._ranked_max = 4096
 
     def plan(self, name: str, body: Mapping[str, Any], endpoint: str = "chat") -> Plan:
         prompt = rough_prompt_tokens(body.get("messages")) if endpoint == "chat" else 0
@@ -116,7 +120,7 @@ class Planner:
             needs.add("json_mode")
         if endpoint == "embeddings":
             needs = {"embeddings"}
-        plan = self.rank(name, route, prompt, max_out, self._clock(), needs)
+        plan = self._cached_rank(name, route, prompt, max_out, self._clock(), needs)
         if not plan.targets:
             reasons = "; ".join(f"{c.key}: {c.reason}" for c in plan.candidates[:8])
             raise BadRequest(f"route {name!r}: no model fits this request ({reasons})")
@@ -131,49 +135,88 @@ class Planner:
                          set(route.capabilities))
 
     # -- ranking --------------------------------------------------------------------
-    def _pool(self, route: RouteSettings) -> list[Target]:
+    def _cached_rank(self, name: str, route: RouteSettings, prompt: int, max_out: int,
+                     at: datetime, needs: set[str]) -> Plan:
+        """Rank once per (route, needs, prompt-size bucket, output, minute), then re-check
+        this request's exact context need on the cached ranking. Prices change at most
+        per minute (period starts and time-of-day windows are minute-aligned)."""
+        if route.objective in ("weighted", "fastest"):  # per-request orderings: no cache
+            return self.rank(name, route, prompt, max_out, at, needs)
+        shift = max(0, prompt.bit_length() - 3)
+        low = (prompt >> shift) << shift  # ~12% buckets; ranking uses the bucket floor
+        key = (name, frozenset(needs), low, max_out, at.replace(second=0, microsecond=0))
+        cached = self._ranked.get(key)
+        if cached is None:
+            cached = self.rank(name, route, low, max_out, at, needs, limit=False)
+            self._ranked[key] = cached
+            if len(self._ranked) > self._ranked_max:
+                self._ranked.popitem(last=False)
+        out_tokens = max_out or route.expected_output_tokens
+        need_ctx = max(route.min_context, prompt + out_tokens)
+        targets = [t for t in cached.targets
+                   if t.entry is None or not t.entry.context_window
+                   or t.entry.context_window >= need_ctx][: route.max_candidates]
+        keep = {t.key for t in targets}
+        cands = [c for c in cached.candidates if not c.kept or c.key in keep]
+        return Plan(name, name, targets, prompt, cands)
+
+    def _pool(self, route_name: str, route: RouteSettings) -> list[tuple[int, Target, str | None]]:
+        """The route's candidates with their static verdict (request-independent checks)."""
+        pool = self._pools.get(route_name)
+        if pool is not None:
+            return pool
         if "*" in route.models:
-            return list(self.directory.targets)
-        pool = []
-        for key in route.models:
-            try:
-                pool.append(self.directory.resolve(key))
-            except ModelNotFound:
-                continue
+            targets = list(self.directory.targets)
+        else:
+            targets = []
+            for key in route.models:
+                try:
+                    targets.append(self.directory.resolve(key))
+                except ModelNotFound:
+                    continue
+        pool = [(i, t, self._check_static(t, route)) for i, t in enumerate(targets)]
+        self._pools[route_name] = pool
         return pool
 
-    def _check(self, t: Target, route: RouteSettings, needs: set[str], prompt: int,
-               out: int) -> str | None:
-        entry = t.entry
+    def _check_static(self, t: Target, route: RouteSettings) -> str | None:
         if route.vendors and t.vendor not in route.vendors:
             return "vendor not allowed"
         spec = self.directory.specs.get(t.vendor)
         if route.regions and (spec is None or spec.region not in route.regions):
             return f"region {spec.region if spec else '?'} not allowed"
+        entry = t.entry
         if entry is None:
-            return "not in the price catalog" if "*" in route.models or needs else None
-        missing = needs - set(entry.capabilities)
-        if missing:
-            return f"lacks {', '.join(sorted(missing))}"
+            return "not in the price catalog" if "*" in route.models else None
         if route.open_weights_only and not entry.open_weights:
             return "not open weights"
+        if self.tiers.tier(t.key) < route.min_quality:
+            return f"quality tier {self.tiers.tier(t.key)} < {route.min_quality}"
+        if route.min_context and not entry.context_window:
+            return "context window unknown"
+        return None
+
+    @staticmethod
+    def _check_request(t: Target, route: RouteSettings, needs: set[str], prompt: int,
+                       out: int) -> str | None:
+        entry = t.entry
+        if entry is None:
+            return None
+        missing = needs - entry.capabilities
+        if missing:
+            return f"lacks {', '.join(sorted(missing))}"
         window = entry.context_window or 0
         need_ctx = max(route.min_context, prompt + out)
         if window and window < need_ctx:
             return f"context {window} < {need_ctx}"
-        if route.min_context and not window:
-            return "context window unknown"
-        if self.tiers.tier(t.key) < route.min_quality:
-            return f"quality tier {self.tiers.tier(t.key)} < {route.min_quality}"
         return None
 
     def rank(self, name: str, route: RouteSettings, prompt: int, max_out: int, at: datetime,
-             needs: set[str]) -> Plan:
+             needs: set[str], limit: bool = True) -> Plan:
         out_tokens = max_out or route.expected_output_tokens
         kept: list[tuple[Decimal, int, Target, Candidate]] = []
         dropped: list[Candidate] = []
-        for order, t in enumerate(self._pool(route)):
-            why = self._check(t, route, needs, prompt, out_tokens)
+        for order, t, static_why in self._pool(name, route):
+            why = static_why or self._check_request(t, route, needs, prompt, out_tokens)
             if why is None and t.entry is not None and t.entry.price_at(at) is None:
                 why = "no price in force"
             if why is not None:
@@ -198,7 +241,8 @@ class Planner:
                                  est.currency, cost_ref)
             kept.append((cost_ref, order, t, cand))
         kept = self._objective(route, kept)
-        kept = kept[: route.max_candidates]
+        if limit:
+            kept = kept[: route.max_candidates]
         return Plan(name, name, [t for _, _, t, _ in kept], prompt,
                     [c for _, _, _, c in kept] + dropped)
 

@@ -207,7 +207,7 @@ def messages_handler(state: SandboxState) -> Handler:
         read, creation = cache_usage(state, req)
         choice = plan(ask)[0]
         render = MessageRender(req, choice, read, creation, state.response_id("msg_01"))
-        timing = state.timing(req.directives, fault)
+        timing = state.timing(req.directives, fault, req.stream)
         if req.stream:
             return await stream(request, state, render.frames(), timing, fault, _BROKEN)
         return await reply(request, state, render.body(), timing, choice.tokens, fault)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from kanjia.sandbox._faults import FAULTS
+
 __all__ = ["NO_DIRECTIVES", "Directives", "parse_directives"]
 
 _MARK = "[[sandbox:"
@@ -35,12 +37,13 @@ NO_DIRECTIVES = Directives()
 
 
 def parse_directives(text: str) -> Directives:
-    """The directives in ``text``; unknown names and bad numbers are ignored."""
+    """The directives in ``text``; unknown names, unknown faults and bad numbers
+    are ignored."""
     if _MARK not in text:
         return NO_DIRECTIVES
     values: dict[str, str | int | bool] = {}
     for name, raw in _PATTERN.findall(text):
-        if name == "fault" and raw:
+        if name == "fault" and raw.strip() in FAULTS:
             values["fault"] = raw.strip()
         elif name in _INT_FIELDS and raw.strip().isdigit():
             values[name] = int(raw)

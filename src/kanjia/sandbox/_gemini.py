@@ -16,8 +16,9 @@ from kanjia.sandbox._embeddings import embedding
 from kanjia.sandbox._faults import ERROR_FAULTS
 from kanjia.sandbox._gemini_errors import GEMINI_ERRORS, MISSING_KEY, gemini_error
 from kanjia.sandbox._gemini_request import GenerateRequest, parse_generate, parts_text
+from kanjia.sandbox._json import as_dict
 from kanjia.sandbox._plan import Choice, plan
-from kanjia.sandbox._state import SandboxState
+from kanjia.sandbox._state import SandboxState, Timing
 from kanjia.sandbox._tokens import PRIMING, text_tokens
 from kanjia.sandbox._wire import BAD_KEY, Handler, json_response, read_json, reply, stream
 
@@ -166,7 +167,7 @@ class _Gemini:
             return _bad(str(exc))
         fault = state.admit("gemini", model, req.directives)
         ask = req.ask
-        timing = state.timing(req.directives, fault)
+        timing = state.timing(req.directives, fault, streamed)
         if fault == "content_filter":
             body = _prompt_blocked(req)
             if streamed:
@@ -184,7 +185,7 @@ class _Gemini:
         return await reply(request, state, render.body(), timing, tokens, fault)
 
     async def _stream(
-        self, request: web.Request, chunks: list[Any], timing: Any, fault: str | None
+        self, request: web.Request, chunks: list[Any], timing: Timing, fault: str | None
     ) -> web.StreamResponse:
         if request.query.get("alt") == "sse":
             frames = [b"data: " + orjson.dumps(c) + _SSE_END for c in chunks]
@@ -202,10 +203,7 @@ class _Gemini:
         requests = data.get("requests") if batch and isinstance(data, dict) else [data]
         if not isinstance(requests, list) or not requests:
             return _bad("* BatchEmbedContentsRequest.requests: requests is not specified")
-        texts = [
-            parts_text((r.get("content") or {}).get("parts") if isinstance(r, dict) else None)[0]
-            for r in requests
-        ]
+        texts = [parts_text(as_dict(as_dict(r).get("content")).get("parts"))[0] for r in requests]
         directives = parse_directives(texts[-1])
         fault = self.state.admit("gemini", model, directives)
         if fault in ERROR_FAULTS and fault != "content_filter":
@@ -216,7 +214,12 @@ class _Gemini:
         ]
         body = {"embeddings": vectors} if batch else {"embedding": vectors[0]}
         return await reply(
-            request, self.state, orjson.dumps(body), self.state.timing(directives, fault), 0, fault
+            request,
+            self.state,
+            orjson.dumps(body),
+            self.state.timing(directives, fault, False),
+            0,
+            fault,
         )
 
     async def count_tokens(self, model: str, data: Any) -> web.StreamResponse:

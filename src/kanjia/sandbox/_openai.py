@@ -66,7 +66,7 @@ def chat_handler(state: SandboxState, vendor: OpenAIVendor) -> Handler:
         render = ChatRender(
             vendor, req, choices, cached, state.response_id(vendor.id_prefix), int(time.time())
         )
-        timing = state.timing(req.directives, fault)
+        timing = state.timing(req.directives, fault, req.stream)
         if req.stream:
             frames = render.frames()
             return await stream(
@@ -125,7 +125,7 @@ def embeddings_handler(state: SandboxState, vendor: OpenAIVendor) -> Handler:
         body: dict[str, Any] = {"object": "list", "data": items, "model": model}
         if not directives.no_usage:
             body["usage"] = {"prompt_tokens": tokens, "total_tokens": tokens}
-        timing = state.timing(directives, fault)
+        timing = state.timing(directives, fault, False)
         return await reply(request, state, orjson.dumps(body), timing, 0, fault)
 
     return embeddings

@@ -56,10 +56,11 @@ class SandboxState:
     def response_id(self, prefix: str) -> str:
         return f"{prefix}sandbox{next(self._ids):013d}"
 
-    def timing(self, directives: Directives, fault: str | None) -> Timing:
+    def timing(self, directives: Directives, fault: str | None, streamed: bool) -> Timing:
+        """Directives first, then server settings; ``slow_stream`` paces streams only."""
         first = directives.latency_ms
         chunk = directives.chunk_ms
-        if fault == "slow_stream":
+        if fault == "slow_stream" and streamed:
             chunk = SLOW_STREAM_CHUNK_MS
         return Timing(
             (self.settings.ttft_ms if first is None else first) / 1000,

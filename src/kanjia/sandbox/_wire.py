@@ -22,7 +22,6 @@ __all__ = [
     "abort_connection",
     "bad_json",
     "bearer_key",
-    "error_response",
     "hang",
     "json_response",
     "read_json",
@@ -48,12 +47,6 @@ def json_response(
     data: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type=_JSON, headers=headers)
-
-
-def error_response(
-    status: int, body: bytes, headers: Mapping[str, str] | None = None, content_type: str = _JSON
-) -> web.Response:
-    return web.Response(body=body, status=status, content_type=content_type, headers=headers)
 
 
 async def read_json(request: web.Request) -> Any:
@@ -102,7 +95,6 @@ async def reply(
     timing: Timing,
     chunks: int,
     fault: str | None,
-    headers: Mapping[str, str] | None = None,
 ) -> web.StreamResponse:
     """A non-streamed 200 after the simulated generation time, with the
     ``timeout``, ``reset`` and ``malformed`` faults applied."""
@@ -116,7 +108,7 @@ async def reply(
         return web.Response(status=200)
     if fault == "malformed":
         body = body[: max(1, len(body) // 2)]
-    return web.Response(body=body, content_type=_JSON, headers=headers)
+    return web.Response(body=body, content_type=_JSON)
 
 
 async def stream(
@@ -129,15 +121,12 @@ async def stream(
     *,
     keepalive: bytes | None = None,
     headers: Mapping[str, str] | None = None,
-    content_type: str | None = None,
 ) -> web.StreamResponse:
     """Send ``frames`` as one chunked response: the first after ``timing.first``,
     then one every ``timing.chunk`` (all in a single write when that is 0)."""
     if fault == "timeout":
         await hang(state)
     response = web.StreamResponse(headers=_SSE_HEADERS if headers is None else headers)
-    if content_type is not None:
-        response.content_type = content_type
     await response.prepare(request)
     if timing.first > 0:
         if keepalive is not None:

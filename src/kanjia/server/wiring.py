@@ -2,15 +2,86 @@
 
 Each part registers itself here; build_app stays free of them so the core
 request path can be built and tested alone.
+
+With ``settings.database`` (``kanjia serve --db PATH|postgresql://...``):
+- every request's record goes to the ledger (a sink; journaled, batched writes);
+- access becomes keyed: virtual keys, budgets and rate limits (``--redis`` shares
+  them across instances), with a 401 for requests without a valid key once the
+  database holds any key (or from the start with ``server.require_keys``);
+- ``/admin/`` serves keys, tenants, budgets and usage to the master key.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from kanjia.metering import Caller, Gatekeeper, Hold, Metering
+from kanjia.metering.record import CallRecord
+from kanjia.server.access import Principal, Reservation
+from kanjia.server.admin import handle_admin
 from kanjia.server.app import KanjiaApp
 
-__all__ = ["wire_extras"]
+__all__ = ["MeteredAccess", "wire_extras"]
+
+log = logging.getLogger("kanjia.server")
 
 
-def wire_extras(app: KanjiaApp) -> None:
-    """Attach the ledger, keyed access and the dashboard when they are configured."""
-    return None
+@dataclass(frozen=True, slots=True)
+class _KeyPrincipal(Principal):
+    caller: Caller = field(default_factory=Caller)
+
+
+class MeteredAccess:
+    """The gateway's AccessPolicy over the metering Gatekeeper."""
+
+    def __init__(self, gate: Gatekeeper) -> None:
+        self.gate = gate
+
+    async def authenticate(self, api_key: str | None, model: str) -> Principal:
+        caller = await self.gate.authenticate(api_key, model)
+        if caller.admin:
+            return Principal(key_id="master", name="master", is_admin=True)
+        if caller.key is None:
+            return Principal()
+        key = caller.key
+        return _KeyPrincipal(key_id=key.id, tenant=key.tenant, name=key.name, caller=caller)
+
+    async def reserve(self, principal: Principal, model_key: str, max_cost: Decimal,
+                      currency: str, tokens: int) -> Reservation | None:
+        if not isinstance(principal, _KeyPrincipal):
+            return None
+        hold = await self.gate.reserve(principal.caller, model_key, max_cost, currency, tokens)
+        if hold is None:
+            return None
+        return Reservation(principal, hold.max_charge, hold.currency, tokens, hold)
+
+    async def settle(self, reservation: Reservation | None, record: CallRecord) -> None:
+        hold = reservation.handle if reservation is not None else None
+        await self.gate.settle(hold if isinstance(hold, Hold) else None, record)
+
+
+def wire_extras(app: KanjiaApp, env: Mapping[str, str] | None = None) -> None:
+    """Attach the ledger, keyed access and the admin API when a database is configured."""
+    s = app.services
+    settings = s.settings
+    if not settings.database:
+        if settings.redis:
+            log.warning("--redis is ignored without --db: keys and budgets live in the ledger")
+        return
+    metering = Metering.create(settings.database, s.catalog.fx, redis=settings.redis,
+                               require_keys=settings.server.require_keys,
+                               master_key=s.master_key,
+                               env=os.environ if env is None else env)
+    access = MeteredAccess(metering.gate)
+    s.access = access
+    s.gateway.access = access
+    # order matters: the charge is stamped on the record before the ledger copies it
+    s.gateway.sinks.extend([metering.gate.stamp, metering.ledger.record])
+    s.extras["metering"] = metering
+    app.on_startup.append(metering.start)
+    app.on_shutdown.append(metering.close)
+    app.mount("/admin/", handle_admin)

@@ -26,14 +26,24 @@ _CLASSES: dict[ErrorClass, type[e.KanjiaError]] = {
 
 _KEYWORDS: tuple[tuple[tuple[str, ...], ErrorClass], ...] = (
     (("insufficient balance", "insufficient_quota", "credit balance", "arrearage", "欠费",
-      "余额不足", "exceeded your current quota", "quota exceeded", "overdue"), "balance"),
+      "余额不足", "overdue",
+      "balance is insufficient", "account balance", "credits are depleted",
+      "prepayment credits", "insufficient credits"), "balance"),
+    (("api key not valid", "invalid api key", "incorrect api key", "invalid_api_key",
+      "authentication fails", "authentication failed", "unauthorized", "鉴权失败",
+      "api_key_invalid"), "auth"),
     (("context length", "context_length", "maximum context", "too many tokens",
-      "prompt is too long", "input length", "too long", "超过最大长度"), "context"),
+      "prompt is too long", "input length", "too long", "超过最大长度", "context window",
+      "token limit", "max_seq_len", "maximum number of tokens", "上下文", "exceeds the limit"),
+     "context"),
     (("content_filter", "sensitive", "data_inspection", "high risk", "inappropriate", "敏感",
-      "safety"), "content_filter"),
+      "safety", "exists risk", "flagged", "usage policy", "moderation", "审核"), "content_filter"),
     (("rate limit", "rate_limit", "too many requests", "throttl", "频率", "并发"), "rate_limited"),
-    (("overloaded", "busy", "unavailable"), "overloaded"),
+    (("overloaded", "busy", "unavailable", "capacity"), "overloaded"),
 )
+#: a keyword in the message may refine these coarse classes (e.g. a 400 that is really a
+#: context-length error, a 429 RESOURCE_EXHAUSTED that is really an empty balance)
+_REFINABLE: frozenset[ErrorClass] = frozenset({"bad_request", "server", "rate_limited"})
 
 _BY_STATUS: dict[int, ErrorClass] = {
     400: "bad_request", 401: "auth", 402: "balance", 403: "auth", 404: "bad_request",
@@ -84,17 +94,27 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
-def classify(table: Mapping[str, ErrorClass], status: int, codes: list[str],
-             message: str) -> ErrorClass:
-    for code in codes:
-        if code in table:
-            return table[code]
+def _keyword(message: str, status: int) -> ErrorClass | None:
     lowered = message.lower()
     for words, cls in _KEYWORDS:
         if any(w in lowered for w in words):
             if cls == "rate_limited" and status not in (429, 200):
                 continue
             return cls
+    return None
+
+
+def classify(table: Mapping[str, ErrorClass], status: int, codes: list[str],
+             message: str) -> ErrorClass:
+    """Vendor code table first, then message keywords, then the HTTP status."""
+    found = next((table[c] for c in codes if c in table), None)
+    if found is not None and found not in _REFINABLE:
+        return found
+    keyword = _keyword(message, status)
+    if keyword is not None and (found is None or keyword not in ("rate_limited", "overloaded")):
+        return keyword
+    if found is not None:
+        return found
     for code in codes:
         if code.isdigit() and int(code) in _BY_STATUS:
             return _BY_STATUS[int(code)]

@@ -35,6 +35,8 @@ class VendorSpec(BaseModel):
     header_env: Mapping[str, str] = Field(default_factory=dict)
     errors: Mapping[str, ErrorClass] = Field(default_factory=dict)
     body_errors: bool = False
+    #: vendor finish_reason values that mean an OpenAI one (Hunyuan's "sensitive")
+    finish_reasons: Mapping[str, str] = Field(default_factory=dict)
 
 
 def load_vendor_specs(text: str | None = None) -> dict[str, VendorSpec]:

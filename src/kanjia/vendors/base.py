@@ -27,6 +27,8 @@ class Deployment:
     api_key: str | None = field(repr=False, default=None)
     name: str = "default"
     weight: float = 1.0
+    #: extra request headers taken from the environment (e.g. Qianfan's appid)
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:

@@ -25,7 +25,7 @@ class OpenAICompatAdapter:
 
     # -- requests -------------------------------------------------------------
     def _headers(self, dep: Deployment) -> dict[str, str]:
-        headers = {"Content-Type": _JSON, **self.spec.headers}
+        headers = {"Content-Type": _JSON, **self.spec.headers, **dep.headers}
         if dep.api_key:
             headers["Authorization"] = f"Bearer {dep.api_key}"
         return headers
@@ -92,6 +92,8 @@ class OpenAICompatAdapter:
         text = ""
         if usage is None:
             text = "".join(_message_text(c) for c in choices if isinstance(c, dict))
+        if self.spec.finish_reasons and _fix_finish(choices, self.spec.finish_reasons):
+            data = orjson.dumps(body)
         return ChatResult(body=data, usage=usage, output_text=text)
 
     def parse_embeddings(self, data: bytes, model: str) -> ChatResult:
@@ -109,6 +111,16 @@ class OpenAICompatAdapter:
     def classify_error(self, status: int, data: bytes,
                        headers: Mapping[str, str]) -> KanjiaError:
         return make_error(self.spec.id, self.spec.errors, status, data, headers)
+
+
+def _fix_finish(choices: list[Any], table: Mapping[str, str]) -> bool:
+    """Rewrite vendor-specific finish_reason values to OpenAI's; True if any changed."""
+    changed = False
+    for choice in choices:
+        if isinstance(choice, dict) and choice.get("finish_reason") in table:
+            choice["finish_reason"] = table[choice["finish_reason"]]
+            changed = True
+    return changed
 
 
 def _message_text(choice: dict[str, Any]) -> str:
@@ -154,6 +166,9 @@ class OpenAIStream:
             self.usage = usage_from_openai(raw_usage)
             if not choices and not self._include_usage:
                 return []
+        if self._adapter.spec.finish_reasons and \
+                _fix_finish(choices, self._adapter.spec.finish_reasons):
+            data = orjson.dumps(body)
         for choice in choices:
             delta = choice.get("delta") if isinstance(choice, dict) else None
             if isinstance(delta, dict):

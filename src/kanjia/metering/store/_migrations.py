@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from kanjia.metering.store._db import Conflict, Database
+from kanjia.metering.store._db import Conflict, Database, Step
 
 __all__ = ["MIGRATIONS", "migrate"]
 
@@ -131,8 +131,8 @@ async def migrate(db: Database, upto: str | None = None) -> list[str]:
     for fn in MIGRATIONS:
         name = fn.__name__
         if name not in done:
-            steps = [("INSERT INTO kanjia_migrations (name, applied_at) VALUES (?, ?)",
-                      (name, time.time()))]
+            steps: list[Step] = [("INSERT INTO kanjia_migrations (name, applied_at) "
+                                  "VALUES (?, ?)", (name, time.time()))]
             steps.extend((sql, ()) for sql in fn())
             try:
                 await db.transaction(steps)

@@ -1,0 +1,257 @@
+"""Keyed access: who is calling, may they use this model, may they spend this much.
+
+The gateway asks ``authenticate`` (key → caller; 401 / 403), then ``reserve`` with
+the request's maximum cost before calling a vendor (budgets and rate limits; 429),
+then ``settle`` with the record of what happened. Only in-memory state and the
+limit store are touched on the way; the database is read by a background poll.
+
+Keys are required when ``require_keys`` is set or as soon as the database holds
+any virtual key; until then callers without a key pass unmetered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from kanjia.errors import AuthFailed, BudgetExceeded, Overloaded, PermissionDenied, RateLimited
+from kanjia.metering._directory import Directory
+from kanjia.metering._fx import Fx
+from kanjia.metering._money import from_nano, to_nano
+from kanjia.metering._pricing import SellPrices
+from kanjia.metering._registry import Budget, KeyInfo, Registry, hash_key
+from kanjia.metering._seeding import ledger_spend
+from kanjia.metering._windows import window_id, window_reset, window_ttl_s
+from kanjia.metering.limits import Claim, Denied, Limiter, Rate, Unseeded, minute_of
+from kanjia.metering.record import CallRecord
+from kanjia.metering.store import Database
+
+__all__ = ["Caller", "Gatekeeper", "Hold"]
+
+log = logging.getLogger("kanjia.metering")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    key: KeyInfo | None = None
+    admin: bool = False
+    #: the requested name itself is on the key's allowlist
+    model_ok: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    id: str
+    claims: tuple[Claim, ...]
+    budgets: tuple[Budget, ...]
+    rate: Rate | None
+    max_charge: Decimal
+    currency: str
+
+
+def _utc_day(ts: float) -> date:
+    return datetime.fromtimestamp(ts, UTC).date()
+
+
+def _allowed(key: KeyInfo, model: str) -> bool:
+    return key.models is None or any(fnmatch.fnmatchcase(model, p) for p in key.models)
+
+
+def _money(amount: Decimal) -> str:
+    return format(amount.quantize(Decimal("0.0001")).normalize(), "f")
+
+
+class Gatekeeper:
+    def __init__(self, db: Database, limiter: Limiter, fx: Fx, *, require_keys: bool = False,
+                 master_key: str | None = None, poll_s: float = 2.0,
+                 before_seed: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.db = db
+        self.registry = Registry(db)
+        self.directory = Directory(self.registry)
+        self.limiter = limiter
+        self.fx = fx
+        self.pricing = SellPrices(self.directory.tenant)
+        self.require_keys = require_keys
+        self.poll_s = poll_s
+        self._master = master_key
+        self._before_seed = before_seed
+        self._seeded: set[str] = set()
+        self._reseed_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def keys_required(self) -> bool:
+        return self.require_keys or self.directory.any_keys
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.refresh(complete=True)
+        self._task = asyncio.ensure_future(self._poll_loop())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.limiter.close()
+
+    async def _poll_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                await self.refresh()
+            except Exception as exc:  # the database is away: keep the last directory
+                log.warning("keys: refresh from %s failed: %s", self.db.display, exc)
+
+    async def refresh(self, complete: bool = False) -> None:
+        """Read changed keys, tenants and budgets; seed windows this process has not seen."""
+        await self.directory.poll()
+        await self._seed(complete)
+
+    async def _seed(self, complete: bool) -> None:
+        now = time.time()
+        todo = [b for b in self.directory.all_budgets()
+                if complete or self._window(b, now) not in self._seeded]
+        if not todo and not complete:
+            return
+        if self._before_seed is not None:
+            await self._before_seed()
+        spent = await ledger_spend(self.db, self.fx, todo, now)
+        values = {self._window(b, now): (spent.get(b.id, 0), window_ttl_s(b.period))
+                  for b in todo}
+        await self.limiter.seed(values, complete=complete)
+        self._seeded.update(values)
+
+    @staticmethod
+    def _window(budget: Budget, now: float) -> str:
+        return f"{budget.id}:{budget.currency}:{window_id(budget.period, now)}"
+
+    # -- the request path ---------------------------------------------------------------------
+    async def authenticate(self, api_key: str | None, model: str) -> Caller:
+        if self._master and api_key and hmac.compare_digest(api_key.encode(),
+                                                            self._master.encode()):
+            return Caller(admin=True)
+        if not api_key:
+            if self.keys_required:
+                raise AuthFailed("a kanjia API key is required (Authorization: Bearer kj-...)")
+            return Caller()
+        digest = hash_key(api_key)
+        key = self.directory.by_hash.get(digest)
+        if key is None and api_key.startswith("kj-"):
+            await self.directory.poll_for_miss(time.monotonic())
+            key = self.directory.by_hash.get(digest)
+        if key is None or not hmac.compare_digest(key.key_hash, digest):
+            if self.keys_required or api_key.startswith("kj-"):
+                raise AuthFailed("invalid API key")
+            return Caller()
+        if key.revoked_at is not None:
+            raise AuthFailed(f"API key {key.hint} was revoked")
+        return Caller(key=key, model_ok=_allowed(key, model))
+
+    async def reserve(self, caller: Caller, model_key: str, max_cost: Decimal, currency: str,
+                      tokens: int) -> Hold | None:
+        key = caller.key
+        if key is None:
+            return None
+        if not caller.model_ok and not _allowed(key, model_key):
+            allowed = ", ".join(key.models or ())
+            raise PermissionDenied(f"key {key.name!r} may not use {model_key!r} "
+                                   f"(allowed: {allowed})")
+        budgets = self.directory.budgets_of(key)
+        if not budgets and key.rpm is None and key.tpm is None:
+            return None
+        now = time.time()
+        charge, cur = self.pricing.ceiling(key.tenant, model_key, max_cost, currency, tokens)
+        today = _utc_day(now)
+        claims = tuple(Claim(self._window(b, now), to_nano(b.amount),
+                             to_nano(self.fx.convert(charge, cur, b.currency, today)),
+                             window_ttl_s(b.period)) for b in budgets)
+        rate = Rate(key.id, key.rpm, key.tpm, tokens, minute_of(now)) \
+            if key.rpm is not None or key.tpm is not None else None
+        hold = Hold(uuid.uuid4().hex, claims, tuple(budgets), rate, charge, cur)
+        try:
+            try:
+                await self.limiter.admit(hold.id, claims, rate, now)
+            except Unseeded:
+                await self._reseed()
+                await self.limiter.admit(hold.id, claims, rate, now)
+        except Denied as denied:
+            raise self._refusal(denied, key, hold, now) from None
+        except (Unseeded, OSError, ConnectionError) as exc:
+            raise Overloaded(f"the budget store is unavailable ({type(exc).__name__}); "
+                             "refusing metered requests until it is back") from None
+        except Exception as exc:
+            if type(exc).__module__.startswith("redis"):
+                raise Overloaded("the budget store is unavailable; refusing metered "
+                                 "requests until it is back") from None
+            raise
+        return hold
+
+    async def _reseed(self) -> None:
+        async with self._reseed_lock:
+            if await self.limiter.alive():
+                return  # re-seeded while we waited
+            self._seeded.clear()
+            await self._seed(complete=True)
+
+    def _refusal(self, denied: Denied, key: KeyInfo, hold: Hold, now: float) -> Exception:
+        if denied.kind == "budget":
+            b = hold.budgets[denied.index]
+            who = f"key {key.name!r}" if b.scope == "key" else f"tenant {b.subject!r}"
+            used = from_nano(denied.spent)
+            held = from_nano(denied.reserved)
+            when = window_reset(b.period, now)
+            span = {"day": "today", "month": "this month", "total": "in total"}[b.period]
+            tail = f"; it resets on {when} (UTC)" if when else ""
+            inflight = f" plus {_money(held)} held by requests in flight" if held else ""
+            return BudgetExceeded(
+                f"budget exceeded: {who} has spent {_money(used)} {b.currency}{inflight} "
+                f"of its {_money(b.amount)} {b.currency} budget {span}{tail}")
+        limit = key.rpm if denied.kind == "rpm" else key.tpm
+        unit = "requests" if denied.kind == "rpm" else "tokens"
+        wait = int(denied.retry_after + 0.999)
+        return RateLimited(f"rate limit: key {key.name!r} may send {limit} {unit} per minute; "
+                           f"retry in {wait}s", retry_after=float(wait))
+
+    async def settle(self, hold: Hold | None, rec: CallRecord) -> None:
+        if hold is None:
+            return
+        if rec.charge is None:
+            rec.charge, rec.charge_currency = self.pricing.charge(rec)
+        charge, cur = rec.charge, rec.charge_currency or rec.currency
+        day = _utc_day(rec.ts)
+        actual = [to_nano(self.fx.convert(charge, cur, b.currency, day)) for b in hold.budgets]
+        try:
+            await self.limiter.settle(hold.id, hold.claims, actual, hold.rate,
+                                      rec.input_tokens + rec.output_tokens)
+        except Exception as exc:  # the hold expires on its own; the ledger has the record
+            log.error("budgets: settling %s failed: %s", rec.request_id, exc)
+
+    def stamp(self, rec: CallRecord) -> None:
+        """Sink: set the record's charge before the ledger takes it."""
+        self.pricing.stamp(rec)
+
+    # -- for the admin API -------------------------------------------------------------------------
+    async def budget_status(self, budgets: Sequence[Budget]) -> list[dict[str, Any]]:
+        now = time.time()
+        names = [self._window(b, now) for b in budgets]
+        state = await self.limiter.windows(names)
+        out = []
+        for b, name in zip(budgets, names, strict=True):
+            spent, reserved = state.get(name, (0, 0))
+            out.append({**b.public(), "window": window_id(b.period, now),
+                        "spent": str(from_nano(spent)), "reserved": str(from_nano(reserved)),
+                        "resets": window_reset(b.period, now)})
+        return out
+

@@ -1,0 +1,204 @@
+"""Budgets and rate limits shared by several gateway processes through Redis.
+
+Admission and settlement are Lua scripts, so each is one atomic step on the Redis
+server whatever the number of gateways (the same rules as ``LocalLimiter``).
+A budget window is a hash (``spent``, ``reserved``, ``h:<hold>`` per live hold)
+plus a sorted set of hold expiries; rate limits are per-minute counters.
+``redis://host:port/db?prefix=NAME`` keeps one deployment's keys apart (default
+``kanjia``). If Redis comes back empty the ``alive`` marker is gone and admission
+answers "unseeded": the gateway re-reads spend from the ledger, then retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+
+from kanjia.metering.limits import Claim, Denied, Rate, Unseeded, retry_after
+
+__all__ = ["RedisLimiter", "split_prefix"]
+
+_ADMIT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local n = (#KEYS - 5) / 2
+for i = 1, n do
+  local h, z = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
+  local expired = redis.call('ZRANGEBYSCORE', z, '-inf', ARGV[1])
+  for _, id in ipairs(expired) do
+    local amt = redis.call('HGET', h, 'h:' .. id)
+    if amt then
+      redis.call('HDEL', h, 'h:' .. id)
+      if amt ~= '0' then redis.call('HINCRBY', h, 'reserved', '-' .. amt) end
+    end
+    redis.call('ZREM', z, id)
+  end
+  local spent = redis.call('HGET', h, 'spent') or '0'
+  local reserved = redis.call('HGET', h, 'reserved') or '0'
+  if tonumber(spent) + tonumber(reserved) >= tonumber(ARGV[5 + 3 * i]) then
+    return {1, i - 1, spent, reserved}
+  end
+end
+local share = tonumber(ARGV[7])
+if ARGV[4] ~= '' then
+  local cur = redis.call('GET', KEYS[2]) or '0'
+  local prev = redis.call('GET', KEYS[3]) or '0'
+  if tonumber(prev) * share + tonumber(cur) + 1 > tonumber(ARGV[4]) then
+    return {2, 0, prev, cur}
+  end
+end
+if ARGV[5] ~= '' then
+  local cur = redis.call('GET', KEYS[4]) or '0'
+  local prev = redis.call('GET', KEYS[5]) or '0'
+  if tonumber(prev) * share + tonumber(cur) >= tonumber(ARGV[5]) then
+    return {3, 0, prev, cur}
+  end
+end
+if ARGV[4] ~= '' or ARGV[5] ~= '' then
+  redis.call('INCR', KEYS[2])
+  redis.call('EXPIRE', KEYS[2], 180)
+  redis.call('INCRBY', KEYS[4], ARGV[6])
+  redis.call('EXPIRE', KEYS[4], 180)
+end
+for i = 1, n do
+  local h, z = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
+  local amount, ttl = ARGV[6 + 3 * i], ARGV[7 + 3 * i]
+  if amount ~= '0' then
+    redis.call('HINCRBY', h, 'reserved', amount)
+    redis.call('HSET', h, 'h:' .. ARGV[2], amount)
+    redis.call('ZADD', z, ARGV[3], ARGV[2])
+  end
+  if ttl ~= '' then
+    redis.call('EXPIRE', h, ttl)
+    redis.call('EXPIRE', z, ttl)
+  end
+end
+return {0}
+"""
+
+_SETTLE = """
+if ARGV[2] ~= '' and ARGV[2] ~= '0' then
+  redis.call('INCRBY', KEYS[1], ARGV[2])
+  redis.call('EXPIRE', KEYS[1], 180)
+end
+local n = (#KEYS - 1) / 2
+for i = 1, n do
+  local h, z = KEYS[2 * i], KEYS[1 + 2 * i]
+  local amt = redis.call('HGET', h, 'h:' .. ARGV[1])
+  if amt then
+    redis.call('HDEL', h, 'h:' .. ARGV[1])
+    if amt ~= '0' then redis.call('HINCRBY', h, 'reserved', '-' .. amt) end
+  end
+  redis.call('ZREM', z, ARGV[1])
+  local actual, ttl = ARGV[1 + 2 * i], ARGV[2 + 2 * i]
+  if actual ~= '0' then redis.call('HINCRBY', h, 'spent', actual) end
+  if ttl ~= '' then redis.call('EXPIRE', h, ttl) end
+end
+return 0
+"""
+
+_SEED = """
+for i = 2, #KEYS do
+  local v = ARGV[2 * i - 2]
+  local cur = redis.call('HGET', KEYS[i], 'spent') or '0'
+  if tonumber(v) > tonumber(cur) then redis.call('HSET', KEYS[i], 'spent', v) end
+  local ttl = ARGV[2 * i - 1]
+  if ttl ~= '' then redis.call('EXPIRE', KEYS[i], ttl) end
+end
+if ARGV[1] == '1' then redis.call('SET', KEYS[1], '1') end
+return 0
+"""
+
+
+def split_prefix(url: str) -> tuple[str, str]:
+    """Take ``prefix=`` out of a Redis URL's query: (url without it, prefix)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = next((v for k, v in query if k == "prefix"), "kanjia") or "kanjia"
+    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
+    return urlunsplit(parts._replace(query=rest)), prefix
+
+
+def _s(value: int | None) -> str:
+    return "" if value is None else str(int(value))
+
+
+class RedisLimiter:
+    def __init__(self, url: str, hold_ttl_s: float = 1800.0) -> None:
+        url, self.prefix = split_prefix(url)
+        self.hold_ttl_s = hold_ttl_s
+        self.client: Any = aioredis.from_url(url)
+        self._admit = self.client.register_script(_ADMIT)
+        self._settle = self.client.register_script(_SETTLE)
+        self._seed = self.client.register_script(_SEED)
+
+    def _w(self, window: str) -> tuple[str, str]:
+        return f"{self.prefix}:b:{window}", f"{self.prefix}:bz:{window}"
+
+    def _rate_keys(self, rate: Rate | None) -> list[str]:
+        if rate is None:
+            return [f"{self.prefix}:none"] * 4
+        p, k, m = self.prefix, rate.key_id, rate.minute
+        return [f"{p}:rq:{k}:{m}", f"{p}:rq:{k}:{m - 1}", f"{p}:tk:{k}:{m}", f"{p}:tk:{k}:{m - 1}"]
+
+    async def admit(self, hold: str, claims: Sequence[Claim], rate: Rate | None,
+                    now: float) -> None:
+        keys = [f"{self.prefix}:alive", *self._rate_keys(rate)]
+        args: list[str] = [repr(now), hold, repr(now + self.hold_ttl_s),
+                           _s(rate.rpm) if rate else "", _s(rate.tpm) if rate else "",
+                           str(rate.tokens) if rate else "0", repr(1 - (now % 60) / 60)]
+        for c in claims:
+            keys.extend(self._w(c.window))
+            args.extend((str(c.limit), str(c.amount), _s(c.ttl_s)))
+        out = await self._admit(keys=keys, args=args)
+        code = int(out[0])
+        if code == 0:
+            return
+        if code == -1:
+            raise Unseeded()
+        a, b = int(out[2]), int(out[3])
+        if code == 1:
+            raise Denied("budget", int(out[1]), a, b)
+        assert rate is not None
+        limit = rate.rpm if code == 2 else rate.tpm
+        assert limit is not None
+        raise Denied("rpm" if code == 2 else "tpm",
+                     retry_after=retry_after(a, b, limit, 1, now))
+
+    async def settle(self, hold: str, claims: Sequence[Claim], actual: Sequence[int],
+                     rate: Rate | None, tokens: int) -> None:
+        keys = [self._rate_keys(rate)[2]]
+        args = [hold, str(tokens - rate.tokens) if rate else ""]
+        for c, amount in zip(claims, actual, strict=True):
+            keys.extend(self._w(c.window))
+            args.extend((str(amount), _s(c.ttl_s)))
+        await self._settle(keys=keys, args=args)
+
+    async def seed(self, spent: Mapping[str, tuple[int, int | None]],
+                   complete: bool = False) -> None:
+        keys = [f"{self.prefix}:alive"]
+        args = ["1" if complete else "0"]
+        for window, (nano, ttl) in spent.items():
+            keys.append(self._w(window)[0])
+            args.extend((str(nano), _s(ttl)))
+        await self._seed(keys=keys, args=args)
+
+    async def alive(self) -> bool:
+        return bool(await self.client.exists(f"{self.prefix}:alive"))
+
+    async def windows(self, names: Sequence[str]) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        for name in names:
+            spent, reserved = await self.client.hmget(self._w(name)[0], "spent", "reserved")
+            out[name] = (int(spent or 0), int(reserved or 0))
+        return out
+
+    async def clear(self) -> None:
+        """Delete every key under this prefix (tests)."""
+        async for key in self.client.scan_iter(match=f"{self.prefix}:*", count=500):
+            await self.client.delete(key)
+
+    async def close(self) -> None:
+        await self.client.aclose()

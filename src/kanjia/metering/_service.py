@@ -1,0 +1,71 @@
+"""Everything metering needs in one gateway process, built from two URLs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from kanjia.metering._fx import Fx
+from kanjia.metering._gate import Gatekeeper
+from kanjia.metering._journal import Journal
+from kanjia.metering._redis import RedisLimiter
+from kanjia.metering.ledger import Ledger
+from kanjia.metering.limits import Limiter, LocalLimiter
+from kanjia.metering.store import Database, migrate, open_database
+
+__all__ = ["HOLD_TTL_S", "Metering", "journal_dir"]
+
+#: a reservation nobody settles (its process died) is released after this long
+HOLD_TTL_S = 600.0
+
+
+def journal_dir(database: str, env: Mapping[str, str]) -> Path | None:
+    """Where the journal of ``database`` lives: ``$KANJIA_JOURNAL_DIR``, else beside a
+    SQLite file (``<file>.kanjia-journal``), else ``$XDG_STATE_HOME/kanjia/journal/<hash>``.
+    None for an in-memory database."""
+    if env.get("KANJIA_JOURNAL_DIR"):
+        return Path(env["KANJIA_JOURNAL_DIR"])
+    if database.startswith(("postgresql://", "postgres://")):
+        state = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        digest = hashlib.sha256(database.encode()).hexdigest()[:16]
+        return Path(state) / "kanjia" / "journal" / digest
+    path = database.removeprefix("sqlite:///")
+    if path in ("", ":memory:"):
+        return None
+    return Path(path + ".kanjia-journal")
+
+
+class Metering:
+    def __init__(self, db: Database, ledger: Ledger, gate: Gatekeeper) -> None:
+        self.db = db
+        self.ledger = ledger
+        self.gate = gate
+
+    @classmethod
+    def create(cls, database: str, fx: Fx, *, redis: str | None = None,
+               journal: Path | None = None, require_keys: bool = False,
+               master_key: str | None = None, env: Mapping[str, str] | None = None
+               ) -> Metering:
+        env = os.environ if env is None else env
+        db = open_database(database)
+        where = journal if journal is not None else journal_dir(database, env)
+        ledger = Ledger(db, Journal(where) if where is not None else None)
+        limiter: Limiter = RedisLimiter(redis, HOLD_TTL_S) if redis else LocalLimiter(HOLD_TTL_S)
+        gate = Gatekeeper(db, limiter, fx, require_keys=require_keys, master_key=master_key,
+                          before_seed=ledger.flush)
+        return cls(db, ledger, gate)
+
+    async def start(self) -> None:
+        await self.db.connect()
+        await migrate(self.db)
+        await self.ledger.start()
+        await self.gate.start()
+
+    async def close(self) -> None:
+        try:
+            await self.gate.close()
+        finally:
+            await self.ledger.close()
+            await self.db.close()

