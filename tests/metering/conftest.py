@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +30,23 @@ class FixedFx:
         if from_cur == to_cur:
             return amount
         return amount * self.rate if from_cur == "USD" else amount / self.rate
+
+
+def run_sync(fn: Callable[[], Awaitable[object]]) -> object:
+    """Run a coroutine to completion on a fresh loop in another thread (fixtures may be
+    set up from inside a running loop)."""
+    out: list[object] = []
+
+    def target() -> None:
+        async def main() -> object:
+            return await fn()
+
+        out.append(asyncio.run(main()))
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join()
+    return out[0] if out else None
 
 
 async def _pg_reachable() -> bool:
@@ -57,7 +75,7 @@ async def _redis_reachable() -> bool:
 @pytest.fixture(scope="session")
 def pg_schema() -> Iterator[str]:
     """A schema for this test run; dropped (with everything in it) at the end."""
-    if not asyncio.run(_pg_reachable()):
+    if not run_sync(_pg_reachable):
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
     schema = f"kj_test_{RUN}"
     yield schema
@@ -74,7 +92,7 @@ def pg_schema() -> Iterator[str]:
         finally:
             await conn.close()
 
-    asyncio.run(drop())
+    run_sync(drop)
 
 
 def pg_url_for(schema: str) -> str:
@@ -90,7 +108,7 @@ def pg_url(pg_schema: str) -> str:
 
 @pytest.fixture(scope="session")
 def redis_base() -> Iterator[str]:
-    if not asyncio.run(_redis_reachable()):
+    if not run_sync(_redis_reachable):
         pytest.skip(f"Redis not reachable at {REDIS_URL}")
     prefix = f"kjtest-{RUN}"
     yield prefix
@@ -105,7 +123,7 @@ def redis_base() -> Iterator[str]:
         finally:
             await client.aclose()
 
-    asyncio.run(clean())
+    run_sync(clean)
 
 
 @pytest.fixture()

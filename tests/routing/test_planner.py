@@ -89,3 +89,36 @@ def test_ordered_objective_keeps_list_order() -> None:
     p = _planner(o={"models": ["openai/gpt-4o", "deepseek/deepseek-chat"], "objective": "ordered"})
     plan = p.explain("o", 100, 100)
     assert [t.key for t in plan.targets] == ["openai/gpt-4o", "deepseek/deepseek-chat"]
+
+
+class _StubQuality:
+    """Predicts the strong model is needed whenever the prompt mentions a proof."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, list[tuple[str, float]]]] = []
+
+    def choose(self, prompt: str, candidates: object, quality_target: float,
+               task: str | None = None) -> str:
+        cands = list(candidates)  # type: ignore[call-overload]
+        self.seen.append((prompt, cands))
+        return "strong" if "proof" in prompt else min(cands, key=lambda c: c[1])[0]
+
+    def choose_weighted(self, prompt: str, candidates: object, weight: float,
+                        task: str | None = None) -> str:
+        return self.choose(prompt, candidates, 0.5, task)
+
+
+def test_quality_objective_puts_the_learned_choice_first() -> None:
+    route = {"models": ["openai/gpt-4o", "qwen/qwen-turbo"], "objective": "quality",
+             "quality_target": 0.8,
+             "quality_models": {"openai/gpt-4o": "strong", "qwen/qwen-turbo": "weak"}}
+    settings = load_settings(None, sandbox_url="http://sb.invalid", routes={"smart": route})
+    directory = ModelDirectory(settings, CATALOG, load_vendor_specs(), {})
+    stub = _StubQuality()
+    p = Planner(settings, directory, CATALOG, HealthBoard(), quality=stub)
+    easy = p.plan("smart", {"messages": [{"role": "user", "content": "say hi"}]})
+    hard = p.plan("smart", {"messages": [{"role": "user", "content": "write a proof"}]})
+    assert easy.targets[0].key == "qwen/qwen-turbo"
+    assert hard.targets[0].key == "openai/gpt-4o"
+    assert [t.key for t in hard.targets] == ["openai/gpt-4o", "qwen/qwen-turbo"]  # fallback kept
+    assert {n for n, _ in stub.seen[0][1]} == {"strong", "weak"}

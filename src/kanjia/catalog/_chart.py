@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from kanjia.catalog._catalog import Catalog
 from kanjia.catalog._model import ModelEntry, PricePeriod
@@ -122,7 +123,7 @@ def render_chart(catalog: Catalog, out: Path, vendors: Sequence[str] = (),
         lift = 1.0
         if s.free_from and len(free_lines) > 1:
             lift = 10 ** (-0.16 + 0.32 * free_lines.index(s) / (len(free_lines) - 1))
-        xs = [p[0] for p in s.points]
+        xs: Any = [p[0] for p in s.points]   # matplotlib plots datetimes (typed as floats)
         ys = [math.nan if p[1] is None else (p[1] * lift if p[1] == floor else p[1])
               for p in s.points]
         region = catalog.vendors[vendor].region
@@ -139,10 +140,11 @@ def render_chart(catalog: Catalog, out: Path, vendors: Sequence[str] = (),
     ax.yaxis.set_minor_locator(NullLocator())
     ax.yaxis.set_major_formatter(FuncFormatter(
         lambda v, _: "free" if abs(v - floor) < floor * 0.01 else f"{v:g}"))
-    ax.xaxis.set_major_locator(MonthLocator(bymonth=(1, 4, 7, 10)))
-    ax.xaxis.set_major_formatter(DateFormatter("%Y-%m"))
-    ax.set_xlim(datetime.combine(CHART_START, time(0), UTC),
-                datetime.combine(end, time(23, 59), UTC))
+    ax.xaxis.set_major_locator(MonthLocator(bymonth=(1, 4, 7, 10)))  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(DateFormatter("%Y-%m"))  # type: ignore[no-untyped-call]
+    lo: Any = datetime.combine(CHART_START, time(0), UTC)
+    hi: Any = datetime.combine(end, time(23, 59), UTC)
+    ax.set_xlim(lo, hi)
     ax.grid(True, which="major", alpha=0.35)
     ax.set_ylabel(f"{currency} per 1M tokens, blended 3 input : 1 output (log scale)")
     ax.set_title(f"The LLM price war, {CHART_START:%Y-%m} to {end:%Y-%m}: list price per 1M "

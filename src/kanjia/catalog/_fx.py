@@ -64,8 +64,8 @@ class FxTable:
         """``amount`` in ``from_cur`` expressed in ``to_cur`` at the rate of ``at``."""
         if from_cur == to_cur:
             return amount
-        if from_cur not in CURRENCIES or to_cur not in CURRENCIES:
-            raise ConfigError(f"unknown currency {from_cur if from_cur not in CURRENCIES else to_cur!r}"
-                              f" (known: {', '.join(CURRENCIES)})")
+        for cur in (from_cur, to_cur):
+            if cur not in CURRENCIES:
+                raise ConfigError(f"unknown currency {cur!r} (known: {', '.join(CURRENCIES)})")
         rate = self.cny_per_usd(at)
         return amount * rate if from_cur == "USD" else amount / rate

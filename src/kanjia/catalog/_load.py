@@ -167,9 +167,13 @@ def _entry(vendor: VendorInfo, m: ModelSpec, label: str) -> ModelEntry:
         context_window=m.context_window, max_output=m.max_output,
         capabilities=frozenset(m.capabilities), open_weights=m.open_weights,
         params_b=m.params_b, region=vendor.region, currency=vendor.currency,
-        periods=periods, family=m.family, note=m.note,
-        catalog_ids=MappingProxyType(dict(m.ids)), source_file=label,
+        periods=periods, family=m.family, note=_oneline(m.note),
+        catalog_ids=MappingProxyType({str(k): v for k, v in m.ids.items()}), source_file=label,
         _starts=tuple(s for s in starts if s is not None))
+
+
+def _oneline(text: str | None) -> str | None:
+    return None if text is None else " ".join(text.split())
 
 
 def _instant(value: datetime | date | None, tz: timezone) -> datetime | None:
@@ -208,7 +212,7 @@ def _period(p: PeriodSpec, i: int, starts: list[datetime | None], end: datetime 
         tiers=tuple(_tier(t) for t in p.tiers),
         windows=tuple(_window(w) for w in p.windows),
         source=p.source, checked=p.checked, evidence=p.evidence,
-        start_evidence=p.start_evidence, first_seen=p.first_seen, note=p.note,
+        start_evidence=p.start_evidence, first_seen=p.first_seen, note=_oneline(p.note),
         tz=vendor.tz,
         rates=Rates.per_mtok("free" if p.free else (p.base_label or ""), inp, cached, write, out))
 

@@ -71,6 +71,13 @@ class RouteSettings(BaseModel):
     expected_cached_share: float = Field(0.0, ge=0, le=1)
     max_candidates: int = Field(5, ge=1)
     quality_target: float | None = Field(None, ge=0, le=1)
+    #: objective "quality": catalog key -> the model's column name in the quality
+    #: router's training data (e.g. "openai/gpt-4o" = "gpt-4-1106-preview")
+    quality_models: dict[str, str] = Field(default_factory=dict)
+    #: the task label the quality router should assume (its training data's tasks)
+    task: str | None = None
+    #: cost/quality trade-off weight when no quality_target is given (0 = cheapest)
+    quality_weight: float = Field(0.9, ge=0, le=1)
 
 
 class Settings(BaseModel):

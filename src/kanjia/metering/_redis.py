@@ -129,7 +129,10 @@ class RedisLimiter:
     def __init__(self, url: str, hold_ttl_s: float = 1800.0) -> None:
         url, self.prefix = split_prefix(url)
         self.hold_ttl_s = hold_ttl_s
-        self.client: Any = aioredis.from_url(url)
+        # waits for a free connection rather than failing under a burst
+        self._pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64,
+                                                               timeout=10)
+        self.client: Any = aioredis.Redis(connection_pool=self._pool)
         self._admit = self.client.register_script(_ADMIT)
         self._settle = self.client.register_script(_SETTLE)
         self._seed = self.client.register_script(_SEED)
@@ -202,3 +205,4 @@ class RedisLimiter:
 
     async def close(self) -> None:
         await self.client.aclose()
+        await self._pool.disconnect()

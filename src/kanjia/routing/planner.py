@@ -14,12 +14,12 @@ import random
 import re
 import tomllib
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 from kanjia.catalog import Catalog, estimate_cost
 from kanjia.config import RouteSettings, Settings
@@ -46,6 +46,28 @@ def rough_prompt_tokens(messages: Any) -> int:
             cjk = len(_CJK.findall(content))
             total += cjk + (len(content) - cjk + 3) // 4
     return total
+
+
+class QualityModel(Protocol):
+    """The learned quality router's decision interface (kanjia.routing.quality)."""
+
+    def choose(self, prompt: str, candidates: Sequence[tuple[str, float]],
+               quality_target: float, task: str | None = None) -> str: ...
+
+    def choose_weighted(self, prompt: str, candidates: Sequence[tuple[str, float]],
+                        weight: float, task: str | None = None) -> str: ...
+
+
+def _prompt_text(messages: Any) -> str:
+    parts: list[str] = []
+    for m in messages if isinstance(messages, list) else ():
+        if isinstance(m, dict) and m.get("role") == "user":
+            content = m.get("content")
+            if isinstance(content, str):
+                parts.append(content)
+            elif isinstance(content, list):
+                parts.extend(p.get("text", "") for p in content if isinstance(p, dict))
+    return "\n".join(parts)[-4096:]
 
 
 class QualityTiers:
@@ -93,7 +115,7 @@ class Planner:
     def __init__(self, settings: Settings, directory: ModelDirectory, catalog: Catalog,
                  health: HealthBoard, tiers: QualityTiers | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, quality: QualityModel | None = None) -> None:
         self.routes: Mapping[str, RouteSettings] = settings.routes
         self.directory = directory
         self.catalog = catalog
@@ -105,6 +127,7 @@ class Planner:
         self._pools: dict[str, list[tuple[int, Target, str | None]]] = {}
         self._ranked: OrderedDict[tuple[object, ...], Plan] = OrderedDict()
         self._ranked_max = 4096
+        self.quality = quality
 
     def plan(self, name: str, body: Mapping[str, Any], endpoint: str = "chat") -> Plan:
         prompt = rough_prompt_tokens(body.get("messages")) if endpoint == "chat" else 0
@@ -121,6 +144,8 @@ class Planner:
         if endpoint == "embeddings":
             needs = {"embeddings"}
         plan = self._cached_rank(name, route, prompt, max_out, self._clock(), needs)
+        if route.objective == "quality" and self.quality is not None and len(plan.targets) > 1:
+            self._apply_quality(plan, route, body)
         if not plan.targets:
             reasons = "; ".join(f"{c.key}: {c.reason}" for c in plan.candidates[:8])
             raise BadRequest(f"route {name!r}: no model fits this request ({reasons})")
@@ -133,6 +158,24 @@ class Planner:
             raise ModelNotFound(f"no route named {name!r}; routes: {', '.join(self.routes)}")
         return self.rank(name, route, prompt_tokens, max_tokens, at or self._clock(),
                          set(route.capabilities))
+
+    def _apply_quality(self, plan: Plan, route: RouteSettings, body: Mapping[str, Any]) -> None:
+        """Move the cheapest candidate the learned router expects to answer well to the
+        front; the others stay behind it, cheapest first, as fallbacks."""
+        assert self.quality is not None
+        costs = {c.key: float(c.expected_cost_ref or 0) for c in plan.candidates if c.kept}
+        names = route.quality_models
+        cands = [(names[t.key], costs.get(t.key, 0.0)) for t in plan.targets if t.key in names]
+        if len(cands) < 2:
+            return
+        text = _prompt_text(body.get("messages"))
+        if route.quality_target is not None:
+            chosen = self.quality.choose(text, cands, route.quality_target, route.task)
+        else:
+            chosen = self.quality.choose_weighted(text, cands, route.quality_weight, route.task)
+        key = next(k for k, v in names.items() if v == chosen and
+                   any(t.key == k for t in plan.targets))
+        plan.targets.sort(key=lambda t: t.key != key)
 
     # -- ranking --------------------------------------------------------------------
     def _cached_rank(self, name: str, route: RouteSettings, prompt: int, max_out: int,

@@ -12,7 +12,7 @@ from typing import Any
 
 from kanjia.catalog import Catalog, load_catalog
 from kanjia.config import Settings
-from kanjia.errors import AuthFailed, KanjiaError, ModelNotFound
+from kanjia.errors import AuthFailed, ConfigError, KanjiaError, ModelNotFound
 from kanjia.routing.directory import ModelDirectory
 from kanjia.routing.health import HealthBoard
 from kanjia.routing.planner import Planner
@@ -242,7 +242,15 @@ def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,
     specs = load_vendor_specs()
     directory = ModelDirectory(settings, catalog, specs, env)
     health = HealthBoard()
-    planner = Planner(settings, directory, catalog, health)
+    quality = None
+    if settings.quality_router:
+        from kanjia.routing.quality import QualityRouter
+
+        try:
+            quality = QualityRouter.load(settings.quality_router)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"quality_router {settings.quality_router!r}: {exc}") from None
+    planner = Planner(settings, directory, catalog, health, quality=quality)
     metrics = Metrics(health)
     upstream = Upstream(settings.server)
     master = env.get(settings.server.master_key_env) or None
