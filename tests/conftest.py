@@ -30,8 +30,10 @@ def sandbox() -> Iterator[SandboxThread]:
 
 
 @pytest.fixture(scope="session")
-def gateway(sandbox: SandboxThread) -> Iterator[ServerThread]:
-    settings = load_settings(None, sandbox_url=sandbox.url,
+def gateway(sandbox: SandboxThread,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    queue = tmp_path_factory.mktemp("batch") / "queue.db"
+    settings = load_settings(None, sandbox_url=sandbox.url, batch_queue=str(queue),
                              server={"upstream_timeout_s": 2.0, "first_byte_timeout_s": 2.0})
     with ServerThread(build_app(settings, env={})) as srv:
         yield srv

@@ -92,4 +92,6 @@ class Settings(BaseModel):
     database: str | None = None
     redis: str | None = None
     quality_router: str | None = None
+    #: where deferred requests (x-kanjia-defer, kanjia batch) wait for cheaper prices
+    batch_queue: str = "kanjia-batch.db"
     fx: dict[str, Decimal] = Field(default_factory=dict)

@@ -48,10 +48,12 @@ class Metering:
                journal: Path | None = None, require_keys: bool = False,
                master_key: str | None = None, env: Mapping[str, str] | None = None
                ) -> Metering:
+        """``$KANJIA_LEDGER_FLUSH_S`` sets how often queued rows are written (0.1 s)."""
         env = os.environ if env is None else env
         db = open_database(database)
         where = journal if journal is not None else journal_dir(database, env)
-        ledger = Ledger(db, Journal(where) if where is not None else None)
+        flush_s = float(env.get("KANJIA_LEDGER_FLUSH_S") or 0.1)
+        ledger = Ledger(db, Journal(where) if where is not None else None, interval_s=flush_s)
         limiter: Limiter = RedisLimiter(redis, HOLD_TTL_S) if redis else LocalLimiter(HOLD_TTL_S)
         gate = Gatekeeper(db, limiter, fx, require_keys=require_keys, master_key=master_key,
                           before_seed=ledger.flush)

@@ -55,7 +55,7 @@ class _Row:
 
 
 def _num(amount: Decimal) -> float:
-    return float(round(amount, 9))
+    return float(amount)
 
 
 def _label(by: str, values: Sequence[Any]) -> str:

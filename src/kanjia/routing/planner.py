@@ -273,10 +273,10 @@ class Planner:
                                                    self.reference_currency, at.date())
                 if route.max_price_mtok is not None:
                     per_m = cost_ref * 1_000_000 / max(1, prompt + out_tokens)
-                    limit = self.catalog.fx.convert(route.max_price_mtok,
-                                                    route.max_price_currency,
-                                                    self.reference_currency, at.date())
-                    if per_m > limit:
+                    cap = self.catalog.fx.convert(route.max_price_mtok,
+                                                  route.max_price_currency,
+                                                  self.reference_currency, at.date())
+                    if per_m > cap:
                         dropped.append(Candidate(t.key, False,
                                                  f"blended {per_m:.4f}/1M > max_price"))
                         continue

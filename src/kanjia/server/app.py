@@ -8,11 +8,13 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from kanjia.catalog import Catalog, load_catalog
 from kanjia.config import Settings
-from kanjia.errors import AuthFailed, ConfigError, KanjiaError, ModelNotFound
+from kanjia.errors import AuthFailed, BadRequest, ConfigError, KanjiaError, ModelNotFound
 from kanjia.routing.directory import ModelDirectory
 from kanjia.routing.health import HealthBoard
 from kanjia.routing.planner import Planner
@@ -26,6 +28,9 @@ from kanjia.server.upstream import Upstream
 from kanjia.server.validate import parse_chat, parse_embeddings
 from kanjia.tokens import TokenCounter
 from kanjia.vendors import load_vendor_specs
+
+if TYPE_CHECKING:
+    from kanjia.batch import BatchRunner, JobQueue
 
 __all__ = ["KanjiaApp", "Services", "build_app"]
 
@@ -65,10 +70,12 @@ class KanjiaApp:
             ("GET", "/openapi.json"): _openapi,
             ("GET", "/status"): _status,
         }
-        self.prefix_routes: list[tuple[str, Handler]] = []
+        self.prefix_routes: list[tuple[str, Handler]] = [("/v1/kanjia/jobs/", _job)]
         self.on_startup: list[Hook] = []
         self.on_shutdown: list[Hook] = []
         self._max_body = services.settings.server.max_body_bytes
+        self._queue: JobQueue | None = None
+        self._runner: BatchRunner | None = None
 
     def mount(self, prefix: str, handler: Handler) -> None:
         self.prefix_routes.append((prefix, handler))
@@ -92,14 +99,38 @@ class KanjiaApp:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
+    async def batch_queue(self) -> JobQueue:
+        """The deferred-work queue, opened (and its runner started) on first use."""
+        if self._queue is None:
+            from kanjia.batch import BatchRunner, JobQueue
+
+            self._queue = await asyncio.to_thread(JobQueue,
+                                                  self.services.settings.batch_queue)
+            gateway = self.services.gateway
+
+            async def send(body: dict[str, Any]) -> dict[str, Any]:
+                outcome = await gateway.chat(body, None, time.perf_counter())
+                assert isinstance(outcome, CallOutcome)
+                return dict(orjson.loads(outcome.body))
+
+            self._runner = BatchRunner(self._queue, send)
+            self._runner.start()
+        return self._queue
+
     async def startup(self) -> None:
         await self.services.upstream.start()
+        if os.path.exists(self.services.settings.batch_queue):
+            await self.batch_queue()
         for hook in self.on_startup:
             await hook()
 
     async def shutdown(self) -> None:
         for hook in self.on_shutdown:
             await hook()
+        if self._runner is not None:
+            await self._runner.stop()
+        if self._queue is not None:
+            self._queue.close()
         await self.services.upstream.close()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -129,6 +160,10 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
     t0 = time.perf_counter()
     raw = await _asgi.read_body(scope, receive, app._max_body)
     body = parse_chat(raw)
+    defer = _asgi.header(scope, b"x-kanjia-defer")
+    if defer is not None:
+        await _deferred(app, scope, send, body, defer)
+        return
     outcome = await app.services.gateway.chat(body, _bearer(scope), t0)
     if isinstance(outcome, CallOutcome):
         await _asgi.send_bytes(send, 200, outcome.body, outcome.headers)
@@ -164,6 +199,49 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
         watcher.cancel()
         await _close(outcome.rest)
         outcome.finish(gone)
+
+
+async def _deferred(app: KanjiaApp, scope: Scope, send: Send, body: dict[str, Any],
+                    mode: str) -> None:
+    """x-kanjia-defer: until-offpeak — hold the request until its vendor's cheaper window
+    opens (202 with a job id), or answer now when now is already the cheapest."""
+    if mode.strip().lower() != "until-offpeak":
+        raise BadRequest("x-kanjia-defer must be 'until-offpeak'")
+    if body.get("stream"):
+        raise BadRequest("a deferred request cannot stream; poll GET /v1/kanjia/jobs/{id}")
+    s = app.services
+    principal = await s.access.authenticate(_bearer(scope), body["model"])
+    if principal.key_id is not None and not principal.is_admin:
+        raise BadRequest("deferral runs as the gateway: use the admin key or an open gateway")
+    from kanjia.batch import schedule
+
+    plan = schedule(s.planner, body)
+    if plan.when is None or not plan.when.deferred:
+        outcome = await s.gateway.chat(body, _bearer(scope), time.perf_counter())
+        assert isinstance(outcome, CallOutcome)
+        await _asgi.send_bytes(send, 200, outcome.body, {**outcome.headers,
+                                                         "x-kanjia-deferred": "no"})
+        return
+    queue = await app.batch_queue()
+    when = plan.when
+    jid = queue.add(batch_id="http", model=body["model"], body=body,
+                    send_at=when.at.timestamp(), route=plan.route, target=plan.target,
+                    cost_now=str(when.cost_now), cost_then=str(when.cost_then),
+                    currency=when.currency)
+    await _asgi.send_json(send, 202, {
+        "id": jid, "object": "kanjia.deferred", "status": "queued", "target": plan.target,
+        "send_at": when.at.isoformat(), "expected_cost_now": str(when.cost_now),
+        "expected_cost_then": str(when.cost_then), "currency": when.currency,
+        "poll": f"/v1/kanjia/jobs/{jid}"}, {"x-kanjia-deferred": "yes"})
+
+
+async def _job(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    jid = scope["path"].rsplit("/", 1)[-1]
+    queue = await app.batch_queue()
+    job = queue.get(jid)
+    if job is None:
+        raise ModelNotFound(f"no deferred job {jid!r}")
+    await _asgi.send_json(send, 200, job.as_dict())
 
 
 async def _close(gen: Any) -> None:

@@ -70,7 +70,6 @@ class ServerThread:
         self.host = host
         self.port = port or free_port(host)
         self._server = uvicorn.Server(_uvicorn_config(app, self.host, self.port))
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._run, name="kanjia-gateway", daemon=True)
 
     @property
