@@ -16,7 +16,7 @@ rows = st.lists(st.tuples(st.integers(0, 400_000), st.floats(0, 1), st.integers(
                           st.integers(1, 5)), min_size=1, max_size=12)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, database=None)
 @given(data=rows, at=st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2027, 1, 1),
                                   timezones=st.just(UTC)))
 def test_workload_equals_the_sum_of_cost_of(catalog: Catalog, data: list[tuple[int, float, int,

@@ -183,12 +183,11 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
     try:
         await send({"type": "http.response.body", "body": _asgi.sse_frames(outcome.first),
                     "more_body": True})
-        async for payload in outcome.rest:
+        async for frames in outcome.rest:
             if disconnected.is_set():
                 gone = True
                 break
-            await send({"type": "http.response.body", "body": b"data: " + payload + b"\n\n",
-                        "more_body": True})
+            await send({"type": "http.response.body", "body": frames, "more_body": True})
         if not gone and not disconnected.is_set():
             await send({"type": "http.response.body", "body": b"data: [DONE]\n\n",
                         "more_body": False})

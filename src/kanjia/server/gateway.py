@@ -50,7 +50,8 @@ class CallOutcome:
 
 @dataclass(slots=True)
 class StreamOutcome:
-    """A stream whose first chunks have arrived; ``rest`` yields the remaining payloads."""
+    """A stream whose first chunks have arrived; ``rest`` yields the remaining SSE frames
+    (already framed as ``data: ...\n\n``, batched per upstream read)."""
 
     headers: dict[str, str]
     first: list[bytes]
@@ -274,22 +275,25 @@ class Gateway:
         state: dict[str, Any] = {"error": None, "done": False}
 
         async def rest() -> AsyncIterator[bytes]:
+            """SSE frames, one batch per upstream read (one write to the client each)."""
             try:
                 if not translator.done:
                     async for raw in chunks:
-                        for event, data in parser.feed(raw):
-                            for out in translator.feed(event, data):
-                                yield out
+                        frames = [b"data: %s\n\n" % out for event, data in parser.feed(raw)
+                                  for out in translator.feed(event, data)]
+                        if frames:
+                            yield b"".join(frames)
                         if translator.done:
                             break
-                    for event, data in parser.flush():
-                        for out in translator.feed(event, data):
-                            yield out
+                    frames = [b"data: %s\n\n" % out for event, data in parser.flush()
+                              for out in translator.feed(event, data)]
+                    if frames:
+                        yield b"".join(frames)
                 state["done"] = True
             except KanjiaError as exc:
                 state["error"] = exc
                 breaker.failure(exc)
-                yield _error_payload(exc)
+                yield b"data: %s\n\n" % _error_payload(exc)
             finally:
                 resp.close() if not state["done"] else resp.release()
 
