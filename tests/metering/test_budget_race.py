@@ -11,10 +11,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from tests.metering._gateway import MASTER, GatewayProcess, admin, chat_body, post_chat
 
 from kanjia.metering.store import open_database
 from kanjia.sandbox import SandboxThread
-from tests.metering._gateway import MASTER, GatewayProcess, admin, chat_body, post_chat
 
 # each request: the same prompt, exactly max_tokens of output, slow enough to overlap
 BODY = chat_body(40, text="budget race [[sandbox:latency_ms=300]]")

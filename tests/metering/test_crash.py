@@ -14,10 +14,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from tests.metering._gateway import GatewayProcess, Load, chat_body, post_chat
 
 from kanjia.metering.store import open_database
 from kanjia.sandbox import SandboxThread
-from tests.metering._gateway import GatewayProcess, Load, chat_body, post_chat
 
 BODY = chat_body(16, text="crash test")
 
@@ -37,7 +37,7 @@ async def _load_until(url: str, stop: asyncio.Event, load: Load, workers: int = 
             while not stop.is_set():
                 try:
                     load.outcomes.append(await post_chat(s, url, BODY, None))
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     await asyncio.sleep(0.01)
 
         await asyncio.gather(*(worker() for _ in range(workers)))

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from tests.metering._gateway import MASTER, admin, chat_body, post_chat
 
 from kanjia.config import load_settings
 from kanjia.metering.store import open_database
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
 from kanjia.server.wiring import wire_extras
-from tests.metering._gateway import MASTER, admin, chat_body, post_chat
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +132,7 @@ async def test_admin_api(gw: tuple[ServerThread, str]) -> None:
         assert status == 201 and made_b["data"][0]["currency"] == "USD"
         status, _ = await admin(s, srv.url, "DELETE", f"/admin/budgets/{made_b['data'][0]['id']}")
         assert status == 200
-        status, bad = await admin(s, srv.url, "POST", "/admin/budgets", {
+        status, _ = await admin(s, srv.url, "POST", "/admin/budgets", {
             "scope": "key", "subject": made["id"], "budget": "2EUR/day"})
         assert status == 400
         status, usage = await admin(s, srv.url, "GET", "/admin/usage?by=tenant&currency=USD")
@@ -143,5 +142,5 @@ async def test_admin_api(gw: tuple[ServerThread, str]) -> None:
         status, _ = await admin(s, srv.url, "DELETE", f"/admin/keys/{made['id']}")
         assert status == 200
         assert (await post_chat(s, srv.url, chat_body(), made["key"])).status == 401
-        status, missing = await admin(s, srv.url, "GET", "/admin/keys/nobody")
+        status, _ = await admin(s, srv.url, "GET", "/admin/keys/nobody")
         assert status == 404

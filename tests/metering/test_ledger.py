@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from tests.metering._records import make_record
+
 from kanjia.metering import Journal, Ledger
 from kanjia.metering._rows import COLUMNS, KEY, TABLE, row_of
 from kanjia.metering.store import Database
-from tests.metering._records import make_record
 
 
 async def _ids(db: Database) -> list[str]:

@@ -7,11 +7,19 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from kanjia.metering._rows import COLUMNS, KEY, NAMES, TABLE, row_from_json, row_of, \
-    row_to_json, to_record
-from kanjia.metering.store import MIGRATIONS, Conflict, Database, migrate, open_database
 from tests.metering._records import make_record
+
+from kanjia.metering._rows import (
+    COLUMNS,
+    KEY,
+    NAMES,
+    TABLE,
+    row_from_json,
+    row_of,
+    row_to_json,
+    to_record,
+)
+from kanjia.metering.store import MIGRATIONS, Conflict, Database, migrate, open_database
 
 
 async def _columns(db: Database, table: str) -> set[str]:

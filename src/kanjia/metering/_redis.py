@@ -1,7 +1,9 @@
 """Budgets and rate limits shared by several gateway processes through Redis.
 
-Admission and settlement are Lua scripts, so each is one atomic step on the Redis
-server whatever the number of gateways (the same rules as ``LocalLimiter``).
+Admission and settlement are Lua functions, so each is one atomic step on the Redis
+server whatever the number of gateways (the same rules as ``LocalLimiter``). The
+admissions and settlements a process makes while a call is in flight go together in
+the next call: one round trip (and one pass through the client library) for many.
 A budget window is a hash (``spent``, ``reserved``, ``h:<hold>`` per live hold)
 plus a sorted set of hold expiries; rate limits are per-minute counters.
 ``redis://host:port/db?prefix=NAME`` keeps one deployment's keys apart (default
@@ -11,6 +13,7 @@ answers "unseeded": the gateway re-reads spend from the ledger, then retries.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -21,82 +24,101 @@ from kanjia.metering.limits import Claim, Denied, Rate, Unseeded, retry_after
 
 __all__ = ["RedisLimiter", "split_prefix"]
 
-_ADMIT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
-local n = (#KEYS - 5) / 2
-for i = 1, n do
-  local h, z = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
-  local expired = redis.call('ZRANGEBYSCORE', z, '-inf', ARGV[1])
-  for _, id in ipairs(expired) do
-    local amt = redis.call('HGET', h, 'h:' .. id)
+# One script runs a batch of operations (every admit and settle queued while the
+# previous batch was in flight), each atomic and in order: one round trip for many.
+# ARGV: n, then per op: kind ("a"|"s"), #keys, #args, args...; KEYS: each op's keys.
+_BATCH = """
+local function admit(k, a)
+  if redis.call('EXISTS', k[1]) == 0 then return {-1} end
+  local n = (#k - 5) / 2
+  for i = 1, n do
+    local h, z = k[4 + 2 * i], k[5 + 2 * i]
+    local expired = redis.call('ZRANGEBYSCORE', z, '-inf', a[1])
+    for _, id in ipairs(expired) do
+      local amt = redis.call('HGET', h, 'h:' .. id)
+      if amt then
+        redis.call('HDEL', h, 'h:' .. id)
+        if amt ~= '0' then redis.call('HINCRBY', h, 'reserved', '-' .. amt) end
+      end
+      redis.call('ZREM', z, id)
+    end
+    local spent = redis.call('HGET', h, 'spent') or '0'
+    local reserved = redis.call('HGET', h, 'reserved') or '0'
+    if tonumber(spent) + tonumber(reserved) >= tonumber(a[5 + 3 * i]) then
+      return {1, i - 1, spent, reserved}
+    end
+  end
+  local share = tonumber(a[7])
+  if a[4] ~= '' then
+    local cur = redis.call('GET', k[2]) or '0'
+    local prev = redis.call('GET', k[3]) or '0'
+    if tonumber(prev) * share + tonumber(cur) + 1 > tonumber(a[4]) then
+      return {2, 0, prev, cur}
+    end
+  end
+  if a[5] ~= '' then
+    local cur = redis.call('GET', k[4]) or '0'
+    local prev = redis.call('GET', k[5]) or '0'
+    if tonumber(prev) * share + tonumber(cur) >= tonumber(a[5]) then
+      return {3, 0, prev, cur}
+    end
+  end
+  if a[4] ~= '' or a[5] ~= '' then
+    redis.call('INCR', k[2])
+    redis.call('EXPIRE', k[2], 180)
+    redis.call('INCRBY', k[4], a[6])
+    redis.call('EXPIRE', k[4], 180)
+  end
+  for i = 1, n do
+    local h, z = k[4 + 2 * i], k[5 + 2 * i]
+    local amount, ttl = a[6 + 3 * i], a[7 + 3 * i]
+    if amount ~= '0' then
+      redis.call('HINCRBY', h, 'reserved', amount)
+      redis.call('HSET', h, 'h:' .. a[2], amount)
+      redis.call('ZADD', z, a[3], a[2])
+    end
+    if ttl ~= '' then
+      redis.call('EXPIRE', h, ttl)
+      redis.call('EXPIRE', z, ttl)
+    end
+  end
+  return {0}
+end
+
+local function settle(k, a)
+  if a[2] ~= '' and a[2] ~= '0' then
+    redis.call('INCRBY', k[1], a[2])
+    redis.call('EXPIRE', k[1], 180)
+  end
+  local n = (#k - 1) / 2
+  for i = 1, n do
+    local h, z = k[2 * i], k[1 + 2 * i]
+    local amt = redis.call('HGET', h, 'h:' .. a[1])
     if amt then
-      redis.call('HDEL', h, 'h:' .. id)
+      redis.call('HDEL', h, 'h:' .. a[1])
       if amt ~= '0' then redis.call('HINCRBY', h, 'reserved', '-' .. amt) end
     end
-    redis.call('ZREM', z, id)
+    redis.call('ZREM', z, a[1])
+    local actual, ttl = a[1 + 2 * i], a[2 + 2 * i]
+    if actual ~= '0' then redis.call('HINCRBY', h, 'spent', actual) end
+    if ttl ~= '' then redis.call('EXPIRE', h, ttl) end
   end
-  local spent = redis.call('HGET', h, 'spent') or '0'
-  local reserved = redis.call('HGET', h, 'reserved') or '0'
-  if tonumber(spent) + tonumber(reserved) >= tonumber(ARGV[5 + 3 * i]) then
-    return {1, i - 1, spent, reserved}
-  end
+  return {0}
 end
-local share = tonumber(ARGV[7])
-if ARGV[4] ~= '' then
-  local cur = redis.call('GET', KEYS[2]) or '0'
-  local prev = redis.call('GET', KEYS[3]) or '0'
-  if tonumber(prev) * share + tonumber(cur) + 1 > tonumber(ARGV[4]) then
-    return {2, 0, prev, cur}
-  end
-end
-if ARGV[5] ~= '' then
-  local cur = redis.call('GET', KEYS[4]) or '0'
-  local prev = redis.call('GET', KEYS[5]) or '0'
-  if tonumber(prev) * share + tonumber(cur) >= tonumber(ARGV[5]) then
-    return {3, 0, prev, cur}
-  end
-end
-if ARGV[4] ~= '' or ARGV[5] ~= '' then
-  redis.call('INCR', KEYS[2])
-  redis.call('EXPIRE', KEYS[2], 180)
-  redis.call('INCRBY', KEYS[4], ARGV[6])
-  redis.call('EXPIRE', KEYS[4], 180)
-end
-for i = 1, n do
-  local h, z = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
-  local amount, ttl = ARGV[6 + 3 * i], ARGV[7 + 3 * i]
-  if amount ~= '0' then
-    redis.call('HINCRBY', h, 'reserved', amount)
-    redis.call('HSET', h, 'h:' .. ARGV[2], amount)
-    redis.call('ZADD', z, ARGV[3], ARGV[2])
-  end
-  if ttl ~= '' then
-    redis.call('EXPIRE', h, ttl)
-    redis.call('EXPIRE', z, ttl)
-  end
-end
-return {0}
-"""
 
-_SETTLE = """
-if ARGV[2] ~= '' and ARGV[2] ~= '0' then
-  redis.call('INCRBY', KEYS[1], ARGV[2])
-  redis.call('EXPIRE', KEYS[1], 180)
+local out = {}
+local ki, ai = 1, 2
+for op = 1, tonumber(ARGV[1]) do
+  local kind, nk, na = ARGV[ai], tonumber(ARGV[ai + 1]), tonumber(ARGV[ai + 2])
+  ai = ai + 3
+  local k, a = {}, {}
+  for j = 1, nk do k[j] = KEYS[ki + j - 1] end
+  for j = 1, na do a[j] = ARGV[ai + j - 1] end
+  ki = ki + nk
+  ai = ai + na
+  if kind == 'a' then out[op] = admit(k, a) else out[op] = settle(k, a) end
 end
-local n = (#KEYS - 1) / 2
-for i = 1, n do
-  local h, z = KEYS[2 * i], KEYS[1 + 2 * i]
-  local amt = redis.call('HGET', h, 'h:' .. ARGV[1])
-  if amt then
-    redis.call('HDEL', h, 'h:' .. ARGV[1])
-    if amt ~= '0' then redis.call('HINCRBY', h, 'reserved', '-' .. amt) end
-  end
-  redis.call('ZREM', z, ARGV[1])
-  local actual, ttl = ARGV[1 + 2 * i], ARGV[2 + 2 * i]
-  if actual ~= '0' then redis.call('HINCRBY', h, 'spent', actual) end
-  if ttl ~= '' then redis.call('EXPIRE', h, ttl) end
-end
-return 0
+return out
 """
 
 _SEED = """
@@ -110,6 +132,9 @@ end
 if ARGV[1] == '1' then redis.call('SET', KEYS[1], '1') end
 return 0
 """
+
+
+_MAX_BATCH = 256
 
 
 def split_prefix(url: str) -> tuple[str, str]:
@@ -133,9 +158,11 @@ class RedisLimiter:
         self._pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64,
                                                                timeout=10)
         self.client: Any = aioredis.Redis(connection_pool=self._pool)
-        self._admit = self.client.register_script(_ADMIT)
-        self._settle = self.client.register_script(_SETTLE)
+        self._batch = self.client.register_script(_BATCH)
         self._seed = self.client.register_script(_SEED)
+        self._queue: list[tuple[str, list[str], list[str], asyncio.Future[Any]]] = []
+        self._draining = False
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def _w(self, window: str) -> tuple[str, str]:
         return f"{self.prefix}:b:{window}", f"{self.prefix}:bz:{window}"
@@ -155,7 +182,7 @@ class RedisLimiter:
         for c in claims:
             keys.extend(self._w(c.window))
             args.extend((str(c.limit), str(c.amount), _s(c.ttl_s)))
-        out = await self._admit(keys=keys, args=args)
+        out = await self._call("a", keys, args)
         code = int(out[0])
         if code == 0:
             return
@@ -177,7 +204,52 @@ class RedisLimiter:
         for c, amount in zip(claims, actual, strict=True):
             keys.extend(self._w(c.window))
             args.extend((str(amount), _s(c.ttl_s)))
-        await self._settle(keys=keys, args=args)
+        await self._call("s", keys, args)
+
+    async def _call(self, kind: str, keys: list[str], args: list[str]) -> Any:
+        if not self._draining:  # nothing in flight: send at once, no task, no queue
+            self._draining = True
+            try:
+                return (await self._send([(kind, keys, args)]))[0]
+            finally:
+                self._next()
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((kind, keys, args, fut))
+        return await fut
+
+    def _next(self) -> None:
+        if self._queue:
+            task = asyncio.ensure_future(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self._draining = False
+
+    async def _drain(self) -> None:
+        """Send what queued up meanwhile as one script call; go on while more arrives."""
+        try:
+            ops, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
+            try:
+                results = await self._send([(kind, k, a) for kind, k, a, _ in ops])
+            except Exception as exc:
+                for *_, fut in ops:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                return
+            for (*_, fut), result in zip(ops, results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)
+        finally:
+            self._next()
+
+    async def _send(self, ops: Sequence[tuple[str, list[str], list[str]]]) -> list[Any]:
+        keys: list[str] = []
+        args = [str(len(ops))]
+        for kind, k, a in ops:
+            keys.extend(k)
+            args.extend((kind, str(len(k)), str(len(a))))
+            args.extend(a)
+        return list(await self._batch(keys=keys, args=args))
 
     async def seed(self, spent: Mapping[str, tuple[int, int | None]],
                    complete: bool = False) -> None:

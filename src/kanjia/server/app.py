@@ -315,7 +315,7 @@ def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,
               sinks: list[RecordSink] | None = None) -> KanjiaApp:
     """Wire one gateway instance from validated settings (secrets from ``env``)."""
     env = os.environ if env is None else env
-    catalog = catalog or load_catalog(fx_overrides=None)
+    catalog = catalog or load_catalog(fx_overrides=settings.fx or None)
     specs = load_vendor_specs()
     directory = ModelDirectory(settings, catalog, specs, env)
     health = HealthBoard()

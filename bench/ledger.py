@@ -1,0 +1,171 @@
+"""Metering cost: ledger records/s written on SQLite and PostgreSQL, and the gateway's
+requests/s with metering off vs on (rounds alternate so machine noise hits both).
+
+Run: python bench/ledger.py [--records 50000] [--seconds 4] [--rounds 3]
+"ledger" is the ledger alone (no keys: requests pass unmetered by budgets); "on"
+means a ledger database AND a virtual key with a budget and rate limits on every
+request (authenticate + reserve + settle + journal + batched write); "on_redis" the
+same with budgets in Redis. PostgreSQL / Redis parts are skipped when unreachable
+(KANJIA_TEST_PG_URL, KANJIA_TEST_REDIS_URL). Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from _harness import CHAT_BODY, emit, gateway, load, sandbox
+
+from kanjia.metering import Journal, Ledger
+from kanjia.metering.record import CallRecord
+from kanjia.metering.store import migrate, open_database
+
+PG_URL = os.environ.get("KANJIA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("KANJIA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+MASTER = "bench-master"
+
+
+def _record(i: int) -> CallRecord:
+    return CallRecord(request_id=f"kj-bench-{uuid.uuid4().hex[:16]}-{i}", ts=time.time(),
+                      endpoint="chat", route=None, requested_model="deepseek/deepseek-chat",
+                      vendor="deepseek", model="deepseek-chat", deployment="default",
+                      tenant="t1", key_id="key_bench", input_tokens=812, cached_tokens=128,
+                      output_tokens=40, cost=Decimal("0.000631"), currency="CNY",
+                      cost_reporting=Decimal("0.000631"), price_period="2025-09-05",
+                      latency_ms=3.2, attempts=["deepseek/deepseek-chat@default"])
+
+
+async def _write_rate(url: str, n: int, journal_dir: Path) -> dict[str, float]:
+    db = open_database(url)
+    await db.connect()
+    await migrate(db)
+    ledger = Ledger(db, Journal(journal_dir), interval_s=0.05)
+    await ledger.start()
+    recs = [_record(i) for i in range(n)]
+    t0 = time.perf_counter()
+    sink_s = 0.0
+    for i, rec in enumerate(recs):
+        s = time.perf_counter()
+        ledger.record(rec)
+        sink_s += time.perf_counter() - s
+        if i % 500 == 0:
+            await asyncio.sleep(0)  # let the writer run, as the gateway's loop would
+    while ledger.written < n:
+        await asyncio.sleep(0.005)
+    took = time.perf_counter() - t0
+    await ledger.close()
+    ((count,),) = await db.fetch("SELECT COUNT(*) FROM usage_records")
+    await db.close()
+    assert count == n, (count, n)
+    return {"records_per_s": round(n / took, 1), "sink_us_per_record": round(sink_s / n * 1e6, 2)}
+
+
+async def _pg_schema(action: str, schema: str) -> bool:
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(PG_URL, timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    try:
+        if action == "drop":
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+    return True
+
+
+def _redis_ok() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping())
+    except (OSError, redis.RedisError):
+        return False
+
+
+def _make_key(gw: str) -> str:
+    req = urllib.request.Request(
+        gw + "/admin/keys", method="POST",
+        data=json.dumps({"name": "bench", "budget": ["1000000CNY/month", "100000CNY/day"],
+                         "rpm": 10_000_000, "tpm": 10_000_000_000}).encode(),
+        headers={"Authorization": f"Bearer {MASTER}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as resp:
+        return str(json.loads(resp.read())["key"])
+
+
+def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any]) -> None:
+    env = {"KANJIA_MASTER_KEY": MASTER, "KANJIA_JOURNAL_DIR": str(tmp / "journal")}
+    body = {**CHAT_BODY, "model": "deepseek/deepseek-chat"}
+    configs: list[tuple[str, list[str]]] = [("off", []), ("ledger", ["--db", str(tmp / "l.db")]),
+                                            ("on", ["--db", str(tmp / "g.db")])]
+    if _redis_ok():
+        sep = "&" if "?" in REDIS_URL else "?"
+        configs.append(("on_redis", ["--db", str(tmp / "r.db"), "--redis",
+                                     f"{REDIS_URL}{sep}prefix=kjbench-{uuid.uuid4().hex[:8]}"]))
+    runs: dict[str, list[float]] = {name: [] for name, _ in configs}
+    with sandbox(core=0) as sb:
+        for _ in range(args.rounds):
+            for name, extra in configs:
+                genv = {**env, "KANJIA_JOURNAL_DIR": str(tmp / f"journal-{name}")}
+                with gateway(sb, core=1, extra=extra, env=genv) as gw:
+                    key = _make_key(gw) if extra and name != "ledger" else "bench"
+                    url = f"{gw}/v1/chat/completions"
+                    load(url, body, 8, 1, api_key=key)  # warm-up
+                    r = load(url, body, args.concurrency, args.seconds, api_key=key)
+                    if r.errors:
+                        print(f"{name}: {r.errors} errors", file=sys.stderr)
+                    runs[name].append(r.rps)
+                    print(f"{name}: {r.rps:.0f} req/s", file=sys.stderr)
+    for name, values in runs.items():
+        out[f"gateway_rps_{name}"] = round(max(values), 1)
+        out[f"gateway_rps_{name}_runs"] = [round(v, 1) for v in values]
+    for name in runs:
+        if name != "off":
+            ratio = out[f"gateway_rps_{name}"] / out["gateway_rps_off"]
+            out[f"metering_{name}_throughput_ratio"] = round(ratio, 3)
+            out[f"metering_{name}_cost_pct"] = round((1 - ratio) * 100, 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--records", type=int, default=50_000)
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--skip-gateway", action="store_true")
+    args = ap.parse_args()
+    out: dict[str, Any] = {"machine": platform.machine(), "cpus": os.cpu_count(),
+                           "records": args.records, "concurrency": args.concurrency,
+                           "seconds": args.seconds, "rounds": args.rounds}
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        sqlite = asyncio.run(_write_rate(str(tmp / "w.db"), args.records, tmp / "wj"))
+        out["sqlite_records_per_s"] = sqlite["records_per_s"]
+        out["sink_us_per_record"] = sqlite["sink_us_per_record"]
+        schema = f"kj_bench_{uuid.uuid4().hex[:8]}"
+        if asyncio.run(_pg_schema("check", schema)):
+            try:
+                pg = asyncio.run(_write_rate(f"{PG_URL}?schema={schema}", args.records,
+                                             tmp / "pj"))
+                out["postgres_records_per_s"] = pg["records_per_s"]
+            finally:
+                asyncio.run(_pg_schema("drop", schema))
+        if not args.skip_gateway:
+            _throughput(args, tmp, out)
+    emit(out)
+
+
+if __name__ == "__main__":
+    main()
