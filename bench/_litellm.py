@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -20,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -296,6 +297,19 @@ def wrk(
     )
 
 
+@contextlib.contextmanager
+def sandbox(core: int | None = 0) -> Iterator[str]:
+    """The sandbox as a subprocess whose output goes to a log file. (The harness's
+    ``sandbox()`` gives it a stderr pipe that nobody reads: under streaming load at c64
+    the sandbox logs a traceback per connection wrk drops, fills the 64 KiB pipe and
+    blocks for good.)"""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "kanjia", "sandbox", "--port", str(port)]
+    with Server(args, f"{url}/_sandbox/stats", core):
+        yield url
+
+
 def master_key() -> str:
     return "sk-" + secrets.token_hex(32)
 
@@ -324,5 +338,6 @@ __all__ = [
     "litellm_config",
     "master_key",
     "rss_bytes",
+    "sandbox",
     "wrk",
 ]

@@ -55,7 +55,7 @@ async def _race(urls: list[str], database: str) -> None:
     assert {(o.status, o.code) for o in refused} == {(429, "budget_exceeded")}
     spend, count = await _ledger_spend(database, made["id"])
     assert count == len(ok)
-    reservation = cost * Decimal("1.1")  # the maximum cost: prompt estimate + max_tokens
+    reservation = cost * Decimal("1.1")  # max cost (prompt estimate + max_tokens) + 5% margin
     assert budget - 2 * reservation <= spend <= budget + reservation, (spend, budget, len(ok))
     print("race:", len(ok), "ok; spend", spend, "budget", budget, "reservation~", reservation)
     assert 40 <= len(ok) <= 52

@@ -104,5 +104,5 @@ async def test_sigterm_flushes(sandbox: SandboxThread, tmp_path: Path,
         outcomes = await asyncio.gather(*(post_chat(s, gw.url, BODY, None) for _ in range(50)))
     assert {o.status for o in outcomes} == {200}
     assert gw.terminate()
-    assert sorted(await _ids(database)) == sorted(o.request_id for o in outcomes)
+    assert sorted(await _ids(database)) == sorted(str(o.request_id) for o in outcomes)
     assert not list(journal.iterdir())

@@ -135,3 +135,13 @@ async def test_redis_that_lost_its_state_asks_for_a_seed(redis_url: str) -> None
     finally:
         await lim.clear()
         await lim.close()
+
+
+async def test_closed_windows_are_forgotten() -> None:
+    lim = LocalLimiter()
+    now = time.time()
+    await lim.admit("h0", [_claim("old", 100, 10)], None, now)
+    await lim.settle("h0", [_claim("old", 100, 10)], [7], None, 0)
+    await lim.admit("h1", [_claim("busy", 100, 10)], None, now)
+    await lim.retain({"new"})
+    assert (await lim.windows(["old", "busy"])) == {"old": (0, 0), "busy": (0, 10)}

@@ -69,7 +69,7 @@ class Directory:
             self.tenants[tenant.name] = tenant
         for budget in changes.budgets:
             self.add_budget(budget)
-        self._since = changes.newest
+        self._since = max(self._since, changes.newest)
 
     def add_key(self, key: KeyInfo) -> None:
         self.by_hash[key.key_hash] = key

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import fnmatch
 import hmac
+import itertools
 import logging
 import time
 import uuid
@@ -31,14 +32,18 @@ from kanjia.metering._money import from_nano, to_nano
 from kanjia.metering._pricing import SellPrices
 from kanjia.metering._registry import Budget, KeyInfo, Registry, hash_key
 from kanjia.metering._seeding import ledger_spend
-from kanjia.metering._windows import window_id, window_reset, window_ttl_s
-from kanjia.metering.limits import Claim, Denied, Limiter, Rate, Unseeded, minute_of
+from kanjia.metering._windows import WindowClock, window_id, window_reset, window_ttl_s
+from kanjia.metering.limits import Claim, Denied, Limiter, Rate, Unseeded
 from kanjia.metering.record import CallRecord
 from kanjia.metering.store import Database
 
 __all__ = ["Caller", "Gatekeeper", "Hold"]
 
 log = logging.getLogger("kanjia.metering")
+_TTL = {p: window_ttl_s(p) for p in ("day", "month", "total")}
+#: the gateway's maximum cost counts the prompt with an offline tokenizer; the vendor's
+#: count can be a little higher, so reservations carry this margin
+_MARGIN = Decimal("1.05")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,9 @@ class Gatekeeper:
         self._master = master_key
         self._before_seed = before_seed
         self._seeded: set[str] = set()
+        self._clock = WindowClock()
+        self._hold_prefix = uuid.uuid4().hex[:12] + "-"
+        self._hold_ids = itertools.count()
         self._reseed_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
@@ -121,8 +129,10 @@ class Gatekeeper:
 
     async def _seed(self, complete: bool) -> None:
         now = time.time()
-        todo = [b for b in self.directory.all_budgets()
-                if complete or self._window(b, now) not in self._seeded]
+        current = {self._window(b, now): b for b in self.directory.all_budgets()}
+        self._seeded &= current.keys()  # windows that closed are forgotten
+        await self.limiter.retain(current.keys())
+        todo = [b for w, b in current.items() if complete or w not in self._seeded]
         if not todo and not complete:
             return
         if self._before_seed is not None:
@@ -133,9 +143,8 @@ class Gatekeeper:
         await self.limiter.seed(values, complete=complete)
         self._seeded.update(values)
 
-    @staticmethod
-    def _window(budget: Budget, now: float) -> str:
-        return f"{budget.id}:{budget.currency}:{window_id(budget.period, now)}"
+    def _window(self, budget: Budget, now: float) -> str:
+        return f"{budget.id}:{budget.currency}:{self._clock.id(budget.period, now)}"
 
     # -- the request path ---------------------------------------------------------------------
     async def authenticate(self, api_key: str | None, model: str) -> Caller:
@@ -173,19 +182,27 @@ class Gatekeeper:
             return None
         now = time.time()
         charge, cur = self.pricing.ceiling(key.tenant, model_key, max_cost, currency, tokens)
-        today = _utc_day(now)
-        claims = tuple(Claim(self._window(b, now), to_nano(b.amount),
-                             to_nano(self.fx.convert(charge, cur, b.currency, today)),
-                             window_ttl_s(b.period)) for b in budgets)
-        rate = Rate(key.id, key.rpm, key.tpm, tokens, minute_of(now)) \
+        charge *= _MARGIN
+        nano: dict[str, int] = {}
+        claims: list[Claim] = []
+        for b in budgets:
+            amount = nano.get(b.currency)
+            if amount is None:
+                converted = charge if b.currency == cur else \
+                    self.fx.convert(charge, cur, b.currency, _utc_day(now))
+                amount = nano[b.currency] = to_nano(converted)
+            claims.append(Claim(f"{b.id}:{b.currency}:{self._clock.id(b.period, now)}",
+                                b.limit_nano, amount, _TTL[b.period]))
+        rate = Rate(key.id, key.rpm, key.tpm, tokens, int(now // 60)) \
             if key.rpm is not None or key.tpm is not None else None
-        hold = Hold(uuid.uuid4().hex, claims, tuple(budgets), rate, charge, cur)
+        hold = Hold(f"{self._hold_prefix}{next(self._hold_ids)}", tuple(claims), tuple(budgets),
+                    rate, charge, cur)
         try:
             try:
-                await self.limiter.admit(hold.id, claims, rate, now)
+                await self.limiter.admit(hold.id, hold.claims, rate, now)
             except Unseeded:
                 await self._reseed()
-                await self.limiter.admit(hold.id, claims, rate, now)
+                await self.limiter.admit(hold.id, hold.claims, rate, now)
         except Denied as denied:
             raise self._refusal(denied, key, hold, now) from None
         except (Unseeded, OSError, ConnectionError) as exc:

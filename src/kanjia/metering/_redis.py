@@ -14,10 +14,11 @@ answers "unseeded": the gateway re-reads spend from the ledger, then retries.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import orjson
 import redis.asyncio as aioredis
 
 from kanjia.metering.limits import Claim, Denied, Rate, Unseeded, retry_after
@@ -26,7 +27,8 @@ __all__ = ["RedisLimiter", "split_prefix"]
 
 # One script runs a batch of operations (every admit and settle queued while the
 # previous batch was in flight), each atomic and in order: one round trip for many.
-# ARGV: n, then per op: kind ("a"|"s"), #keys, #args, args...; KEYS: each op's keys.
+# ARGV[1]: a JSON array of [kind ("a"|"s"), keys, args] (one argument: cheap to send).
+# The keys travel in ARGV, so this needs a single Redis server, not a cluster.
 _BATCH = """
 local function admit(k, a)
   if redis.call('EXISTS', k[1]) == 0 then return {-1} end
@@ -107,16 +109,8 @@ local function settle(k, a)
 end
 
 local out = {}
-local ki, ai = 1, 2
-for op = 1, tonumber(ARGV[1]) do
-  local kind, nk, na = ARGV[ai], tonumber(ARGV[ai + 1]), tonumber(ARGV[ai + 2])
-  ai = ai + 3
-  local k, a = {}, {}
-  for j = 1, nk do k[j] = KEYS[ki + j - 1] end
-  for j = 1, na do a[j] = ARGV[ai + j - 1] end
-  ki = ki + nk
-  ai = ai + na
-  if kind == 'a' then out[op] = admit(k, a) else out[op] = settle(k, a) end
+for i, op in ipairs(cjson.decode(ARGV[1])) do
+  if op[1] == 'a' then out[i] = admit(op[2], op[3]) else out[i] = settle(op[2], op[3]) end
 end
 return out
 """
@@ -154,9 +148,8 @@ class RedisLimiter:
     def __init__(self, url: str, hold_ttl_s: float = 1800.0) -> None:
         url, self.prefix = split_prefix(url)
         self.hold_ttl_s = hold_ttl_s
-        # waits for a free connection rather than failing under a burst
-        self._pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64,
-                                                               timeout=10)
+        # batching keeps one script call in flight, so few connections are ever used
+        self._pool = aioredis.ConnectionPool.from_url(url, max_connections=64)
         self.client: Any = aioredis.Redis(connection_pool=self._pool)
         self._batch = self.client.register_script(_BATCH)
         self._seed = self.client.register_script(_SEED)
@@ -243,13 +236,8 @@ class RedisLimiter:
             self._next()
 
     async def _send(self, ops: Sequence[tuple[str, list[str], list[str]]]) -> list[Any]:
-        keys: list[str] = []
-        args = [str(len(ops))]
-        for kind, k, a in ops:
-            keys.extend(k)
-            args.extend((kind, str(len(k)), str(len(a))))
-            args.extend(a)
-        return list(await self._batch(keys=keys, args=args))
+        payload = orjson.dumps([[kind, k, a] for kind, k, a in ops])
+        return list(await self._batch(keys=[], args=[payload]))
 
     async def seed(self, spent: Mapping[str, tuple[int, int | None]],
                    complete: bool = False) -> None:
@@ -262,6 +250,9 @@ class RedisLimiter:
 
     async def alive(self) -> bool:
         return bool(await self.client.exists(f"{self.prefix}:alive"))
+
+    async def retain(self, windows: Collection[str]) -> None:
+        return None  # closed windows expire on their own (EXPIRE)
 
     async def windows(self, names: Sequence[str]) -> dict[str, tuple[int, int]]:
         out: dict[str, tuple[int, int]] = {}

@@ -12,7 +12,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -72,6 +72,10 @@ class Budget:
     amount: Decimal
     currency: str
     deleted: bool = False
+    limit_nano: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "limit_nano", to_nano(self.amount))
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "scope": self.scope, "subject": self.subject,

@@ -11,7 +11,8 @@ import orjson
 from kanjia.metering._money import from_nano, to_nano
 from kanjia.metering.record import CallRecord
 
-__all__ = ["COLUMNS", "KEY", "TABLE", "row_from_json", "row_of", "row_to_json", "to_record"]
+__all__ = ["COLUMNS", "KEY", "TABLE", "DayClock", "row_from_json", "row_of", "row_to_json",
+           "to_record", "utc_day"]
 
 TABLE = "usage_records"
 KEY = "request_id"
@@ -31,15 +32,31 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 NAMES = tuple(name for name, _ in COLUMNS)
 
 
-def _day(ts: float) -> str:
+def utc_day(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
 
 
-def row_of(rec: CallRecord) -> tuple[Any, ...]:
+class DayClock:
+    """``utc_day`` for the hot path: recomputed only when the day changes."""
+
+    def __init__(self) -> None:
+        self._start = self._end = 0.0
+        self._day = ""
+
+    def day(self, ts: float) -> str:
+        if not self._start <= ts < self._end:
+            d = datetime.fromtimestamp(ts, UTC)
+            self._start = datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
+            self._end = self._start + 86400
+            self._day = d.strftime("%Y-%m-%d")
+        return self._day
+
+
+def row_of(rec: CallRecord, day: str | None = None) -> tuple[Any, ...]:
     charge = rec.cost if rec.charge is None else rec.charge
     charge_currency = rec.charge_currency or rec.currency
     return (
-        rec.request_id, float(rec.ts), _day(rec.ts), rec.endpoint, rec.route,
+        rec.request_id, float(rec.ts), day or utc_day(rec.ts), rec.endpoint, rec.route,
         rec.requested_model, rec.vendor, rec.model, rec.deployment, rec.tenant, rec.key_id,
         int(rec.input_tokens), int(rec.cached_tokens), int(rec.cache_write_tokens),
         int(rec.output_tokens), int(rec.reasoning_tokens), int(bool(rec.usage_estimated)),

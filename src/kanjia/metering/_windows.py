@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 from kanjia.metering._money import Period
 
-__all__ = ["window_id", "window_reset", "window_start", "window_ttl_s"]
+__all__ = ["WindowClock", "window_id", "window_reset", "window_start", "window_ttl_s"]
 
 
 def window_id(period: Period, now: float) -> str:
@@ -26,6 +26,29 @@ def window_start(period: Period, now: float) -> float:
     if period == "month":
         return datetime(d.year, d.month, 1, tzinfo=UTC).timestamp()
     return 0.0
+
+
+def window_end(period: Period, now: float) -> float:
+    """Unix time at which the window holding ``now`` ends (inf for ``total``)."""
+    reset = window_reset(period, now)
+    if reset is None:
+        return float("inf")
+    d = date.fromisoformat(reset)
+    return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
+
+
+class WindowClock:
+    """``window_id`` for the request path: recomputed only when a window ends."""
+
+    def __init__(self) -> None:
+        self._current: dict[Period, tuple[float, float, str]] = {}
+
+    def id(self, period: Period, now: float) -> str:
+        known = self._current.get(period)
+        if known is None or not known[0] <= now < known[1]:
+            known = (window_start(period, now), window_end(period, now), window_id(period, now))
+            self._current[period] = known
+        return known[2]
 
 
 def window_reset(period: Period, now: float) -> str | None:

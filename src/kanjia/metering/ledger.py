@@ -17,7 +17,15 @@ import logging
 from typing import Any
 
 from kanjia.metering._journal import Journal
-from kanjia.metering._rows import COLUMNS, KEY, TABLE, row_from_json, row_of, row_to_json
+from kanjia.metering._rows import (
+    COLUMNS,
+    KEY,
+    TABLE,
+    DayClock,
+    row_from_json,
+    row_of,
+    row_to_json,
+)
 from kanjia.metering.record import CallRecord
 from kanjia.metering.store import Database
 
@@ -40,7 +48,10 @@ class Ledger:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._stop = asyncio.Event()
         self._failures = 0
+        self._days = DayClock()
 
     @property
     def pending(self) -> int:
@@ -49,7 +60,7 @@ class Ledger:
     # -- the sink -----------------------------------------------------------------------
     def record(self, rec: CallRecord) -> None:
         """Queue one record (the gateway's sink: cheap, never waits)."""
-        row = row_of(rec)
+        row = row_of(rec, self._days.day(rec.ts))
         self._seq += 1
         self._pending.append((self._seq, row))
         if self.journal is not None:
@@ -84,10 +95,12 @@ class Ledger:
                     raise RuntimeError(f"ledger: cannot write to {self.db.display}")
 
     async def close(self) -> None:
+        # a flag, not cancel(): wait_for may swallow a cancellation (CPython gh-86296)
+        self._closing = True
+        self._wake.set()
+        self._stop.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
             self._task = None
         try:
             await self.flush()
@@ -98,18 +111,22 @@ class Ledger:
 
     # -- the writer -------------------------------------------------------------------------
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
             self._wake.clear()
+            if self._closing:
+                return
             async with self._lock:
                 while self._pending:
                     if not await self._write_batch():
                         break
                     if len(self._pending) < self.max_batch:
                         break
-            if self._failures:
-                await asyncio.sleep(min(5.0, 0.1 * 2 ** self._failures))
+            if self._failures and not self._closing:
+                with contextlib.suppress(TimeoutError):  # back off; close() cuts it short
+                    await asyncio.wait_for(self._stop.wait(),
+                                           min(5.0, 0.1 * 2 ** self._failures))
 
     async def _write_batch(self) -> bool:
         batch = self._pending[:self.max_batch]

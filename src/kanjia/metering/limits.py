@@ -19,7 +19,7 @@ A reservation nobody settles (a crashed task) expires after ``hold_ttl_s``.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -81,6 +81,10 @@ class Limiter(Protocol):
         """False when the store has lost its state and needs a complete seed."""
         ...
 
+    async def retain(self, windows: Collection[str]) -> None:
+        """Forget the windows not listed (closed periods, deleted budgets) once idle."""
+        ...
+
     async def windows(self, names: Sequence[str]) -> dict[str, tuple[int, int]]:
         """(spent, reserved) of each window."""
         ...
@@ -105,6 +109,23 @@ class _Hold:
     amounts: dict[str, int] = field(default_factory=dict)
 
 
+class _Minutes:
+    """One key's requests and tokens in this minute and the last."""
+
+    __slots__ = ("minute", "req", "req_prev", "tok", "tok_prev")
+
+    def __init__(self, minute: int) -> None:
+        self.minute = minute
+        self.req = self.req_prev = self.tok = self.tok_prev = 0
+
+    def roll(self, minute: int) -> None:
+        if minute != self.minute:
+            last = minute == self.minute + 1
+            self.req_prev, self.tok_prev = (self.req, self.tok) if last else (0, 0)
+            self.req = self.tok = 0
+            self.minute = minute
+
+
 class LocalLimiter:
     """One gateway process: all state in this object, changed without awaiting."""
 
@@ -113,66 +134,56 @@ class LocalLimiter:
         self._spent: dict[str, int] = {}
         self._reserved: dict[str, int] = {}
         self._holds: dict[str, _Hold] = {}
-        self._requests: dict[tuple[str, int], int] = {}
-        self._tokens: dict[tuple[str, int], int] = {}
+        self._minutes: dict[str, _Minutes] = {}
         self._swept = 0.0
 
     def _sweep(self, now: float) -> None:
-        if now - self._swept < 1.0:
-            return
         self._swept = now
         for hold_id in [h for h, v in self._holds.items() if v.expires <= now]:
             self._release(hold_id)
-        minute = int(now // 60)
-        for table in (self._requests, self._tokens):
-            for k in [k for k in table if k[1] < minute - 1]:
-                del table[k]
 
     def _release(self, hold: str) -> None:
         held = self._holds.pop(hold, None)
         if held is not None:
             for window, amount in held.amounts.items():
-                self._reserved[window] = self._reserved.get(window, 0) - amount
+                self._reserved[window] -= amount
 
     async def admit(self, hold: str, claims: Sequence[Claim], rate: Rate | None,
                     now: float) -> None:
-        self._sweep(now)
+        if now - self._swept >= 1.0:
+            self._sweep(now)
+        spent, reserved = self._spent, self._reserved
         for i, c in enumerate(claims):
-            spent, reserved = self._spent.get(c.window, 0), self._reserved.get(c.window, 0)
-            if spent + reserved >= c.limit:
-                raise Denied("budget", i, spent, reserved)
+            s, r = spent.get(c.window, 0), reserved.get(c.window, 0)
+            if s + r >= c.limit:
+                raise Denied("budget", i, s, r)
         if rate is not None:
-            self._check_rate(rate, now)
-            k, m = rate.key_id, rate.minute
-            self._requests[k, m] = self._requests.get((k, m), 0) + 1
-            self._tokens[k, m] = self._tokens.get((k, m), 0) + rate.tokens
-        held = _Hold(now + self.hold_ttl_s)
-        for c in claims:
-            self._reserved[c.window] = self._reserved.get(c.window, 0) + c.amount
-            held.amounts[c.window] = held.amounts.get(c.window, 0) + c.amount
+            m = self._minutes.get(rate.key_id)
+            if m is None:
+                m = self._minutes[rate.key_id] = _Minutes(rate.minute)
+            m.roll(rate.minute)
+            _check_rate(m, rate, now)
+            m.req += 1
+            m.tok += rate.tokens
         if claims:
+            held = _Hold(now + self.hold_ttl_s)
+            for c in claims:
+                reserved[c.window] = reserved.get(c.window, 0) + c.amount
+                held.amounts[c.window] = held.amounts.get(c.window, 0) + c.amount
             self._holds[hold] = held
-
-    def _check_rate(self, rate: Rate, now: float) -> None:
-        k, m = rate.key_id, rate.minute
-        share = 1 - (now % 60) / 60
-        if rate.rpm is not None:
-            prev, cur = self._requests.get((k, m - 1), 0), self._requests.get((k, m), 0)
-            if prev * share + cur + 1 > rate.rpm:
-                raise Denied("rpm", retry_after=retry_after(prev, cur, rate.rpm, 1, now))
-        if rate.tpm is not None:
-            prev, cur = self._tokens.get((k, m - 1), 0), self._tokens.get((k, m), 0)
-            if prev * share + cur >= rate.tpm:
-                raise Denied("tpm", retry_after=retry_after(prev, cur, rate.tpm, 1, now))
 
     async def settle(self, hold: str, claims: Sequence[Claim], actual: Sequence[int],
                      rate: Rate | None, tokens: int) -> None:
         self._release(hold)
+        spent = self._spent
         for c, amount in zip(claims, actual, strict=True):
-            self._spent[c.window] = self._spent.get(c.window, 0) + amount
+            spent[c.window] = spent.get(c.window, 0) + amount
         if rate is not None and tokens != rate.tokens:
-            key = (rate.key_id, rate.minute)
-            self._tokens[key] = self._tokens.get(key, 0) + tokens - rate.tokens
+            m = self._minutes.get(rate.key_id)
+            if m is not None and m.minute == rate.minute:
+                m.tok += tokens - rate.tokens
+            elif m is not None and m.minute == rate.minute + 1:
+                m.tok_prev += tokens - rate.tokens
 
     async def seed(self, spent: Mapping[str, tuple[int, int | None]],
                    complete: bool = False) -> None:
@@ -182,11 +193,24 @@ class LocalLimiter:
     async def alive(self) -> bool:
         return True
 
+    async def retain(self, windows: Collection[str]) -> None:
+        for table in (self._spent, self._reserved):
+            for name in [n for n in table if n not in windows and not self._reserved.get(n)]:
+                del table[name]
+
     async def windows(self, names: Sequence[str]) -> dict[str, tuple[int, int]]:
         return {n: (self._spent.get(n, 0), self._reserved.get(n, 0)) for n in names}
 
     async def close(self) -> None:
         return None
+
+
+def _check_rate(m: _Minutes, rate: Rate, now: float) -> None:
+    share = 1 - (now % 60) / 60
+    if rate.rpm is not None and m.req_prev * share + m.req + 1 > rate.rpm:
+        raise Denied("rpm", retry_after=retry_after(m.req_prev, m.req, rate.rpm, 1, now))
+    if rate.tpm is not None and m.tok_prev * share + m.tok >= rate.tpm:
+        raise Denied("tpm", retry_after=retry_after(m.tok_prev, m.tok, rate.tpm, 1, now))
 
 
 def minute_of(now: float | None = None) -> int:
