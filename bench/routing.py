@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from _harness import CHAT_BODY, emit, gateway, load, sandbox
-
 from kanjia.catalog import load_catalog
 from kanjia.config import load_settings
 from kanjia.routing.directory import ModelDirectory

@@ -1,1 +1,1 @@
-"""Reliability and security suite (issue 7): vendor faults, leaks, hostile clients, fuzzing, secrets."""
+"""Reliability and security suite (issue 7): faults, leaks, hostile clients, fuzzing, secrets."""
