@@ -17,7 +17,7 @@ from kanjia.metering.record import CallRecord
 _CHAT_MODELS = (
     "deepseek/deepseek-chat", "qwen/qwen-plus", "zhipu/glm-4-flash", "moonshot/moonshot-v1-8k",
     "doubao/doubao-pro-32k", "qianfan/ernie-speed-8k", "hunyuan/hunyuan-lite", "spark/lite",
-    "minimax/abab6.5s-chat", "openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-20241022",
+    "minimax/MiniMax-M2", "openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-20241022",
     "gemini/gemini-2.0-flash",
 )
 _PROMPTS = (
@@ -65,25 +65,29 @@ def _workload(client: Any, models: list[str]) -> int:
 
 def _report(records: list[CallRecord], fx: Any) -> None:
     rows: dict[tuple[str, str], dict[str, Any]] = defaultdict(
-        lambda: {"n": 0, "in": 0, "out": 0, "cny": Decimal(0), "usd": Decimal(0), "err": 0})
+        lambda: {"n": 0, "in": 0, "out": 0, "cny": Decimal(0), "usd": Decimal(0), "err": 0,
+                 "priced": False})
     today = datetime.now(UTC).date()
     for r in records:
         row = rows[(r.vendor or "-", r.model or r.requested_model)]
         row["n"] += 1
+        row["priced"] = row["priced"] or r.price_period not in (None, "unpriced")
         row["err"] += r.status >= 400
         row["in"] += r.input_tokens
         row["out"] += r.output_tokens
         row["cny"] += fx.convert(r.cost, r.currency, "CNY", today)
         row["usd"] += fx.convert(r.cost, r.currency, "USD", today)
-    click.echo(f"\n{'vendor':<10} {'model':<34} {'req':>4} {'err':>3} {'in tok':>7} "
+    click.echo(f"\n{'vendor':<11} {'model':<34} {'req':>4} {'err':>3} {'in tok':>7} "
                f"{'out tok':>7} {'cost CNY':>12} {'cost USD':>12}")
     total = {"n": 0, "in": 0, "out": 0, "cny": Decimal(0), "usd": Decimal(0), "err": 0}
     for (vendor, model), row in sorted(rows.items()):
-        click.echo(f"{vendor:<10} {model[:34]:<34} {row['n']:>4} {row['err']:>3} {row['in']:>7} "
-                   f"{row['out']:>7} {row['cny']:>12.6f} {row['usd']:>12.6f}")
+        cny, usd = ((f"{row['cny']:>12.6f}", f"{row['usd']:>12.6f}") if row["priced"]
+                    else (f"{'unpriced':>12}", f"{'unpriced':>12}"))
+        click.echo(f"{vendor:<11} {model[:34]:<34} {row['n']:>4} {row['err']:>3} {row['in']:>7} "
+                   f"{row['out']:>7} {cny} {usd}")
         for k in total:
             total[k] += row[k]
-    click.echo(f"{'total':<45} {total['n']:>4} {total['err']:>3} {total['in']:>7} "
+    click.echo(f"{'total':<46} {total['n']:>4} {total['err']:>3} {total['in']:>7} "
                f"{total['out']:>7} {total['cny']:>12.6f} {total['usd']:>12.6f}")
 
 
