@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "report": "kanjia.cli.report:report",
     "breakeven": "kanjia.cli.report:breakeven",
     "local": "kanjia.cli.local:local",
+    "dashboard": "kanjia.cli.dashboard:dashboard",
 }
 
 

@@ -8,7 +8,8 @@ With ``settings.database`` (``kanjia serve --db PATH|postgresql://...``):
 - access becomes keyed: virtual keys, budgets and rate limits (``--redis`` shares
   them across instances), with a 401 for requests without a valid key once the
   database holds any key (or from the start with ``server.require_keys``);
-- ``/admin/`` serves keys, tenants, budgets and usage to the master key.
+- ``/admin/`` serves keys, tenants, budgets and usage to the master key;
+- ``/ui`` serves the dashboard (``kanjia.dashboard``) to the master key.
 """
 
 from __future__ import annotations
@@ -85,3 +86,6 @@ def wire_extras(app: KanjiaApp, env: Mapping[str, str] | None = None) -> None:
     app.on_startup.append(metering.start)
     app.on_shutdown.append(metering.close)
     app.mount("/admin/", handle_admin)
+    from kanjia.dashboard import Dashboard  # here: it imports the server package
+
+    app.mount("/ui", Dashboard())

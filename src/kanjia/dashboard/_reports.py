@@ -1,0 +1,69 @@
+"""The spend and savings panels, from ``kanjia.reports`` (the same numbers as
+``kanjia report``), reshaped for charts: a gap-free day axis, the largest series
+first and the long tail folded into "other"."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from kanjia.catalog import Catalog
+from kanjia.dashboard._period import Period
+from kanjia.metering.store import Database
+from kanjia.reports import savings_report, spend_by_day
+
+__all__ = ["OTHER", "fill_days", "savings_panel", "spend_panel"]
+
+OTHER = "other"
+_TOP_VENDORS = 12
+_TOP_MODELS = 10
+_TOP_SAVINGS = 12
+
+
+def fill_days(report: dict[str, Any], days: list[str], top: int) -> list[dict[str, Any]]:
+    """``spend_by_day``'s ``{name: [amount per reported day]}`` on the axis ``days``
+    (missing days are 0), at most ``top`` series plus "other"."""
+    index = {d: i for i, d in enumerate(days)}
+    out = []
+    for name, values in report["series"].items():
+        if not any(values):
+            continue  # free traffic: nothing to stack
+        full = [0.0] * len(days)
+        for day, value in zip(report["day"], values, strict=True):
+            full[index[day]] += float(value)
+        out.append({"name": name, "values": full})
+    if len(out) > top:  # the report orders series by total, largest first
+        rest = out[top - 1:]
+        folded = [sum(s["values"][i] for s in rest) for i in range(len(days))]
+        out = [*out[:top - 1], {"name": f"{OTHER} ({len(rest)})", "values": folded}]
+    return out
+
+
+async def spend_panel(db: Database, catalog: Catalog, period: Period, currency: str,
+                      today: date) -> dict[str, Any]:
+    vendors = await spend_by_day(db, catalog, since=period.since, until=period.until,
+                                 by="vendor", currency=currency)
+    models = await spend_by_day(db, catalog, since=period.since, until=period.until,
+                                by="model", currency=currency)
+    days = sorted({d.isoformat() for d in period.days(today)} | set(vendors["day"]))
+    return {"days": days, "by_vendor": fill_days(vendors, days, _TOP_VENDORS),
+            "by_model": fill_days(models, days, _TOP_MODELS),
+            "total": float(vendors["total"]["amount"]),
+            "requests": int(vendors["total"]["requests"])}
+
+
+async def savings_panel(db: Database, catalog: Catalog, period: Period, currency: str,
+                        baseline: str) -> dict[str, Any]:
+    """``savings_report`` by model: what was paid, what the baseline would have cost."""
+    report = await savings_report(db, catalog, since=period.since, until=period.until,
+                                  baseline=baseline, currency=currency, by="model")
+    rows = [{"label": r["model"], "actual": float(r["amount"]),
+             "baseline": float(r["baseline"]["amount"]), "saving": float(r["saving"]["amount"]),
+             "requests": int(r["requests"])}
+            for r in report["rows"] if r["amount"] or r["baseline"]["amount"]]
+    rows.sort(key=lambda r: (-r["baseline"], r["label"]))
+    return {"baseline": report["baseline"], "total": float(report["total"]["amount"]),
+            "baseline_total": float(report["baseline_total"]["amount"]),
+            "saving": float(report["saving"]["amount"]), "share": report["saving"]["share"],
+            "rows": rows[:_TOP_SAVINGS], "more_rows": max(len(rows) - _TOP_SAVINGS, 0),
+            "notes": list(report.get("notes", []))}

@@ -1,0 +1,32 @@
+"""Reports: who benefits from the price war (issue 6).
+
+Everything reads the usage ledger (``kanjia.metering.store``) and the price catalog
+(``kanjia.catalog``) and returns JSON-able dicts; the CLI (``kanjia report``,
+``kanjia breakeven``), the HTML pages and the dashboard render the same dicts.
+
+- ``spend_report`` / ``spend_by_day``: what the ledger recorded, grouped, in CNY and USD;
+- ``savings_report``: the same traffic sent entirely to one baseline model;
+- ``reprice_report``: the ledger at another date's prices, or on another vendor;
+- ``breakeven``: self-hosting an open-weights model vs paying its API.
+"""
+
+from kanjia.reports._breakeven import breakeven, parse_amount
+from kanjia.reports._chart import breakeven_chart, report_chart
+from kanjia.reports._html import render_html
+from kanjia.reports._query import GROUPS
+from kanjia.reports._reprice import reprice_report
+from kanjia.reports._savings import savings_report
+from kanjia.reports._spend import spend_by_day, spend_report
+
+__all__ = [
+    "GROUPS",
+    "breakeven",
+    "breakeven_chart",
+    "parse_amount",
+    "render_html",
+    "report_chart",
+    "reprice_report",
+    "savings_report",
+    "spend_by_day",
+    "spend_report",
+]

@@ -1,0 +1,265 @@
+"""The ledger as a few thousand cells instead of a million rows.
+
+Re-pricing needs, per request, only its model, its instant and its token counts, and
+prices are linear in tokens. So the ledger is summed in SQL per cell, a (model, epoch,
+time-of-day slot, local weekday, prompt-length bucket), and each cell is priced once:
+
+- epochs are cut at every instant where a relevant price period starts or ends and
+  where the exchange rate changes (at UTC midnight of its dates), plus every UTC
+  midnight when the report is by day;
+- the time-of-day slot (a divisor of a day) is fine enough that no edge of an
+  off-peak window (in its vendor's time zone) falls inside one; a weekday dimension is
+  added only for windows that apply on weekdays or weekends only;
+- buckets split prompts at every tier threshold (``above_input_tokens``), so one
+  bucket has one tier.
+
+So every request of a cell takes the same period, window, tier and exchange rate, and
+the cell's cost is exactly the sum of ``kanjia.catalog.cost_of`` over its requests.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from math import gcd
+from typing import Any
+
+from kanjia.catalog import Catalog, ModelEntry, PricePeriod
+from kanjia.metering.store import Database
+from kanjia.reports._query import check_by, where
+
+__all__ = ["DAY", "Cell", "Layout", "bucket_prompt", "layout", "period_edges", "scan",
+           "window_edges"]
+
+DAY = 86_400
+_THURSDAY = 3     # 1970-01-01, as date.weekday()
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """Sums over the requests of one cell."""
+
+    label: tuple[object, ...]       # the extra --by columns (route, key_id, tenant), if any
+    vendor: str | None
+    model: str | None
+    start: int                      # an instant (unix s) priced exactly like every request
+    bucket: int                     # prompts above the first ``bucket`` thresholds
+    requests: int
+    input_tokens: int
+    uncached: int                   # sum of max(0, input - cached - cache_write) per request
+    cached: int
+    cache_write: int
+    output: int
+    cost_cny_nano: int              # what the ledger recorded, by billing currency
+    cost_usd_nano: int
+
+    @property
+    def day(self) -> date:
+        return datetime.fromtimestamp(self.start, UTC).date()
+
+
+def _overlaps(p: PricePeriod, lo: datetime | None, hi: datetime | None) -> bool:
+    if hi is not None and p.start is not None and p.start >= hi:
+        return False
+    return not (lo is not None and p.end is not None and p.end <= lo)
+
+
+def period_edges(model: ModelEntry, lo: datetime | None = None,
+                 hi: datetime | None = None) -> set[int]:
+    """Unix times in [lo, hi) at which one of ``model``'s price periods starts or ends."""
+    out: set[int] = set()
+    for p in model.periods:
+        for edge in (p.start, p.end):
+            if edge is not None and (lo is None or edge >= lo) and (hi is None or edge < hi):
+                out.add(int(edge.timestamp()))
+    return out
+
+
+def window_edges(model: ModelEntry, lo: datetime | None = None,
+                 hi: datetime | None = None) -> tuple[set[int], set[int]]:
+    """Seconds after UTC midnight at which a time-of-day window of ``model`` (in a period
+    overlapping [lo, hi)) opens or closes, and the UTC offsets (s) of its weekday-only
+    windows."""
+    edges: set[int] = set()
+    weekly: set[int] = set()
+    for p in model.periods:
+        if not p.windows or not _overlaps(p, lo, hi):
+            continue
+        offset = p.tz.utcoffset(None)
+        shift = int(offset.total_seconds()) if offset is not None else 0
+        for w in p.windows:
+            for start, end in w.minutes:
+                edges.update(((start * 60 - shift) % DAY, (end * 60 - shift) % DAY))
+            if len(w.weekdays) < 7:
+                weekly.add(shift)
+                edges.add(-shift % DAY)                      # local midnight
+    return edges, weekly
+
+
+def _resolution(edges: Iterable[int]) -> int:
+    res = DAY
+    for edge in edges:
+        res = gcd(res, edge % DAY)
+    return res
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """How a scan cuts the ledger into cells."""
+
+    edges: tuple[int, ...]          # unix times (ascending) where a new epoch starts
+    by_day: bool                    # every UTC day is its own epoch too
+    res: int                        # time-of-day slot length (s); DAY: no slot
+    weekly: tuple[int, ...]         # UTC offsets whose local weekday is a dimension
+    limits: tuple[int, ...]         # prompt-length thresholds, ascending
+
+    @property
+    def slots(self) -> int:
+        return DAY // self.res
+
+
+def layout(models: Iterable[ModelEntry], catalog: Catalog, *, by: str,
+           lo: datetime | None = None, hi: datetime | None = None,
+           absolute: bool = True) -> Layout:
+    """The cells that price ``models`` exactly. ``absolute``: requests are priced at
+    their own time (period edges cut epochs); else at their time of day on the day
+    [lo, hi) (edges there only matter as times of day)."""
+    models = list(models)
+    tod: set[int] = set()
+    weekly: set[int] = set()
+    cuts: set[int] = set()
+    for m in models:
+        edges, days = window_edges(m, lo, hi)
+        tod |= edges
+        if absolute:
+            weekly |= days
+            cuts |= period_edges(m)
+        else:
+            tod |= {e % DAY for e in period_edges(m, lo, hi)}
+    by_day = by == "day"
+    if not by_day:
+        cuts |= {int(datetime.combine(r.date, datetime.min.time(), UTC).timestamp())
+                 for r in catalog.fx.rates}
+    limits = {t.above_input_tokens for m in models for p in m.periods
+              if _overlaps(p, lo, hi) for t in p.tiers}
+    return Layout(tuple(sorted(cuts)), by_day, _resolution(tod), tuple(sorted(weekly)),
+                  tuple(sorted(limits)))
+
+
+def bucket_prompt(limits: Sequence[int], bucket: int) -> int:
+    """A prompt length inside ``bucket``: every prompt there takes the same tier."""
+    return 0 if bucket == 0 else limits[bucket - 1] + 1
+
+
+def _start(lay: Layout, lo: int, slot: int, weekdays: Sequence[int]) -> int:
+    """The first instant at or after ``lo`` in time-of-day ``slot`` on ``weekdays``."""
+    res = lay.res
+    base = lo - lo % res
+    t = lo if (base % DAY) // res == slot else base + (slot * res - base) % DAY
+    for _ in range(7):
+        if all(((t + off) // DAY + _THURSDAY) % 7 == wd
+               for off, wd in zip(lay.weekly, weekdays, strict=True)):
+            break
+        t = t - t % res + DAY
+    return t
+
+
+_LEFT = "input_tokens - cached_tokens - cache_write_tokens"
+_SUMS = ("COUNT(*)", "SUM(input_tokens)", f"SUM(CASE WHEN {_LEFT} > 0 THEN {_LEFT} ELSE 0 END)",
+         "SUM(cached_tokens)", "SUM(cache_write_tokens)", "SUM(output_tokens)",
+         "SUM(CASE WHEN currency = 'USD' THEN 0 ELSE cost_nano END)",
+         "SUM(CASE WHEN currency = 'USD' THEN cost_nano ELSE 0 END)")
+_ROW = ("1", "input_tokens", f"CASE WHEN {_LEFT} > 0 THEN {_LEFT} ELSE 0 END", "cached_tokens",
+        "cache_write_tokens", "output_tokens",
+        "CASE WHEN currency = 'USD' THEN 0 ELSE cost_nano END",
+        "CASE WHEN currency = 'USD' THEN cost_nano ELSE 0 END")
+_NULL = b"\x00"   # stands for NULL in the SQLite aggregation table's key (a BLOB: no text is equal)
+
+
+async def _sums(db: Database, key: str, extra: Sequence[str], clause: str,
+                args: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """(key, vendor, model, *extra, *sums) per group.
+
+    PostgreSQL hashes a GROUP BY. SQLite sorts every row for one, which for a million
+    rows costs several times the scan, so there the sums are accumulated by an upsert
+    into a small temporary table keyed by the group (one index probe per row).
+    """
+    names = ["vendor", "model", *extra]
+    if db.dialect != "sqlite":
+        cols = "".join(f", {c}" for c in names)
+        return await db.fetch(f"SELECT {key} AS k{cols}, {', '.join(_SUMS)} FROM usage_records "
+                              f"WHERE {clause} GROUP BY k{cols}", args)
+    table = f"temp.kanjia_scan_{uuid.uuid4().hex[:12]}"
+    sums = [f"s{i}" for i in range(len(_ROW))]
+    keys = ["k", *(f"g{i}" for i in range(len(names)))]
+    await db.execute(f"CREATE TEMP TABLE {table.split('.', 1)[1]} ("
+                     + ", ".join(f"{k} NOT NULL" for k in keys) + ", "
+                     + ", ".join(f"{c} INTEGER NOT NULL" for c in sums)
+                     + f", PRIMARY KEY ({', '.join(keys)})) WITHOUT ROWID")
+    try:
+        picked = ", ".join([key, *(f"IFNULL({c}, X'00')" for c in names), *_ROW])
+        update = ", ".join(f"{c} = {c} + excluded.{c}" for c in sums)
+        await db.execute(f"INSERT INTO {table} SELECT {picked} FROM usage_records "
+                         f"WHERE {clause} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {update}",
+                         args)
+        found = await db.fetch(f"SELECT * FROM {table}")
+    finally:
+        await db.execute(f"DROP TABLE {table}")
+    return [tuple(None if v == _NULL else v for v in r) for r in found]
+
+
+async def scan(db: Database, lay: Layout, *, since: date | None, until: date | None,
+               by: str = "model") -> list[Cell]:
+    """The ledger rows in the window, summed per cell (one grouped SQL statement)."""
+    extra = [c for c in check_by(by) if c not in ("vendor", "model", "day")]
+    clause, args = where(since, until)
+    span = await db.fetch(f"SELECT MIN(ts), MAX(ts) FROM usage_records WHERE {clause}", args)
+    if not span or span[0][0] is None:
+        return []
+    first, last = int(span[0][0]), int(span[0][1])
+    edges = [e for e in lay.edges if first < e <= last]
+    s = "CAST(ts AS INTEGER)" if db.dialect == "sqlite" else "CAST(FLOOR(ts) AS BIGINT)"
+    key = ("(CASE " + " ".join(f"WHEN {s} < {e} THEN {i}" for i, e in enumerate(edges))
+           + f" ELSE {len(edges)} END)") if edges else "0"
+    sizes: list[tuple[str, int]] = []
+    if lay.by_day:
+        sizes.append((f"({s} / {DAY} - {first // DAY})", last // DAY - first // DAY + 1))
+    if lay.res < DAY:
+        sizes.append((f"(({s} % {DAY}) / {lay.res})", lay.slots))
+    sizes += [(f"((({s} + {off}) / {DAY} + {_THURSDAY}) % 7)", 7) for off in lay.weekly]
+    sizes.append((" + ".join(f"(CASE WHEN input_tokens > {int(t)} THEN 1 ELSE 0 END)"
+                             for t in lay.limits) or "0", len(lay.limits) + 1))
+    for expr, size in sizes:
+        key = f"({key}) * {size} + {expr}"
+    rows = await _sums(db, key, extra, clause, args)
+    n = len(extra)
+    floor = first - first % DAY
+    days = last // DAY - first // DAY + 1
+    starts: dict[int, int] = {}
+    cells: list[Cell] = []
+    nb = len(lay.limits) + 1
+    for r in rows:
+        k = int(r[0])
+        place = k // nb
+        start = starts.get(place)
+        if start is None:
+            rest, weekdays = place, []
+            for _ in lay.weekly:
+                rest, wd = divmod(rest, 7)
+                weekdays.append(wd)
+            weekdays.reverse()
+            slot = 0
+            if lay.res < DAY:
+                rest, slot = divmod(rest, lay.slots)
+            lo = floor
+            if lay.by_day:
+                rest, d = divmod(rest, days)
+                lo = (first // DAY + d) * DAY
+            if rest > 0:
+                lo = max(lo, edges[rest - 1])
+            start = starts[place] = _start(lay, lo, slot, weekdays)
+        nums = [int(v or 0) for v in r[3 + n:]]
+        cells.append(Cell(tuple(r[3:3 + n]), r[1], r[2], start, k % nb, *nums))
+    return cells

@@ -1,0 +1,126 @@
+"""/ui over plain HTTP: no key, no data; the master key as a header, through the login
+form or through the one-time ``?key=`` exchange; the key never comes back."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from kanjia.dashboard._auth import (
+    COOKIE,
+    cookie_value,
+    key_matches,
+    make_session,
+    session_valid,
+)
+
+from ._traffic import MASTER, Served, http
+
+BEARER = {"Authorization": f"Bearer {MASTER}"}
+
+
+def _cookie(headers: dict[str, str]) -> str:
+    set_cookie = headers["set-cookie"]
+    value = cookie_value(set_cookie.split(";", 1)[0])
+    assert value
+    return value
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-the-key"},
+                                     {"Authorization": f"Bearer {MASTER}x"},
+                                     {"Cookie": f"{COOKIE}=v1.99999999999.deadbeef"},
+                                     {"Cookie": f"{COOKIE}={MASTER}"}])
+def test_no_key_no_data(served: Served, headers: dict[str, str]) -> None:
+    status, hdrs, body = http("GET", served.url + "/ui", headers=headers)
+    assert status == 401
+    page = body.decode()
+    assert "name='key'" in page and "kanjia-data" not in page
+    for leaked in ("deepseek", "qwen", "team-a", "fallback-chat", "¥"):
+        assert leaked not in page
+    assert hdrs["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in hdrs["content-security-policy"]
+    status, _, body = http("GET", served.url + "/ui/data.json", headers=headers)
+    assert status == 401 and json.loads(body)["error"]["code"] == "invalid_api_key"
+
+
+def test_bearer_header(served: Served) -> None:
+    status, hdrs, body = http("GET", served.url + "/ui", headers=BEARER)
+    assert status == 200 and hdrs["content-type"].startswith("text/html")
+    page = body.decode()
+    assert "id='kanjia-data'" in page and MASTER not in page
+    nonce = hdrs["content-security-policy"].split("'nonce-", 1)[1].split("'", 1)[0]
+    assert page.count(f'nonce="{nonce}"') == 3  # the styles and both scripts, nothing else
+    assert "<script src" not in page and "<link rel='stylesheet'" not in page
+    status, _, body = http("GET", served.url + "/ui/data.json?currency=USD", headers=BEARER)
+    data = json.loads(body)
+    assert status == 200 and data["meta"]["currency"] == "USD" and data["meta"]["live"]
+    assert MASTER not in body.decode()
+
+
+def test_key_exchange_sets_a_cookie_and_drops_the_key(served: Served) -> None:
+    status, hdrs, body = http("GET", served.url + f"/ui?currency=USD&key={MASTER}")
+    assert status == 303 and hdrs["location"] == "/ui?currency=USD"
+    assert MASTER not in hdrs["location"] and MASTER not in body.decode()
+    flags = hdrs["set-cookie"].lower()
+    assert "httponly" in flags and "samesite=strict" in flags and "path=/ui" in flags
+    token = _cookie(hdrs)
+    assert MASTER not in token
+    status, _, body = http("GET", served.url + "/ui?currency=USD",
+                           headers={"Cookie": f"{COOKIE}={token}"})
+    assert status == 200 and "kanjia-data" in body.decode()
+    forged = token[:-4] + ("0000" if not token.endswith("0000") else "1111")
+    status, _, _ = http("GET", served.url + "/ui", headers={"Cookie": f"{COOKIE}={forged}"})
+    assert status == 401
+
+
+def test_wrong_key_is_not_echoed(served: Served) -> None:
+    guess = "guess-" + "Z" * 20
+    status, _, body = http("GET", served.url + f"/ui?key={guess}")
+    assert status == 401 and guess not in body.decode()
+    status, hdrs, body = http("POST", served.url + "/ui/login", form={"key": guess})
+    assert status == 401 and guess not in body.decode() and "set-cookie" not in hdrs
+    assert "not the admin key" in body.decode()
+
+
+def test_login_form_and_logout(served: Served) -> None:
+    status, hdrs, body = http("POST", served.url + "/ui/login", form={"key": MASTER})
+    assert status == 303 and hdrs["location"] == "/ui" and MASTER not in body.decode()
+    token = _cookie(hdrs)
+    status, _, _ = http("GET", served.url + "/ui/data.json",
+                        headers={"Cookie": f"{COOKIE}={token}"})
+    assert status == 200
+    status, hdrs, _ = http("POST", served.url + "/ui/logout")
+    assert status == 303 and "max-age=0" in hdrs["set-cookie"].lower()
+
+
+def test_bad_query_and_unknown_paths(served: Served) -> None:
+    status, _, body = http("GET", served.url + "/ui/data.json?since=yesterday", headers=BEARER)
+    assert status == 400 and "since" in json.loads(body)["error"]["message"]
+    status, _, _ = http("GET", served.url + "/ui/data.json?currency=EUR", headers=BEARER)
+    assert status == 400
+    status, _, _ = http("GET", served.url + "/ui/data.json?since=2026-02-02&until=2026-01-01",
+                        headers=BEARER)
+    assert status == 400
+    status, _, _ = http("GET", served.url + "/ui/nothing", headers=BEARER)
+    assert status == 404
+    status, _, _ = http("GET", served.url + "/uinothing", headers=BEARER)
+    assert status == 404
+
+
+def test_session_tokens() -> None:
+    now = time.time()
+    token = make_session("master", now=now, ttl_s=60)
+    assert session_valid(token, "master", now=now + 30)
+    assert not session_valid(token, "master", now=now + 61)          # expired
+    assert not session_valid(token, "other-master", now=now)         # key rotated
+    expires = token.split(".")[1]
+    assert not session_valid(token.replace(expires, str(int(expires) + 3600)), "master",
+                             now=now)                                  # extended by hand
+    for junk in ("", "v1", "v1.x.y", "v2.1.2", "master", None):
+        assert not session_valid(junk, "master", now=now)
+    assert key_matches("master", "master") and not key_matches("maste", "master")
+    assert not key_matches(None, "master") and not key_matches("", "master")
+    assert cookie_value(f"a=1; {COOKIE}=tok; b=2") == "tok"
+    assert cookie_value("a=1") is None and cookie_value('bad="') is None
