@@ -64,22 +64,24 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 def process(
     args: Sequence[str], health_url: str, core: int | None = None, env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        [*_cpu(core), *args],
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_http(health_url)
-        yield proc
-    finally:
-        proc.terminate()
+    # stderr goes to a file: a pipe nobody reads fills up and blocks the server for good
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [*_cpu(core), *args],
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            wait_http(health_url)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 @contextlib.contextmanager

@@ -171,11 +171,6 @@ def test_server_wide_fault_probability(gw: Gw, sb: str) -> None:
     assert all(rec.status == 200 for rec in gw.wait_records(20)) and len(gw.records) == 20
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "BUG: Gateway._complete/_stream call _backoff after every failed attempt, the last one "
-    "included: a lone deployment's 429 (Retry-After: 1) is retried after 1 s, then the "
-    "gateway sleeps another 1 s before answering 429 (2 s instead of 1 s); other errors "
-    "add 50-500 ms the same way"))
 @pytest.mark.parametrize("stream", [False, True])
 def test_no_backoff_after_the_last_attempt(gw: Gw, stream: bool) -> None:
     r = chat(gw.url, "hi [[sandbox:fault=rate_limit]]", stream=stream)
@@ -183,10 +178,6 @@ def test_no_backoff_after_the_last_attempt(gw: Gw, stream: bool) -> None:
     assert r.seconds < 1.5, f"{r.seconds:.2f} s for one retry after a 1 s Retry-After"
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "BUG: a vendor's Retry-After is honoured before failing over to a *different* vendor: "
-    "Gateway._backoff sleeps retry_after (up to 1 s) whatever the next attempt's "
-    "deployment; the fallback answer comes 1 s late"))
 @pytest.mark.parametrize("stream", [False, True])
 def test_fallback_to_another_vendor_does_not_wait_for_retry_after(gw: Gw, sb: str,
                                                                   stream: bool) -> None:

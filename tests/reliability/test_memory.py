@@ -71,11 +71,6 @@ def _probe_max_latency(url: str, stop: threading.Event, out: list[float]) -> Non
         time.sleep(0.01)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "BUG: the first response without vendor usage (or the first abandoned stream) makes "
-    "Gateway._settle count tokens with a tokenizer loaded lazily on the event loop "
-    "(kanjia.tokens TokenCounter._encoder: ~400 ms and 60-80 MB per tokenizer here), "
-    "stalling every other request for that long"))
 def test_first_usage_estimate_does_not_stall_the_event_loop(
         proc_gateway: tuple[str, int]) -> None:
     url, _ = proc_gateway

@@ -100,11 +100,15 @@ def test_guarded_endpoints_answer_with_the_master_key(locked: Gw, method: str, p
     assert r.status == 200, r.body[:200]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "BUG: with server.require_keys on, GET /v1/models (and /models) still answers without a "
-    "key: app._models never checks the caller (OpenAI's /v1/models requires auth)"))
-def test_models_requires_a_key_when_keys_are_required(locked: Gw) -> None:
-    assert request(locked.url, "GET", "/v1/models").status == 401
+@pytest.mark.parametrize("path", ["/v1/models", "/models"])
+def test_models_requires_a_key_when_keys_are_required(locked: Gw, path: str) -> None:
+    for auth in (None, "Bearer wrong-key-123456"):
+        r = request(locked.url, "GET", path, headers={"Authorization": auth} if auth else {})
+        assert r.status == 401, (auth, r.body[:200])
+        assert r.error["type"] == "authentication_error"
+        assert b'"data"' not in r.body
+    ok = request(locked.url, "GET", path, headers={"Authorization": f"Bearer {MASTER}"})
+    assert ok.status == 200 and ok.json()["data"]
 
 
 @pytest.mark.parametrize("path", ["/admin/keys", "/admin/", "/ui", "/ui/", "/admin/usage"])

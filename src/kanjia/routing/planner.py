@@ -32,6 +32,11 @@ __all__ = ["Candidate", "Plan", "Planner", "QualityTiers", "rough_prompt_tokens"
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 
 
+def _part_texts(parts: list[Any]) -> list[str]:
+    """The string ``text`` of each content part (other shapes are the validator's job)."""
+    return [t for p in parts if isinstance(p, dict) and isinstance(t := p.get("text"), str)]
+
+
 def rough_prompt_tokens(messages: Any) -> int:
     """A fast, slightly generous token estimate (CJK ≈ 1 token/char, else ≈ 4 chars/token)."""
     total = 0
@@ -41,7 +46,7 @@ def rough_prompt_tokens(messages: Any) -> int:
         total += 4
         content = m.get("content") if isinstance(m, dict) else None
         if isinstance(content, list):
-            content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+            content = " ".join(_part_texts(content))
         if isinstance(content, str):
             cjk = len(_CJK.findall(content))
             total += cjk + (len(content) - cjk + 3) // 4
@@ -66,7 +71,7 @@ def _prompt_text(messages: Any) -> str:
             if isinstance(content, str):
                 parts.append(content)
             elif isinstance(content, list):
-                parts.extend(p.get("text", "") for p in content if isinstance(p, dict))
+                parts.extend(_part_texts(content))
     return "\n".join(parts)[-4096:]
 
 

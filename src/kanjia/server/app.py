@@ -262,6 +262,8 @@ async def _embeddings(app: KanjiaApp, scope: Scope, receive: Receive, send: Send
 
 async def _models(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
     s = app.services
+    # the same access check as chat: a 401 without a valid key where keys are required
+    await s.access.authenticate(_bearer(scope), "")
     data = [{"id": t.key, "object": "model", "created": 0, "owned_by": t.vendor,
              "vendor": t.vendor,
              "capabilities": sorted(t.entry.capabilities) if t.entry else [],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -19,6 +20,7 @@ import orjson
 
 from kanjia.catalog import Catalog, Usage, cost_of
 from kanjia.errors import (
+    BadRequest,
     ClientError,
     KanjiaError,
     NoDeploymentAvailable,
@@ -33,11 +35,20 @@ from kanjia.server.access import AccessPolicy, Principal, Reservation
 from kanjia.server.metrics import Metrics
 from kanjia.server.upstream import Upstream, UpstreamResponse
 from kanjia.tokens import TokenCounter
-from kanjia.vendors import ChatResult, Deployment, SSEParser, StreamTranslator
+from kanjia.vendors import (
+    ChatResult,
+    Deployment,
+    SSEParser,
+    StreamTranslator,
+    UpstreamRequest,
+)
 
 __all__ = ["CallOutcome", "Gateway", "StreamOutcome"]
 
 RecordSink = Callable[[CallRecord], None]
+
+#: what may not appear in a header value (uvicorn refuses C0 controls and DEL)
+_HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(slots=True)
@@ -93,6 +104,10 @@ class Gateway:
         self.max_attempts = max_attempts
         self.sinks = list(sinks)
         self._rng = random.Random()
+        #: tokenizers being loaded off the event loop, by encoding
+        self._loading: dict[str, asyncio.Future[None]] = {}
+        #: records waiting for a tokenizer before they can be settled
+        self._settling: set[asyncio.Future[None]] = set()
 
     # -- public entry points ----------------------------------------------------
     async def chat(self, body: dict[str, Any], api_key: str | None,
@@ -152,6 +167,7 @@ class Gateway:
 
     async def _complete(self, ctx: _Ctx) -> CallOutcome:
         last: KanjiaError | None = None
+        last_dep: Deployment | None = None
         tried = 0
         for target, dep in self._attempts(ctx):
             if tried >= self.max_attempts:
@@ -159,14 +175,13 @@ class Gateway:
             breaker = self.health.get(dep.id)
             if not breaker.available():
                 continue
+            if last is not None:
+                await self._backoff(last, tried, same=last_dep is dep)
             tried += 1
             ctx.attempts.append(f"{target.key}@{dep.name}")
             t_up = time.perf_counter()
             try:
-                if ctx.endpoint == "chat":
-                    req = target.adapter.chat_request(dep, ctx.body, target.model, False)
-                else:
-                    req = target.adapter.embeddings_request(dep, ctx.body, target.model)
+                req = self._request(ctx, target, dep, False)
                 try:
                     status, data, resp = await self.upstream.send_read(req)
                 finally:
@@ -180,20 +195,37 @@ class Gateway:
             except UpstreamError as exc:
                 breaker.failure(exc)
                 self.metrics.fallback(target.vendor, exc.code)
-                last = exc
-                await self._backoff(exc, tried)
+                last, last_dep = exc, dep
                 continue
             except ClientError as exc:
                 self._finish_error(ctx, exc, target)
                 raise
             breaker.success((time.perf_counter() - t_up) * 1000)
-            return self._finish_ok(ctx, target, dep, result)
+            return await self._finish_ok(ctx, target, dep, result)
         err = last or NoDeploymentAvailable(
             f"no healthy deployment for {ctx.plan.requested!r}: every circuit is open")
         self._finish_error(ctx, err, None)
         raise err
 
-    async def _backoff(self, exc: KanjiaError, tried: int) -> None:
+    @staticmethod
+    def _request(ctx: _Ctx, target: Target, dep: Deployment, stream: bool) -> UpstreamRequest:
+        try:
+            if ctx.endpoint == "chat":
+                return target.adapter.chat_request(dep, ctx.body, target.model, stream)
+            return target.adapter.embeddings_request(dep, ctx.body, target.model)
+        except orjson.JSONEncodeError as exc:  # e.g. nested deeper than orjson writes
+            raise BadRequest(f"the request cannot be forwarded as JSON: {exc}") from None
+
+    @staticmethod
+    async def _backoff(exc: KanjiaError, tried: int, *, same: bool) -> None:
+        """The pause before attempt ``tried + 1``, after ``exc`` failed attempt ``tried``.
+
+        Only a retry of the same deployment waits (its Retry-After when at most 1 s,
+        else an exponential back-off); another deployment or candidate goes at once.
+        Nothing waits after the last attempt: this runs only when there is a next one.
+        """
+        if not same:
+            return
         if exc.retry_after is not None and exc.retry_after <= 1.0:
             await asyncio.sleep(exc.retry_after)
         elif tried > 1:
@@ -202,6 +234,7 @@ class Gateway:
     async def _stream(self, ctx: _Ctx) -> StreamOutcome:
         include_usage = bool((ctx.body.get("stream_options") or {}).get("include_usage"))
         last: KanjiaError | None = None
+        last_dep: Deployment | None = None
         tried = 0
         for target, dep in self._attempts(ctx):
             if tried >= self.max_attempts:
@@ -209,12 +242,14 @@ class Gateway:
             breaker = self.health.get(dep.id)
             if not breaker.available():
                 continue
+            if last is not None:
+                await self._backoff(last, tried, same=last_dep is dep)
             tried += 1
             ctx.attempts.append(f"{target.key}@{dep.name}")
             t_up = time.perf_counter()
             resp: UpstreamResponse | None = None
             try:
-                req = target.adapter.chat_request(dep, ctx.body, target.model, True)
+                req = self._request(ctx, target, dep, True)
                 resp = await self.upstream.send(req, stream=True)
                 if resp.status >= 400 or not resp.is_event_stream:
                     data = await resp.read()
@@ -234,8 +269,7 @@ class Gateway:
                     resp.close()
                 breaker.failure(exc)
                 self.metrics.fallback(target.vendor, exc.code)
-                last = exc
-                await self._backoff(exc, tried)
+                last, last_dep = exc, dep
                 continue
             except ClientError as exc:
                 if resp is not None:
@@ -301,15 +335,54 @@ class Gateway:
             err: KanjiaError | None = state["error"]
             if err is None and not disconnected:
                 breaker.success(ttft * 1000)
-            self._settle(ctx, target, dep, translator.usage, "".join(translator.output_text),
-                         status=err.status if err else 200,
-                         error_class=err.code if err else None,
-                         ttft_ms=ttft * 1000, disconnected=disconnected, stream=True)
+            usage, text = translator.usage, "".join(translator.output_text)
+
+            def settle() -> None:
+                self._settle(ctx, target, dep, usage, text,
+                             status=err.status if err else 200,
+                             error_class=err.code if err else None,
+                             ttft_ms=ttft * 1000, disconnected=disconnected, stream=True)
+
+            if usage is not None or self.counter.ready(target.vendor, target.model):
+                settle()
+                return
+            # the estimate needs a tokenizer not loaded yet: load it off the event loop
+            task = asyncio.ensure_future(self._settle_later(target, settle))
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
+            task.add_done_callback(_quiet)
 
         headers = self._headers(ctx, target, None)
         return StreamOutcome(headers, first, rest(), finish)
 
     # -- metering -----------------------------------------------------------------
+    async def warm_tokenizers(self) -> None:
+        """Load, in a worker thread, the tokenizer of every model the gateway can call.
+
+        A start-up hook (``kanjia serve``): loading one takes a few hundred ms during which
+        the loading thread holds the GIL, so even off the event loop a first load while
+        serving stalls every request; before serving, it stalls none.
+        """
+        models = [(t.vendor, t.model) for t in self.planner.directory.targets]
+        await asyncio.to_thread(self.counter.warm, models)
+
+    async def _tokenizer(self, target: Target) -> None:
+        """Load the tokenizer that estimates ``target``'s usage in a worker thread (a few
+        hundred ms that must not stall the event loop); concurrent callers share one load."""
+        encoding = self.counter.family(target.vendor, target.model).encoding
+        loading = self._loading.get(encoding)
+        if loading is None:
+            loading = asyncio.ensure_future(
+                asyncio.to_thread(self.counter.load, target.vendor, target.model))
+            self._loading[encoding] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(encoding, None))
+            loading.add_done_callback(_quiet)  # awaiters see the error; none may be left
+        await asyncio.shield(loading)
+
+    async def _settle_later(self, target: Target, settle: Callable[[], None]) -> None:
+        await self._tokenizer(target)
+        settle()
+
     def _settle(self, ctx: _Ctx, target: Target, dep: Deployment, usage: Usage | None,
                 output_text: str, *, status: int, error_class: str | None,
                 ttft_ms: float | None, disconnected: bool, stream: bool) -> CallRecord:
@@ -360,8 +433,10 @@ class Gateway:
             task = asyncio.ensure_future(self.access.settle(ctx.reservation, rec))
             task.add_done_callback(_quiet)
 
-    def _finish_ok(self, ctx: _Ctx, target: Target, dep: Deployment,
-                   result: ChatResult) -> CallOutcome:
+    async def _finish_ok(self, ctx: _Ctx, target: Target, dep: Deployment,
+                         result: ChatResult) -> CallOutcome:
+        if result.usage is None and not self.counter.ready(target.vendor, target.model):
+            await self._tokenizer(target)
         rec = self._settle(ctx, target, dep, result.usage, result.output_text, status=200,
                            error_class=None, ttft_ms=None, disconnected=False, stream=False)
         headers = self._headers(ctx, target, rec)
@@ -397,7 +472,9 @@ class Gateway:
             headers["x-kanjia-price-period"] = rec.price_period or "unpriced"
             if rec.usage_estimated:
                 headers["x-kanjia-usage"] = "estimated"
-        return headers
+        # model, vendor, deployment and route names come from configs, clients and
+        # vendors: none may put a control character into a header
+        return {k: _HEADER_UNSAFE.sub("?", v) for k, v in headers.items()}
 
 
 def _fmt(amount: Decimal) -> str:

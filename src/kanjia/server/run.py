@@ -29,6 +29,8 @@ def _uvicorn_config(app: Any, host: str, port: int, workers: int = 1,
 def make_app(settings: Settings) -> KanjiaApp:
     app = build_app(settings)
     wire_extras(app)
+    # usage estimates must not load a tokenizer while serving (it stalls the event loop)
+    app.on_startup.append(app.services.gateway.warm_tokenizers)
     return app
 
 

@@ -3,10 +3,15 @@
 A ``TokenCounter`` loads each tokenizer the first time a model needs it and keeps
 it for its own lifetime (the caller owns the object; nothing is global). It never
 touches the network: every vocabulary comes from an installed package.
+
+Loading a tokenizer takes a few hundred milliseconds: an async caller checks ``ready``
+and, when it is False, runs ``load`` in a worker thread before counting. Loading is
+thread-safe (each tokenizer is loaded once).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,11 +42,25 @@ class TokenCounter:
     def __init__(self, cache_dir: Path | None = None) -> None:
         self._cache_dir = cache_dir
         self._encoders: dict[str, Encoder] = {}
+        self._lock = threading.Lock()
 
     # -- public ------------------------------------------------------------------
     def family(self, vendor: str, model: str) -> Family:
         """The tokenizer family used for ``model`` (``exact`` False = an estimate)."""
         return family_for(vendor, model)
+
+    def ready(self, vendor: str, model: str) -> bool:
+        """True when counting for ``model`` needs no tokenizer to be loaded first."""
+        return family_for(vendor, model).encoding in self._encoders
+
+    def load(self, vendor: str, model: str) -> None:
+        """Load the tokenizer ``model`` counts with (blocking: call it off the event loop)."""
+        self._encoder(family_for(vendor, model).encoding)
+
+    def warm(self, models: Iterable[tuple[str, str]]) -> None:
+        """Load the tokenizers of every (vendor, model), each once (blocking)."""
+        for encoding in dict.fromkeys(family_for(v, m).encoding for v, m in models):
+            self._encoder(encoding)
 
     def count_text_tokens(self, vendor: str, model: str, text: str) -> int:
         """Tokens in ``text`` for ``model`` (special-token text counts as plain text)."""
@@ -76,8 +95,11 @@ class TokenCounter:
     def _encoder(self, encoding: str) -> Encoder:
         enc = self._encoders.get(encoding)
         if enc is None:
-            enc = self._load(encoding)
-            self._encoders[encoding] = enc
+            with self._lock:
+                enc = self._encoders.get(encoding)
+                if enc is None:
+                    enc = self._load(encoding)
+                    self._encoders[encoding] = enc
         return enc
 
     def _load(self, encoding: str) -> Encoder:

@@ -8,7 +8,7 @@ import orjson
 
 from kanjia.errors import BadRequest
 
-__all__ = ["data_url", "json_args", "system_text", "text_of"]
+__all__ = ["data_url", "image_url_of", "json_args", "system_text", "text_of"]
 
 
 def text_of(content: Any) -> str:
@@ -18,8 +18,8 @@ def text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content
-                       if isinstance(p, dict) and p.get("type") == "text")
+        return "".join(p["text"] for p in content if isinstance(p, dict)
+                       and p.get("type") == "text" and isinstance(p.get("text"), str))
     raise BadRequest("message content must be a string or a list of content parts")
 
 
@@ -38,6 +38,15 @@ def json_args(raw: Any) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise BadRequest("tool_calls[].function.arguments must be a JSON object") from None
+
+
+def image_url_of(part: dict[str, Any]) -> str:
+    """The URL of an ``image_url`` part: ``{"image_url": {"url": ...}}`` or a bare string."""
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else image
+    if not isinstance(url, str):
+        raise BadRequest("an image_url part needs 'image_url': {'url': '...'}")
+    return url
 
 
 def data_url(url: str) -> tuple[str, str] | None:

@@ -11,7 +11,7 @@ import orjson
 from kanjia.catalog import Usage
 from kanjia.errors import BadRequest, KanjiaError, UpstreamProtocolError
 from kanjia.vendors._errors import make_error
-from kanjia.vendors._messages import data_url, json_args, system_text, text_of
+from kanjia.vendors._messages import data_url, image_url_of, json_args, system_text, text_of
 from kanjia.vendors._openai_format import chunk, completion
 from kanjia.vendors._spec import VendorSpec
 from kanjia.vendors.base import ChatResult, Deployment, UpstreamRequest
@@ -34,7 +34,7 @@ def _content_parts(content: Any) -> list[dict[str, Any]]:
         if p.get("type") == "text":
             parts.append({"type": "text", "text": p.get("text", "")})
         elif p.get("type") == "image_url":
-            url = (p.get("image_url") or {}).get("url", "")
+            url = image_url_of(p)
             split = data_url(url)
             source = ({"type": "base64", "media_type": split[0], "data": split[1]} if split
                       else {"type": "url", "url": url})
