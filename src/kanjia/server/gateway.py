@@ -6,6 +6,7 @@ Protocol-agnostic: the ASGI layer in app.py parses HTTP and writes replies.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 import re
 import time
@@ -149,18 +150,26 @@ class Gateway:
         cost = cost_of(Usage(prompt, 0, 0, out, 0), entry, _now())
         return cost.amount, cost.currency, prompt + out
 
-    def _order(self, target: Target) -> list[Deployment]:
+    def _order(self, target: Target, session: str | None = None) -> list[Deployment]:
+        """Deployments in the order to try them: a weighted shuffle, each draw in
+        proportion to its weight. With a session (the request's ``user``), the draw is a
+        weighted rendezvous hash of (session, deployment): the same end user keeps the same
+        key and base URL while it is healthy, so the vendor's prompt cache keeps hitting."""
         deps = list(target.deployments)
         if len(deps) > 1:
-            # weighted shuffle: each draw proportional to weight
-            keyed = [(self._rng.random() ** (1.0 / d.weight), d) for d in deps]
+            if session is None:
+                keyed = [(self._rng.random() ** (1.0 / d.weight), d) for d in deps]
+            else:
+                keyed = [(_unit(session, d.id) ** (1.0 / d.weight), d) for d in deps]
             deps = [d for _, d in sorted(keyed, key=lambda kd: -kd[0])]
         return deps
 
     def _attempts(self, ctx: _Ctx) -> list[tuple[Target, Deployment]]:
         out: list[tuple[Target, Deployment]] = []
+        user = ctx.body.get("user")
+        session = user if isinstance(user, str) and user else None
         for target in ctx.plan.targets:
-            out.extend((target, dep) for dep in self._order(target))
+            out.extend((target, dep) for dep in self._order(target, session))
         if len(out) == 1:
             out = out * 2  # a lone deployment gets one retry on a retryable error
         return out
@@ -489,3 +498,9 @@ def _error_payload(exc: KanjiaError) -> bytes:
 def _quiet(task: asyncio.Future[None]) -> None:
     if not task.cancelled():
         task.exception()
+
+
+def _unit(session: str, deployment: str) -> float:
+    """A uniform number in (0, 1], fixed for (session, deployment)."""
+    digest = hashlib.blake2b(f"{session}\0{deployment}".encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") + 1) / 2**64
