@@ -20,16 +20,18 @@ from kanjia.sandbox import SandboxThread
 BODY = chat_body(40, text="budget race [[sandbox:latency_ms=300]]")
 
 
-async def _ledger_spend(database: str, key_id: str) -> tuple[Decimal, int]:
+async def _ledger_spend(database: str, key_id: str, expected: int) -> tuple[Decimal, int]:
+    """The key's spend once the ledger holds ``expected`` rows (writes are batched off the
+    request path, so they land shortly after the responses), or after 10 s."""
     db = open_database(database)
     await db.connect()
     try:
-        for _ in range(50):
+        for _ in range(100):
             await asyncio.sleep(0.1)
             ((nano, count),) = await db.fetch(
                 "SELECT SUM(charge_nano), COUNT(*) FROM usage_records WHERE key_id = ? "
                 "AND status = 200", (key_id,))
-            if count and nano:
+            if count >= expected:
                 break
         return Decimal(int(nano or 0)) / Decimal(10**9), int(count)
     finally:
@@ -53,7 +55,7 @@ async def _race(urls: list[str], database: str) -> None:
     ok = [o for o in outcomes if o.status == 200]
     refused = [o for o in outcomes if o.status != 200]
     assert {(o.status, o.code) for o in refused} == {(429, "budget_exceeded")}
-    spend, count = await _ledger_spend(database, made["id"])
+    spend, count = await _ledger_spend(database, made["id"], len(ok))
     assert count == len(ok)
     reservation = cost * Decimal("1.1")  # max cost (prompt estimate + max_tokens) + 5% margin
     assert budget - 2 * reservation <= spend <= budget + reservation, (spend, budget, len(ok))
