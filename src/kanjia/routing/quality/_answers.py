@@ -50,3 +50,35 @@ def answer_shape(text: str | None) -> tuple[float, float]:
     if not text:
         return 0.0, 0.0
     return math.log1p(len(text)) / 8.0, 1.0 if "```" in text or "def " in text else 0.0
+
+
+_LEAD_CHOICE = re.compile(r"^\s*(?:answer\s*[:\-]?\s*)?[\(\[]?([A-J])(?![A-Za-z0-9'])")
+_OPTION_LINE = re.compile(r"^\s*[\(\[]?([A-J])[\)\]\.:]\s*(.+?)\s*$", re.M)
+
+
+def prompt_options(prompt: str, tail: int = 2000) -> dict[str, str]:
+    """The lettered options of the last question in ``prompt`` (``A) Kyle`` lines), in
+    lower case; empty when the prompt lists none."""
+    options: dict[str, str] = {}
+    for match in _OPTION_LINE.finditer(prompt[-tail:]):
+        letter, text = match.group(1), match.group(2).lower()
+        if letter == "A":
+            options = {}
+        options[letter] = text
+    return options
+
+
+def choice_key(text: str | None, options: dict[str, str] | None = None) -> str | None:
+    """The option an answer picks: a leading letter (``"D"``, ``"B)"``, ``"(C) ..."``,
+    ``"Answer: A"``), else an answer that starts with exactly one option's text."""
+    if not text:
+        return None
+    match = _LEAD_CHOICE.match(text[:80]) or _ANSWER_IS.search(text[:400])
+    if match:
+        return match.group(1).upper()
+    low = text.strip().lower()
+    if low and options:
+        hits = [k for k, v in options.items() if v and (low.startswith(v) or v.startswith(low))]
+        if len(hits) == 1:
+            return hits[0]
+    return None

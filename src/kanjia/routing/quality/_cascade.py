@@ -1,7 +1,10 @@
 """The cascade objective (FrugalGPT / AutoMix style): call the models of a chain one after
-another, and after each answer decide from what has been seen, the answers' keys,
-their agreement, their shape and the prompt-level prior, whether the best answer so far is
-reliable enough to stop. The client gets one answer and is billed for every call made."""
+another, and after each answer decide from what has been seen whether the best answer so
+far is reliable enough to stop. The client gets one answer and is billed for every call.
+
+Two scorers: on choice tasks a vote over the answers' options (``_vote``: agreement of
+the called models, weighted by each one's confusion table); elsewhere logistic heads on
+the answers' keys, their agreement, their shape and the prompt-level prior."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import numpy.typing as npt
 
 from kanjia.routing.quality._answers import answer_key, answer_shape, jaccard, word_set
 from kanjia.routing.quality._logistic import LinearHeads
+from kanjia.routing.quality._vote import VoteModel, answer_codes
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -20,18 +24,25 @@ FloatArray = npt.NDArray[np.float64]
 @dataclass(frozen=True)
 class CascadePolicy:
     """Call ``chain`` in order; after call ``i`` stop if the best predicted quality among the
-    answers so far reaches ``thresholds[i]`` (the last call always stops). ``steps[i]``
-    predicts the quality of each of the ``i + 1`` answers seen after call ``i``."""
+    answers so far reaches ``thresholds[i]`` (the last call always stops). With ``vote``,
+    the vote's confidence decides and ``vote_index`` maps the chain to the vote's models;
+    otherwise ``steps[i]`` predicts the quality of each of the ``i + 1`` answers seen after
+    call ``i``."""
 
     chain: tuple[str, ...]
     thresholds: tuple[float, ...]
     steps: tuple[LinearHeads, ...]
     keys: tuple[str, ...]
+    vote: VoteModel | None = None
+    vote_index: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.chain or len(self.thresholds) != len(self.chain) - 1:
             raise ValueError("a chain of n models needs n - 1 thresholds")
-        if len(self.steps) != len(self.chain):
+        if self.vote is not None:
+            if len(self.vote_index) != len(self.chain):
+                raise ValueError("a vote cascade maps every chain model to the vote")
+        elif len(self.steps) != len(self.chain):
             raise ValueError("one scoring step per model of the chain")
 
 
@@ -74,6 +85,7 @@ class CascadeRun:
 
     policy: CascadePolicy
     prior_logits: Sequence[float]
+    prompt: str = ""
     _responses: list[str | None] = field(default_factory=list)
     _chosen: str | None = None
     quality: float = float("nan")
@@ -93,13 +105,23 @@ class CascadeRun:
             raise ValueError(f"expected an answer from {expected!r}, got {model!r}")
         self._responses.append(response)
         step = len(self._responses) - 1
-        x = state_features(self.policy.keys, self._responses, self.prior_logits[: step + 1])
-        proba = self.policy.steps[step].proba(x[None, :])[0]
-        best = int(np.argmax(proba))
+        best, confidence = self._score()
         last = step == len(self.policy.chain) - 1
-        if last or proba[best] >= self.policy.thresholds[step]:
+        if last or confidence >= self.policy.thresholds[step]:
             self._chosen = self.policy.chain[best]
-            self.quality = float(proba[best])
+            self.quality = confidence
+
+    def _score(self) -> tuple[int, float]:
+        """(position of the best answer so far, its predicted quality)."""
+        vote = self.policy.vote
+        n = len(self._responses)
+        if vote is not None:
+            codes = answer_codes(self.prompt, self._responses, vote.vocab)
+            return vote.decide(self.policy.vote_index[:n], codes)
+        x = state_features(self.policy.keys, self._responses, self.prior_logits[:n])
+        proba = self.policy.steps[n - 1].proba(x[None, :])[0]
+        best = int(np.argmax(proba))
+        return best, float(proba[best])
 
     def answer(self) -> str:
         """The model whose answer goes to the client."""

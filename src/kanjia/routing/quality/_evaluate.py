@@ -20,6 +20,7 @@ from kanjia.routing.quality._plan import WEIGHTS
 from kanjia.routing.quality._router import QualityRouter
 from kanjia.routing.quality._simulate import (
     Outcome,
+    ReplayCache,
     route_by_target,
     route_by_weight,
     router_logits,
@@ -121,7 +122,8 @@ def evaluate(router: QualityRouter, data: Dataset) -> dict[str, Any]:
     if len(test) == 0:
         raise ValueError("the test split is empty")
     logits = router_logits(router, test)
-    plan = [(w, run_plan(router, test, logits, w)) for w in WEIGHTS]
+    cache: ReplayCache = {}
+    plan = [(w, run_plan(router, test, logits, w, cache)) for w in router.plan_weights or WEIGHTS]
     by_weight = [(w, route_by_weight(router, test, logits, w)) for w in WEIGHTS]
     by_target = [(t, route_by_target(router, test, logits, t)) for t in TARGETS]
 
@@ -147,7 +149,10 @@ def evaluate(router: QualityRouter, data: Dataset) -> dict[str, Any]:
         "rows": {"train": len(train), "test": len(test)},
         "currency": test.currency,
         "cost_source": test.cost_source,
-        "method": "plan: per task, the best of single models, the prompt router and cascades",
+        "method": (
+            "plan: convex-hull combination across tasks of single models, the prompt "
+            "router and cascades (agreement votes on choice tasks)"
+        ),
         "curve": curve,
         "curves": curves,
         "baselines": {k: _baseline_json(b, lo, hi) for k, b in baselines.items()},

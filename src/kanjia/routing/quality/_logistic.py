@@ -1,20 +1,25 @@
-"""Logistic models fitted with scikit-learn, kept as plain coefficient arrays so that a
-prediction is one gather-and-sum in NumPy (no estimator objects at run time)."""
+"""Logistic models kept as plain coefficient arrays, so that a prediction is one
+gather-and-sum in NumPy (no estimator objects at run time).
+
+All heads over the same features are fitted together by one L-BFGS run on the summed
+L2-regularised log-loss (scikit-learn's ``C`` convention: ``C * loss + |w|^2 / 2``); soft
+labels in [0, 1] are used as they are. One joint fit is a few sparse products per
+iteration, so refitting for folds and regularisation grids stays cheap."""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
+from scipy.optimize import minimize
 
 FloatArray = npt.NDArray[np.float64]
 Matrix: TypeAlias = sp.csr_matrix | FloatArray
+
+MAX_ITER = 100
 
 
 @dataclass(frozen=True)
@@ -36,31 +41,29 @@ def sigmoid(z: FloatArray) -> FloatArray:
     return out
 
 
-def fit_head(x: Matrix, y: FloatArray, c: float) -> tuple[FloatArray, float]:
-    """One L2 logistic regression on soft labels ``y`` in [0, 1]."""
-    n = x.shape[0]
-    rate = float(np.clip((y.sum() + 0.5) / (n + 1.0), 1e-4, 1 - 1e-4))
-    if n == 0 or (np.all(y == y[0]) and y[0] in (0.0, 1.0)):
-        return np.zeros(x.shape[1]), float(np.log(rate / (1 - rate)))
-    hard = np.all((y == 0.0) | (y == 1.0))
-    if hard:
-        xs, ys, ws = x, y.astype(int), None
-    else:  # a soft label q becomes a positive row of weight q and a negative of weight 1-q
-        xs = sp.vstack([x, x]).tocsr() if sp.issparse(x) else np.vstack([x, x])
-        ys = np.concatenate([np.ones(n, dtype=int), np.zeros(n, dtype=int)])
-        ws = np.concatenate([y, 1.0 - y])
-    model = LogisticRegression(C=c, max_iter=300, tol=1e-4)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(xs, ys, sample_weight=ws)
-    return np.asarray(model.coef_[0], dtype=np.float64), float(model.intercept_[0])
+def fit_heads(x: Matrix, y: FloatArray, c: float, max_iter: int = MAX_ITER) -> LinearHeads:
+    """One L2 logistic head per column of ``y`` (rows, k), labels in [0, 1]."""
+    n, dim = x.shape
+    k = y.shape[1]
+    rate = np.clip((y.sum(axis=0) + 0.5) / (n + 1.0), 1e-4, 1 - 1e-4)
+    bias0 = np.log(rate / (1 - rate))
+    if n == 0:
+        return LinearHeads(np.zeros((dim, k)), bias0)
+    xt: Matrix = sp.csr_matrix(x.T) if sp.issparse(x) else np.asarray(x).T
 
+    def loss(theta: FloatArray) -> tuple[float, FloatArray]:
+        w = theta[: dim * k].reshape(dim, k)
+        b = theta[dim * k :]
+        z = np.asarray(x @ w) + b
+        # log(1 + e^z) - y z, stably
+        value = float(np.sum(np.logaddexp(0.0, z) - y * z)) * c + 0.5 * float(np.sum(w * w))
+        r = (sigmoid(z) - y) * c
+        grad_w = np.asarray(xt @ r) + w
+        return value, np.concatenate([grad_w.ravel(), r.sum(axis=0)])
 
-def fit_heads(x: Matrix, y: FloatArray, c: float) -> LinearHeads:
-    """One head per column of ``y`` (rows, k)."""
-    coefs, biases = [], []
-    for k in range(y.shape[1]):
-        w, b = fit_head(x, y[:, k], c)
-        coefs.append(w)
-        biases.append(b)
-    return LinearHeads(np.column_stack(coefs), np.array(biases))
+    theta0 = np.concatenate([np.zeros(dim * k), bias0])
+    result = minimize(
+        loss, theta0, jac=True, method="L-BFGS-B", options={"maxiter": max_iter, "gtol": 1e-4}
+    )
+    theta = np.asarray(result.x, dtype=np.float64)
+    return LinearHeads(theta[: dim * k].reshape(dim, k).copy(), theta[dim * k :].copy())

@@ -1,31 +1,53 @@
-"""Which policy each task uses at each quality weight: the per-task Lagrangian choice.
+"""Which policy each task uses at each level of the quality/cost trade-off.
 
-Maximising ``weight * quality - (1 - weight) * cost / cost_scale`` over all requests splits
-into one independent choice per task, so each task picks, at each weight, the best of its
-candidates (single models, the prompt router at some weight, cascades) on the train split."""
+Each task has candidate policies (single models, the prompt router at some weight,
+cascades), each with its out-of-fold quality and cost on the task's train rows. Only the
+upper convex hull of a task's candidates is worth using, and the best use of a budget
+across tasks is a convex-hull combination: starting from every task's cheapest hull point,
+take the hull segments of all tasks in order of falling marginal quality per cost. Each
+segment is walked in steps of :data:`FRACTIONS`: a stable hash of the prompt sends that
+share of the task's requests to the segment's dearer policy (the "zero router" mix of
+RouterBench), so the overall curve covers the budgets between hull vertices too.
+
+A level's ``weight`` is the Lagrangian weight ``w`` of ``w * quality - (1 - w) * cost /
+cost_scale`` at which the level is optimal, so ``start(weight=...)`` keeps its meaning."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from kanjia.routing.quality._metrics import upper_hull
 from kanjia.routing.quality._search import Candidate
+from kanjia.routing.quality._split import stable_fraction
 
 #: Quality weights from cost-first to quality-first (lambda = (1 - w) / w, log-spaced).
 WEIGHTS: tuple[float, ...] = tuple(float(1.0 / (1.0 + lam)) for lam in np.logspace(2.0, -3.0, 101))
 ANY_TASK = "*"
+FRACTIONS = tuple(k / 10 for k in range(1, 11))
+MIX_SALT = "plan-mix"
 
 
 @dataclass(frozen=True)
 class Choice:
-    """At quality weight ``weight``: either route by the prompt router at ``route_weight``
-    (``cascade`` is -1) or run the task's cascade number ``cascade``."""
+    """At quality weight ``weight``: route by the prompt router at ``route_weight`` (when
+    ``cascade`` is -1) or run the task's cascade number ``cascade``; the share
+    ``fraction`` of prompts (by a stable hash) takes the alternative instead."""
 
     weight: float
     route_weight: float
     cascade: int
+    alt_route_weight: float = 0.0
+    alt_cascade: int = -1
+    fraction: float = 0.0
+
+    def resolve(self, prompt: str) -> tuple[float, int]:
+        """(route weight, cascade) for this prompt."""
+        if self.fraction > 0.0 and stable_fraction(prompt, MIX_SALT) < self.fraction:
+            return self.alt_route_weight, self.alt_cascade
+        return self.route_weight, self.cascade
 
 
 @dataclass(frozen=True)
@@ -37,18 +59,65 @@ class TaskPlan:
         return min(self.choices, key=lambda c: (abs(c.weight - weight), c.weight))
 
 
-#: Quality a cascade must gain per extra model to be preferred: a guard against picking,
-#: among thousands of candidates, one that only looked better on the train split.
-CASCADE_PENALTY = 0.0
-
-
-def select(candidates: Sequence[Candidate], weight: float, cost_scale: float) -> Candidate:
-    def value(c: Candidate) -> tuple[float, float]:
-        quality = c.quality - CASCADE_PENALTY * max(0, len(c.chain) - 1)
-        return (weight * quality - (1.0 - weight) * c.cost / cost_scale, -c.cost)
-
-    return max(candidates, key=value)
-
-
 def route_only_plan() -> TaskPlan:
     return TaskPlan(tuple(Choice(w, w, -1) for w in WEIGHTS))
+
+
+#: A learned policy (the prompt router, or a cascade per extra call) must beat a single
+#: model by this many answers on the task's train rows to be preferred: thousands of
+#: candidates are compared on the same rows, and the best of them looks better there than
+#: it is. Fixed a priori (two answers), not tuned.
+PENALTY_ANSWERS = 2.0
+
+
+def complexity(c: Candidate) -> int:
+    if c.kind == "single":
+        return 0
+    if c.kind == "route":
+        return 1
+    return len(c.chain) - 1
+
+
+def task_hull(candidates: Sequence[Candidate], rows: int = 0) -> list[Candidate]:
+    """The candidates on the upper convex hull of (cost, quality), cheapest first, after
+    the :data:`PENALTY_ANSWERS` penalty; among candidates at the same point, the simplest."""
+    penalty = PENALTY_ANSWERS / rows if rows > 0 else 0.0
+    best: dict[tuple[float, float], Candidate] = {}
+    for raw in candidates:
+        c = replace(raw, quality=raw.quality - penalty * complexity(raw))
+        point = (c.cost, c.quality)
+        if point not in best or complexity(c) < complexity(best[point]):
+            best[point] = c
+    return [best[p] for p in upper_hull(list(best))]
+
+
+def _weight(slope: float, scale: float) -> float:
+    """The weight at which a segment of this slope (quality per cost) breaks even."""
+    return 1.0 / (1.0 + max(slope, 1e-12) * scale)
+
+
+def global_levels(
+    hulls: Mapping[str, Sequence[Candidate]], shares: Mapping[str, float], scale: float
+) -> list[tuple[float, dict[str, tuple[Candidate, Candidate, float]]]]:
+    """Levels of the combined curve, cheapest first: (weight, per task (policy, dearer
+    policy, share of prompts that take the dearer one))."""
+    segments = []
+    for task, hull in hulls.items():
+        for i in range(len(hull) - 1):
+            dq = (hull[i + 1].quality - hull[i].quality) * shares[task]
+            dc = (hull[i + 1].cost - hull[i].cost) * shares[task]
+            segments.append((dq / dc if dc > 0 else np.inf, task, i))
+    segments.sort(key=lambda s: (-s[0], s[1], s[2]))
+    state = {task: hull[0] for task, hull in hulls.items()}
+    first = _weight(segments[0][0], scale) if segments else 0.5
+    levels = [(first / 2.0, {t: (c, c, 0.0) for t, c in state.items()})]
+    for slope, task, i in segments:
+        low, high = hulls[task][i], hulls[task][i + 1]
+        start, end = levels[-1][0], max(_weight(slope, scale), levels[-1][0] + 1e-9)
+        for k, f in enumerate(FRACTIONS):
+            weight = start + (end - start) * (k + 1) / len(FRACTIONS)
+            mix = {t: (c, c, 0.0) for t, c in state.items()}
+            mix[task] = (high, high, 0.0) if f >= 1.0 else (low, high, f)
+            levels.append((weight, mix))
+        state[task] = high
+    return levels

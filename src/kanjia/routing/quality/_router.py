@@ -105,6 +105,12 @@ class QualityRouter:
         return self.expected_cost[key]
 
     # -- the cascade objective ---------------------------------------------------------
+    @property
+    def plan_weights(self) -> tuple[float, ...]:
+        """The weights at which the plan changes (the levels of the combined curve)."""
+        found = {c.weight for plan in self.plans.values() for c in plan.choices}
+        return tuple(sorted(found))
+
     def plan_for(self, task: str | None) -> tuple[str, TaskPlan]:
         if task is not None and task in self.plans:
             return task, self.plans[task]
@@ -116,17 +122,17 @@ class QualityRouter:
         """Begin one request under the task's plan at quality ``weight``: a one-call route
         or a cascade. Drive it with ``next_model`` / ``observe`` / ``answer``."""
         key, plan = self.plan_for(task)
-        choice = plan.at(weight)
+        route_weight, cascade = plan.at(weight).resolve(prompt)
         logits = self.logits(prompt, task)
-        if choice.cascade >= 0:
-            policy = self.cascades[key][choice.cascade]
+        if cascade >= 0:
+            policy = self.cascades[key][cascade]
             index = [self.model_names.index(m) for m in policy.chain]
-            return CascadeRun(policy, [float(logits[j]) for j in index])
+            return CascadeRun(policy, [float(logits[j]) for j in index], prompt)
         costs = self.costs_for(task)
-        pick = pick_by_weight(
-            list(sigmoid(logits)), list(costs), choice.route_weight, self.cost_scale
+        pick = pick_by_weight(list(sigmoid(logits)), list(costs), route_weight, self.cost_scale)
+        return CascadeRun(
+            single_model_policy(self.model_names[pick]), [float(logits[pick])], prompt
         )
-        return CascadeRun(single_model_policy(self.model_names[pick]), [float(logits[pick])])
 
 
 def single_model_policy(model: str) -> CascadePolicy:

@@ -64,10 +64,40 @@ def route_by_target(
     return _from_picks(data, picks)
 
 
-def run_plan(router: QualityRouter, data: Dataset, logits: FloatArray, w: float) -> Outcome:
-    """Each task's chosen policy at quality weight ``w``."""
-    _columns(router, data)
+#: (task key, cascade, row) -> (quality, cost, models called): a replay is deterministic.
+ReplayCache = dict[tuple[str, int, int], tuple[float, float, tuple[int, ...]]]
+
+
+def replay(
+    router: QualityRouter, data: Dataset, logits: FloatArray, key: str, cascade: int, i: int
+) -> tuple[float, float, tuple[int, ...]]:
+    """One request through ``CascadeRun`` on the recorded answers: what the returned answer
+    scored, the sum of the calls made, and which models were called."""
     position = {m: j for j, m in enumerate(data.models)}
+    policy = router.cascades[key][cascade]
+    chain_cols = [router.models.index(m) for m in policy.chain]
+    run = CascadeRun(policy, [float(logits[i, c]) for c in chain_cols], data.prompts[i])
+    calls = []
+    spent = 0.0
+    while (model := run.next_model()) is not None:
+        j = position[model]
+        calls.append(j)
+        spent += float(data.cost[i, j])
+        run.observe(model, data.responses[i][j])
+    return float(data.quality[i, position[run.answer()]]), spent, tuple(calls)
+
+
+def run_plan(
+    router: QualityRouter,
+    data: Dataset,
+    logits: FloatArray,
+    w: float,
+    cache: ReplayCache | None = None,
+) -> Outcome:
+    """Each task's chosen policy at quality weight ``w``, every request replayed through
+    the run-time path (``Choice.resolve`` and ``CascadeRun``) on the recorded answers."""
+    cache = {} if cache is None else cache
+    _columns(router, data)
     quality = np.zeros(len(data))
     cost = np.zeros(len(data))
     called = np.zeros(data.quality.shape, dtype=bool)
@@ -76,19 +106,19 @@ def run_plan(router: QualityRouter, data: Dataset, logits: FloatArray, w: float)
         key, plan = router.plan_for(task)
         choice = plan.at(w)
         rows = np.flatnonzero(mask)
-        if choice.cascade < 0:
-            sub = data.subset(mask)
-            out = route_by_weight(router, sub, logits[mask], choice.route_weight)
-            quality[rows], cost[rows], called[rows] = out.quality, out.cost, out.called
-            continue
-        policy = router.cascades[key][choice.cascade]
-        chain_cols = [router.models.index(m) for m in policy.chain]
+        routes: dict[float, list[int]] = {}
         for i in rows:
-            run = CascadeRun(policy, [float(logits[i, c]) for c in chain_cols])
-            while (model := run.next_model()) is not None:
-                j = position[model]
-                called[i, j] = True
-                cost[i] += data.cost[i, j]
-                run.observe(model, data.responses[i][j])
-            quality[i] = data.quality[i, position[run.answer()]]
+            route_weight, cascade = choice.resolve(data.prompts[i])
+            if cascade < 0:
+                routes.setdefault(route_weight, []).append(int(i))
+                continue
+            entry = (key, cascade, int(i))
+            if entry not in cache:
+                cache[entry] = replay(router, data, logits, key, cascade, int(i))
+            quality[i], cost[i], calls = cache[entry]
+            called[i, list(calls)] = True
+        for route_weight, members in routes.items():
+            idx = np.array(members, dtype=np.int64)
+            out = route_by_weight(router, data.subset(idx), logits[idx], route_weight)
+            quality[idx], cost[idx], called[idx] = out.quality, out.cost, out.called
     return Outcome(quality, cost, called)

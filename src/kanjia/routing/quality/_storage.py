@@ -16,8 +16,9 @@ from kanjia.routing.quality._features import FeatureSpace
 from kanjia.routing.quality._logistic import LinearHeads
 from kanjia.routing.quality._plan import Choice, TaskPlan
 from kanjia.routing.quality._router import QualityRouter
+from kanjia.routing.quality._vote import VoteModel
 
-FORMAT = "kanjia-quality-router/1"
+FORMAT = "kanjia-quality-router/2"
 
 
 def write_router(router: QualityRouter, path: Path) -> None:
@@ -29,17 +30,24 @@ def write_router(router: QualityRouter, path: Path) -> None:
     cost_tasks = sorted(router.expected_cost)
     arrays["expected_cost"] = np.vstack([router.expected_cost[t] for t in cost_tasks])
     cascades: dict[str, list[dict[str, Any]]] = {}
+    votes: dict[str, list[str]] = {}
     for t, (task, policies) in enumerate(sorted(router.cascades.items())):
         cascades[task] = []
         for p, policy in enumerate(policies):
             for s, step in enumerate(policy.steps):
                 arrays[f"cascade_{t}_{p}_{s}_w"] = step.weights
                 arrays[f"cascade_{t}_{p}_{s}_b"] = step.bias
+            if policy.vote is not None and task not in votes:
+                votes[task] = list(policy.vote.vocab)
+                arrays[f"vote_{t}_prior"] = policy.vote.log_prior
+                arrays[f"vote_{t}_conf"] = policy.vote.log_conf
+                arrays[f"vote_{t}_rank"] = policy.vote.rank
             cascades[task].append(
                 {
                     "chain": list(policy.chain),
                     "thresholds": list(policy.thresholds),
                     "keys": list(policy.keys),
+                    "vote_index": list(policy.vote_index) if policy.vote is not None else None,
                 }
             )
     header = {
@@ -51,10 +59,14 @@ def write_router(router: QualityRouter, path: Path) -> None:
         "cost_tasks": cost_tasks,
         "cost_scale": router.cost_scale,
         "plans": {
-            task: [[c.weight, c.route_weight, c.cascade] for c in plan.choices]
+            task: [
+                [c.weight, c.route_weight, c.cascade, c.alt_route_weight, c.alt_cascade, c.fraction]
+                for c in plan.choices
+            ]
             for task, plan in sorted(router.plans.items())
         },
         "cascades": cascades,
+        "votes": votes,
         "info": dict(router.info),
     }
     arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
@@ -84,11 +96,20 @@ def read_router(path: Path) -> QualityRouter:
     }
     cascades: dict[str, tuple[CascadePolicy, ...]] = {}
     for t, (task, items) in enumerate(sorted(header["cascades"].items())):
+        vote = None
+        if task in header.get("votes", {}):
+            vote = VoteModel(
+                tuple(header["votes"][task]),
+                arrays[f"vote_{t}_prior"],
+                arrays[f"vote_{t}_conf"],
+                arrays[f"vote_{t}_rank"],
+            )
         policies = []
         for p, item in enumerate(items):
+            voted = item.get("vote_index") is not None
             steps = tuple(
                 LinearHeads(arrays[f"cascade_{t}_{p}_{s}_w"], arrays[f"cascade_{t}_{p}_{s}_b"])
-                for s in range(len(item["chain"]))
+                for s in range(0 if voted else len(item["chain"]))
             )
             policies.append(
                 CascadePolicy(
@@ -96,11 +117,18 @@ def read_router(path: Path) -> QualityRouter:
                     tuple(float(x) for x in item["thresholds"]),
                     steps,
                     tuple(item["keys"]),
+                    vote=vote if voted else None,
+                    vote_index=tuple(int(i) for i in item["vote_index"]) if voted else (),
                 )
             )
         cascades[task] = tuple(policies)
     plans = {
-        task: TaskPlan(tuple(Choice(float(w), float(r), int(c)) for w, r, c in rows))
+        task: TaskPlan(
+            tuple(
+                Choice(float(w), float(r), int(c), float(ar), int(ac), float(f))
+                for w, r, c, ar, ac, f in rows
+            )
+        )
         for task, rows in header["plans"].items()
     }
     return QualityRouter(

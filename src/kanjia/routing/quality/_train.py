@@ -1,6 +1,7 @@
-"""``router train``: fit the prompt router, search cascades, and choose per task, all on the
+"""``router train``: fit the prompt router, search cascades, and plan per task, all on the
 train split. A validation carve of the train split picks the regularisation; K-fold
-out-of-fold predictions on the train split judge the cascades and the per-task plan."""
+out-of-fold predictions on the train split judge every candidate policy, and the plan is
+the convex-hull combination of the tasks' best candidates (``_plan``)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,19 @@ from kanjia.routing.quality._dataset import Dataset
 from kanjia.routing.quality._decide import picks_by_weight
 from kanjia.routing.quality._features import FeatureSpace
 from kanjia.routing.quality._logistic import LinearHeads, fit_heads
-from kanjia.routing.quality._plan import ANY_TASK, WEIGHTS, Choice, TaskPlan, select
-from kanjia.routing.quality._router import QualityRouter
+from kanjia.routing.quality._plan import (
+    ANY_TASK,
+    WEIGHTS,
+    Choice,
+    TaskPlan,
+    global_levels,
+    task_hull,
+)
+from kanjia.routing.quality._router import QualityRouter, single_model_policy
 from kanjia.routing.quality._search import Candidate, cascade_candidates, fit_steps
 from kanjia.routing.quality._split import hash_split, kfold_ids
+from kanjia.routing.quality._vote import VoteModel
+from kanjia.routing.quality._votesearch import vote_candidates
 
 FloatArray = npt.NDArray[np.float64]
 C_GRID = (0.5, 2.0, 8.0)
@@ -29,7 +39,7 @@ C_GRID = (0.5, 2.0, 8.0)
 class TrainOptions:
     folds: int = 5
     seed: int = 0
-    n_buckets: int = 1 << 16
+    n_buckets: int = 1 << 14
     cascades: bool = True
     max_chain: int = 3
 
@@ -89,6 +99,49 @@ def route_candidates(
     return out
 
 
+def single_candidates(quality: FloatArray, cost: FloatArray) -> list[Candidate]:
+    return [
+        Candidate("single", (j,), (), 0.0, float(quality[:, j].mean()), float(cost[:, j].mean()))
+        for j in range(quality.shape[1])
+    ]
+
+
+@dataclass(frozen=True)
+class _TaskSearch:
+    candidates: list[Candidate]
+    keys: tuple[str, ...] = ()
+    vote: VoteModel | None = None
+
+
+def _search_task(
+    rows: Dataset, oof: FloatArray, expected: FloatArray, scale: float,
+    folds: npt.NDArray[np.int64], options: TrainOptions,
+) -> _TaskSearch:
+    candidates = route_candidates(oof, expected, rows.quality, rows.cost, scale)
+    candidates += single_candidates(rows.quality, rows.cost)
+    if not options.cascades or not rows.has_responses().all() or len(rows) < 2 * options.folds:
+        return _TaskSearch(candidates)
+    voted = vote_candidates(rows.prompts, rows.responses, rows.quality, rows.cost, folds)
+    if voted is not None:
+        return _TaskSearch(candidates + voted.candidates, vote=voted.vote)
+    keys, found = cascade_candidates(
+        rows.responses, oof, rows.quality, rows.cost, folds, options.max_chain
+    )
+    return _TaskSearch(candidates + found, keys=keys)
+
+
+def _policy(
+    c: Candidate, search: _TaskSearch, rows: Dataset, oof: FloatArray
+) -> CascadePolicy:
+    names = tuple(rows.models[j] for j in c.chain)
+    if c.kind == "single":
+        return single_model_policy(names[0])
+    if c.kind == "vote":
+        return CascadePolicy(names, c.thresholds, (), (), vote=search.vote, vote_index=c.chain)
+    steps = fit_steps(search.keys, rows.responses, oof, rows.quality, c.chain)
+    return CascadePolicy(names, c.thresholds, steps, search.keys)
+
+
 def train_router(
     data: Dataset,
     options: TrainOptions = TrainOptions(),
@@ -111,39 +164,33 @@ def train_router(
         expected[task] = train.cost[train.task_mask(task)].mean(axis=0)
     scale = float(expected[ANY_TASK].max())
 
-    plans: dict[str, TaskPlan] = {}
+    hulls: dict[str, list[Candidate]] = {}
     cascades: dict[str, tuple[CascadePolicy, ...]] = {}
+    index: dict[str, dict[Candidate, int]] = {}
     for task in train.task_names:
         mask = train.task_mask(task)
         rows = train.subset(mask)
-        candidates = route_candidates(oof[mask], expected[task], rows.quality, rows.cost, scale)
-        keys: tuple[str, ...] = ()
-        if options.cascades and rows.has_responses().all():
-            keys, found = cascade_candidates(
-                rows.responses, oof[mask], rows.quality, rows.cost, folds[mask], options.max_chain
-            )
-            candidates += found
-        chosen = [select(candidates, w, scale) for w in WEIGHTS]
-        chains = sorted({(ch.chain, ch.thresholds) for ch in chosen if ch.kind == "cascade"})
-        policies = []
-        for chain, thresholds in chains:
-            steps = fit_steps(keys, rows.responses, oof[mask], rows.quality, chain)
-            policies.append(
-                CascadePolicy(tuple(train.models[j] for j in chain), thresholds, steps, keys)
-            )
-        index = {key: i for i, key in enumerate(chains)}
-        plans[task] = TaskPlan(
-            tuple(
-                Choice(
-                    w,
-                    ch.weight if ch.kind == "route" else w,
-                    index[(ch.chain, ch.thresholds)] if ch.kind == "cascade" else -1,
-                )
-                for w, ch in zip(WEIGHTS, chosen, strict=True)
-            )
-        )
-        cascades[task] = tuple(policies)
-        log(f"{task}: {len(candidates)} candidate policies, {len(policies)} cascades chosen")
+        search = _search_task(rows, oof[mask], expected[task], scale, folds[mask], options)
+        hulls[task] = task_hull(search.candidates, len(rows))
+        policies = [h for h in hulls[task] if h.kind != "route"]
+        index[task] = {h: i for i, h in enumerate(policies)}
+        cascades[task] = tuple(_policy(h, search, rows, oof[mask]) for h in policies)
+        kinds = ", ".join(f"{h.kind} {h.quality:.3f}@{h.cost:.3g}" for h in hulls[task])
+        log(f"{task}: {len(search.candidates)} candidate policies; hull: {kinds}")
+    shares = {t: float(train.task_mask(t).mean()) for t in train.task_names}
+    levels = global_levels(hulls, shares, scale)
+
+    def choice(weight: float, task: str, low: Candidate, high: Candidate, f: float) -> Choice:
+        def parts(cand: Candidate) -> tuple[float, int]:
+            return (cand.weight, -1) if cand.kind == "route" else (weight, index[task][cand])
+
+        (rw, cc), (arw, ac) = parts(low), parts(high)
+        return Choice(weight, rw, cc, arw, ac, f)
+
+    plans = {
+        task: TaskPlan(tuple(choice(w, task, *mix[task]) for w, mix in levels))
+        for task in train.task_names
+    }
     return QualityRouter(
         features=features,
         heads=heads,
@@ -152,5 +199,5 @@ def train_router(
         cost_scale=scale,
         plans=plans,
         cascades=cascades,
-        info={"c": c, "folds": options.folds, "train_rows": len(train)},
+        info={"c": c, "folds": options.folds, "train_rows": len(train), "levels": len(levels)},
     )
