@@ -62,6 +62,28 @@ class QualityModel(Protocol):
     def choose_weighted(self, prompt: str, candidates: Sequence[tuple[str, float]],
                         weight: float, task: str | None = None) -> str: ...
 
+    def start(self, prompt: str, task: str | None = None,
+              weight: float = 0.9) -> CascadeRunner: ...
+
+
+class CascadeRunner(Protocol):
+    """One request through a cascade (kanjia.routing.quality.CascadeRun): call
+    ``next_model()`` until it returns None, ``observe`` each answer, reply ``answer()``."""
+
+    def next_model(self) -> str | None: ...
+
+    def observe(self, model: str, response: str | None) -> None: ...
+
+    def answer(self) -> str: ...
+
+
+@dataclass(slots=True)
+class Cascade:
+    """A cascade route's run for one request, and the targets its model names stand for."""
+
+    run: CascadeRunner
+    targets: dict[str, Target]
+
 
 def _prompt_text(messages: Any) -> str:
     parts: list[str] = []
@@ -110,6 +132,7 @@ class Plan:
     targets: list[Target]
     prompt_tokens: int
     candidates: list[Candidate] = field(default_factory=list)
+    cascade: Cascade | None = None
 
     @property
     def candidate_keys(self) -> list[str]:
@@ -151,6 +174,9 @@ class Planner:
         plan = self._cached_rank(name, route, prompt, max_out, self._clock(), needs)
         if route.objective == "quality" and self.quality is not None and len(plan.targets) > 1:
             self._apply_quality(plan, route, body)
+        elif (route.objective == "cascade" and self.quality is not None
+              and len(plan.targets) > 1 and endpoint == "chat"):
+            self._start_cascade(plan, route, body)
         if not plan.targets:
             reasons = "; ".join(f"{c.key}: {c.reason}" for c in plan.candidates[:8])
             raise BadRequest(f"route {name!r}: no model fits this request ({reasons})")
@@ -181,6 +207,23 @@ class Planner:
         key = next(k for k, v in names.items() if v == chosen and
                    any(t.key == k for t in plan.targets))
         plan.targets.sort(key=lambda t: t.key != key)
+
+    def _start_cascade(self, plan: Plan, route: RouteSettings, body: Mapping[str, Any]) -> None:
+        """Start the learned cascade for this prompt; its first model goes to the front.
+        When the router's chain starts with a model this route cannot serve now, the
+        request stays a plain ``cheapest`` one."""
+        assert self.quality is not None
+        names = route.quality_models
+        by_name = {names[t.key]: t for t in plan.targets if t.key in names}
+        if len(by_name) < 2:
+            return
+        run = self.quality.start(_prompt_text(body.get("messages")), route.task,
+                                 route.quality_weight)
+        first = by_name.get(run.next_model() or "")
+        if first is None:
+            return
+        plan.cascade = Cascade(run, by_name)
+        plan.targets.sort(key=lambda t: t is not first)
 
     # -- ranking --------------------------------------------------------------------
     def _cached_rank(self, name: str, route: RouteSettings, prompt: int, max_out: int,

@@ -58,6 +58,8 @@ class CallOutcome:
 
     body: bytes
     headers: dict[str, str]
+    record: CallRecord | None = None  # the ledger record of the call that answered
+    text: str = ""                    # the answer's text (what a cascade judges)
 
 
 @dataclass(slots=True)
@@ -116,6 +118,8 @@ class Gateway:
         ctx = await self._begin("chat", body, api_key, t0)
         if body.get("stream"):
             return await self._stream(ctx)
+        if ctx.plan.cascade is not None:
+            return await self._cascade(ctx)
         return await self._complete(ctx)
 
     async def embeddings(self, body: dict[str, Any], api_key: str | None,
@@ -449,7 +453,80 @@ class Gateway:
         rec = self._settle(ctx, target, dep, result.usage, result.output_text, status=200,
                            error_class=None, ttft_ms=None, disconnected=False, stream=False)
         headers = self._headers(ctx, target, rec)
-        return CallOutcome(result.body, headers)
+        return CallOutcome(result.body, headers, rec, result.output_text)
+
+    async def _cascade(self, ctx: _Ctx) -> CallOutcome:
+        """The cascade objective: call the chain's models one after another until the
+        learned judge finds the answers so far reliable, and reply with the best one.
+        Every call is a ledger record of its own (``<request id>.<n>`` after the first),
+        reserved against the budget before it is made and billed after; a call the budget
+        refuses ends the cascade with the answers already in hand."""
+        cascade = ctx.plan.cascade
+        assert cascade is not None
+        answers: dict[str, CallOutcome] = {}
+        made: list[str] = []
+        last: KanjiaError | None = None
+        while (name := cascade.run.next_model()) is not None:
+            target = cascade.targets.get(name)
+            if target is None:
+                break
+            sub = await self._cascade_step(ctx, target, len(made) + 1)
+            if sub is None:
+                break
+            made.append(target.key)
+            try:
+                outcome = await self._complete(sub)
+            except UpstreamError as exc:
+                last = exc
+                cascade.run.observe(name, None)
+                continue
+            finally:
+                ctx.upstream_s += sub.upstream_s
+                ctx.attempts.extend(sub.attempts)
+            answers[name] = outcome
+            cascade.run.observe(name, outcome.text or _answer_text(outcome.body))
+        chosen = answers.get(cascade.run.answer()) if cascade.run.next_model() is None \
+            else None
+        if chosen is None and answers:  # stopped early: the latest answer
+            chosen = answers[next(reversed(answers))]
+        if chosen is None:
+            raise last or NoDeploymentAvailable("the cascade got no answer")
+        headers = dict(chosen.headers)
+        headers["x-kanjia-request-id"] = ctx.rid
+        headers["x-kanjia-cascade"] = ",".join(made)
+        if ctx.plan.route is not None:
+            headers["x-kanjia-candidates"] = ",".join(ctx.plan.candidate_keys)
+        records = [o.record for o in answers.values() if o.record is not None]
+        currencies = {r.currency for r in records}
+        if len(currencies) == 1:
+            total = sum((r.cost for r in records), Decimal(0))
+            headers["x-kanjia-cost"] = f"{_fmt(total)} {currencies.pop()}"
+        elif records:
+            total = sum((r.cost_reporting for r in records), Decimal(0))
+            headers["x-kanjia-cost"] = f"{_fmt(total)} {self.reporting_currency}"
+        overhead_ms = ((time.perf_counter() - ctx.t0) - ctx.upstream_s) * 1000
+        headers["x-kanjia-overhead-ms"] = f"{max(0.0, overhead_ms):.3f}"
+        return CallOutcome(chosen.body, headers, chosen.record, chosen.text)
+
+    async def _cascade_step(self, ctx: _Ctx, target: Target, n: int) -> _Ctx | None:
+        """The context of the cascade's ``n``-th call (to ``target`` alone), with its own
+        budget reservation (the first call has the request's); None when the budget or
+        the rate limit refuses it."""
+        plan = Plan(ctx.plan.requested, ctx.plan.route, [target], ctx.plan.prompt_tokens,
+                    ctx.plan.candidates)
+        if n == 1:
+            return _Ctx(rid=ctx.rid, t0=ctx.t0, ts=ctx.ts, endpoint=ctx.endpoint,
+                        body=ctx.body, plan=plan, principal=ctx.principal,
+                        reservation=ctx.reservation)
+        sub = _Ctx(rid=f"{ctx.rid}.{n}", t0=time.perf_counter(), ts=time.time(),
+                   endpoint=ctx.endpoint, body=ctx.body, plan=plan, principal=ctx.principal)
+        max_cost, currency, tokens = self._max_cost(target, ctx.body, plan)
+        try:
+            sub.reservation = await self.access.reserve(ctx.principal, target.key, max_cost,
+                                                        currency, tokens)
+        except ClientError:
+            return None
+        return sub
 
     def _finish_error(self, ctx: _Ctx, err: KanjiaError, target: Target | None) -> None:
         rec = CallRecord(request_id=ctx.rid, ts=ctx.ts, endpoint=ctx.endpoint,
@@ -504,3 +581,13 @@ def _unit(session: str, deployment: str) -> float:
     """A uniform number in (0, 1], fixed for (session, deployment)."""
     digest = hashlib.blake2b(f"{session}\0{deployment}".encode(), digest_size=8).digest()
     return (int.from_bytes(digest, "big") + 1) / 2**64
+
+
+def _answer_text(body: bytes) -> str | None:
+    """The first choice's text of an OpenAI chat completion body (what a cascade judges)."""
+    try:
+        message = orjson.loads(body)["choices"][0]["message"]
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+        return None
+    content = message.get("content") if isinstance(message, dict) else None
+    return content if isinstance(content, str) else None
