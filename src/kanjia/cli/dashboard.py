@@ -8,14 +8,7 @@ from pathlib import Path
 
 import click
 
-
-def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("expected YYYY-MM-DD") from None
+from kanjia.cli._common import iso_date
 
 
 @click.command()
@@ -23,9 +16,9 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date
               help="Ledger database: a SQLite path or postgresql://... ($KANJIA_DB).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the HTML file.")
-@click.option("--since", callback=_date, default=None,
+@click.option("--since", callback=iso_date, default=None,
               help="From this UTC date (default: the last 30 days).")
-@click.option("--until", callback=_date, default=None, help="Up to (not including) this date.")
+@click.option("--until", callback=iso_date, default=None, help="Up to (not including) this date.")
 @click.option("--currency", type=click.Choice(["CNY", "USD"], case_sensitive=False),
               default="CNY", show_default=True)
 @click.option("--baseline", default="openai/gpt-4o", show_default=True,

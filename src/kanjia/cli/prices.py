@@ -19,10 +19,9 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from functools import wraps
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import click
 
@@ -39,55 +38,14 @@ from kanjia.catalog import (
     render_chart,
 )
 from kanjia.catalog import quote as quote_workload
-from kanjia.errors import KanjiaError
+from kanjia.cli._common import CURRENCIES, BadInput
+from kanjia.cli._common import Command as _Command
+from kanjia.cli._common import Group as _Group
+from kanjia.cli._common import friendly as _friendly
 
 __all__ = ["catalog", "prices", "quote_command"]
 
-CURRENCIES = ("CNY", "USD")
 CAPABILITIES = ("chat", "tools", "vision", "json_mode", "reasoning", "embeddings")
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-# -- one-line errors ----------------------------------------------------------------
-class BadInput(click.ClickException):
-    exit_code = 2
-
-
-class _Command(click.Command):
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise BadInput(exc.format_message()) from None
-
-
-class _Group(click.Group):
-    command_class = _Command
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise BadInput(exc.format_message()) from None
-
-    def resolve_command(self, ctx: click.Context,
-                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
-        try:
-            return super().resolve_command(ctx, args)
-        except click.UsageError as exc:
-            raise BadInput(exc.format_message()) from None
-
-
-def _friendly(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Turn kanjia errors into a one-line CLI error."""
-    @wraps(fn)
-    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
-            return fn(*args, **kwargs)
-        except KanjiaError as exc:
-            raise BadInput(exc.message) from None
-    return run
 
 
 # -- shared helpers -------------------------------------------------------------------

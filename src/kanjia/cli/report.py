@@ -19,59 +19,24 @@ import os
 from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
-from functools import wraps
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import click
 
-from kanjia.errors import KanjiaError
+from kanjia.cli._common import CURRENCIES, BadInput, iso_date
+from kanjia.cli._common import Command as _Command
+from kanjia.cli._common import friendly as _friendly
 
 __all__ = ["breakeven", "report"]
 
-CURRENCIES = ("CNY", "USD")
 GROUP_NAMES = ("vendor", "model", "route", "key", "tenant", "day")
 DEFAULT_BASELINE = "openai/gpt-4o"
 #: the value of a bare --baseline: $KANJIA_BASELINE, else DEFAULT_BASELINE
 _CONFIGURED = "\0configured"
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 
 
-class BadInput(click.ClickException):
-    exit_code = 2
 
-
-class _Command(click.Command):
-    """Usage errors as one line, like every other kanjia error."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise BadInput(exc.format_message()) from None
-
-
-def _friendly(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Library errors (bad values, kanjia errors) as one line."""
-    @wraps(fn)
-    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
-            return fn(*args, **kwargs)
-        except KanjiaError as exc:
-            raise BadInput(exc.message) from None
-        except ValueError as exc:
-            raise BadInput(str(exc).splitlines()[0]) from None
-    return run
-
-
-def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _check_ledger(database: str) -> None:
@@ -117,9 +82,9 @@ def _emit(data: dict[str, Any], as_json: bool, html_out: Path | None,
 
 # -- kanjia report --------------------------------------------------------------------
 @click.command(cls=_Command)
-@click.option("--since", callback=_date, default=None, metavar="DATE",
+@click.option("--since", callback=iso_date, default=None, metavar="DATE",
               help="From this UTC date (default: the whole ledger).")
-@click.option("--until", callback=_date, default=None, metavar="DATE",
+@click.option("--until", callback=iso_date, default=None, metavar="DATE",
               help="Up to (not including) this UTC date.")
 @click.option("--by", type=click.Choice(GROUP_NAMES), default="model", show_default=True)
 @click.option("--currency", type=click.Choice(CURRENCIES, case_sensitive=False),
@@ -127,7 +92,7 @@ def _emit(data: dict[str, Any], as_json: bool, html_out: Path | None,
 @click.option("--baseline", is_flag=False, flag_value=_CONFIGURED, default=None,
               metavar="[MODEL]", help="Savings: the same traffic sent entirely to MODEL. "
               f"A bare --baseline means $KANJIA_BASELINE, else {DEFAULT_BASELINE}.")
-@click.option("--reprice-at", callback=_date, default=None, metavar="DATE",
+@click.option("--reprice-at", callback=iso_date, default=None, metavar="DATE",
               help="Re-price every request at that date's prices (e.g. 2024-04-30).")
 @click.option("--reprice-on", default=None, metavar="VENDOR",
               help="Re-price every request on VENDOR's closest models.")

@@ -9,23 +9,15 @@ from typing import Any
 
 import click
 
+from kanjia.cli._common import iso_date
 from kanjia.metering import GROUPS, usage_report
 from kanjia.metering.store import migrate, open_database
 
 
-def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("expected YYYY-MM-DD") from None
-
-
 @click.command()
-@click.option("--since", callback=_date, default=None,
+@click.option("--since", callback=iso_date, default=None,
               help="From this UTC date (default: the first of this month).")
-@click.option("--until", callback=_date, default=None, help="Up to (not including) this date.")
+@click.option("--until", callback=iso_date, default=None, help="Up to (not including) this date.")
 @click.option("--all", "everything", is_flag=True, help="The whole ledger.")
 @click.option("--by", type=click.Choice(list(GROUPS)), default="model", show_default=True)
 @click.option("--currency", type=click.Choice(["CNY", "USD"], case_sensitive=False),
