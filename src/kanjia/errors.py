@@ -7,6 +7,8 @@ OpenAI-style body ``{"error": {"message", "type", "code"}}``.
 
     KanjiaError
     ├── ConfigError                 bad configuration or data file (CLI: exit 2)
+    ├── LocalServerError            the self-hosted model server (kanjia local) failed
+    │   └── LocalNotInstalled       the kanjia[local] extra (model or engine) is missing
     ├── ClientError                 the caller's fault; never retried
     │   ├── BadRequest              400 invalid_request_error
     │   │   ├── ContextTooLong      400 context_length_exceeded
@@ -44,6 +46,8 @@ __all__ = [
     "ContentFiltered",
     "ContextTooLong",
     "KanjiaError",
+    "LocalNotInstalled",
+    "LocalServerError",
     "ModelNotFound",
     "NoDeploymentAvailable",
     "Overloaded",
@@ -94,6 +98,18 @@ class ConfigError(KanjiaError):
     """A configuration or data file is invalid; the message names the key."""
 
     code = "config_error"
+
+
+class LocalServerError(KanjiaError):
+    """The local model server (``kanjia local``) could not be found, started or reached."""
+
+    code = "local_server_error"
+
+
+class LocalNotInstalled(LocalServerError):
+    """The model or the engine of the ``kanjia[local]`` extra is not installed."""
+
+    code = "local_not_installed"
 
 
 class ClientError(KanjiaError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -32,6 +33,13 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
         overrides["server"] = server
     overrides = {k: v for k, v in overrides.items() if v is not None}
     settings = load_settings(config_path, **overrides)
+    if sandbox_url is None:  # a running `kanjia local start` is the llamacpp vendor
+        from kanjia.local import gateway_overrides, state_dir
+
+        local = gateway_overrides(settings, os.environ, state_dir())
+        if local:
+            overrides.update(local)
+            settings = load_settings(config_path, **overrides)
     from kanjia.server.run import make_app
     from kanjia.server.run import serve as run
 

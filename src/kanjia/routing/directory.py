@@ -135,9 +135,9 @@ def _deployments(spec: VendorSpec, vs: VendorSettings, sandbox_url: str | None,
                                    d.weight, headers))
         return tuple(deps)
     if spec.auth == "none":
-        explicit = vs.enabled or (spec.base_url_env and env.get(spec.base_url_env))
+        explicit = vs.enabled or vs.base_url or (spec.base_url_env and env.get(spec.base_url_env))
         if not explicit:
-            return f"self-hosted: set ${spec.base_url_env} or enable it in config"
+            return f"self-hosted: set ${spec.base_url_env}, or base_url or enabled in config"
         return (Deployment(spec, default_base.rstrip("/"), default_key, headers=headers),)
     if not default_key:
         return f"set ${' or $'.join(key_envs)}"
