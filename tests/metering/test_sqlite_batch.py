@@ -1,0 +1,35 @@
+"""The SQLite batch insert stores every value with its type and skips rows already there."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from kanjia.metering.store import migrate, open_database
+
+
+async def test_batch_insert_keeps_types_and_ignores_duplicates(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    db = open_database(str(path))
+    await db.connect()
+    await migrate(db)
+    cols = [("request_id", "TEXT"), ("ts", "DOUBLE"), ("day", "TEXT"),
+            ("endpoint", "TEXT"), ("requested_model", "TEXT"), ("route", "TEXT"),
+            ("cost_nano", "BIGINT"), ("currency", "TEXT"), ("reporting_currency", "TEXT"),
+            ("charge_currency", "TEXT"), ("status", "INTEGER"), ("attempts", "TEXT")]
+    big = 9_000_000_000_000_000_000  # near the top of a signed 64-bit integer
+    rows = [("r1", 1733140800.123456, "2024-12-02", "chat", "m", None, big, "CNY", "CNY",
+             "CNY", 200, '["deepseek/deepseek-chat@a", "qwen/qwen-plus@b"]'),
+            ("r2", 1.5, "2024-12-02", "chat", "模型 \"quoted\"\n", "r", 0, "USD", "CNY",
+             "USD", 429, "[]")]
+    assert await db.insert_ignore("usage_records", cols, "request_id", rows) == 2
+    assert await db.insert_ignore("usage_records", cols, "request_id", rows[:1]) == 0
+    await db.close()
+    with sqlite3.connect(path) as conn:
+        got = conn.execute("SELECT request_id, ts, requested_model, route, cost_nano, status, "
+                           "attempts, typeof(cost_nano), typeof(ts), typeof(route) "
+                           "FROM usage_records ORDER BY request_id").fetchall()
+    assert got[0] == ("r1", 1733140800.123456, "m", None, big, 200,
+                      '["deepseek/deepseek-chat@a", "qwen/qwen-plus@b"]',
+                      "integer", "real", "null")
+    assert got[1][:6] == ("r2", 1.5, "模型 \"quoted\"\n", "r", 0, 429)
