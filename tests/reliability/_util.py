@@ -8,9 +8,10 @@ import http.client
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -233,3 +234,17 @@ class Concurrently:
         alive = sum(t.is_alive() for t in self._threads)
         assert alive == 0, f"{alive} calls still running after {timeout} s"
         return self
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0,
+                 why: Callable[[], str] = lambda: "gateway did not start") -> None:
+    """Wait until a gateway process answers /healthz (fail with ``why()`` if it dies)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if request(url, "GET", "/healthz", timeout=1).status == 200:
+                return
+        except OSError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, why()
+        time.sleep(0.05)

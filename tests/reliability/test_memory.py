@@ -15,7 +15,7 @@ import pytest
 
 from kanjia.sandbox import SandboxThread
 
-from ._util import Concurrently, chat, request
+from ._util import Concurrently, chat, request, wait_healthy
 from .test_hostile import _open_stream
 
 MB = 1024 * 1024
@@ -44,15 +44,7 @@ def proc_gateway(rel_sandbox: SandboxThread) -> Iterator[tuple[str, int]]:
                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if request(url, "GET", "/healthz", timeout=1).status == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline and p.poll() is None, "gateway did not start"
-            time.sleep(0.05)
+        wait_healthy(url, p)
         yield url, p.pid
     finally:
         p.terminate()

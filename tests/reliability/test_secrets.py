@@ -18,7 +18,7 @@ import pytest
 
 from kanjia.sandbox import SandboxThread
 
-from ._util import FALLBACK_ROUTE, Gw, chat, gateway, request, sse
+from ._util import FALLBACK_ROUTE, Gw, chat, gateway, request, sse, wait_healthy
 from .test_memory import _free_port
 
 VENDOR_KEY = "sandbox-key"  # what the sandbox deployments authenticate with
@@ -186,15 +186,7 @@ def test_no_key_in_a_served_gateways_stderr_or_ledger(rel_sandbox: SandboxThread
                               str(tmp_path / "ledger.db")],
                              stdout=err, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    if request(url, "GET", "/healthz", timeout=1).status == 200:
-                        break
-                except OSError:
-                    pass
-                assert p.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.05)
+            wait_healthy(url, p, why=log.read_text)
             secrets = _secrets()
             master = {"Authorization": f"Bearer {MASTER}"}
             made = request(url, "POST", "/admin/keys", {"name": "leak-test"}, headers=master)
