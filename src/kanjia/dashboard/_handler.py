@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from datetime import date
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -37,6 +36,7 @@ from kanjia.errors import AuthFailed, BadRequest, ModelNotFound
 from kanjia.metering import Metering
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
+from kanjia.server.validate import query_date
 
 if TYPE_CHECKING:
     from kanjia.server.app import KanjiaApp
@@ -63,20 +63,12 @@ def _query(scope: Scope) -> list[tuple[str, str]]:
     return parse_qsl(bytes(scope.get("query_string", b"")).decode("latin-1"))
 
 
-def _day(text: str | None, name: str) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise BadRequest(f"{name} must be a date (YYYY-MM-DD)") from None
-
-
 def _view(app: KanjiaApp, query: dict[str, str]) -> tuple[Period, str]:
     currency = query.get("currency", app.services.settings.server.reporting_currency).upper()
     if currency not in _CURRENCIES:
         raise BadRequest("currency must be CNY or USD")
-    period = Period.recent(_day(query.get("since"), "since"), _day(query.get("until"), "until"))
+    period = Period.recent(query_date(query.get("since"), "since"),
+                           query_date(query.get("until"), "until"))
     if period.until is not None and period.until <= period.since:
         raise BadRequest("until must be after since")
     return period, currency

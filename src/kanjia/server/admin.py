@@ -38,6 +38,7 @@ from kanjia.metering import (
 )
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
+from kanjia.server.validate import query_date
 
 if TYPE_CHECKING:
     from kanjia.server.app import KanjiaApp
@@ -170,27 +171,18 @@ async def _delete_budget(ctx: _Ctx) -> tuple[int, Any]:
     return 200, {"id": ctx.match["id"], "deleted": True}
 
 
-def _day(text: str | None, name: str) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise BadRequest(f"{name} must be a date (YYYY-MM-DD)") from None
-
-
 async def _usage(ctx: _Ctx) -> tuple[int, Any]:
     q = ctx.query
     by = q.get("by", "model")
     if by not in GROUPS:
         raise BadRequest(f"by must be one of {', '.join(GROUPS)}")
     currency = q.get("currency", ctx.app.services.settings.server.reporting_currency).upper()
-    since = _day(q.get("since"), "since")
+    since = query_date(q.get("since"), "since")
     if since is None and "since" not in q:
         now = datetime.now(UTC)
         since = date(now.year, now.month, 1)
     report = await usage_report(ctx.m.db, ctx.m.gate.fx, since=since,
-                                until=_day(q.get("until"), "until"), by=by, currency=currency)
+                                until=query_date(q.get("until"), "until"), by=by, currency=currency)
     return 200, report
 
 

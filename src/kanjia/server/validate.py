@@ -10,13 +10,14 @@ request wraps the client's values in a few more).
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 import orjson
 
 from kanjia.errors import BadRequest
 
-__all__ = ["MAX_DEPTH", "parse_chat", "parse_embeddings", "parse_json"]
+__all__ = ["MAX_DEPTH", "parse_chat", "parse_embeddings", "parse_json", "query_date"]
 
 #: the deepest nesting of objects and arrays a request body may have
 MAX_DEPTH = 100
@@ -191,3 +192,13 @@ def parse_embeddings(raw: bytes) -> dict[str, Any]:
     if not ok:
         raise BadRequest("'input' must be a string or a non-empty array of strings or tokens")
     return body
+
+
+def query_date(text: str | None, name: str) -> date | None:
+    """A YYYY-MM-DD query parameter (``since``, ``until``); empty means none."""
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(f"{name} must be a date (YYYY-MM-DD)") from None
