@@ -33,3 +33,21 @@ async def test_batch_insert_keeps_types_and_ignores_duplicates(tmp_path: Path) -
                       '["deepseek/deepseek-chat@a", "qwen/qwen-plus@b"]',
                       "integer", "real", "null")
     assert got[1][:6] == ("r2", 1.5, "模型 \"quoted\"\n", "r", 0, 429)
+
+
+async def test_large_batches_insert_every_new_row_once(tmp_path: Path) -> None:
+    db = open_database(str(tmp_path / "l.db"))
+    await db.connect()
+    await migrate(db)
+    cols = [("request_id", "TEXT"), ("ts", "DOUBLE"), ("day", "TEXT"), ("endpoint", "TEXT"),
+            ("requested_model", "TEXT"), ("currency", "TEXT"), ("reporting_currency", "TEXT"),
+            ("charge_currency", "TEXT"), ("status", "INTEGER")]
+    rows = [(f"r{i}", float(i), "2024-12-02", "chat", "m", "CNY", "CNY", "CNY", 200)
+            for i in range(333)]
+    assert await db.insert_ignore("usage_records", cols, "request_id", rows[:200]) == 200
+    # overlapping, with a duplicate inside the batch itself
+    again = rows[150:] + rows[300:301]
+    assert await db.insert_ignore("usage_records", cols, "request_id", again) == 133
+    ((count, total),) = await db.fetch("SELECT COUNT(*), SUM(ts) FROM usage_records")
+    assert (count, total) == (333, float(sum(range(333))))
+    await db.close()
