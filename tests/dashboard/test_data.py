@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -14,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests._services import PG_URL, pg_reachable
 
 from kanjia.dashboard import Period, collect_dashboard
 from kanjia.dashboard._page import embed_json
 from kanjia.dashboard._reports import fill_days
 
 from ._traffic import HOSTILE_MODEL, MASTER, Served, http, served_gateway
-
-PG_URL = os.environ.get("KANJIA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def _data(served: Served, query: str = "") -> dict[str, Any]:
@@ -98,17 +96,6 @@ def test_usd_and_windows(served: Served) -> None:
     assert short["spend"]["days"] == ["2026-01-01", "2026-01-02", "2026-01-03"]
 
 
-async def _pg_reachable() -> bool:
-    import asyncpg
-
-    try:
-        conn = await asyncpg.connect(PG_URL, timeout=3)
-    except (OSError, asyncpg.PostgresError):
-        return False
-    await conn.close()
-    return True
-
-
 async def _drop(schema: str) -> None:
     import asyncpg
 
@@ -121,7 +108,7 @@ async def _drop(schema: str) -> None:
 
 @pytest.fixture()
 def pg_served(tmp_path: Path) -> Iterator[Served]:
-    if not asyncio.run(_pg_reachable()):
+    if not asyncio.run(pg_reachable()):
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
     schema = f"kj_dash_{uuid.uuid4().hex[:10]}"
     sep = "&" if "?" in PG_URL else "?"

@@ -13,10 +13,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tests._services import PG_URL, pg_reachable
 
 from kanjia.metering.store import Database, migrate, open_database
 
-PG_URL = os.environ.get("KANJIA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("KANJIA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN = uuid.uuid4().hex[:10]
 
@@ -49,17 +49,6 @@ def run_sync(fn: Callable[[], Awaitable[object]]) -> object:
     return out[0] if out else None
 
 
-async def _pg_reachable() -> bool:
-    import asyncpg
-
-    try:
-        conn = await asyncpg.connect(PG_URL, timeout=3)
-    except (OSError, asyncpg.PostgresError):
-        return False
-    await conn.close()
-    return True
-
-
 async def _redis_reachable() -> bool:
     import redis.asyncio as aioredis
 
@@ -75,7 +64,7 @@ async def _redis_reachable() -> bool:
 @pytest.fixture(scope="session")
 def pg_schema() -> Iterator[str]:
     """A schema for this test run; dropped (with everything in it) at the end."""
-    if not run_sync(_pg_reachable):
+    if not run_sync(pg_reachable):
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
     schema = f"kj_test_{RUN}"
     yield schema

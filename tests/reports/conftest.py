@@ -3,8 +3,6 @@ known rows (PostgreSQL too, when KANJIA_TEST_PG_URL is reachable)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
@@ -13,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests._services import PG_URL, pg_reachable
 
 from kanjia.catalog import Catalog, Usage, cost_of, load_catalog
 from kanjia.metering._rows import COLUMNS, KEY, TABLE, row_of
 from kanjia.metering.record import CallRecord
 from kanjia.metering.store import Database, migrate, open_database
-
-PG_URL = os.environ.get("KANJIA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")
@@ -74,21 +71,10 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.close()
 
 
-async def _pg_reachable() -> bool:
-    import asyncpg
-
-    try:
-        conn = await asyncio.wait_for(asyncpg.connect(PG_URL, timeout=2), 3)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        return False
-    await conn.close()
-    return True
-
-
 @pytest.fixture()
 async def pg_db() -> AsyncIterator[Database]:
     """A fresh PostgreSQL schema (dropped afterwards), or a skip."""
-    if not await _pg_reachable():
+    if not await pg_reachable():
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
     schema = f"kj_reports_{uuid.uuid4().hex[:10]}"
     sep = "&" if "?" in PG_URL else "?"
