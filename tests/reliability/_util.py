@@ -248,3 +248,13 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0,
             pass
         assert proc.poll() is None and time.monotonic() < deadline, why()
         time.sleep(0.05)
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -15,7 +15,7 @@ import pytest
 
 from kanjia.sandbox import SandboxThread
 
-from ._util import Concurrently, chat, request, wait_healthy
+from ._util import Concurrently, chat, request, stop_process, wait_healthy
 from .test_hostile import _open_stream
 
 MB = 1024 * 1024
@@ -47,12 +47,7 @@ def proc_gateway(rel_sandbox: SandboxThread) -> Iterator[tuple[str, int]]:
         wait_healthy(url, p)
         yield url, p.pid
     finally:
-        p.terminate()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        stop_process(p)
 
 
 def _probe_max_latency(url: str, stop: threading.Event, out: list[float]) -> None:

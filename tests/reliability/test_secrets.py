@@ -18,7 +18,16 @@ import pytest
 
 from kanjia.sandbox import SandboxThread
 
-from ._util import FALLBACK_ROUTE, Gw, chat, gateway, request, sse, wait_healthy
+from ._util import (
+    FALLBACK_ROUTE,
+    Gw,
+    chat,
+    gateway,
+    request,
+    sse,
+    stop_process,
+    wait_healthy,
+)
 from .test_memory import _free_port
 
 VENDOR_KEY = "sandbox-key"  # what the sandbox deployments authenticate with
@@ -211,12 +220,7 @@ def test_no_key_in_a_served_gateways_stderr_or_ledger(rel_sandbox: SandboxThread
                 bodies.append(r.body)
             time.sleep(0.5)  # the ledger writes every 100 ms
         finally:
-            p.terminate()
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            stop_process(p, 15)
     for i, b in enumerate(bodies):
         # the key-creation answer shows the new key once, by design: it is not in ``bodies``
         _assert_clean(f"response {i}", b, secrets)
