@@ -29,6 +29,8 @@ class Directory:
         self.tenants: dict[str, Tenant] = {}
         self.budgets: dict[tuple[Scope, str], dict[str, Budget]] = {}
         self.any_keys = False
+        #: counts changes, so that what is derived from keys and budgets can be cached
+        self.version = 0
         self._since = 0.0
         self._polled = 0.0
         self._lock = asyncio.Lock()
@@ -67,6 +69,7 @@ class Directory:
             self.add_key(key)
         for tenant in changes.tenants:
             self.tenants[tenant.name] = tenant
+            self.version += 1
         for budget in changes.budgets:
             self.add_budget(budget)
         self._since = max(self._since, changes.newest)
@@ -75,8 +78,10 @@ class Directory:
         self.by_hash[key.key_hash] = key
         self.by_id[key.id] = key
         self.any_keys = True
+        self.version += 1
 
     def add_budget(self, budget: Budget) -> None:
+        self.version += 1
         group = self.budgets.setdefault((budget.scope, budget.subject), {})
         if budget.deleted:
             group.pop(budget.id, None)

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from kanjia.errors import AuthFailed, BudgetExceeded, Overloaded, PermissionDenied, RateLimited
 from kanjia.metering._directory import Directory
@@ -32,8 +32,14 @@ from kanjia.metering._money import from_nano, to_nano
 from kanjia.metering._pricing import SellPrices
 from kanjia.metering._registry import Budget, KeyInfo, Registry, hash_key
 from kanjia.metering._seeding import ledger_spend
-from kanjia.metering._windows import WindowClock, window_id, window_reset, window_ttl_s
-from kanjia.metering.limits import Claim, Denied, Limiter, Rate, Unseeded
+from kanjia.metering._windows import (
+    WindowClock,
+    window_end,
+    window_id,
+    window_reset,
+    window_ttl_s,
+)
+from kanjia.metering.limits import Claim, Denied, Limiter, Rate, Settlement, Unseeded
 from kanjia.metering.record import CallRecord
 from kanjia.metering.store import Database
 
@@ -54,14 +60,26 @@ class Caller:
     model_ok: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Hold:
+class Hold(NamedTuple):
     id: str
     claims: tuple[Claim, ...]
     budgets: tuple[Budget, ...]
     rate: Rate | None
     max_charge: Decimal
     currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a key's requests claim, derived once per key, directory change and window."""
+
+    key: KeyInfo
+    version: int
+    until: float  # the first of its windows to end (unix time)
+    budgets: tuple[Budget, ...]
+    #: per budget: window name, limit (nano), window TTL, currency
+    windows: tuple[tuple[str, int, int | None, str], ...]
+    metered: bool
 
 
 def _utc_day(ts: float) -> date:
@@ -96,6 +114,9 @@ class Gatekeeper:
         self._hold_ids = itertools.count()
         self._reseed_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._plans: dict[str, _Plan] = {}
+        self._settling: list[Settlement] = []
+        self._settle_tasks: set[asyncio.Task[None]] = set()
 
     @property
     def keys_required(self) -> bool:
@@ -112,6 +133,7 @@ class Gatekeeper:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self.drain()
         await self.limiter.close()
 
     async def _poll_loop(self) -> None:
@@ -177,25 +199,25 @@ class Gatekeeper:
             allowed = ", ".join(key.models or ())
             raise PermissionDenied(f"key {key.name!r} may not use {model_key!r} "
                                    f"(allowed: {allowed})")
-        budgets = self.directory.budgets_of(key)
-        if not budgets and key.rpm is None and key.tpm is None:
-            return None
         now = time.time()
+        plan = self._plan(key, now)
+        if not plan.metered:
+            return None
         charge, cur = self.pricing.ceiling(key.tenant, model_key, max_cost, currency, tokens)
         charge *= _MARGIN
         nano: dict[str, int] = {}
         claims: list[Claim] = []
-        for b in budgets:
-            amount = nano.get(b.currency)
+        for window, limit, ttl, bcur in plan.windows:
+            amount = nano.get(bcur)
             if amount is None:
-                converted = charge if b.currency == cur else \
-                    self.fx.convert(charge, cur, b.currency, _utc_day(now))
-                amount = nano[b.currency] = to_nano(converted)
-            claims.append(Claim(f"{b.id}:{b.currency}:{self._clock.id(b.period, now)}",
-                                b.limit_nano, amount, _TTL[b.period]))
+                converted = charge if bcur == cur else \
+                    self.fx.convert(charge, cur, bcur, _utc_day(now))
+                amount = nano[bcur] = to_nano(converted)
+            claims.append(Claim(window, limit, amount, ttl))
         rate = Rate(key.id, key.rpm, key.tpm, tokens, int(now // 60)) \
             if key.rpm is not None or key.tpm is not None else None
-        hold = Hold(f"{self._hold_prefix}{next(self._hold_ids)}", tuple(claims), tuple(budgets),
+        budgets = plan.budgets
+        hold = Hold(f"{self._hold_prefix}{next(self._hold_ids)}", tuple(claims), budgets,
                     rate, charge, cur)
         try:
             try:
@@ -214,6 +236,22 @@ class Gatekeeper:
                                  "requests until it is back") from None
             raise
         return hold
+
+    def _plan(self, key: KeyInfo, now: float) -> _Plan:
+        plan = self._plans.get(key.id)
+        if plan is not None and plan.key is key and plan.version == self.directory.version \
+                and now < plan.until:
+            return plan
+        budgets = tuple(self.directory.budgets_of(key))
+        windows = tuple((f"{b.id}:{b.currency}:{self._clock.id(b.period, now)}", b.limit_nano,
+                         _TTL[b.period], b.currency) for b in budgets)
+        until = min((window_end(b.period, now) for b in budgets), default=float("inf"))
+        plan = _Plan(key, self.directory.version, until, budgets, windows,
+                     bool(budgets) or key.rpm is not None or key.tpm is not None)
+        if len(self._plans) > 100_000:
+            self._plans.clear()
+        self._plans[key.id] = plan
+        return plan
 
     async def _reseed(self) -> None:
         async with self._reseed_lock:
@@ -241,19 +279,62 @@ class Gatekeeper:
         return RateLimited(f"rate limit: key {key.name!r} may send {limit} {unit} per minute; "
                            f"retry in {wait}s", retry_after=float(wait))
 
-    async def settle(self, hold: Hold | None, rec: CallRecord) -> None:
-        if hold is None:
-            return
+    def _settlement(self, hold: Hold, rec: CallRecord) -> Settlement:
         if rec.charge is None:
             rec.charge, rec.charge_currency = self.pricing.charge(rec)
         charge, cur = rec.charge, rec.charge_currency or rec.currency
-        day = _utc_day(rec.ts)
-        actual = [to_nano(self.fx.convert(charge, cur, b.currency, day)) for b in hold.budgets]
+        if all(b.currency == cur for b in hold.budgets):
+            nano = to_nano(charge)
+            actual = [nano] * len(hold.budgets)
+        else:
+            day = _utc_day(rec.ts)
+            actual = [to_nano(self.fx.convert(charge, cur, b.currency, day))
+                      for b in hold.budgets]
+        return Settlement(hold.id, hold.claims, actual, hold.rate,
+                          rec.input_tokens + rec.output_tokens)
+
+    async def settle(self, hold: Hold | None, rec: CallRecord) -> None:
+        if hold is None:
+            return
+        item = self._settlement(hold, rec)
         try:
-            await self.limiter.settle(hold.id, hold.claims, actual, hold.rate,
-                                      rec.input_tokens + rec.output_tokens)
+            await self.limiter.settle(*item)
         except Exception as exc:  # the hold expires on its own; the ledger has the record
             log.error("budgets: settling %s failed: %s", rec.request_id, exc)
+
+    def settle_soon(self, hold: Hold | None, rec: CallRecord) -> None:
+        """``settle`` from the request path without a task per request: the settlements
+        of one pass of the event loop go to the limiter together, right after it."""
+        if hold is None:
+            return
+        if not self._settling:
+            asyncio.get_running_loop().call_soon(self._settle_queued)
+        self._settling.append(self._settlement(hold, rec))
+
+    def _settle_queued(self) -> None:
+        items, self._settling = self._settling, []
+        if not items:
+            return
+        settle_now = getattr(self.limiter, "settle_now", None)
+        if settle_now is not None:  # an in-process store: no need to await anything
+            for item in items:
+                settle_now(*item)
+            return
+        task = asyncio.ensure_future(self._settle_many(items))
+        self._settle_tasks.add(task)
+        task.add_done_callback(self._settle_tasks.discard)
+
+    async def _settle_many(self, items: list[Settlement]) -> None:
+        try:
+            await self.limiter.settle_many(items)
+        except Exception as exc:  # the holds expire on their own; the ledger has the records
+            log.error("budgets: settling %d requests failed: %s", len(items), exc)
+
+    async def drain(self) -> None:
+        """Wait for every settlement handed over so far (shutdown, tests)."""
+        self._settle_queued()
+        while self._settle_tasks:
+            await asyncio.gather(*self._settle_tasks, return_exceptions=True)
 
     def stamp(self, rec: CallRecord) -> None:
         """Sink: set the record's charge before the ledger takes it."""

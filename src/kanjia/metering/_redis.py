@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import orjson
 import redis.asyncio as aioredis
 
-from kanjia.metering.limits import Claim, Denied, Rate, Unseeded, retry_after
+from kanjia.metering.limits import Claim, Denied, Rate, Settlement, Unseeded, retry_after
 
 __all__ = ["RedisLimiter", "split_prefix"]
 
@@ -190,14 +190,31 @@ class RedisLimiter:
         raise Denied("rpm" if code == 2 else "tpm",
                      retry_after=retry_after(a, b, limit, 1, now))
 
-    async def settle(self, hold: str, claims: Sequence[Claim], actual: Sequence[int],
-                     rate: Rate | None, tokens: int) -> None:
+    def _settle_op(self, hold: str, claims: Sequence[Claim], actual: Sequence[int],
+                   rate: Rate | None, tokens: int) -> tuple[list[str], list[str]]:
         keys = [self._rate_keys(rate)[2]]
         args = [hold, str(tokens - rate.tokens) if rate else ""]
         for c, amount in zip(claims, actual, strict=True):
             keys.extend(self._w(c.window))
             args.extend((str(amount), _s(c.ttl_s)))
-        await self._call("s", keys, args)
+        return keys, args
+
+    async def settle(self, hold: str, claims: Sequence[Claim], actual: Sequence[int],
+                     rate: Rate | None, tokens: int) -> None:
+        await self._call("s", *self._settle_op(hold, claims, actual, rate, tokens))
+
+    async def settle_many(self, items: Sequence[Settlement]) -> None:
+        """Queue them all for the next script call (one future each, no task each)."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Any]] = []
+        for item in items:
+            fut: asyncio.Future[Any] = loop.create_future()
+            self._queue.append(("s", *self._settle_op(*item), fut))
+            futures.append(fut)
+        if not self._draining:
+            self._draining = True
+            self._next()
+        await asyncio.gather(*futures)
 
     async def _call(self, kind: str, keys: list[str], args: list[str]) -> Any:
         if not self._draining:  # nothing in flight: send at once, no task, no queue

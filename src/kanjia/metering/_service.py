@@ -6,11 +6,13 @@ import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from kanjia.metering._fx import Fx
 from kanjia.metering._gate import Gatekeeper
 from kanjia.metering._journal import Journal
 from kanjia.metering._redis import RedisLimiter
+from kanjia.metering._writer import ProcessWriter, RowWriter
 from kanjia.metering.ledger import Ledger
 from kanjia.metering.limits import Limiter, LocalLimiter
 from kanjia.metering.store import Database, migrate, open_database
@@ -46,14 +48,20 @@ class Metering:
     @classmethod
     def create(cls, database: str, fx: Fx, *, redis: str | None = None,
                journal: Path | None = None, require_keys: bool = False,
-               master_key: str | None = None, env: Mapping[str, str] | None = None
-               ) -> Metering:
-        """``$KANJIA_LEDGER_FLUSH_S`` sets how often queued rows are written (0.1 s)."""
+               master_key: str | None = None, env: Mapping[str, str] | None = None,
+               writer: Literal["process", "thread"] = "thread") -> Metering:
+        """``$KANJIA_LEDGER_FLUSH_S`` sets how often queued rows are written (0.1 s).
+        ``writer="process"``: ledger rows go to the database through a writer process
+        (not for an in-memory database, which only this process can see)."""
         env = os.environ if env is None else env
         db = open_database(database)
         where = journal if journal is not None else journal_dir(database, env)
         flush_s = float(env.get("KANJIA_LEDGER_FLUSH_S") or 0.1)
-        ledger = Ledger(db, Journal(where) if where is not None else None, interval_s=flush_s)
+        rows: RowWriter | None = None
+        if writer == "process" and where is not None:  # no journal dir: in memory
+            rows = ProcessWriter(database, db.display)
+        ledger = Ledger(db, Journal(where) if where is not None else None, interval_s=flush_s,
+                        writer=rows)
         limiter: Limiter = RedisLimiter(redis, HOLD_TTL_S) if redis else LocalLimiter(HOLD_TTL_S)
         gate = Gatekeeper(db, limiter, fx, require_keys=require_keys, master_key=master_key,
                           before_seed=ledger.flush)

@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime
 
 from kanjia.metering._money import Period
 
-__all__ = ["WindowClock", "window_id", "window_reset", "window_start", "window_ttl_s"]
+__all__ = ["WindowClock", "window_end", "window_id", "window_reset", "window_start",
+           "window_ttl_s"]
 
 
 def window_id(period: Period, now: float) -> str:

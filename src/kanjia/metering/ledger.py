@@ -1,8 +1,11 @@
 """The ledger: one usage row per request, journaled at once, written to the database
 in batches by a background task. The request path only appends to two queues.
 
-    gateway ──record()──> pending rows ──every 100 ms──> database (one transaction)
+    gateway ──record()──> pending rows ──every 100 ms──> writer ──> database (one transaction)
                       └─> journal (thread: write + fsync every 50 ms)
+
+The writer is the database connection of this process (``ThreadWriter``) or a
+writer process of its own (``ProcessWriter``, what ``kanjia serve`` uses).
 
 On start the rows dead processes left in the journal are replayed (inserts are
 idempotent by request id, so nothing is counted twice); on close everything
@@ -26,6 +29,7 @@ from kanjia.metering._rows import (
     row_of,
     row_to_json,
 )
+from kanjia.metering._writer import RowWriter, ThreadWriter
 from kanjia.metering.record import CallRecord
 from kanjia.metering.store import Database
 
@@ -36,15 +40,18 @@ log = logging.getLogger("kanjia.metering")
 
 class Ledger:
     def __init__(self, db: Database, journal: Journal | None = None, *,
-                 interval_s: float = 0.1, max_batch: int = 2000) -> None:
+                 interval_s: float = 0.1, max_batch: int = 2000,
+                 writer: RowWriter | None = None) -> None:
         self.db = db
         self.journal = journal
+        self.writer = writer if writer is not None else ThreadWriter(db)
         self.interval_s = interval_s
         self.max_batch = max_batch
         self.written = 0
         self.recovered = 0
         self._seq = 0
-        self._pending: list[tuple[int, tuple[Any, ...]]] = []
+        #: (sequence number, row, the row as a journal line)
+        self._pending: list[tuple[int, tuple[Any, ...], bytes]] = []
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -61,10 +68,11 @@ class Ledger:
     def record(self, rec: CallRecord) -> None:
         """Queue one record (the gateway's sink: cheap, never waits)."""
         row = row_of(rec, self._days.day(rec.ts))
+        line = row_to_json(row)
         self._seq += 1
-        self._pending.append((self._seq, row))
+        self._pending.append((self._seq, row, line))
         if self.journal is not None:
-            self.journal.append(self._seq, row_to_json(row))
+            self.journal.append(self._seq, line)
         if len(self._pending) >= self.max_batch:
             self._wake.set()
 
@@ -106,6 +114,7 @@ class Ledger:
             await self.flush()
         except Exception as exc:  # the journal keeps them for the next start
             log.error("ledger: %d rows left in the journal: %s", len(self._pending), exc)
+        await self.writer.close()
         if self.journal is not None:
             await asyncio.to_thread(self.journal.close)
 
@@ -131,7 +140,7 @@ class Ledger:
     async def _write_batch(self) -> bool:
         batch = self._pending[:self.max_batch]
         try:
-            await self.db.insert_ignore(TABLE, COLUMNS, KEY, [row for _, row in batch])
+            await self.writer.write([row for _, row, _ in batch], [line for *_, line in batch])
         except Exception as exc:
             self._failures = min(self._failures + 1, 6)
             log.warning("ledger: write of %d rows to %s failed (%s); will retry",

@@ -40,7 +40,9 @@ class AccessPolicy(Protocol):
     async def reserve(self, principal: Principal, model_key: str, max_cost: Decimal,
                       currency: str, tokens: int) -> Reservation | None: ...
 
-    async def settle(self, reservation: Reservation | None, record: CallRecord) -> None: ...
+    def settle(self, reservation: Reservation | None, record: CallRecord) -> None:
+        """Hand over what the call really cost (settled in the background; never waits)."""
+        ...
 
 
 class OpenAccess:
@@ -62,5 +64,5 @@ class OpenAccess:
                       currency: str, tokens: int) -> Reservation | None:
         return None
 
-    async def settle(self, reservation: Reservation | None, record: CallRecord) -> None:
+    def settle(self, reservation: Reservation | None, record: CallRecord) -> None:
         return None

@@ -10,7 +10,6 @@ import hashlib
 import random
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from kanjia.metering.record import CallRecord
 from kanjia.routing.directory import Target
 from kanjia.routing.health import HealthBoard
 from kanjia.routing.planner import Plan, Planner
+from kanjia.server._ids import RequestIds
 from kanjia.server.access import AccessPolicy, Principal, Reservation
 from kanjia.server.metrics import Metrics
 from kanjia.server.upstream import Upstream, UpstreamResponse
@@ -107,6 +107,7 @@ class Gateway:
         self.max_attempts = max_attempts
         self.sinks = list(sinks)
         self._rng = random.Random()
+        self._ids = RequestIds()
         #: tokenizers being loaded off the event loop, by encoding
         self._loading: dict[str, asyncio.Future[None]] = {}
         #: records waiting for a tokenizer before they can be settled
@@ -133,7 +134,8 @@ class Gateway:
         model = body["model"]
         principal = await self.access.authenticate(api_key, model)
         plan = self.planner.plan(model, body, endpoint)
-        ctx = _Ctx(rid="kj-" + uuid.uuid4().hex[:24], t0=t0, ts=time.time(), endpoint=endpoint,
+        ts = time.time()
+        ctx = _Ctx(rid=self._ids.new(ts), t0=t0, ts=ts, endpoint=endpoint,
                    body=body, plan=plan, principal=principal)
         first = plan.targets[0]
         max_cost, currency, tokens = self._max_cost(first, body, plan)
@@ -442,9 +444,8 @@ class Gateway:
         self.metrics.observe(rec, overhead)
         for sink in self.sinks:
             sink(rec)
-        if ctx.reservation is not None or rec.key_id is not None:
-            task = asyncio.ensure_future(self.access.settle(ctx.reservation, rec))
-            task.add_done_callback(_quiet)
+        if ctx.reservation is not None:
+            self.access.settle(ctx.reservation, rec)
 
     async def _finish_ok(self, ctx: _Ctx, target: Target, dep: Deployment,
                          result: ChatResult) -> CallOutcome:

@@ -10,6 +10,7 @@ from typing import Any
 import uvicorn
 
 from kanjia.config import Settings, load_settings
+from kanjia.server._gc import tune_gc
 from kanjia.server.app import KanjiaApp, build_app
 from kanjia.server.wiring import wire_extras
 
@@ -34,12 +35,25 @@ def make_app(settings: Settings) -> KanjiaApp:
     return app
 
 
+def _own_process(app: KanjiaApp) -> KanjiaApp:
+    """An app that has its process to itself: tune the collector once it has started
+    (not for ServerThread, which shares its process with tests or the demo)."""
+    threshold = app.services.settings.server.gc_threshold
+
+    async def tune() -> None:
+        tune_gc(threshold)
+
+    app.on_startup.append(tune)
+    return app
+
+
 def app_from_env() -> KanjiaApp:
     """uvicorn factory for multi-worker mode: settings come from the environment."""
     import orjson
 
     overrides = orjson.loads(os.environ.get(_OVERRIDES_ENV, "{}"))
-    return make_app(load_settings(os.environ.get(_CONFIG_ENV) or None, **overrides))
+    return _own_process(make_app(load_settings(os.environ.get(_CONFIG_ENV) or None,
+                                               **overrides)))
 
 
 def serve(settings: Settings, config_path: str | None, workers: int = 1,
@@ -54,7 +68,7 @@ def serve(settings: Settings, config_path: str | None, workers: int = 1,
         config = _uvicorn_config("kanjia.server.run:app_from_env", host, port, workers, True)
         uvicorn.Server(config).run()
         return
-    uvicorn.Server(_uvicorn_config(app or make_app(settings), host, port)).run()
+    uvicorn.Server(_uvicorn_config(_own_process(app or make_app(settings)), host, port)).run()
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -60,9 +60,9 @@ class MeteredAccess:
             return None
         return Reservation(principal, hold.max_charge, hold.currency, tokens, hold)
 
-    async def settle(self, reservation: Reservation | None, record: CallRecord) -> None:
+    def settle(self, reservation: Reservation | None, record: CallRecord) -> None:
         hold = reservation.handle if reservation is not None else None
-        await self.gate.settle(hold if isinstance(hold, Hold) else None, record)
+        self.gate.settle_soon(hold if isinstance(hold, Hold) else None, record)
 
 
 def wire_extras(app: KanjiaApp, env: Mapping[str, str] | None = None) -> None:
@@ -76,7 +76,8 @@ def wire_extras(app: KanjiaApp, env: Mapping[str, str] | None = None) -> None:
     metering = Metering.create(settings.database, s.catalog.fx, redis=settings.redis,
                                require_keys=settings.server.require_keys,
                                master_key=s.master_key,
-                               env=os.environ if env is None else env)
+                               env=os.environ if env is None else env,
+                               writer=settings.ledger_writer)
     access = MeteredAccess(metering.gate)
     s.access = access
     s.gateway.access = access
