@@ -82,6 +82,9 @@ class _Plan:
     metered: bool
 
 
+_ANONYMOUS = Caller()
+
+
 def _utc_day(ts: float) -> date:
     return datetime.fromtimestamp(ts, UTC).date()
 
@@ -101,7 +104,7 @@ class Gatekeeper:
         self.db = db
         self.registry = Registry(db)
         self.directory = Directory(self.registry)
-        self.limiter = limiter
+        self.limiter = limiter  # (a property: see below)
         self.fx = fx
         self.pricing = SellPrices(self.directory.tenant)
         self.require_keys = require_keys
@@ -115,8 +118,22 @@ class Gatekeeper:
         self._reseed_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._plans: dict[str, _Plan] = {}
+        #: per key id: the key, the model last asked for, the caller that made
+        self._callers: dict[str, tuple[KeyInfo, str, Caller]] = {}
         self._settling: list[Settlement] = []
         self._settle_tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def limiter(self) -> Limiter:
+        return self._limiter
+
+    @limiter.setter
+    def limiter(self, limiter: Limiter) -> None:
+        self._limiter = limiter
+        # an in-process limiter (LocalLimiter) is called without awaiting
+        self._admit_now: Callable[[str, Sequence[Claim], Rate | None, float], None] | None = \
+            getattr(limiter, "admit_now", None)
+        self._settle_now: Callable[..., None] | None = getattr(limiter, "settle_now", None)
 
     @property
     def keys_required(self) -> bool:
@@ -177,18 +194,27 @@ class Gatekeeper:
             if self.keys_required:
                 raise AuthFailed("a kanjia API key is required (Authorization: Bearer kj-...)")
             return Caller()
+        if not api_key.startswith("kj-"):  # every virtual key does: this is none of ours
+            if self.keys_required:
+                raise AuthFailed("invalid API key")
+            return _ANONYMOUS
         digest = hash_key(api_key)
         key = self.directory.by_hash.get(digest)
-        if key is None and api_key.startswith("kj-"):
+        if key is None:
             await self.directory.poll_for_miss(time.monotonic())
             key = self.directory.by_hash.get(digest)
         if key is None or not hmac.compare_digest(key.key_hash, digest):
-            if self.keys_required or api_key.startswith("kj-"):
-                raise AuthFailed("invalid API key")
-            return Caller()
+            raise AuthFailed("invalid API key")
         if key.revoked_at is not None:
             raise AuthFailed(f"API key {key.hint} was revoked")
-        return Caller(key=key, model_ok=_allowed(key, model))
+        cached = self._callers.get(key.id)
+        if cached is not None and cached[0] is key and cached[1] == model:
+            return cached[2]
+        caller = Caller(key=key, model_ok=_allowed(key, model))
+        if len(self._callers) > 100_000:
+            self._callers.clear()
+        self._callers[key.id] = (key, model, caller)
+        return caller
 
     async def reserve(self, caller: Caller, model_key: str, max_cost: Decimal, currency: str,
                       tokens: int) -> Hold | None:
@@ -221,7 +247,10 @@ class Gatekeeper:
                     rate, charge, cur)
         try:
             try:
-                await self.limiter.admit(hold.id, hold.claims, rate, now)
+                if self._admit_now is not None:
+                    self._admit_now(hold.id, hold.claims, rate, now)
+                else:
+                    await self.limiter.admit(hold.id, hold.claims, rate, now)
             except Unseeded:
                 await self._reseed()
                 await self.limiter.admit(hold.id, hold.claims, rate, now)
@@ -315,10 +344,9 @@ class Gatekeeper:
         items, self._settling = self._settling, []
         if not items:
             return
-        settle_now = getattr(self.limiter, "settle_now", None)
-        if settle_now is not None:  # an in-process store: no need to await anything
+        if self._settle_now is not None:  # an in-process store: nothing to await
             for item in items:
-                settle_now(*item)
+                self._settle_now(*item)
             return
         task = asyncio.ensure_future(self._settle_many(items))
         self._settle_tasks.add(task)

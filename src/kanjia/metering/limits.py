@@ -164,6 +164,11 @@ class LocalLimiter:
 
     async def admit(self, hold: str, claims: Sequence[Claim], rate: Rate | None,
                     now: float) -> None:
+        self.admit_now(hold, claims, rate, now)
+
+    def admit_now(self, hold: str, claims: Sequence[Claim], rate: Rate | None,
+                  now: float) -> None:
+        """``admit`` without awaiting: all the state is in this object."""
         if now - self._swept >= 1.0:
             self._sweep(now)
         spent, reserved = self._spent, self._reserved

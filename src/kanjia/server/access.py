@@ -23,6 +23,8 @@ class Principal:
     tenant: str | None = None
     name: str | None = None
     is_admin: bool = False
+    #: its requests are reserved and settled (the gateway skips both otherwise)
+    metered: bool = False
 
 
 @dataclass(slots=True)

@@ -137,10 +137,11 @@ class Gateway:
         ts = time.time()
         ctx = _Ctx(rid=self._ids.new(ts), t0=t0, ts=ts, endpoint=endpoint,
                    body=body, plan=plan, principal=principal)
-        first = plan.targets[0]
-        max_cost, currency, tokens = self._max_cost(first, body, plan)
-        ctx.reservation = await self.access.reserve(principal, first.key, max_cost, currency,
-                                                    tokens)
+        if principal.metered:
+            first = plan.targets[0]
+            max_cost, currency, tokens = self._max_cost(first, body, plan)
+            ctx.reservation = await self.access.reserve(principal, first.key, max_cost,
+                                                        currency, tokens)
         return ctx
 
     def _max_cost(self, target: Target, body: dict[str, Any],
@@ -521,6 +522,8 @@ class Gateway:
                         reservation=ctx.reservation)
         sub = _Ctx(rid=f"{ctx.rid}.{n}", t0=time.perf_counter(), ts=time.time(),
                    endpoint=ctx.endpoint, body=ctx.body, plan=plan, principal=ctx.principal)
+        if not ctx.principal.metered:
+            return sub
         max_cost, currency, tokens = self._max_cost(target, ctx.body, plan)
         try:
             sub.reservation = await self.access.reserve(ctx.principal, target.key, max_cost,

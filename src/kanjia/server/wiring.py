@@ -34,6 +34,11 @@ log = logging.getLogger("kanjia.server")
 @dataclass(frozen=True, slots=True)
 class _KeyPrincipal(Principal):
     caller: Caller = field(default_factory=Caller)
+    metered: bool = True
+
+
+_MASTER = Principal(key_id="master", name="master", is_admin=True)
+_ANONYMOUS = Principal()
 
 
 class MeteredAccess:
@@ -41,15 +46,23 @@ class MeteredAccess:
 
     def __init__(self, gate: Gatekeeper) -> None:
         self.gate = gate
+        self._principals: dict[str, _KeyPrincipal] = {}
 
     async def authenticate(self, api_key: str | None, model: str) -> Principal:
         caller = await self.gate.authenticate(api_key, model)
         if caller.admin:
-            return Principal(key_id="master", name="master", is_admin=True)
+            return _MASTER
         if caller.key is None:
-            return Principal()
+            return _ANONYMOUS
         key = caller.key
-        return _KeyPrincipal(key_id=key.id, tenant=key.tenant, name=key.name, caller=caller)
+        known = self._principals.get(key.id)
+        if known is not None and known.caller is caller:
+            return known
+        if len(self._principals) > 100_000:
+            self._principals.clear()
+        made = self._principals[key.id] = _KeyPrincipal(
+            key_id=key.id, tenant=key.tenant, name=key.name, caller=caller)
+        return made
 
     async def reserve(self, principal: Principal, model_key: str, max_cost: Decimal,
                       currency: str, tokens: int) -> Reservation | None:
