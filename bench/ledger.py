@@ -33,16 +33,22 @@ from typing import Any
 
 from _harness import CHAT_BODY, emit, free_port, load, process, sandbox
 from kanjia.metering import Journal, Ledger
+from kanjia.metering._writer import ProcessWriter
 from kanjia.metering.record import CallRecord
 from kanjia.metering.store import migrate, open_database
+from kanjia.server._ids import RequestIds
 
 PG_URL = os.environ.get("KANJIA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("KANJIA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 MASTER = "bench-master"
 
 
+_IDS = RequestIds()
+
+
 def _record(i: int) -> CallRecord:
-    return CallRecord(request_id=f"kj-bench-{uuid.uuid4().hex[:16]}-{i}", ts=time.time(),
+    now = time.time()  # ids as the gateway makes them: they sort by arrival
+    return CallRecord(request_id=_IDS.new(now), ts=now,
                       endpoint="chat", route=None, requested_model="deepseek/deepseek-chat",
                       vendor="deepseek", model="deepseek-chat", deployment="default",
                       tenant="t1", key_id="key_bench", input_tokens=812, cached_tokens=128,
@@ -51,11 +57,13 @@ def _record(i: int) -> CallRecord:
                       latency_ms=3.2, attempts=["deepseek/deepseek-chat@default"])
 
 
-async def _write_rate(url: str, n: int, journal_dir: Path) -> dict[str, float]:
+async def _write_rate(url: str, n: int, journal_dir: Path,
+                      process: bool = False) -> dict[str, float]:
     db = open_database(url)
     await db.connect()
     await migrate(db)
-    ledger = Ledger(db, Journal(journal_dir), interval_s=0.05)
+    writer = ProcessWriter(url, db.display) if process else None
+    ledger = Ledger(db, Journal(journal_dir), interval_s=0.05, writer=writer)
     await ledger.start()
     recs = [_record(i) for i in range(n)]
     t0 = time.perf_counter()
@@ -186,14 +194,20 @@ def main() -> None:
         sqlite = asyncio.run(_write_rate(str(tmp / "w.db"), args.records, tmp / "wj"))
         out["sqlite_records_per_s"] = sqlite["records_per_s"]
         out["sink_us_per_record"] = sqlite["sink_us_per_record"]
+        proc = asyncio.run(_write_rate(str(tmp / "wp.db"), args.records, tmp / "wpj", True))
+        out["sqlite_writer_process_records_per_s"] = proc["records_per_s"]
         schema = f"kj_bench_{uuid.uuid4().hex[:8]}"
         if asyncio.run(_pg_schema("check", schema)):
             try:
                 pg = asyncio.run(_write_rate(f"{PG_URL}?schema={schema}", args.records,
                                              tmp / "pj"))
                 out["postgres_records_per_s"] = pg["records_per_s"]
+                pgp = asyncio.run(_write_rate(f"{PG_URL}?schema={schema}_p", args.records,
+                                              tmp / "ppj", True))
+                out["postgres_writer_process_records_per_s"] = pgp["records_per_s"]
             finally:
                 asyncio.run(_pg_schema("drop", schema))
+                asyncio.run(_pg_schema("drop", f"{schema}_p"))
         if not args.skip_gateway:
             _throughput(args, tmp, out)
     emit(out)

@@ -67,6 +67,11 @@ class ProcessWriter:
         self.display = display
         self._proc: asyncio.subprocess.Process | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The writer process's id (None before the first batch)."""
+        return self._proc.pid if self._proc is not None else None
+
     async def _start(self) -> asyncio.subprocess.Process:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "kanjia.metering._writer_main",

@@ -1,0 +1,125 @@
+"""The ledger writer process: rows reach the database through it, a dead writer is
+replaced without losing or doubling a row, and it leaves with the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+from tests.metering._records import make_record
+
+from kanjia.metering import Journal, Ledger
+from kanjia.metering._rows import TABLE
+from kanjia.metering._writer import ProcessWriter
+from kanjia.metering.store import Database
+
+
+async def _ids(db: Database) -> list[str]:
+    return [r[0] for r in await db.fetch(f"SELECT request_id FROM {TABLE}")]
+
+
+def _ledger(db: Database, db_url: str, tmp_path: Path, **kw: float) -> Ledger:
+    return Ledger(db, Journal(tmp_path / "j"), writer=ProcessWriter(db_url, db.display), **kw)
+
+
+async def _wait_written(ledger: Ledger, n: int) -> None:
+    for _ in range(500):
+        if ledger.written >= n:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"only {ledger.written} of {n} rows written")
+
+
+async def test_rows_go_through_the_writer_process(db: Database, db_url: str,
+                                                  tmp_path: Path) -> None:
+    ledger = _ledger(db, db_url, tmp_path, interval_s=0.05, max_batch=100)
+    await ledger.start()
+    recs = [make_record(stream=True, usage_estimated=True) for _ in range(250)]
+    for rec in recs:
+        ledger.record(rec)
+    await _wait_written(ledger, 250)
+    writer = ledger.writer
+    assert isinstance(writer, ProcessWriter) and writer.pid is not None
+    pid = writer.pid
+    assert sorted(await _ids(db)) == sorted(r.request_id for r in recs)
+    rows = await db.fetch(f"SELECT DISTINCT stream, usage_estimated, cost_nano FROM {TABLE}")
+    assert rows == [(1, 1, 460_000)]
+    await ledger.close()
+    assert not _alive(pid)  # it leaves with the ledger
+    assert not list((tmp_path / "j").glob("*.jsonl"))
+
+
+async def test_a_killed_writer_is_replaced_and_nothing_is_lost_or_doubled(
+        db: Database, db_url: str, tmp_path: Path) -> None:
+    ledger = _ledger(db, db_url, tmp_path, interval_s=0.02)
+    await ledger.start()
+    first = [make_record() for _ in range(50)]
+    for rec in first:
+        ledger.record(rec)
+    await _wait_written(ledger, 50)
+    writer = ledger.writer
+    assert isinstance(writer, ProcessWriter) and writer.pid is not None
+    old = writer.pid
+    os.kill(old, signal.SIGKILL)
+    second = [make_record() for _ in range(50)]
+    for rec in second:
+        ledger.record(rec)
+    await _wait_written(ledger, 100)
+    assert writer.pid not in (None, old)
+    ids = await _ids(db)
+    assert len(ids) == 100 and sorted(ids) == sorted(r.request_id for r in first + second)
+    await ledger.close()
+
+
+async def test_the_writer_ignores_sigint_so_the_last_flush_gets_through(
+        db: Database, db_url: str, tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: the writer must wait for the gateway."""
+    ledger = _ledger(db, db_url, tmp_path, interval_s=60)
+    await ledger.start()
+    ledger.record(make_record())
+    await ledger.flush()
+    writer = ledger.writer
+    assert isinstance(writer, ProcessWriter) and writer.pid is not None
+    os.kill(writer.pid, signal.SIGINT)
+    os.kill(writer.pid, signal.SIGTERM)
+    recs = [make_record() for _ in range(20)]
+    for rec in recs:
+        ledger.record(rec)
+    await ledger.close()
+    assert len(await _ids(db)) == 21
+
+
+async def test_a_write_error_keeps_the_batch_for_a_retry(tmp_path: Path) -> None:
+    from kanjia.metering.store import migrate, open_database
+
+    path = tmp_path / "l.db"
+    db = open_database(str(path))
+    await db.connect()
+    await migrate(db)
+    # the child's database has no tables: every insert fails
+    broken = ProcessWriter(str(tmp_path / "other" / "l.db"), "elsewhere")
+    ledger = Ledger(db, Journal(tmp_path / "j"), interval_s=0.02, writer=broken)
+    await ledger.start()
+    ledger.record(make_record())
+    await asyncio.sleep(0.3)
+    assert ledger.written == 0 and ledger.pending == 1  # the child could not write: kept
+    await broken.close()
+    ledger.writer = ProcessWriter(str(path), db.display)
+    await _wait_written(ledger, 1)
+    await ledger.close()
+    await db.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is not alive either
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
