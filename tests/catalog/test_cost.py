@@ -8,7 +8,15 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kanjia.catalog import Catalog, ModelEntry, Usage, cost_of, estimate_cost, load_catalog
+from kanjia.catalog import (
+    Catalog,
+    ModelEntry,
+    Usage,
+    cost_of,
+    estimate_cost,
+    load_catalog,
+    most_cost,
+)
 
 CATALOG = load_catalog()
 BEIJING = timezone(timedelta(hours=8))
@@ -200,3 +208,19 @@ def test_cost_is_fast(catalog: Catalog) -> None:
         cost_of(usage, chat, at)
     per_call_us = (time.perf_counter() - t0) / n * 1e6
     assert per_call_us < 50        # a few microseconds in practice; generous for CI
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(model=models, usage=usages(), at=instants)
+def test_most_cost_bounds_every_usage_of_that_size(model: ModelEntry, usage: Usage,
+                                                   at: datetime) -> None:
+    """What a budget reserves: no split of the prompt into cached, cache-write and plain
+    tokens costs more, and with nothing cached it is exactly ``cost_of``."""
+    top, currency = most_cost(model, usage.input_tokens, usage.output_tokens, at)
+    cost = cost_of(usage, model, at)
+    assert currency == cost.currency
+    assert cost.amount <= top
+    plain = cost_of(Usage(usage.input_tokens, 0, 0, usage.output_tokens, 0), model, at)
+    written = cost_of(Usage(usage.input_tokens, 0, usage.input_tokens, usage.output_tokens, 0),
+                      model, at)
+    assert top == max(plain.amount, written.amount)

@@ -14,7 +14,7 @@ from kanjia.catalog._compare import (
     compare_genai_prices,
     compare_litellm,
 )
-from kanjia.catalog._cost import Cost, Usage, cost_of, estimate_cost
+from kanjia.catalog._cost import Cost, Usage, cost_of, estimate_cost, most_cost
 from kanjia.catalog._fx import FxRate, FxTable
 from kanjia.catalog._load import load_catalog
 from kanjia.catalog._model import (
@@ -50,6 +50,7 @@ __all__ = [
     "cost_of",
     "estimate_cost",
     "load_catalog",
+    "most_cost",
     "quote",
     "read_workload",
     "render_chart",

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from kanjia.catalog._model import ModelEntry
 
-__all__ = ["Cost", "Usage", "cost_of", "estimate_cost"]
+__all__ = ["Cost", "Usage", "cost_of", "estimate_cost", "most_cost"]
 
 _ZERO = Decimal(0)
 
@@ -82,3 +82,15 @@ def estimate_cost(model: ModelEntry, prompt_tokens: int, output_tokens: int,
     share = min(max(cached_share, 0.0), 1.0)
     cached = int(prompt_tokens * share)
     return cost_of(Usage(prompt_tokens, cached, 0, output_tokens, 0), model, at)
+
+
+def most_cost(model: ModelEntry, prompt_tokens: int, output_tokens: int,
+              at: datetime) -> tuple[Decimal, str]:
+    """The most a request can cost (no prompt token cached): what a budget reserves.
+    The same rates as ``cost_of`` (``at`` aware), without building a ``Cost``."""
+    period = model.price_at(at)
+    if period is None:
+        return _ZERO, model.currency
+    rates = period.rates_for(at, prompt_tokens)
+    top = rates.input if rates.input >= rates.cache_write else rates.cache_write
+    return top * prompt_tokens + rates.output * output_tokens, period.currency

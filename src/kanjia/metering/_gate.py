@@ -83,6 +83,7 @@ class _Plan:
 
 
 _ANONYMOUS = Caller()
+_DIGESTS = 10_000
 
 
 def _utc_day(ts: float) -> date:
@@ -118,6 +119,9 @@ class Gatekeeper:
         self._reseed_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._plans: dict[str, _Plan] = {}
+        #: the SHA-256 of keys presented lately (a key is hashed once, not per request;
+        #: it is in this process's memory while its requests are served anyway)
+        self._digests: dict[str, str] = {}
         #: per key id: the key, the model last asked for, the caller that made
         self._callers: dict[str, tuple[KeyInfo, str, Caller]] = {}
         self._settling: list[Settlement] = []
@@ -198,7 +202,12 @@ class Gatekeeper:
             if self.keys_required:
                 raise AuthFailed("invalid API key")
             return _ANONYMOUS
-        digest = hash_key(api_key)
+        digest = self._digests.get(api_key)
+        if digest is None:
+            digest = hash_key(api_key)
+            if len(self._digests) >= _DIGESTS:
+                self._digests.clear()
+            self._digests[api_key] = digest
         key = self.directory.by_hash.get(digest)
         if key is None:
             await self.directory.poll_for_miss(time.monotonic())

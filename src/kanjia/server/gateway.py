@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from kanjia.catalog import Catalog, Usage, cost_of
+from kanjia.catalog import Catalog, Usage, cost_of, most_cost
 from kanjia.errors import (
     BadRequest,
     ClientError,
@@ -154,8 +154,8 @@ class Gateway:
         out *= max(1, int(body.get("n") or 1))
         if entry is None:
             return Decimal(0), self.reporting_currency, prompt + out
-        cost = cost_of(Usage(prompt, 0, 0, out, 0), entry, _now())
-        return cost.amount, cost.currency, prompt + out
+        amount, currency = most_cost(entry, prompt, out, _now())
+        return amount, currency, prompt + out
 
     def _order(self, target: Target, session: str | None = None) -> list[Deployment]:
         """Deployments in the order to try them: a weighted shuffle, each draw in
