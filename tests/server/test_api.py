@@ -112,3 +112,27 @@ def test_openapi_document(gateway: ServerThread) -> None:
     status, _, data = _request(gateway, "GET", "/openapi.json")
     assert status == 200
     assert "/v1/chat/completions" in json.loads(data)["paths"]
+
+
+def test_answers_carry_their_length_not_chunks(gateway: ServerThread) -> None:
+    body = json.dumps({"model": "deepseek/deepseek-chat", "max_tokens": 5,
+                       "messages": [{"role": "user", "content": "hi"}]}).encode()
+    for method, path, data in [("POST", "/v1/chat/completions", body),
+                               ("POST", "/v1/chat/completions", b"{not json"),
+                               ("GET", "/v1/models", None)]:
+        status, headers, got = _request(gateway, method, path, data,
+                                        {"Content-Type": "application/json"})
+        assert headers.get("content-length") == str(len(got)), (path, status)
+        assert "transfer-encoding" not in headers
+
+
+def test_a_missing_key_error_says_how_to_send_one() -> None:
+    import asyncio
+
+    from kanjia.errors import AuthFailed
+    from kanjia.server.access import OpenAccess
+
+    with pytest.raises(AuthFailed) as info:
+        asyncio.run(OpenAccess("master", require_key=True).authenticate(None, "m"))
+    message = info.value.body()["error"]["message"]
+    assert "***" not in message and "Authorization header" in message

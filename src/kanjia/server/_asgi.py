@@ -56,8 +56,9 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 async def send_bytes(send: Send, status: int, body: bytes, headers: dict[str, str] | None = None,
                      content_type: bytes = b"application/json") -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": _headers(headers, (b"content-type", content_type))})
+    out = _headers(headers, (b"content-type", content_type))
+    out.append((b"content-length", b"%d" % len(body)))  # not chunked: one body, known size
+    await send({"type": "http.response.start", "status": status, "headers": out})
     await send({"type": "http.response.body", "body": body})
 
 
