@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from kanjia.metering.record import CallRecord
@@ -11,6 +14,16 @@ __all__ = ["Metrics"]
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _STATE = {"closed": 0, "half_open": 1, "open": 2, "disabled": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class _Children:
+    requests: Any
+    latency: Any
+    input_tokens: Any
+    output_tokens: Any
+    cached_tokens: Any
+    cost: Any
 
 
 class Metrics:
@@ -34,6 +47,8 @@ class Metrics:
                             ["vendor", "model", "currency"], registry=r)
         self.fallbacks = Counter("kanjia_fallbacks", "Attempts that failed over",
                                  ["vendor", "error_class"], registry=r)
+        #: the labelled series one record updates, per label set
+        self._children: dict[tuple[str, str, str, int, str], _Children] = {}
         self.breaker = Gauge("kanjia_breaker_state",
                              "Circuit breaker: 0 closed, 1 half-open, 2 open, 3 disabled",
                              ["deployment"], registry=r)
@@ -41,8 +56,18 @@ class Metrics:
     def observe(self, rec: CallRecord, overhead_s: float | None) -> None:
         vendor = rec.vendor or "none"
         model = rec.model or "none"
-        self.requests.labels(rec.endpoint, vendor, model, str(rec.status)).inc()
-        self.latency.labels(rec.endpoint, vendor).observe(rec.latency_ms / 1000)
+        key = (rec.endpoint, vendor, model, rec.status, rec.reporting_currency)
+        c = self._children.get(key)
+        if c is None:  # ``labels()`` validates and locks: once per label set, not per call
+            c = self._children[key] = _Children(
+                self.requests.labels(rec.endpoint, vendor, model, str(rec.status)),
+                self.latency.labels(rec.endpoint, vendor),
+                self.tokens.labels(vendor, model, "input"),
+                self.tokens.labels(vendor, model, "output"),
+                self.tokens.labels(vendor, model, "cached"),
+                self.cost.labels(vendor, model, rec.reporting_currency))
+        c.requests.inc()
+        c.latency.observe(rec.latency_ms / 1000)
         if rec.ttft_ms is not None:
             self.ttft.labels(vendor).observe(rec.ttft_ms / 1000)
         if overhead_s is not None:
@@ -50,14 +75,12 @@ class Metrics:
         if rec.error_class:
             self.errors.labels(rec.error_class, vendor).inc()
         if rec.vendor:
-            t = self.tokens
-            t.labels(vendor, model, "input").inc(rec.input_tokens)
-            t.labels(vendor, model, "output").inc(rec.output_tokens)
+            c.input_tokens.inc(rec.input_tokens)
+            c.output_tokens.inc(rec.output_tokens)
             if rec.cached_tokens:
-                t.labels(vendor, model, "cached").inc(rec.cached_tokens)
+                c.cached_tokens.inc(rec.cached_tokens)
             if rec.cost_reporting:
-                self.cost.labels(vendor, model, rec.reporting_currency).inc(
-                    float(rec.cost_reporting))
+                c.cost.inc(float(rec.cost_reporting))
 
     def fallback(self, vendor: str, error_class: str) -> None:
         self.fallbacks.labels(vendor, error_class).inc()
