@@ -196,8 +196,8 @@ class Gatekeeper:
             return Caller(admin=True)
         if not api_key:
             if self.keys_required:
-                raise AuthFailed("a kanjia API key (kj-...) is required: send it in the "
-                                 "Authorization header as a bearer token")
+                raise AuthFailed("a kanjia API key (kj-...) is required in the "
+                                 "Authorization header")
             return Caller()
         if not api_key.startswith("kj-"):  # every virtual key does: this is none of ours
             if self.keys_required:

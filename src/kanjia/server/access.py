@@ -59,8 +59,7 @@ class OpenAccess:
                                                             self._master.encode()):
             return Principal(key_id="master", name="master", is_admin=True)
         if self._require:
-            raise AuthFailed("a valid API key is required: send it in the Authorization "
-                             "header as a bearer token")
+            raise AuthFailed("a valid API key is required in the Authorization header")
         return Principal()
 
     async def reserve(self, principal: Principal, model_key: str, max_cost: Decimal,
