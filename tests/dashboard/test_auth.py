@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -124,3 +125,56 @@ def test_session_tokens() -> None:
     assert not key_matches(None, "master") and not key_matches("", "master")
     assert cookie_value(f"a=1; {COOKIE}=tok; b=2") == "tok"
     assert cookie_value("a=1") is None and cookie_value('bad="') is None
+
+
+def test_guess_counter_limits_each_client_and_everyone() -> None:
+    from kanjia.dashboard._guesses import Guesses
+
+    g = Guesses(per_client=3, overall=5)
+    for _ in range(3):
+        assert g.wait_s("a", now=100.0) == 0
+        g.failed("a", now=100.0)
+    assert g.wait_s("a", now=100.0) == pytest.approx(60.0)
+    assert g.wait_s("b", now=100.0) == 0
+    g.failed("b", now=101.0)
+    g.failed("c", now=101.0)
+    assert g.wait_s("d", now=101.0) == pytest.approx(59.0)  # 5 wrong keys this minute
+    assert g.wait_s("a", now=159.0) == pytest.approx(1.0)
+    assert g.wait_s("a", now=160.5) == 0  # the minute has passed
+    assert g.wait_s("d", now=160.5) == 0
+
+
+async def _call(dash: Any, served: Served, path: str, *, method: str = "GET",
+                query: str = "", form: str = "", client: str = "203.0.113.7") -> int:
+    scope = {"type": "http", "path": path, "method": method, "query_string": query.encode(),
+             "headers": [(b"content-type", b"application/x-www-form-urlencoded")],
+             "client": (client, 5555), "scheme": "http"}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": form.encode(), "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await dash(served.app, scope, receive, send)
+    return int(sent[0]["status"])
+
+
+async def test_wrong_keys_past_the_limit_get_429_even_for_the_right_key(
+        served: Served) -> None:
+    from kanjia.dashboard import Dashboard
+    from kanjia.dashboard._guesses import Guesses
+    from kanjia.errors import RateLimited
+
+    dash = Dashboard(guesses=Guesses(per_client=3, overall=100))
+    for _ in range(3):
+        assert await _call(dash, served, "/ui/login", method="POST", form="key=nope") == 401
+    with pytest.raises(RateLimited) as info:
+        await _call(dash, served, "/ui/login", method="POST", form=f"key={MASTER}")
+    assert info.value.status == 429 and info.value.retry_after is not None
+    with pytest.raises(RateLimited):
+        await _call(dash, served, "/ui", query=f"key={MASTER}")
+    # another address is not held up by this one's guesses
+    assert await _call(dash, served, "/ui/login", method="POST", form=f"key={MASTER}",
+                       client="198.51.100.9") == 303

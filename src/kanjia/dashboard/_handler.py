@@ -29,10 +29,11 @@ from kanjia.dashboard._auth import (
     session_valid,
 )
 from kanjia.dashboard._data import collect_dashboard
+from kanjia.dashboard._guesses import Guesses
 from kanjia.dashboard._health import live_breakers
 from kanjia.dashboard._page import Assets, render_login, render_page
 from kanjia.dashboard._period import Period
-from kanjia.errors import AuthFailed, BadRequest, ModelNotFound
+from kanjia.errors import AuthFailed, BadRequest, ModelNotFound, RateLimited
 from kanjia.metering import Metering
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
@@ -85,8 +86,22 @@ async def _redirect(send: Send, location: str, cookie: str | None = None) -> Non
 class Dashboard:
     """The ``/ui`` handler; mount it with ``app.mount("/ui", Dashboard())``."""
 
-    def __init__(self, assets: Assets | None = None) -> None:
+    def __init__(self, assets: Assets | None = None, guesses: Guesses | None = None) -> None:
         self.assets = assets or Assets.load()
+        self.guesses = guesses or Guesses()
+
+    def _offer(self, scope: Scope, candidate: str | None, master: str | None) -> bool:
+        """Whether ``candidate`` is the master key; 429 while this client (or everyone)
+        has offered too many wrong ones this minute."""
+        client = (scope.get("client") or ("?", 0))[0]
+        wait = self.guesses.wait_s(client)
+        if wait > 0:
+            raise RateLimited("too many wrong admin keys: wait before signing in again",
+                              retry_after=wait)
+        if master and key_matches(candidate, master):
+            return True
+        self.guesses.failed(client)
+        return False
 
     async def __call__(self, app: KanjiaApp, scope: Scope, receive: Receive, send: Send
                        ) -> None:
@@ -130,7 +145,7 @@ class Dashboard:
         master = app.services.master_key
         raw = await _asgi.read_body(scope, receive, _FORM_LIMIT)
         form = dict(parse_qsl(raw.decode("utf-8", "replace")))
-        if not master or not key_matches(form.get("key"), master):
+        if not self._offer(scope, form.get("key"), master):
             await self._login_page(app, send, "That is not the admin key.")
             return
         await _redirect(send, "/ui", session_cookie(make_session(master), _secure(scope)))
@@ -141,7 +156,7 @@ class Dashboard:
         query = _query(scope)
         offered = next((v for k, v in query if k == "key"), None)
         if offered is not None:
-            if not master or not key_matches(offered, master):
+            if not self._offer(scope, offered, master):
                 await self._login_page(app, send, "That is not the admin key.")
                 return
             rest = urlencode([(k, v) for k, v in query if k != "key"])
