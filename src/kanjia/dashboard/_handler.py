@@ -90,7 +90,7 @@ class Dashboard:
         self.assets = assets or Assets.load()
         self.guesses = guesses or Guesses()
 
-    def _offer(self, scope: Scope, candidate: str | None, master: str | None) -> bool:
+    def _offer(self, scope: Scope, candidate: str | None, master: str) -> bool:
         """Whether ``candidate`` is the master key; 429 while this client (or everyone)
         has offered too many wrong ones this minute."""
         client = (scope.get("client") or ("?", 0))[0]
@@ -98,7 +98,7 @@ class Dashboard:
         if wait > 0:
             raise RateLimited("too many wrong admin keys: wait before signing in again",
                               retry_after=wait)
-        if master and key_matches(candidate, master):
+        if key_matches(candidate, master):
             return True
         self.guesses.failed(client)
         return False
@@ -145,7 +145,7 @@ class Dashboard:
         master = app.services.master_key
         raw = await _asgi.read_body(scope, receive, _FORM_LIMIT)
         form = dict(parse_qsl(raw.decode("utf-8", "replace")))
-        if not self._offer(scope, form.get("key"), master):
+        if not master or not self._offer(scope, form.get("key"), master):
             await self._login_page(app, send, "That is not the admin key.")
             return
         await _redirect(send, "/ui", session_cookie(make_session(master), _secure(scope)))
@@ -156,7 +156,7 @@ class Dashboard:
         query = _query(scope)
         offered = next((v for k, v in query if k == "key"), None)
         if offered is not None:
-            if not self._offer(scope, offered, master):
+            if not master or not self._offer(scope, offered, master):
                 await self._login_page(app, send, "That is not the admin key.")
                 return
             rest = urlencode([(k, v) for k, v in query if k != "key"])
