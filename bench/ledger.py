@@ -62,7 +62,7 @@ async def _write_rate(url: str, n: int, journal_dir: Path,
     db = open_database(url)
     await db.connect()
     await migrate(db)
-    writer = ProcessWriter(url, db.display) if process else None
+    writer = ProcessWriter(url) if process else None
     ledger = Ledger(db, Journal(journal_dir), interval_s=0.05, writer=writer)
     await ledger.start()
     recs = [_record(i) for i in range(n)]

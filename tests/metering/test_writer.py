@@ -21,7 +21,7 @@ async def _ids(db: Database) -> list[str]:
 
 
 def _ledger(db: Database, db_url: str, tmp_path: Path, **kw: float) -> Ledger:
-    return Ledger(db, Journal(tmp_path / "j"), writer=ProcessWriter(db_url, db.display), **kw)
+    return Ledger(db, Journal(tmp_path / "j"), writer=ProcessWriter(db_url), **kw)
 
 
 async def _wait_written(ledger: Ledger, n: int) -> None:
@@ -99,14 +99,14 @@ async def test_a_write_error_keeps_the_batch_for_a_retry(tmp_path: Path) -> None
     await db.connect()
     await migrate(db)
     # the child's database has no tables: every insert fails
-    broken = ProcessWriter(str(tmp_path / "other" / "l.db"), "elsewhere")
+    broken = ProcessWriter(str(tmp_path / "other" / "l.db"))
     ledger = Ledger(db, Journal(tmp_path / "j"), interval_s=0.02, writer=broken)
     await ledger.start()
     ledger.record(make_record())
     await asyncio.sleep(0.3)
     assert ledger.written == 0 and ledger.pending == 1  # the child could not write: kept
     await broken.close()
-    ledger.writer = ProcessWriter(str(path), db.display)
+    ledger.writer = ProcessWriter(str(path))
     await _wait_written(ledger, 1)
     await ledger.close()
     await db.close()

@@ -59,7 +59,7 @@ class Metering:
         flush_s = float(env.get("KANJIA_LEDGER_FLUSH_S") or 0.1)
         rows: RowWriter | None = None
         if writer == "process" and where is not None:  # no journal dir: in memory
-            rows = ProcessWriter(database, db.display)
+            rows = ProcessWriter(database)
         ledger = Ledger(db, Journal(where) if where is not None else None, interval_s=flush_s,
                         writer=rows)
         limiter: Limiter = RedisLimiter(redis, HOLD_TTL_S) if redis else LocalLimiter(HOLD_TTL_S)

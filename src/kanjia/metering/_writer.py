@@ -62,9 +62,8 @@ class ThreadWriter:
 class ProcessWriter:
     """Inserts through a child process; started on first use, restarted if it dies."""
 
-    def __init__(self, url: str, display: str) -> None:
+    def __init__(self, url: str) -> None:
         self._url = url
-        self.display = display
         self._proc: asyncio.subprocess.Process | None = None
 
     @property
