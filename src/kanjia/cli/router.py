@@ -21,12 +21,18 @@ def router() -> None:
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--folds", default=5, show_default=True, help="Folds for out-of-fold estimates.")
 @click.option("--no-cascades", is_flag=True, help="Train the prompt router only.")
-def train(data_dir: str, out: Path, folds: int, no_cascades: bool) -> None:
+@click.option(
+    "--code-checks",
+    is_flag=True,
+    help="Also search code-check cascades on code tasks: runs the data's code answers "
+    "(sandboxed child processes).",
+)
+def train(data_dir: str, out: Path, folds: int, no_cascades: bool, code_checks: bool) -> None:
     """Fit on the train split only and write the router file (.npz, no pickles)."""
     from kanjia.routing.quality import TrainOptions, load_dataset, train_router
 
     data = load_dataset(data_dir)
-    options = TrainOptions(folds=folds, cascades=not no_cascades)
+    options = TrainOptions(folds=folds, cascades=not no_cascades, code_checks=code_checks)
     model = train_router(data, options, log=lambda msg: click.echo(msg, err=True))
     model.save(out)
     click.echo(
@@ -44,12 +50,22 @@ def train(data_dir: str, out: Path, folds: int, no_cascades: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--plot", "plot", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def evaluate_command(data_dir: str, router_file: Path, as_json: bool, plot: Path | None) -> None:
+@click.option(
+    "--code-checks",
+    is_flag=True,
+    help="Run the data's code answers for code-check cascades (else they stop at their "
+    "first call, as in a gateway without code_checks).",
+)
+def evaluate_command(
+    data_dir: str, router_file: Path, as_json: bool, plot: Path | None, code_checks: bool
+) -> None:
     """Report on the test split only: curve, baselines, AIQ, APGR/CPT, decision time."""
-    from kanjia.routing.quality import QualityRouter, evaluate, load_dataset
+    from kanjia.routing.quality import CodeChecker, QualityRouter, evaluate, load_dataset
 
     data = load_dataset(data_dir)
     model = QualityRouter.load(router_file)
+    if code_checks:
+        model = model.with_checker(CodeChecker())
     report = evaluate(model, data)
     report["data"] = str(data_dir)
     if plot is not None:

@@ -329,6 +329,10 @@ def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,
             quality = QualityRouter.load(settings.quality_router)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"quality_router {settings.quality_router!r}: {exc}") from None
+        if settings.code_checks:
+            from kanjia.routing.quality import CodeChecker
+
+            quality = quality.with_checker(CodeChecker())
     planner = Planner(settings, directory, catalog, health, quality=quality)
     metrics = Metrics(health)
     upstream = Upstream(settings.server)

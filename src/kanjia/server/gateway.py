@@ -30,7 +30,7 @@ from kanjia.errors import (
 from kanjia.metering.record import CallRecord
 from kanjia.routing.directory import Target
 from kanjia.routing.health import HealthBoard
-from kanjia.routing.planner import Plan, Planner
+from kanjia.routing.planner import CascadeRunner, Plan, Planner
 from kanjia.server._ids import RequestIds
 from kanjia.server.access import AccessPolicy, Principal, Reservation
 from kanjia.server.metrics import Metrics
@@ -480,13 +480,13 @@ class Gateway:
                 outcome = await self._complete(sub)
             except UpstreamError as exc:
                 last = exc
-                cascade.run.observe(name, None)
+                await _observe(cascade.run, name, None)
                 continue
             finally:
                 ctx.upstream_s += sub.upstream_s
                 ctx.attempts.extend(sub.attempts)
             answers[name] = outcome
-            cascade.run.observe(name, outcome.text or _answer_text(outcome.body))
+            await _observe(cascade.run, name, outcome.text or _answer_text(outcome.body))
         chosen = answers.get(cascade.run.answer()) if cascade.run.next_model() is None \
             else None
         if chosen is None and answers:  # stopped early: the latest answer
@@ -595,3 +595,11 @@ def _answer_text(body: bytes) -> str | None:
         return None
     content = message.get("content") if isinstance(message, dict) else None
     return content if isinstance(content, str) else None
+
+
+async def _observe(run: CascadeRunner, model: str, text: str | None) -> None:
+    """Give a cascade an answer; one whose judge runs code does it off the event loop."""
+    if run.runs_code:
+        await asyncio.to_thread(run.observe, model, text)
+    else:
+        run.observe(model, text)

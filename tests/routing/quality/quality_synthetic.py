@@ -75,3 +75,40 @@ def make_routellm(root: Path, n: int = 400, seed: int = 1) -> Path:
         "\n".join(json.dumps(c) for c in contaminated) + "\n"
     )
     return root
+
+
+CODERS = ("tester", "coder", "expert")
+CODER_COSTS = {"tester": 0.0001, "coder": 0.0002, "expert": 0.004}
+
+
+def _answer(body: str, tests: str = "") -> str:
+    text = f"Here it is:\n```python\ndef solve(x):\n    {body}\n\nprint(solve(3))\n```\n"
+    return text + (f"[TESTS]\n{tests}\n[/TESTS]\n" if tests else "")
+
+
+def make_codebench(root: Path, n: int = 120, seed: int = 2) -> Path:
+    """One code task: ``solve(x)`` must return ``x * k``. The tester writes right asserts
+    but wrong code; the coder's code is right 70% of the time; the expert is right 95% of
+    the time at 20 times the coder's price. Running the coder's code against the tester's
+    asserts tells which coder answers to keep."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for split, count in (("train", n), ("test", n // 2)):
+        rows = []
+        for i in range(count):
+            k = int(rng.integers(2, 9))
+            tests = "\n".join(f"assert solve({x}) == {x * k}" for x in (1, 2, 5))
+            right = {"tester": False, "coder": rng.random() < 0.7, "expert": rng.random() < 0.95}
+            row: dict[str, object] = {
+                "sample_id": f"code.{split}.{i}",
+                "prompt": repr([f"Write a function that multiplies a number by {k}."]),
+                "eval_name": "code",
+            }
+            for m in CODERS:
+                body = f"return x * {k}" if right[m] else f"return x + {k}"
+                row[m] = float(right[m])
+                row[m + "|total_cost"] = CODER_COSTS[m]
+                row[m + "|model_response"] = repr([_answer(body, tests if m == "tester" else "")])
+            rows.append(row)
+        pd.DataFrame(rows).to_csv(root / f"code_{split}.csv", index=False)
+    return root

@@ -10,6 +10,7 @@ Run time::
 """
 
 from kanjia.routing.quality._cascade import CascadePolicy, CascadeRun
+from kanjia.routing.quality._codecheck import CodeChecker, SandboxLimits
 from kanjia.routing.quality._dataset import Dataset
 from kanjia.routing.quality._evaluate import evaluate
 from kanjia.routing.quality._loading import data_root, load_dataset
@@ -21,8 +22,10 @@ from kanjia.routing.quality._train import TrainOptions, train_router
 __all__ = [
     "CascadePolicy",
     "CascadeRun",
+    "CodeChecker",
     "Dataset",
     "QualityRouter",
+    "SandboxLimits",
     "TrainOptions",
     "data_root",
     "evaluate",

@@ -2,9 +2,11 @@
 another, and after each answer decide from what has been seen whether the best answer so
 far is reliable enough to stop. The client gets one answer and is billed for every call.
 
-Two scorers: on choice tasks a vote over the answers' options (``_vote``: agreement of
-the called models, weighted by each one's confusion table); elsewhere logistic heads on
-the answers' keys, their agreement, their shape and the prompt-level prior."""
+Three scorers: on choice tasks a vote over the answers' options (``_vote``: agreement of
+the called models, weighted by each one's confusion table); on code tasks the share of the
+other answers' tests each answer's code passes (``_codecheck``, when running code is
+allowed); elsewhere logistic heads on the answers' keys, their agreement, their shape and
+the prompt-level prior."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kanjia.routing.quality._answers import answer_key, answer_shape, jaccard, word_set
+from kanjia.routing.quality._codecheck import CodeChecker, rank_answers
 from kanjia.routing.quality._logistic import LinearHeads
 from kanjia.routing.quality._vote import VoteModel, answer_codes
 
@@ -26,8 +29,9 @@ class CascadePolicy:
     """Call ``chain`` in order; after call ``i`` stop if the best predicted quality among the
     answers so far reaches ``thresholds[i]`` (the last call always stops). With ``vote``,
     the vote's confidence decides and ``vote_index`` maps the chain to the vote's models;
-    otherwise ``steps[i]`` predicts the quality of each of the ``i + 1`` answers seen after
-    call ``i``."""
+    with ``check``, the code check's pass share decides (without a checker the first
+    answer is final); otherwise ``steps[i]`` predicts the quality of each of the ``i + 1``
+    answers seen after call ``i``."""
 
     chain: tuple[str, ...]
     thresholds: tuple[float, ...]
@@ -35,11 +39,19 @@ class CascadePolicy:
     keys: tuple[str, ...]
     vote: VoteModel | None = None
     vote_index: tuple[int, ...] = ()
+    check: bool = False
+    #: code checks: per chain model, its train accuracy on the task (breaks ties)
+    tie_break: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.chain or len(self.thresholds) != len(self.chain) - 1:
             raise ValueError("a chain of n models needs n - 1 thresholds")
-        if self.vote is not None:
+        if self.check:
+            if self.vote is not None or self.steps:
+                raise ValueError("a code-check cascade has neither a vote nor scoring steps")
+            if len(self.tie_break) != len(self.chain):
+                raise ValueError("a code-check cascade needs one tie-break prior per model")
+        elif self.vote is not None:
             if len(self.vote_index) != len(self.chain):
                 raise ValueError("a vote cascade maps every chain model to the vote")
         elif len(self.steps) != len(self.chain):
@@ -86,6 +98,7 @@ class CascadeRun:
     policy: CascadePolicy
     prior_logits: Sequence[float]
     prompt: str = ""
+    checker: CodeChecker | None = None
     _responses: list[str | None] = field(default_factory=list)
     _chosen: str | None = None
     quality: float = float("nan")
@@ -94,6 +107,12 @@ class CascadeRun:
         if self._chosen is not None:
             return None
         return self.policy.chain[len(self._responses)]
+
+    @property
+    def runs_code(self) -> bool:
+        """Whether :meth:`observe` may run answers' code (seconds, not microseconds: call
+        it off the event loop)."""
+        return self.policy.check and self.checker is not None
 
     @property
     def called(self) -> tuple[str, ...]:
@@ -109,12 +128,18 @@ class CascadeRun:
         last = step == len(self.policy.chain) - 1
         if last or confidence >= self.policy.thresholds[step]:
             self._chosen = self.policy.chain[best]
-            self.quality = confidence
+            self.quality = confidence if confidence != float("inf") else float("nan")
 
     def _score(self) -> tuple[int, float]:
         """(position of the best answer so far, its predicted quality)."""
         vote = self.policy.vote
         n = len(self._responses)
+        if self.policy.check:
+            if self.checker is None:
+                return 0, float("inf")
+            scores = self.checker.scores(self._responses)
+            best, score = rank_answers(scores, self.policy.tie_break[:n])
+            return best, -1.0 if score != score else score
         if vote is not None:
             codes = answer_codes(self.prompt, self._responses, vote.vocab)
             return vote.decide(self.policy.vote_index[:n], codes)

@@ -4,7 +4,7 @@ prompt and task, the two decision rules, and the per-task plan of cascades."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kanjia.routing.quality._cascade import CascadePolicy, CascadeRun, feature_dim
+from kanjia.routing.quality._codecheck import CodeChecker
 from kanjia.routing.quality._decide import pick_by_target, pick_by_weight
 from kanjia.routing.quality._features import FeatureSpace
 from kanjia.routing.quality._logistic import LinearHeads, sigmoid
@@ -31,6 +32,8 @@ class QualityRouter:
     plans: Mapping[str, TaskPlan] = field(default_factory=dict)
     cascades: Mapping[str, tuple[CascadePolicy, ...]] = field(default_factory=dict)
     info: Mapping[str, Any] = field(default_factory=dict)
+    #: runs answers' code for code-check cascades; without one they stop at their first call
+    checker: CodeChecker | None = field(default=None, compare=False)
 
     # -- loading -----------------------------------------------------------------------
     @classmethod
@@ -43,6 +46,10 @@ class QualityRouter:
         from kanjia.routing.quality._storage import write_router
 
         write_router(self, Path(path))
+
+    def with_checker(self, checker: CodeChecker | None) -> QualityRouter:
+        """This router, running answers' code with ``checker`` (``None``: never)."""
+        return replace(self, checker=checker)
 
     # -- prediction --------------------------------------------------------------------
     @property
@@ -127,7 +134,7 @@ class QualityRouter:
         if cascade >= 0:
             policy = self.cascades[key][cascade]
             index = [self.model_names.index(m) for m in policy.chain]
-            return CascadeRun(policy, [float(logits[j]) for j in index], prompt)
+            return CascadeRun(policy, [float(logits[j]) for j in index], prompt, self.checker)
         costs = self.costs_for(task)
         pick = pick_by_weight(list(sigmoid(logits)), list(costs), route_weight, self.cost_scale)
         return CascadeRun(

@@ -76,7 +76,9 @@ def replay(
     position = {m: j for j, m in enumerate(data.models)}
     policy = router.cascades[key][cascade]
     chain_cols = [router.models.index(m) for m in policy.chain]
-    run = CascadeRun(policy, [float(logits[i, c]) for c in chain_cols], data.prompts[i])
+    run = CascadeRun(
+        policy, [float(logits[i, c]) for c in chain_cols], data.prompts[i], router.checker
+    )
     calls = []
     spent = 0.0
     while (model := run.next_model()) is not None:

@@ -48,6 +48,8 @@ def write_router(router: QualityRouter, path: Path) -> None:
                     "thresholds": list(policy.thresholds),
                     "keys": list(policy.keys),
                     "vote_index": list(policy.vote_index) if policy.vote is not None else None,
+                    "check": policy.check,
+                    "tie_break": list(policy.tie_break),
                 }
             )
     header = {
@@ -107,9 +109,10 @@ def read_router(path: Path) -> QualityRouter:
         policies = []
         for p, item in enumerate(items):
             voted = item.get("vote_index") is not None
+            check = bool(item.get("check", False))
             steps = tuple(
                 LinearHeads(arrays[f"cascade_{t}_{p}_{s}_w"], arrays[f"cascade_{t}_{p}_{s}_b"])
-                for s in range(0 if voted else len(item["chain"]))
+                for s in range(0 if voted or check else len(item["chain"]))
             )
             policies.append(
                 CascadePolicy(
@@ -119,6 +122,8 @@ def read_router(path: Path) -> QualityRouter:
                     tuple(item["keys"]),
                     vote=vote if voted else None,
                     vote_index=tuple(int(i) for i in item["vote_index"]) if voted else (),
+                    check=check,
+                    tie_break=tuple(float(x) for x in item.get("tie_break", ())),
                 )
             )
         cascades[task] = tuple(policies)

@@ -13,8 +13,10 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from kanjia.routing.quality._cascade import CascadePolicy
+from kanjia.routing.quality._codecheck import CodeChecker
 from kanjia.routing.quality._dataset import Dataset
 from kanjia.routing.quality._decide import picks_by_weight
+from kanjia.routing.quality._execsearch import SEARCH_LIMITS, exec_candidates, is_code_task
 from kanjia.routing.quality._features import FeatureSpace
 from kanjia.routing.quality._logistic import LinearHeads, fit_heads
 from kanjia.routing.quality._plan import (
@@ -42,6 +44,8 @@ class TrainOptions:
     n_buckets: int = 1 << 14
     cascades: bool = True
     max_chain: int = 3
+    #: search code-check cascades on code tasks (runs the data's answers' code, sandboxed)
+    code_checks: bool = False
 
 
 def _as_stored(heads: LinearHeads) -> LinearHeads:
@@ -114,8 +118,12 @@ class _TaskSearch:
 
 
 def _search_task(
-    rows: Dataset, oof: FloatArray, expected: FloatArray, scale: float,
-    folds: npt.NDArray[np.int64], options: TrainOptions,
+    rows: Dataset,
+    oof: FloatArray,
+    expected: FloatArray,
+    scale: float,
+    folds: npt.NDArray[np.int64],
+    options: TrainOptions,
 ) -> _TaskSearch:
     candidates = route_candidates(oof, expected, rows.quality, rows.cost, scale)
     candidates += single_candidates(rows.quality, rows.cost)
@@ -127,17 +135,23 @@ def _search_task(
     keys, found = cascade_candidates(
         rows.responses, oof, rows.quality, rows.cost, folds, options.max_chain
     )
+    if options.code_checks and is_code_task(rows.responses):
+        found += exec_candidates(
+            rows.responses, rows.quality, rows.cost, CodeChecker(SEARCH_LIMITS), options.max_chain
+        )
     return _TaskSearch(candidates + found, keys=keys)
 
 
-def _policy(
-    c: Candidate, search: _TaskSearch, rows: Dataset, oof: FloatArray
-) -> CascadePolicy:
+def _policy(c: Candidate, search: _TaskSearch, rows: Dataset, oof: FloatArray) -> CascadePolicy:
     names = tuple(rows.models[j] for j in c.chain)
     if c.kind == "single":
         return single_model_policy(names[0])
     if c.kind == "vote":
         return CascadePolicy(names, c.thresholds, (), (), vote=search.vote, vote_index=c.chain)
+    if c.kind == "exec":
+        accuracy = rows.quality.mean(axis=0)
+        prior = tuple(float(accuracy[j]) for j in c.chain)
+        return CascadePolicy(names, c.thresholds, (), (), check=True, tie_break=prior)
     steps = fit_steps(search.keys, rows.responses, oof, rows.quality, c.chain)
     return CascadePolicy(names, c.thresholds, steps, search.keys)
 
