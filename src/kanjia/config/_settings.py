@@ -102,7 +102,7 @@ class Settings(BaseModel):
     redis: str | None = None
     quality_router: str | None = None
     #: let code-check cascades run model answers' code (a sandboxed child process, see
-    #: kanjia.routing.quality._codecheck); off: such cascades stop at their first call
+    #: kanjia.routing.quality._codecheck); off: such a cascade calls only its most accurate model
     code_checks: bool = False
     #: where deferred requests (x-kanjia-defer, kanjia batch) wait for cheaper prices
     batch_queue: str = "kanjia-batch.db"

@@ -116,11 +116,13 @@ def test_check_cascade_escalates_when_the_cheap_code_fails() -> None:
     assert run.answer() == "expert" and run.called == ("tester", "coder", "expert")
 
 
-def test_without_a_checker_a_check_cascade_is_its_first_call() -> None:
+def test_without_a_checker_a_check_cascade_calls_its_best_model_alone() -> None:
     run = CascadeRun(_check_policy(), [0.0, 0.0, 0.0])
-    assert not run.runs_code
-    run.observe("tester", TESTS)
-    assert run.next_model() is None and run.answer() == "tester"
+    assert not run.runs_code and run.called == ()
+    assert run.next_model() == "expert"  # the best train accuracy of the chain
+    run.observe("expert", _coded("return x * 2"))
+    assert run.next_model() is None and run.answer() == "expert"
+    assert run.called == ("expert",)
 
 
 def test_check_policy_needs_its_tie_break() -> None:
@@ -149,6 +151,7 @@ def test_training_finds_and_replays_a_check_cascade(code_dir: Path, tmp_path: Pa
     checked = evaluate(loaded.with_checker(CodeChecker()), data)
     unchecked = evaluate(loaded, data)
     expert = checked["baselines"]["expert"]
+    assert checked["code_checks"] and not unchecked["code_checks"]
 
     def best_under(report: dict[str, object], budget: float) -> float:
         points = [p for p in report["curve"] if p["mean_cost"] <= budget]  # type: ignore[attr-defined]

@@ -29,9 +29,9 @@ class CascadePolicy:
     """Call ``chain`` in order; after call ``i`` stop if the best predicted quality among the
     answers so far reaches ``thresholds[i]`` (the last call always stops). With ``vote``,
     the vote's confidence decides and ``vote_index`` maps the chain to the vote's models;
-    with ``check``, the code check's pass share decides (without a checker the first
-    answer is final); otherwise ``steps[i]`` predicts the quality of each of the ``i + 1``
-    answers seen after call ``i``."""
+    with ``check``, the code check's pass share decides (without a checker only the chain's
+    model with the best ``tie_break`` is called); otherwise ``steps[i]`` predicts the
+    quality of each of the ``i + 1`` answers seen after call ``i``."""
 
     chain: tuple[str, ...]
     thresholds: tuple[float, ...]
@@ -106,7 +106,19 @@ class CascadeRun:
     def next_model(self) -> str | None:
         if self._chosen is not None:
             return None
+        if self._unchecked:
+            return self._fallback
         return self.policy.chain[len(self._responses)]
+
+    @property
+    def _unchecked(self) -> bool:
+        """A code-check cascade that may not run code: it calls only :attr:`_fallback`."""
+        return self.policy.check and self.checker is None
+
+    @property
+    def _fallback(self) -> str:
+        best = max(range(len(self.policy.chain)), key=self.policy.tie_break.__getitem__)
+        return self.policy.chain[best]
 
     @property
     def runs_code(self) -> bool:
@@ -116,6 +128,8 @@ class CascadeRun:
 
     @property
     def called(self) -> tuple[str, ...]:
+        if self._unchecked:
+            return (self._fallback,) if self._responses else ()
         return self.policy.chain[: len(self._responses)]
 
     def observe(self, model: str, response: str | None) -> None:
@@ -123,20 +137,21 @@ class CascadeRun:
         if expected is None or model != expected:
             raise ValueError(f"expected an answer from {expected!r}, got {model!r}")
         self._responses.append(response)
+        if self._unchecked:
+            self._chosen = model
+            return
         step = len(self._responses) - 1
         best, confidence = self._score()
         last = step == len(self.policy.chain) - 1
         if last or confidence >= self.policy.thresholds[step]:
             self._chosen = self.policy.chain[best]
-            self.quality = confidence if confidence != float("inf") else float("nan")
+            self.quality = confidence
 
     def _score(self) -> tuple[int, float]:
         """(position of the best answer so far, its predicted quality)."""
         vote = self.policy.vote
         n = len(self._responses)
-        if self.policy.check:
-            if self.checker is None:
-                return 0, float("inf")
+        if self.policy.check and self.checker is not None:
             scores = self.checker.scores(self._responses)
             best, score = rank_answers(scores, self.policy.tie_break[:n])
             return best, -1.0 if score != score else score

@@ -153,6 +153,9 @@ def evaluate(router: QualityRouter, data: Dataset) -> dict[str, Any]:
             "plan: convex-hull combination across tasks of single models, the prompt "
             "router and cascades (agreement votes on choice tasks)"
         ),
+        # whether code-check cascades ran the answers' code (else: their best model alone)
+        "code_checks": router.checker is not None
+        and any(p.check for ps in router.cascades.values() for p in ps),
         "curve": curve,
         "curves": curves,
         "baselines": {k: _baseline_json(b, lo, hi) for k, b in baselines.items()},
