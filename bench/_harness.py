@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -243,3 +244,18 @@ async def _aio(
 
 def emit(result: dict[str, object]) -> None:
     print(json.dumps(result, sort_keys=True))
+
+
+def percentiles(ms: Sequence[float]) -> dict[str, float]:
+    """p50, p99 and max of a list of milliseconds, and how many there were."""
+    ordered = sorted(ms)
+
+    def pick(q: float) -> float:
+        return float(statistics.quantiles(ordered, n=100, method="inclusive")[int(q) - 1])
+
+    return {
+        "p50": float(statistics.median(ordered)),
+        "p99": pick(99) if len(ordered) > 1 else float(ordered[0]),
+        "max": float(ordered[-1]),
+        "n": len(ordered),
+    }

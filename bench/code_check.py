@@ -18,17 +18,9 @@ import time
 
 import numpy as np
 
+from _harness import percentiles
 from kanjia.routing.quality import CodeChecker, load_dataset
 from kanjia.routing.quality._codecheck import extract_tests
-
-
-def percentiles(ms: list[float]) -> dict[str, float]:
-    return {
-        "p50": float(np.percentile(ms, 50)),
-        "p99": float(np.percentile(ms, 99)),
-        "max": float(np.max(ms)),
-        "n": len(ms),
-    }
 
 
 def main() -> None:
