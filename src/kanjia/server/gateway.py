@@ -32,6 +32,7 @@ from kanjia.routing.directory import Target
 from kanjia.routing.health import HealthBoard
 from kanjia.routing.planner import CascadeRunner, Plan, Planner
 from kanjia.server._ids import RequestIds
+from kanjia.server._tries import Tries
 from kanjia.server.access import AccessPolicy, Principal, Reservation
 from kanjia.server.metrics import Metrics
 from kanjia.server.upstream import Upstream, UpstreamResponse
@@ -182,19 +183,8 @@ class Gateway:
         return out
 
     async def _complete(self, ctx: _Ctx) -> CallOutcome:
-        last: KanjiaError | None = None
-        last_dep: Deployment | None = None
-        tried = 0
-        for target, dep in self._attempts(ctx):
-            if tried >= self.max_attempts:
-                break
-            breaker = self.health.get(dep.id)
-            if not breaker.available():
-                continue
-            if last is not None:
-                await self._backoff(last, tried, same=last_dep is dep)
-            tried += 1
-            ctx.attempts.append(f"{target.key}@{dep.name}")
+        tries = self._tries(ctx)
+        async for target, dep, breaker in tries:
             t_up = time.perf_counter()
             try:
                 req = self._request(ctx, target, dep, False)
@@ -211,17 +201,24 @@ class Gateway:
             except UpstreamError as exc:
                 breaker.failure(exc)
                 self.metrics.fallback(target.vendor, exc.code)
-                last, last_dep = exc, dep
+                tries.failed(exc, dep)
                 continue
             except ClientError as exc:
                 self._finish_error(ctx, exc, target)
                 raise
             breaker.success((time.perf_counter() - t_up) * 1000)
             return await self._finish_ok(ctx, target, dep, result)
-        err = last or NoDeploymentAvailable(
+        raise self._exhausted(ctx, tries)
+
+    def _tries(self, ctx: _Ctx) -> Tries:
+        return Tries(self._attempts(ctx), self.health, self.max_attempts, ctx.attempts)
+
+    def _exhausted(self, ctx: _Ctx, tries: Tries) -> KanjiaError:
+        """The error of a request whose attempts are used up (recorded as such)."""
+        err = tries.last or NoDeploymentAvailable(
             f"no healthy deployment for {ctx.plan.requested!r}: every circuit is open")
         self._finish_error(ctx, err, None)
-        raise err
+        return err
 
     @staticmethod
     def _request(ctx: _Ctx, target: Target, dep: Deployment, stream: bool) -> UpstreamRequest:
@@ -232,36 +229,10 @@ class Gateway:
         except orjson.JSONEncodeError as exc:  # e.g. nested deeper than orjson writes
             raise BadRequest(f"the request cannot be forwarded as JSON: {exc}") from None
 
-    @staticmethod
-    async def _backoff(exc: KanjiaError, tried: int, *, same: bool) -> None:
-        """The pause before attempt ``tried + 1``, after ``exc`` failed attempt ``tried``.
-
-        Only a retry of the same deployment waits (its Retry-After when at most 1 s,
-        else an exponential back-off); another deployment or candidate goes at once.
-        Nothing waits after the last attempt: this runs only when there is a next one.
-        """
-        if not same:
-            return
-        if exc.retry_after is not None and exc.retry_after <= 1.0:
-            await asyncio.sleep(exc.retry_after)
-        elif tried > 1:
-            await asyncio.sleep(min(0.05 * 2 ** (tried - 2), 0.5))
-
     async def _stream(self, ctx: _Ctx) -> StreamOutcome:
         include_usage = bool((ctx.body.get("stream_options") or {}).get("include_usage"))
-        last: KanjiaError | None = None
-        last_dep: Deployment | None = None
-        tried = 0
-        for target, dep in self._attempts(ctx):
-            if tried >= self.max_attempts:
-                break
-            breaker = self.health.get(dep.id)
-            if not breaker.available():
-                continue
-            if last is not None:
-                await self._backoff(last, tried, same=last_dep is dep)
-            tried += 1
-            ctx.attempts.append(f"{target.key}@{dep.name}")
+        tries = self._tries(ctx)
+        async for target, dep, breaker in tries:
             t_up = time.perf_counter()
             resp: UpstreamResponse | None = None
             try:
@@ -285,7 +256,7 @@ class Gateway:
                     resp.close()
                 breaker.failure(exc)
                 self.metrics.fallback(target.vendor, exc.code)
-                last, last_dep = exc, dep
+                tries.failed(exc, dep)
                 continue
             except ClientError as exc:
                 if resp is not None:
@@ -296,10 +267,7 @@ class Gateway:
             ctx.upstream_s += ttft
             return self._stream_outcome(ctx, target, dep, resp, chunks, parser, translator,
                                         first, ttft)
-        err = last or NoDeploymentAvailable(
-            f"no healthy deployment for {ctx.plan.requested!r}: every circuit is open")
-        self._finish_error(ctx, err, None)
-        raise err
+        raise self._exhausted(ctx, tries)
 
     @staticmethod
     async def _first_chunks(chunks: AsyncIterator[bytes], parser: SSEParser,
