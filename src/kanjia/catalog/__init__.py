@@ -7,7 +7,15 @@ Prices live in ``catalog/data/<vendor>.toml`` (one file per vendor, CNY or USD p
 """
 
 from kanjia.catalog._catalog import Catalog
-from kanjia.catalog._chart import render_chart
+from kanjia.catalog._chart import (
+    CHART_START,
+    FREE_FLOOR,
+    VENDOR_COLORS,
+    Series,
+    all_series,
+    render_chart,
+    shade,
+)
 from kanjia.catalog._compare import (
     Comparison,
     Disagreement,
@@ -29,6 +37,9 @@ from kanjia.catalog._quote import QuoteRow, Workload, quote
 from kanjia.catalog._workload import WorkloadFile, read_workload
 
 __all__ = [
+    "CHART_START",
+    "FREE_FLOOR",
+    "VENDOR_COLORS",
     "Catalog",
     "Comparison",
     "Cost",
@@ -41,10 +52,12 @@ __all__ = [
     "PriceWindow",
     "QuoteRow",
     "Rates",
+    "Series",
     "Usage",
     "VendorInfo",
     "Workload",
     "WorkloadFile",
+    "all_series",
     "compare_genai_prices",
     "compare_litellm",
     "cost_of",
@@ -54,4 +67,5 @@ __all__ = [
     "quote",
     "read_workload",
     "render_chart",
+    "shade",
 ]

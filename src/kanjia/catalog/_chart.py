@@ -20,7 +20,16 @@ from typing import Any
 from kanjia.catalog._catalog import Catalog
 from kanjia.catalog._model import ModelEntry, PricePeriod
 
-__all__ = ["Series", "family_series", "render_chart"]
+__all__ = [
+    "CHART_START",
+    "FREE_FLOOR",
+    "VENDOR_COLORS",
+    "Series",
+    "all_series",
+    "family_series",
+    "render_chart",
+    "shade",
+]
 
 CHART_START = date(2024, 3, 1)
 #: where free periods are drawn, per display currency
@@ -72,7 +81,7 @@ def family_series(catalog: Catalog, model: ModelEntry, currency: str, start: dat
     return Series(model.family or model.key, model, tuple(points), tuple(free_from))
 
 
-def _all_series(catalog: Catalog, vendors: Sequence[str], currency: str,
+def all_series(catalog: Catalog, vendors: Sequence[str], currency: str,
                 end: date) -> list[Series]:
     found = []
     for model in catalog.models:
@@ -88,7 +97,7 @@ def _all_series(catalog: Catalog, vendors: Sequence[str], currency: str,
     return found
 
 
-def _shade(color: str, n: int) -> str:
+def shade(color: str, n: int) -> str:
     """The n-th shade of a vendor colour (0 = the colour itself, then darker/lighter)."""
     r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
     k = (0.0, -0.35, 0.35, -0.6, 0.55)[n % 5]
@@ -108,7 +117,7 @@ def render_chart(catalog: Catalog, out: Path, vendors: Sequence[str] = (),
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     end = today or datetime.now(UTC).date()
-    series = _all_series(catalog, vendors, currency, end)
+    series = all_series(catalog, vendors, currency, end)
     fig = Figure(figsize=(16, 9.5), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -127,7 +136,7 @@ def render_chart(catalog: Catalog, out: Path, vendors: Sequence[str] = (),
         ys = [math.nan if p[1] is None else (p[1] * lift if p[1] == floor else p[1])
               for p in s.points]
         region = catalog.vendors[vendor].region
-        ax.step(xs, ys, where="post", color=_shade(VENDOR_COLORS.get(vendor, "#444444"), n),
+        ax.step(xs, ys, where="post", color=shade(VENDOR_COLORS.get(vendor, "#444444"), n),
                 linestyle=STYLES[n % len(STYLES)], linewidth=2.4 if region == "cn" else 1.5,
                 label=f"{s.family}  [{vendor}]")
         _annotate_cuts(ax, s, floor, lift)

@@ -123,7 +123,7 @@ def report(since: date | None, until: date | None, by: str, currency: str,
         raise BadInput(f"unknown vendor {reprice_on!r} for --reprice-on; known: "
                        f"{', '.join(sorted(catalog.vendors))}")
     if baseline is not None:
-        from kanjia.reports._savings import find_model
+        from kanjia.reports import find_model
 
         find_model(catalog, baseline, "--baseline")       # fail before opening the ledger
     _check_ledger(database)
@@ -259,10 +259,8 @@ def breakeven(model: str, gpu_hourly: str, tokens_per_second: float | None, do_m
     """Self-hosting an open-weights model vs paying its API: monthly cost of each, the
     break-even tokens/day and the GPUs needed."""
     from kanjia.catalog import load_catalog
+    from kanjia.reports import api_model, breakeven_chart, ledger_traffic, parse_amount
     from kanjia.reports import breakeven as compute
-    from kanjia.reports import breakeven_chart, parse_amount
-    from kanjia.reports._breakeven import api_model
-    from kanjia.reports._traffic import ledger_traffic
 
     currency = currency.upper()
     if (tokens_per_second is None) == (not do_measure):

@@ -1,6 +1,6 @@
 """The price-war panel: list price per 1M tokens over time, one line per model family.
 
-The series are the ones ``kanjia prices chart`` draws (``_all_series``: blended
+The series are the ones ``kanjia prices chart`` draws (``all_series``: blended
 3 input : 1 output base price, converted at dated rates, free periods on a floor),
 shaped for the browser: millisecond timestamps, ``None`` for "no price".
 """
@@ -10,10 +10,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from kanjia.catalog import Catalog
-
-# the chart's data preparation (series, order, colours) lives beside its matplotlib renderer
-from kanjia.catalog._chart import CHART_START, FREE_FLOOR, VENDOR_COLORS, _all_series, _shade
+# the chart's series, order and colours are the ones `kanjia prices chart` draws
+from kanjia.catalog import CHART_START, FREE_FLOOR, VENDOR_COLORS, Catalog, all_series, shade
 
 __all__ = ["price_war"]
 
@@ -29,7 +27,7 @@ def price_war(catalog: Catalog, currency: str, today: date | None = None) -> dic
     end = today or datetime.now(UTC).date()
     out = []
     seen: dict[str, int] = {}
-    for s in _all_series(catalog, (), currency, end):
+    for s in all_series(catalog, (), currency, end):
         vendor = s.model.vendor
         n = seen.get(vendor, 0)
         seen[vendor] = n + 1
@@ -37,7 +35,7 @@ def price_war(catalog: Catalog, currency: str, today: date | None = None) -> dic
         out.append({
             "label": f"{s.family} [{vendor}]", "family": s.family, "model": s.model.key,
             "vendor": vendor, "region": region,
-            "color": _shade(VENDOR_COLORS.get(vendor, "#444444"), n),
+            "color": shade(VENDOR_COLORS.get(vendor, "#444444"), n),
             "dash": list(_DASHES[n % len(_DASHES)]), "width": 2.4 if region == "cn" else 1.4,
             "points": [[_ms(when), value] for when, value in s.points],
             "free_from": [_ms(when) for when in s.free_from],

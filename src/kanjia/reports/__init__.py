@@ -10,18 +10,22 @@ Everything reads the usage ledger (``kanjia.metering.store``) and the price cata
 - ``breakeven``: self-hosting an open-weights model vs paying its API.
 """
 
-from kanjia.reports._breakeven import breakeven, parse_amount
+from kanjia.reports._breakeven import api_model, breakeven, parse_amount
 from kanjia.reports._chart import breakeven_chart, report_chart
 from kanjia.reports._html import render_html
 from kanjia.reports._query import GROUPS
 from kanjia.reports._reprice import reprice_report
-from kanjia.reports._savings import savings_report
+from kanjia.reports._savings import find_model, savings_report
 from kanjia.reports._spend import spend_by_day, spend_report
+from kanjia.reports._traffic import ledger_traffic
 
 __all__ = [
     "GROUPS",
+    "api_model",
     "breakeven",
     "breakeven_chart",
+    "find_model",
+    "ledger_traffic",
     "parse_amount",
     "render_html",
     "report_chart",
