@@ -4,6 +4,7 @@ and the cascades built on them (searched on train, replayed through ``CascadeRun
 from __future__ import annotations
 
 import math
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,22 @@ def test_the_child_is_contained(monkeypatch: pytest.MonkeyPatch) -> None:
     assert run_jobs([hang, env, write, hog], limits) == [(0,), (1,), (0,), (0,)]
     killed = ("import os\ndef f(x):\n    os._exit(0)", ("assert f(1) == 1",))
     assert run_jobs([killed], limits) == [None]
+
+
+def test_the_child_has_no_network_where_the_machine_allows_it() -> None:
+    checker = CodeChecker()
+    if not checker.network_cut:
+        pytest.skip("this machine does not allow unprivileged network namespaces")
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        code = (
+            "import socket\ndef f(x):\n"
+            f"    socket.create_connection(('127.0.0.1', {port}), timeout=1)\n    return 1"
+        )
+        assert checker.run([(code, ("assert f(0) == 1",))]) == [(0,)]
+        assert CodeChecker(SandboxLimits(cut_network=False)).run(
+            [(code, ("assert f(0) == 1",))]
+        ) == [(1,)]
 
 
 def test_scores_use_only_the_other_answers_tests() -> None:

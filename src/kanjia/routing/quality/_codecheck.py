@@ -6,9 +6,10 @@ line in an answer (a ``[TESTS]`` block, a code block) is a test.
 
 Running model output is opt-in at run time (``CodeChecker``): the code goes to a separate
 ``python -I -S`` process with an empty environment, a fresh temporary directory, limits on
-memory, CPU, open files and file size, a per-test alarm and a wall-clock kill. That is
-isolation from mistakes, not from an attacker: it does not cut the network; run it where
-model output may be executed."""
+memory, CPU, open files and file size, a per-test alarm and a wall-clock kill, and, where
+the machine allows unprivileged namespaces, no network at all (``unshare -rn``;
+``CodeChecker.network_cut`` says whether it does). That is isolation from mistakes, not a
+hardened sandbox: run it where model output may be executed."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -102,6 +105,26 @@ class SandboxLimits:
     cpu_s: int = 5
     step_s: float = 0.5  # per test (twice that to load the code)
     wall_s: float = 10.0  # the whole batch
+    cut_network: bool = True  # run in a new network namespace where the machine allows it
+
+
+def network_prefix() -> tuple[str, ...]:
+    """``unshare -rn``: a new user and network namespace (no interface but a down
+    loopback), when this machine lets an unprivileged process make one; else nothing."""
+    exe = shutil.which("unshare")
+    if exe is None:
+        return ()
+    try:
+        probe = subprocess.run(
+            [exe, "-rn", sys.executable, "-I", "-S", "-c", "pass"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={},
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    return (exe, "-rn") if probe.returncode == 0 else ()
 
 
 def _child_source() -> str:
@@ -109,10 +132,13 @@ def _child_source() -> str:
 
 
 def run_jobs(
-    jobs: Sequence[tuple[str, Sequence[str]]], limits: SandboxLimits = SandboxLimits()
+    jobs: Sequence[tuple[str, Sequence[str]]],
+    limits: SandboxLimits = SandboxLimits(),
+    prefix: Sequence[str] = (),
 ) -> list[Passes]:
-    """Run each ``(code, tests)`` job in one sandboxed child process; a job whose child
-    dies or overruns counts as code that did not load (``None``)."""
+    """Run each ``(code, tests)`` job in one sandboxed child process (started through
+    ``prefix``, e.g. :func:`network_prefix`); a job whose child dies or overruns counts as
+    code that did not load (``None``)."""
     if not jobs:
         return []
     request = json.dumps(
@@ -125,7 +151,7 @@ def run_jobs(
     )
     with tempfile.TemporaryDirectory(prefix="kanjia-check-") as workdir:
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _child_source()],
+            [*prefix, sys.executable, "-I", "-S", "-c", _child_source()],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -165,17 +191,35 @@ class CodeChecker:
     limits: SandboxLimits = SandboxLimits()
     memo_size: int = 4096
     _memo: OrderedDict[Job, Passes] = field(default_factory=OrderedDict)
+    _prefix: tuple[str, ...] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def network_cut(self) -> bool:
+        """Whether the children run without a network (probed once, on first use)."""
+        return bool(self._start())
+
+    def _start(self) -> tuple[str, ...]:
+        if self._prefix is None:
+            self._prefix = network_prefix() if self.limits.cut_network else ()
+        return self._prefix
 
     def run(self, jobs: Sequence[Job]) -> list[Passes]:
-        found = {j: self._memo[j] for j in jobs if j in self._memo}
+        """Each job's result; safe to call from several threads (the gateway's workers)."""
+        with self._lock:
+            found = {j: self._memo[j] for j in jobs if j in self._memo}
         missing = [j for j in dict.fromkeys(jobs) if j not in found]
-        results = run_jobs(missing, self.limits)
+        if not missing:
+            return [found[j] for j in jobs]
+        prefix = self._start()
+        results = run_jobs(missing, self.limits, prefix)
         if len(missing) > 1 and all(r is None for r in results):
-            results = [run_jobs([job], self.limits)[0] for job in missing]
-        for job, result in zip(missing, results, strict=True):
-            found[job] = self._memo[job] = result
-        while len(self._memo) > self.memo_size:
-            self._memo.popitem(last=False)
+            results = [run_jobs([job], self.limits, prefix)[0] for job in missing]
+        with self._lock:
+            for job, result in zip(missing, results, strict=True):
+                found[job] = self._memo[job] = result
+            while len(self._memo) > self.memo_size:
+                self._memo.popitem(last=False)
         return [found[j] for j in jobs]
 
     def scores(self, responses: Sequence[str | None]) -> list[float]:

@@ -156,6 +156,7 @@ def evaluate(router: QualityRouter, data: Dataset) -> dict[str, Any]:
         # whether code-check cascades ran the answers' code (else: their best model alone)
         "code_checks": router.checker is not None
         and any(p.check for ps in router.cascades.values() for p in ps),
+        "code_checks_network_cut": router.checker is not None and router.checker.network_cut,
         "curve": curve,
         "curves": curves,
         "baselines": {k: _baseline_json(b, lo, hi) for k, b in baselines.items()},
