@@ -185,3 +185,19 @@ def test_training_finds_and_replays_a_check_cascade(code_dir: Path, tmp_path: Pa
 def test_training_runs_no_code_unless_asked(code_dir: Path) -> None:
     router = train_router(load_dataset(code_dir), TrainOptions(folds=3, n_buckets=1 << 10))
     assert not any(p.check for p in router.cascades["code"])
+
+
+def test_the_gateway_runs_code_only_with_code_checks_on(code_dir: Path, tmp_path: Path) -> None:
+    from kanjia.config import load_settings
+    from kanjia.errors import ConfigError
+    from kanjia.server.app import build_app
+
+    path = tmp_path / "code.npz"
+    train_router(load_dataset(code_dir), TrainOptions(folds=3, n_buckets=1 << 10)).save(path)
+    for on in (False, True):
+        settings = load_settings(None, quality_router=str(path), code_checks=on)
+        quality = build_app(settings, env={}).services.planner.quality
+        assert isinstance(quality, QualityRouter)
+        assert (quality.checker is not None) is on
+    with pytest.raises(ConfigError, match="quality_router"):
+        build_app(load_settings(None, quality_router=str(tmp_path / "missing.npz")), env={})
