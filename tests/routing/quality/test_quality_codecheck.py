@@ -19,6 +19,7 @@ from kanjia.routing.quality import (
     SandboxLimits,
     TrainOptions,
     evaluate,
+    format_summary,
     load_dataset,
     train_router,
 )
@@ -169,6 +170,9 @@ def test_training_finds_and_replays_a_check_cascade(code_dir: Path, tmp_path: Pa
     unchecked = evaluate(loaded, data)
     expert = checked["baselines"]["expert"]
     assert checked["code_checks"] and not unchecked["code_checks"]
+    assert checked["code_check_cascades"] == unchecked["code_check_cascades"] >= 1
+    assert "code checks: ran" in format_summary(checked)
+    assert "code checks: not run" in format_summary(unchecked)
 
     def best_under(report: dict[str, object], budget: float) -> float:
         points = [p for p in report["curve"] if p["mean_cost"] <= budget]  # type: ignore[attr-defined]

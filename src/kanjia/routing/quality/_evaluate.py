@@ -143,6 +143,7 @@ def evaluate(router: QualityRouter, data: Dataset) -> dict[str, Any]:
     }
     reference = int(np.argmax(train.quality.mean(0)))
     reference_cost = singles[test.models[reference]].mean_cost
+    checks = sum(p.check for ps in router.cascades.values() for p in ps)
     report: dict[str, Any] = {
         "models": list(test.models),
         "tasks": list(test.task_names),
@@ -153,10 +154,13 @@ def evaluate(router: QualityRouter, data: Dataset) -> dict[str, Any]:
             "plan: convex-hull combination across tasks of single models, the prompt "
             "router and cascades (agreement votes on choice tasks)"
         ),
-        # whether code-check cascades ran the answers' code (else: their best model alone)
-        "code_checks": router.checker is not None
-        and any(p.check for ps in router.cascades.values() for p in ps),
-        "code_checks_network_cut": router.checker is not None and router.checker.network_cut,
+        # code-check cascades, and whether they ran the answers' code (else each called
+        # its most accurate model alone)
+        "code_check_cascades": checks,
+        "code_checks": router.checker is not None and checks > 0,
+        "code_checks_network_cut": router.checker is not None
+        and checks > 0
+        and router.checker.network_cut,
         "curve": curve,
         "curves": curves,
         "baselines": {k: _baseline_json(b, lo, hi) for k, b in baselines.items()},

@@ -36,6 +36,15 @@ def format_summary(report: dict[str, Any]) -> str:
                 f"  {task}: APGR {entry['apgr']:.3f}  CPT50 {entry['cpt50']:.1%}  "
                 f"CPT80 {entry['cpt80']:.1%}"
             )
+    checks = report.get("code_check_cascades", 0)
+    if checks and report.get("code_checks"):
+        cut = "network cut" if report.get("code_checks_network_cut") else "network NOT cut"
+        lines.append(f"code checks: ran for {checks} code-check cascade(s) ({cut})")
+    elif checks:
+        lines.append(
+            f"code checks: not run (no --code-checks); {checks} code-check cascade(s) called "
+            "their most accurate model alone"
+        )
     ms = report["decision_ms"]
     lines.append(f"decision: p50 {ms['p50']:.3f} ms  p99 {ms['p99']:.3f} ms")
     return "\n".join(lines)
