@@ -3,7 +3,7 @@ asserts in the sandboxed child, on real MBPP answers, beside a bare interpreter 
 
     python bench/code_check.py [--data routerbench] [--n 60] [--writer M] [--coder M]
 
-One ``CodeChecker`` serves every check, as in the gateway (its network probe is made once,
+One ``CodeChecker`` serves every check, as in the gateway (its isolation probe is made once,
 before timing); no pair repeats, so nothing is answered from its memory.
 Prints a JSON object as the last line: latency percentiles of both, their ratio, and how
 often the coder's code passed the writer's tests."""
@@ -38,7 +38,7 @@ def main() -> None:
     pairs = [(r[c], r[w]) for r in rows.responses if extract_tests(r[w])][: args.n]
 
     checker = CodeChecker()
-    network_cut = checker.network_cut  # the one-off probe, outside the timings
+    checker.ensure_available()  # the one-off isolation probe, outside the timings
     bare: list[float] = []
     check: list[float] = []
     passed = 0
@@ -61,7 +61,6 @@ def main() -> None:
         "bare_interpreter_ms": percentiles(bare),
         "p50_ratio_check_to_bare": float(np.median(check) / np.median(bare)),
         "share_passing_all": passed / max(len(pairs), 1),
-        "network_cut": network_cut,
     }
     print(json.dumps(report))
 

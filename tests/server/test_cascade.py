@@ -132,3 +132,4 @@ def test_a_judge_that_runs_code_observes_off_the_event_loop(cascade_gw: Any) -> 
     assert _ask(srv.url, "check this code").http_response.status_code == 200
     assert quality.run.runs_code and len(quality.run.threads) == 2
     assert not loop_threads & set(quality.run.threads)
+    assert all(t.startswith("kanjia-judge") for t in quality.run.threads)

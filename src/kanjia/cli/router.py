@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import orjson
+
+from kanjia.cli._common import BadInput
+
+if TYPE_CHECKING:
+    from kanjia.routing.quality import CodeChecker
 
 
 @click.group()
@@ -31,6 +37,8 @@ def train(data_dir: str, out: Path, folds: int, no_cascades: bool, code_checks: 
     """Fit on the train split only and write the router file (.npz, no pickles)."""
     from kanjia.routing.quality import TrainOptions, load_dataset, train_router
 
+    if code_checks:
+        _isolated_checker()
     data = load_dataset(data_dir)
     options = TrainOptions(folds=folds, cascades=not no_cascades, code_checks=code_checks)
     model = train_router(data, options, log=lambda msg: click.echo(msg, err=True))
@@ -60,12 +68,12 @@ def evaluate_command(
     data_dir: str, router_file: Path, as_json: bool, plot: Path | None, code_checks: bool
 ) -> None:
     """Report on the test split only: curve, baselines, AIQ, APGR/CPT, decision time."""
-    from kanjia.routing.quality import CodeChecker, QualityRouter, evaluate, load_dataset
+    from kanjia.routing.quality import QualityRouter, evaluate, load_dataset
 
     data = load_dataset(data_dir)
     model = QualityRouter.load(router_file)
     if code_checks:
-        model = model.with_checker(CodeChecker())
+        model = model.with_checker(_isolated_checker())
     report = evaluate(model, data)
     report["data"] = str(data_dir)
     if plot is not None:
@@ -78,3 +86,15 @@ def evaluate_command(
     from kanjia.routing.quality import format_summary
 
     click.echo(format_summary(report))
+
+
+def _isolated_checker() -> CodeChecker:
+    """A code checker, or a one-line error when this machine cannot isolate one."""
+    from kanjia.routing.quality import CodeChecker, CodeCheckUnavailable
+
+    checker = CodeChecker()
+    try:
+        checker.ensure_available()
+    except CodeCheckUnavailable as exc:
+        raise BadInput(f"--code-checks: {exc}") from None
+    return checker

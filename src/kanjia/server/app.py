@@ -330,9 +330,14 @@ def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,
         except (OSError, ValueError) as exc:
             raise ConfigError(f"quality_router {settings.quality_router!r}: {exc}") from None
         if settings.code_checks:
-            from kanjia.routing.quality import CodeChecker
+            from kanjia.routing.quality import CodeChecker, CodeCheckUnavailable
 
-            quality = quality.with_checker(CodeChecker())
+            checker = CodeChecker()
+            try:
+                checker.ensure_available()
+            except CodeCheckUnavailable as exc:
+                raise ConfigError(f"code_checks: {exc}") from None
+            quality = quality.with_checker(checker)
     planner = Planner(settings, directory, catalog, health, quality=quality)
     metrics = Metrics(health)
     upstream = Upstream(settings.server)

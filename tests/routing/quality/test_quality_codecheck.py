@@ -4,7 +4,7 @@ and the cascades built on them (searched on train, replayed through ``CascadeRun
 from __future__ import annotations
 
 import math
-import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from kanjia.routing.quality import (
     CascadePolicy,
     CascadeRun,
     CodeChecker,
+    CodeCheckUnavailable,
     QualityRouter,
     SandboxLimits,
     TrainOptions,
@@ -23,7 +24,12 @@ from kanjia.routing.quality import (
     load_dataset,
     train_router,
 )
-from kanjia.routing.quality._codecheck import extract_code, extract_tests, run_jobs
+from kanjia.routing.quality._codecheck import (
+    extract_code,
+    extract_tests,
+    isolation_prefix,
+    run_jobs,
+)
 
 FENCE = "```"
 
@@ -57,48 +63,112 @@ def test_extract_tests_reads_asserts_that_call_a_function() -> None:
     assert len(extract_tests(many)) == 12
 
 
-def test_run_jobs_passes_fails_and_binds_the_main_function() -> None:
+@pytest.fixture(scope="module")
+def jail() -> tuple[str, ...]:
+    prefix = isolation_prefix()
+    if prefix is None:
+        pytest.skip("this machine does not allow unprivileged namespaces (unshare -rnpfm)")
+    return prefix
+
+
+def test_run_jobs_passes_fails_and_binds_the_main_function(jail: tuple[str, ...]) -> None:
     tests = ("assert f(2) == 4", "assert f(3) == 6")
-    right, wrong, broken = run_jobs(
+    got = run_jobs(
         [
             ("def double(x):\n    return 2 * x", tests),  # another name: bound to f
             ("def double(x):\n    return x + 2", tests),
             ("def double(x):\n    return y", tests),
-        ]
+            ("import math\ndef f(x):\n    return int(math.sqrt(x * x)) * 2", tests),
+        ],
+        prefix=jail,
     )
-    assert right == (1, 1) and wrong == (1, 0) and broken == (0, 0)
-    assert run_jobs([("raise SystemExit(3)", tests)]) == [None]
+    assert got == [(1, 1), (1, 0), (0, 0), (1, 1)]
+    assert run_jobs([("raise SystemExit(3)", tests)], prefix=jail) == [None]
 
 
-def test_the_child_is_contained(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_child_sees_no_file_no_secret_no_network(
+    jail: tuple[str, ...], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("VENDOR_API_KEY", "sk-secret")
-    limits = SandboxLimits(step_s=0.2, wall_s=5.0)
-    hang = ("def f(x):\n    while True:\n        pass", ("assert f(1) == 1",))
-    env = ("import os\ndef f(x):\n    return str(os.environ)", ("assert 'sk-' not in f(0)",))
-    write = (
-        "def f(x):\n    with open('out.txt', 'w') as fh:\n        fh.write('x' * 10)\n    return 1",
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    jobs = [
+        ("import os\ndef f(x):\n    return os.listdir('/')", ("assert f(0) == []",)),
+        ("import os\ndef f(x):\n    return str(os.environ)", ("assert 'sk-' not in f(0)",)),
+        ("def f(x):\n    return open('/proc/1/environ').read()", ("assert f(0)",)),
+        (f"import os\ndef f(x):\n    os.unlink({str(victim)!r})\n    return 1", ("assert f(0)",)),
+        (
+            "def f(x):\n    with open('out.txt', 'w') as fh:\n        fh.write('x')\n    return 1",
+            ("assert f(0)",),
+        ),
+        ("import socket\ndef f(x):\n    return 1", ("assert f(0) == 1",)),
+    ]
+    assert run_jobs(jobs, prefix=jail) == [(1,), (1,), (0,), (0,), (0,), None]
+    assert victim.read_text() == "keep me"
+
+
+def test_a_job_cannot_forge_another_jobs_result(jail: tuple[str, ...]) -> None:
+    forge_pipe = (
+        "import os\nclass K:\n    for fd in range(3, 16):\n"
+        "        try:\n            os.write(fd, b'[[1]]')\n        except OSError:\n"
+        "            pass\ndef f(x):\n    return 0",
+        ("assert f(1) == 1",),
+    )
+    patch_json = (
+        "import json\njson.dumps = lambda *a, **k: '[[1], [1, 1]]'\ndef f(x):\n    return 0",
+        ("assert f(1) == 1",),
+    )
+    honest = ("def f(x):\n    return 0", ("assert f(1) == 1", "assert f(2) == 2"))
+    # the forger only spoils its own result (bytes before "loaded" make it None)
+    assert run_jobs([forge_pipe, patch_json, honest], prefix=jail) == [None, (0,), (0, 0)]
+
+
+def test_the_child_is_bounded_in_time_memory_and_processes(jail: tuple[str, ...]) -> None:
+    limits = SandboxLimits(step_s=0.2, slack_s=3.0)
+    hang = ("def f(x):\n    while True:\n        pass", ("assert f(1) == 1", "assert 1"))
+    hog = ("def f(x):\n    return len(bytearray(1 << 31))", ("assert f(0) > 0",))
+    flood = (
+        "import os\ndef f(x):\n    for fd in range(3, 16):\n        try:\n"
+        "            os.write(fd, b'1' * 100000)\n        except OSError:\n            pass\n"
+        "    return 1",
         ("assert f(0) == 1",),
     )
-    hog = ("def f(x):\n    return len(bytearray(1 << 31))", ("assert f(0) > 0",))
-    assert run_jobs([hang, env, write, hog], limits) == [(0,), (1,), (0,), (0,)]
-    killed = ("import os\ndef f(x):\n    os._exit(0)", ("assert f(1) == 1",))
-    assert run_jobs([killed], limits) == [None]
+    escape = (
+        "import os, time\ndef f(x):\n    if os.fork() == 0:\n        os.setsid()\n"
+        "        time.sleep(60)\n    return 1",
+        ("assert f(0) == 1",),
+    )
+    started = time.monotonic()
+    got = run_jobs([hang, hog, flood, escape], limits, prefix=jail)
+    assert time.monotonic() - started < 10
+    # the loop fails its own test only; the flood can only fake its own result
+    assert got is not None and got[0] == (0, 1) and got[1] == (0,) and got[3] == (1,)
+    assert _checkers_running() == []
 
 
-def test_the_child_has_no_network_where_the_machine_allows_it() -> None:
-    checker = CodeChecker()
-    if not checker.network_cut:
-        pytest.skip("this machine does not allow unprivileged network namespaces")
-    with socket.create_server(("127.0.0.1", 0)) as server:
-        port = server.getsockname()[1]
-        code = (
-            "import socket\ndef f(x):\n"
-            f"    socket.create_connection(('127.0.0.1', {port}), timeout=1)\n    return 1"
-        )
-        assert checker.run([(code, ("assert f(0) == 1",))]) == [(0,)]
-        assert CodeChecker(SandboxLimits(cut_network=False)).run(
-            [(code, ("assert f(0) == 1",))]
-        ) == [(1,)]
+def _checkers_running() -> list[int]:
+    """Processes still running the child's source (it is in their command line)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"_kill_the_rest" in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_a_checker_refuses_without_isolation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("kanjia.routing.quality._codecheck.isolation_prefix", lambda: None)
+    with pytest.raises(CodeCheckUnavailable):
+        CodeChecker().scores([_coded("return x", "f"), TESTS])
+
+
+def test_pathological_answers_are_no_code() -> None:
+    assert extract_code(f"{FENCE}python\n" + "-" * 200_000 + f"\n{FENCE}") == ""
+    deep = "def f(x):\n    return " + "+".join(["1"] * 20_000)
+    assert extract_code(f"{FENCE}python\n{deep}\n{FENCE}") == ""
 
 
 def test_scores_use_only_the_other_answers_tests() -> None:

@@ -10,7 +10,7 @@ Run time::
 """
 
 from kanjia.routing.quality._cascade import CascadePolicy, CascadeRun
-from kanjia.routing.quality._codecheck import CodeChecker, SandboxLimits
+from kanjia.routing.quality._codecheck import CodeChecker, CodeCheckUnavailable, SandboxLimits
 from kanjia.routing.quality._dataset import Dataset
 from kanjia.routing.quality._evaluate import evaluate
 from kanjia.routing.quality._loading import data_root, load_dataset
@@ -22,6 +22,7 @@ from kanjia.routing.quality._train import TrainOptions, train_router
 __all__ = [
     "CascadePolicy",
     "CascadeRun",
+    "CodeCheckUnavailable",
     "CodeChecker",
     "Dataset",
     "QualityRouter",

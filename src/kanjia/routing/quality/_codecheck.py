@@ -4,16 +4,21 @@ share it passes says how far to trust it. No test from the prompt is needed, and
 or task is assumed: any answer with a function in a code block is code, any ``assert``
 line in an answer (a ``[TESTS]`` block, a code block) is a test.
 
-Running model output is opt-in at run time (``CodeChecker``): the code goes to a separate
-``python -I -S`` process with an empty environment, a fresh temporary directory, limits on
-memory, CPU, open files and file size, a per-test alarm and a wall-clock kill, and, where
-the machine allows unprivileged namespaces, no network at all (``unshare -rn``;
-``CodeChecker.network_cut`` says whether it does). That is isolation from mistakes, not a
-hardened sandbox: run it where model output may be executed."""
+Running model output is opt-in at run time (``CodeChecker``), and it runs only where the
+machine lets an unprivileged process make user, mount, PID and network namespaces
+(``unshare -rnpfm``); elsewhere :class:`CodeCheckUnavailable` is raised. The child
+(``_coderun``) sees no network, no file of the machine (it ``chroot``s into an empty
+directory), no environment and no other process. Each job runs in a process of its own,
+under limits on memory, CPU, file size and open files, with a per-test alarm, and is killed
+with everything it started. The whole child is killed after a wall-clock limit. What is
+left open: an answer can fake its own result (a returned object whose ``__eq__`` always
+says yes passes any test), and a fork bomb is held back only by the CPU, time and process
+limits, not by a cgroup. This isolates mistakes; it is not a hardened sandbox."""
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import math
 import os
@@ -44,10 +49,20 @@ def _blocks(text: str) -> list[str]:
     return [a or b for a, b in _BLOCK.findall(text)]
 
 
+MAX_ANSWER_CHARS = 20_000
+
+
 def _parse(source: str) -> ast.Module | None:
     try:
         return ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _unparse(node: ast.AST) -> str | None:
+    try:
+        return ast.unparse(node)
+    except (ValueError, RecursionError, MemoryError):
         return None
 
 
@@ -56,7 +71,7 @@ def extract_code(text: str | None) -> str:
     code block that defines a function, with the imports of the blocks before it; example
     calls and prints are left out. Empty when the answer has no such block."""
     kept: list[str] = []
-    for block in _blocks(text or ""):
+    for block in _blocks((text or "")[:MAX_ANSWER_CHARS]):
         tree = _parse(block)
         if tree is None:
             continue
@@ -64,8 +79,9 @@ def extract_code(text: str | None) -> str:
             constant = isinstance(node, ast.Assign) and all(
                 isinstance(t, ast.Name) and t.id.isupper() for t in node.targets
             )
-            if isinstance(node, _KEEP) or constant:
-                kept.append(ast.unparse(node))
+            source = _unparse(node) if isinstance(node, _KEEP) or constant else None
+            if source is not None:
+                kept.append(source)
         if any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) for n in tree.body):
             return "\n".join(kept)
     return ""
@@ -73,7 +89,7 @@ def extract_code(text: str | None) -> str:
 
 def extract_tests(text: str | None) -> tuple[str, ...]:
     """The ``assert`` lines of an answer that call a function, at most :data:`MAX_TESTS`."""
-    text = text or ""
+    text = (text or "")[:MAX_ANSWER_CHARS]
     out: list[str] = []
     for block in _TESTS.findall(text) + _blocks(text):
         for line in block.splitlines():
@@ -99,46 +115,56 @@ def rank_answers(scores: Sequence[float], prior: Sequence[float]) -> tuple[int, 
     return best, scores[best]
 
 
+class CodeCheckUnavailable(RuntimeError):
+    """This machine cannot isolate a code check (no unprivileged namespaces)."""
+
+
 @dataclass(frozen=True)
 class SandboxLimits:
-    memory_mb: int = 512
-    cpu_s: int = 5
+    memory_mb: int = 512  # per job process
+    cpu_s: int = 5  # per job process
     step_s: float = 0.5  # per test (twice that to load the code)
-    wall_s: float = 10.0  # the whole batch
-    cut_network: bool = True  # run in a new network namespace where the machine allows it
+    slack_s: float = 5.0  # the whole child: the jobs' time plus this
 
 
-def network_prefix() -> tuple[str, ...]:
-    """``unshare -rn``: a new user and network namespace (no interface but a down
-    loopback), when this machine lets an unprivileged process make one; else nothing."""
+ISOLATION = ("-rnpfm", "--kill-child")
+
+
+def isolation_prefix() -> tuple[str, ...] | None:
+    """``unshare -rnpfm --kill-child`` when this machine lets an unprivileged process make
+    the namespaces (tried once with a real child), else ``None``."""
     exe = shutil.which("unshare")
     if exe is None:
-        return ()
+        return None
+    prefix = (exe, *ISOLATION)
     try:
-        probe = subprocess.run(
-            [exe, "-rn", sys.executable, "-I", "-S", "-c", "pass"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={},
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return ()
-    return (exe, "-rn") if probe.returncode == 0 else ()
+        probe = run_jobs([("def f(x):\n    return x", ("assert f(1) == 1",))], prefix=prefix)
+    except OSError:
+        return None
+    return prefix if probe == [(1,)] else None
 
 
 def _child_source() -> str:
     return resources.files("kanjia.routing.quality").joinpath("_coderun.py").read_text()
 
 
+def _valid(result: object, tests: Sequence[str]) -> Passes:
+    if not isinstance(result, list) or len(result) != len(tests):
+        return None
+    if not all(v in (0, 1) and type(v) is int for v in result):
+        return None
+    return tuple(result)
+
+
 def run_jobs(
     jobs: Sequence[tuple[str, Sequence[str]]],
     limits: SandboxLimits = SandboxLimits(),
     prefix: Sequence[str] = (),
-) -> list[Passes]:
-    """Run each ``(code, tests)`` job in one sandboxed child process (started through
-    ``prefix``, e.g. :func:`network_prefix`); a job whose child dies or overruns counts as
-    code that did not load (``None``)."""
+) -> list[Passes] | None:
+    """Run the ``(code, tests)`` jobs in one child started through ``prefix`` (see
+    :func:`isolation_prefix`): per job, ``None`` when its code did not load, else 0/1 per
+    test. ``None`` for the whole batch when the child failed or overran (nothing is known
+    about the jobs then)."""
     if not jobs:
         return []
     request = json.dumps(
@@ -149,6 +175,7 @@ def run_jobs(
             "step_s": limits.step_s,
         }
     )
+    wall = limits.slack_s + sum(limits.step_s * (len(t) + 3) for _, t in jobs)
     with tempfile.TemporaryDirectory(prefix="kanjia-check-") as workdir:
         proc = subprocess.Popen(
             [*prefix, sys.executable, "-I", "-S", "-c", _child_source()],
@@ -160,22 +187,25 @@ def run_jobs(
             start_new_session=True,
         )
         try:
-            out, _ = proc.communicate(request.encode("utf-8"), timeout=limits.wall_s)
+            out, _ = proc.communicate(request.encode("utf-8"), timeout=wall)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            return [None] * len(jobs)
+            return None
         finally:
-            if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            proc.wait()
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()
+    if proc.returncode != 0:
+        return None
     try:
         decoded = json.loads(out.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        decoded = None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
     if not isinstance(decoded, list) or len(decoded) != len(jobs):
-        return [None] * len(jobs)
-    return [None if r is None else tuple(int(bool(v)) for v in r) for r in decoded]
+        return None
+    return [None if r is None else _valid(r, t) for r, (_, t) in zip(decoded, jobs, strict=True)]
 
 
 Job = tuple[str, tuple[str, ...]]
@@ -183,57 +213,74 @@ Job = tuple[str, tuple[str, ...]]
 
 @dataclass
 class CodeChecker:
-    """Runs code checks for cascades, remembering the last ``memo_size`` results by
-    (code, tests): a replay of recorded answers and a repeated request do not run the same
-    code twice. A batch whose child dies is run again one job per child, so one bad answer
-    cannot sink the others."""
+    """Runs code checks for cascades. It probes the machine's isolation once, on first
+    use, and raises :class:`CodeCheckUnavailable` without it. At most ``max_children``
+    checks run at a time. It remembers the last ``memo_size`` results by (code, tests), so
+    a replay of recorded answers or a repeated request does not run the same code twice. A
+    batch whose child fails is remembered for nothing."""
 
     limits: SandboxLimits = SandboxLimits()
     memo_size: int = 4096
+    max_children: int = 2
     _memo: OrderedDict[Job, Passes] = field(default_factory=OrderedDict)
     _prefix: tuple[str, ...] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _slots: threading.BoundedSemaphore = field(init=False)
 
-    @property
-    def network_cut(self) -> bool:
-        """Whether the children run without a network (probed once, on first use)."""
-        return bool(self._start())
+    def __post_init__(self) -> None:
+        self._slots = threading.BoundedSemaphore(self.max_children)
 
-    def _start(self) -> tuple[str, ...]:
-        if self._prefix is None:
-            self._prefix = network_prefix() if self.limits.cut_network else ()
-        return self._prefix
+    def ensure_available(self) -> None:
+        """Raise :class:`CodeCheckUnavailable` unless this machine can isolate a check."""
+        with self._lock:
+            if self._prefix is None:
+                prefix = isolation_prefix()
+                if prefix is None:
+                    raise CodeCheckUnavailable(
+                        "code checks need unprivileged user, mount, PID and network "
+                        "namespaces (unshare -rnpfm), which this machine does not allow"
+                    )
+                self._prefix = prefix
 
     def run(self, jobs: Sequence[Job]) -> list[Passes]:
-        """Each job's result; safe to call from several threads (the gateway's workers)."""
+        """Each job's result (``None`` also when its batch failed); safe to call from
+        several threads (the gateway's workers)."""
+        self.ensure_available()
+        assert self._prefix is not None
         with self._lock:
             found = {j: self._memo[j] for j in jobs if j in self._memo}
         missing = [j for j in dict.fromkeys(jobs) if j not in found]
         if not missing:
             return [found[j] for j in jobs]
-        prefix = self._start()
-        results = run_jobs(missing, self.limits, prefix)
-        if len(missing) > 1 and all(r is None for r in results):
-            results = [run_jobs([job], self.limits, prefix)[0] for job in missing]
+        with self._slots:
+            results = run_jobs(missing, self.limits, self._prefix)
         with self._lock:
-            for job, result in zip(missing, results, strict=True):
-                found[job] = self._memo[job] = result
+            for job, result in zip(missing, results or [None] * len(missing), strict=True):
+                found[job] = result
+                if results is not None:
+                    self._memo[job] = result
             while len(self._memo) > self.memo_size:
                 self._memo.popitem(last=False)
         return [found[j] for j in jobs]
 
     def scores(self, responses: Sequence[str | None]) -> list[float]:
         """Per answer: the share of the other answers' tests its code passes (0 when it has
-        no code that loads); NaN when the other answers wrote no tests."""
+        no code that loads); NaN when the other answers wrote no tests. One job per (code,
+        another answer's tests), as the offline search runs them."""
         codes = [extract_code(r) for r in responses]
         tests = [extract_tests(r) for r in responses]
-        jobs: list[Job] = []
-        for j, code in enumerate(codes):
-            foreign = tuple(t for k, ts in enumerate(tests) if k != j for t in ts)
-            jobs.append((code, foreign))
-        runnable = [i for i, (code, foreign) in enumerate(jobs) if code and foreign]
-        results = self.run([jobs[i] for i in runnable])
-        out = [math.nan if not jobs[j][1] else 0.0 for j in range(len(jobs))]
-        for i, passes in zip(runnable, results, strict=True):
-            out[i] = sum(passes) / len(passes) if passes else 0.0
+        pairs = [
+            (j, (codes[j], tests[k]))
+            for j in range(len(codes))
+            for k in range(len(tests))
+            if j != k and codes[j] and tests[k]
+        ]
+        results = self.run([job for _, job in pairs])
+        passed = [0] * len(codes)
+        for (j, _), result in zip(pairs, results, strict=True):
+            passed[j] += sum(result) if result else 0
+        out = []
+        for j in range(len(codes)):
+            foreign = sum(len(ts) for k, ts in enumerate(tests) if k != j)
+            out.append(passed[j] / foreign if foreign else math.nan)
         return out

@@ -1,19 +1,40 @@
-"""The child side of a code check, run as ``python -I -S -c <this file's text>``: it limits
-itself (memory, CPU, file size, open files), reads jobs as JSON from stdin, runs each job's
-code and then each test against it with a wall-clock alarm, and writes one JSON list of
-results to the pipe it was given on fd 1. Output of the code under test goes nowhere.
+"""The child side of a code check, run as ``unshare -rnpfm --kill-child python -I -S -c
+<this file's text>``: process 1 of fresh user, mount, PID and network namespaces.
 
-A job is ``[code, [test, ...]]``; its result is ``null`` when the code does not load, else a
-list of 0/1, one per test. A test calling a function the code does not define is run with
-that name bound to the code's main function (models name their functions differently)."""
+It is the trusted reporter and runs no model code itself. It reads the jobs from stdin,
+imports the standard modules answers commonly use, then ``chroot``s into its empty working
+directory (no file of the machine is visible after that, and no other module can be
+imported). For each job it forks one process, which limits itself (memory, CPU, file size,
+open files), loads the job's code and runs each test under an alarm. That process reports
+through its own pipe only: one byte when the code has loaded, then one byte per test.
+Whatever it or its descendants write elsewhere reaches nobody, and the reporter reads at
+most ``len(tests) + 1`` bytes. After each job the reporter kills every other process in the
+namespace. Once all the jobs are done, it writes one JSON list of results to the pipe it
+was given on fd 1.
+
+A job is ``[code, [test, ...]]``. Its result is ``null`` when the code does not load, else
+a list of 0/1, one per test. A test missing when the job's time is up counts as 0. If a
+test calls a function the code does not define, that name is bound to the code's main
+function (models name their functions differently)."""
 
 import ast
 import contextlib
 import json
 import os
 import resource
+import select
 import signal
 import sys
+import time
+from typing import Any
+
+PRELOAD = (
+    "array", "base64", "binascii", "bisect", "calendar", "cmath", "collections",
+    "collections.abc", "copy", "dataclasses", "datetime", "decimal", "difflib", "enum",
+    "fractions", "functools", "hashlib", "heapq", "itertools", "json", "math", "numbers",
+    "operator", "random", "re", "statistics", "string", "struct", "textwrap", "typing",
+    "unicodedata",
+)  # fmt: skip
 
 
 def _limit(memory_mb: int, cpu_s: int) -> None:
@@ -21,10 +42,13 @@ def _limit(memory_mb: int, cpu_s: int) -> None:
         (resource.RLIMIT_AS, memory_mb << 20),
         (resource.RLIMIT_CPU, cpu_s),
         (resource.RLIMIT_FSIZE, 0),
-        (resource.RLIMIT_NOFILE, 32),
-        (resource.RLIMIT_NPROC, 0),
+        (resource.RLIMIT_NOFILE, 16),
+        (resource.RLIMIT_NPROC, 64),
         (resource.RLIMIT_CORE, 0),
     ):
+        _, hard = resource.getrlimit(kind)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(kind, (value, value))
 
@@ -49,20 +73,24 @@ def _main_function(functions: list[str], wanted: str) -> str:
     return max(reversed(functions), key=lambda f: len(words & set(f.lower().split("_"))))
 
 
-def _run_job(code: str, tests: list[str], step_s: float) -> list[int] | None:
+def _job(code: str, tests: list[str], out: int, request: dict[str, Any]) -> None:
+    """In the forked process: load the code, run the tests, report byte by byte."""
+    _limit(int(request["memory_mb"]), int(request["cpu_s"]))
+    step_s = float(request["step_s"])
+    signal.signal(signal.SIGALRM, _alarm)
     namespace: dict[str, object] = {"__name__": "candidate"}
     try:
         tree = ast.parse(code)
         signal.setitimer(signal.ITIMER_REAL, step_s * 2)
         exec(compile(tree, "<answer>", "exec"), namespace)
-    except BaseException:
-        return None
-    finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+    except BaseException:
+        os._exit(0)
+    os.write(out, b"L")
     functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
     builtins = set(dir(__builtins__))
-    out = []
     for test in tests:
+        passed = b"0"
         try:
             test_tree = ast.parse(test)
             env = dict(namespace)
@@ -71,29 +99,76 @@ def _run_job(code: str, tests: list[str], step_s: float) -> list[int] | None:
                     env[name] = namespace[_main_function(functions, name)]
             signal.setitimer(signal.ITIMER_REAL, step_s)
             exec(compile(test_tree, "<test>", "exec"), env)
-            out.append(1)
-        except BaseException:
-            out.append(0)
-        finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-    return out
+            passed = b"1"
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        with contextlib.suppress(BaseException):
+            os.write(out, passed)
+    os._exit(0)
+
+
+def _kill_the_rest() -> None:
+    """Kill every process of the namespace but this one, and reap them."""
+    with contextlib.suppress(OSError):
+        os.kill(-1, signal.SIGKILL)
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+
+
+def _report(
+    code: str, tests: list[str], result_fd: int, request: dict[str, Any]
+) -> list[int] | None:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        os.close(result_fd)
+        try:
+            _job(code, tests, write_end, request)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    wanted = len(tests) + 1
+    got = b""
+    deadline = time.monotonic() + float(request["step_s"]) * (len(tests) + 3)
+    while len(got) < wanted:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([read_end], [], [], left)[0]:
+            break
+        chunk = os.read(read_end, wanted - len(got))
+        if not chunk:
+            break
+        got += chunk
+    os.close(read_end)
+    _kill_the_rest()
+    if not got.startswith(b"L") or any(b not in b"01" for b in got[1:]):
+        return None
+    bits = [1 if b == ord("1") else 0 for b in got[1:]]
+    return bits + [0] * (len(tests) - len(bits))
 
 
 def main() -> None:
     request = json.loads(sys.stdin.read())
-    _limit(int(request["memory_mb"]), int(request["cpu_s"]))
-    result = os.fdopen(os.dup(1), "w")
-    sink = open(os.devnull, "w")  # noqa: SIM115 - for the whole life of the process
-    os.dup2(sink.fileno(), 1)
-    os.dup2(sink.fileno(), 2)
-    sys.stdout = sys.stderr = sink
-    sys.stdin = open(os.devnull)  # noqa: SIM115
-    signal.signal(signal.SIGALRM, _alarm)
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the size limit fails, not kills
-    step_s = float(request["step_s"])
-    results = [_run_job(code, tests, step_s) for code, tests in request["jobs"]]
-    result.write(json.dumps(results))
-    result.flush()
+    result_fd = os.dup(1)
+    sink = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(sink, fd)
+    for name in PRELOAD:
+        with contextlib.suppress(ImportError):
+            __import__(name)
+    if request.get("jail", True):
+        os.chroot(".")
+        os.chdir("/")
+    results = [_report(code, tests, result_fd, request) for code, tests in request["jobs"]]
+    os.write(result_fd, json.dumps(results).encode("utf-8"))
+    os.close(result_fd)
 
 
 main()

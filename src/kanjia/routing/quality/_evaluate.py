@@ -158,9 +158,6 @@ def evaluate(router: QualityRouter, data: Dataset) -> dict[str, Any]:
         # its most accurate model alone)
         "code_check_cascades": checks,
         "code_checks": router.checker is not None and checks > 0,
-        "code_checks_network_cut": router.checker is not None
-        and checks > 0
-        and router.checker.network_cut,
         "curve": curve,
         "curves": curves,
         "baselines": {k: _baseline_json(b, lo, hi) for k, b in baselines.items()},

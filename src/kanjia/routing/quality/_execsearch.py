@@ -15,7 +15,6 @@ import numpy.typing as npt
 
 from kanjia.routing.quality._codecheck import (
     CodeChecker,
-    SandboxLimits,
     extract_code,
     extract_tests,
 )
@@ -26,8 +25,7 @@ Responses = Sequence[Sequence[str | None]]
 
 THRESHOLDS = (0.5, 0.75, 1.0, 2.0)
 MIN_CODE_SHARE = 0.5
-#: a batch of many rows' jobs runs in one child: limits for the whole batch
-SEARCH_LIMITS = SandboxLimits(memory_mb=1024, cpu_s=120, step_s=0.5, wall_s=180.0)
+#: the jobs of this many rows go to one child (each job still gets a process of its own)
 BATCH_ROWS = 25
 
 

@@ -38,8 +38,7 @@ def format_summary(report: dict[str, Any]) -> str:
             )
     checks = report.get("code_check_cascades", 0)
     if checks and report.get("code_checks"):
-        cut = "network cut" if report.get("code_checks_network_cut") else "network NOT cut"
-        lines.append(f"code checks: ran for {checks} code-check cascade(s) ({cut})")
+        lines.append(f"code checks: ran for {checks} code-check cascade(s)")
     elif checks:
         lines.append(
             f"code checks: not run (no --code-checks); {checks} code-check cascade(s) called "

@@ -16,7 +16,7 @@ from kanjia.routing.quality._cascade import CascadePolicy
 from kanjia.routing.quality._codecheck import CodeChecker
 from kanjia.routing.quality._dataset import Dataset
 from kanjia.routing.quality._decide import picks_by_weight
-from kanjia.routing.quality._execsearch import SEARCH_LIMITS, exec_candidates, is_code_task
+from kanjia.routing.quality._execsearch import exec_candidates, is_code_task
 from kanjia.routing.quality._features import FeatureSpace
 from kanjia.routing.quality._logistic import LinearHeads, fit_heads
 from kanjia.routing.quality._plan import (
@@ -137,7 +137,7 @@ def _search_task(
     )
     if options.code_checks and is_code_task(rows.responses):
         found += exec_candidates(
-            rows.responses, rows.quality, rows.cost, CodeChecker(SEARCH_LIMITS), options.max_chain
+            rows.responses, rows.quality, rows.cost, CodeChecker(), options.max_chain
         )
     return _TaskSearch(candidates + found, keys=keys)
 
