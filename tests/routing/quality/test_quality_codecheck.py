@@ -171,7 +171,7 @@ def test_pathological_answers_are_no_code() -> None:
     assert extract_code(f"{FENCE}python\n{deep}\n{FENCE}") == ""
 
 
-def test_scores_use_only_the_other_answers_tests() -> None:
+def test_scores_use_only_the_other_answers_tests(jail: tuple[str, ...]) -> None:
     checker = CodeChecker()
     scores = checker.scores([_coded("return 2 * x", "f"), TESTS, _coded("return x + 2", "f")])
     assert scores[0] == 1.0 and scores[2] == 0.5
@@ -186,7 +186,7 @@ def _check_policy(thresholds: tuple[float, ...] = (0.5, 1.0)) -> CascadePolicy:
     )
 
 
-def test_check_cascade_stops_when_the_cheap_code_passes() -> None:
+def test_check_cascade_stops_when_the_cheap_code_passes(jail: tuple[str, ...]) -> None:
     run = CascadeRun(_check_policy(), [0.0, 0.0, 0.0], "", CodeChecker())
     assert run.runs_code
     run.observe("tester", TESTS)
@@ -195,7 +195,7 @@ def test_check_cascade_stops_when_the_cheap_code_passes() -> None:
     assert run.next_model() is None and run.answer() == "coder" and run.quality == 1.0
 
 
-def test_check_cascade_escalates_when_the_cheap_code_fails() -> None:
+def test_check_cascade_escalates_when_the_cheap_code_fails(jail: tuple[str, ...]) -> None:
     run = CascadeRun(_check_policy(), [0.0, 0.0, 0.0], "", CodeChecker())
     run.observe("tester", TESTS)
     run.observe("coder", _coded("return x + 2"))
@@ -223,7 +223,9 @@ def code_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_codebench(tmp_path_factory.mktemp("codebench"))
 
 
-def test_training_finds_and_replays_a_check_cascade(code_dir: Path, tmp_path: Path) -> None:
+def test_training_finds_and_replays_a_check_cascade(
+    code_dir: Path, tmp_path: Path, jail: tuple[str, ...]
+) -> None:
     data = load_dataset(code_dir)
     options = TrainOptions(folds=3, n_buckets=1 << 10, code_checks=True)
     router = train_router(data, options)
@@ -261,7 +263,9 @@ def test_training_runs_no_code_unless_asked(code_dir: Path) -> None:
     assert not any(p.check for p in router.cascades["code"])
 
 
-def test_the_gateway_runs_code_only_with_code_checks_on(code_dir: Path, tmp_path: Path) -> None:
+def test_the_gateway_runs_code_only_with_code_checks_on(
+    code_dir: Path, tmp_path: Path, jail: tuple[str, ...]
+) -> None:
     from kanjia.config import load_settings
     from kanjia.errors import ConfigError
     from kanjia.server.app import build_app
@@ -275,3 +279,32 @@ def test_the_gateway_runs_code_only_with_code_checks_on(code_dir: Path, tmp_path
         assert (quality.checker is not None) is on
     with pytest.raises(ConfigError, match="quality_router"):
         build_app(load_settings(None, quality_router=str(tmp_path / "missing.npz")), env={})
+
+
+def test_the_gateway_refuses_code_checks_it_cannot_isolate(
+    code_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kanjia.config import load_settings
+    from kanjia.errors import ConfigError
+    from kanjia.server.app import build_app
+
+    path = tmp_path / "code.npz"
+    train_router(load_dataset(code_dir), TrainOptions(folds=3, n_buckets=1 << 10)).save(path)
+    monkeypatch.setattr("kanjia.routing.quality._codecheck.isolation_prefix", lambda: None)
+    with pytest.raises(ConfigError, match="code_checks: code checks need"):
+        build_app(load_settings(None, quality_router=str(path), code_checks=True), env={})
+
+
+def test_the_cli_says_in_one_line_when_it_cannot_isolate(
+    code_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from kanjia.cli.main import cli
+
+    monkeypatch.setattr("kanjia.routing.quality._codecheck.isolation_prefix", lambda: None)
+    out = tmp_path / "r.npz"
+    args = ["router", "train", "--data", str(code_dir), "--out", str(out), "--code-checks"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0 and not out.exists()
+    assert result.output.count("\n") == 1 and "--code-checks: code checks need" in result.output
