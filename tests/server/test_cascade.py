@@ -3,7 +3,6 @@ when the judge finds the cheap answer unreliable; one answer, every call billed.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
@@ -21,22 +20,18 @@ WEAK, STRONG = "qwen/qwen-turbo", "openai/gpt-4o"
 
 
 class _Run:
-    """Escalates unless the prompt says "easy"; records what it was shown. A prompt that
-    says "code" makes it a judge that runs code (it notes which thread observed)."""
+    """Escalates unless the prompt says "easy"; records what it was shown."""
 
     def __init__(self, prompt: str, seen: list[tuple[str, str | None]]) -> None:
         self.chain = ["weak", "strong"]
         self.easy = "easy" in prompt
-        self.runs_code = "code" in prompt
         self.seen = seen
-        self.threads: list[str] = []
         self.done: str | None = None
 
     def next_model(self) -> str | None:
         return None if self.done else self.chain[len(self.seen)]
 
     def observe(self, model: str, response: str | None) -> None:
-        self.threads.append(threading.current_thread().name)
         self.seen.append((model, response))
         if model == "strong" or (self.easy and response):
             self.done = model
@@ -60,8 +55,7 @@ class _Quality:
 
     def start(self, prompt: str, task: str | None = None, weight: float = 0.9) -> _Run:
         self.seen = []
-        self.run = _Run(prompt, self.seen)
-        return self.run
+        return _Run(prompt, self.seen)
 
 
 @pytest.fixture()
@@ -123,13 +117,3 @@ def test_streamed_requests_on_a_cascade_route_take_the_first_model(cascade_gw: A
             messages=[{"role": "user", "content": "hard"}]))
     assert chunks
     assert [r.model for r in records] == ["qwen-turbo"]
-
-
-def test_a_judge_that_runs_code_observes_off_the_event_loop(cascade_gw: Any) -> None:
-    srv, _, quality = cascade_gw
-    assert _ask(srv.url, "plain question").http_response.status_code == 200
-    loop_threads = set(quality.run.threads)
-    assert _ask(srv.url, "check this code").http_response.status_code == 200
-    assert quality.run.runs_code and len(quality.run.threads) == 2
-    assert not loop_threads & set(quality.run.threads)
-    assert all(t.startswith("kanjia-judge") for t in quality.run.threads)

@@ -62,7 +62,7 @@ def train(data_dir: str, out: Path, folds: int, no_cascades: bool, code_checks: 
     "--code-checks",
     is_flag=True,
     help="Run the data's code answers for code-check cascades (else each calls only its "
-    "most accurate model, as in a gateway without code_checks).",
+    "most accurate model, as the gateway does).",
 )
 def evaluate_command(
     data_dir: str, router_file: Path, as_json: bool, plot: Path | None, code_checks: bool

@@ -101,9 +101,6 @@ class Settings(BaseModel):
     ledger_writer: Literal["process", "thread"] = "process"
     redis: str | None = None
     quality_router: str | None = None
-    #: let code-check cascades run model answers' code (a sandboxed child process, see
-    #: kanjia.routing.quality._codecheck); off: such a cascade calls only its most accurate model
-    code_checks: bool = False
     #: where deferred requests (x-kanjia-defer, kanjia batch) wait for cheaper prices
     batch_queue: str = "kanjia-batch.db"
     fx: dict[str, Decimal] = Field(default_factory=dict)

@@ -76,11 +76,6 @@ class CascadeRunner(Protocol):
 
     def answer(self) -> str: ...
 
-    @property
-    def runs_code(self) -> bool:
-        """Whether ``observe`` may run answers' code (call it off the event loop)."""
-        ...
-
 
 @dataclass(slots=True)
 class Cascade:

@@ -329,15 +329,6 @@ def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,
             quality = QualityRouter.load(settings.quality_router)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"quality_router {settings.quality_router!r}: {exc}") from None
-        if settings.code_checks:
-            from kanjia.routing.quality import CodeChecker, CodeCheckUnavailable
-
-            checker = CodeChecker()
-            try:
-                checker.ensure_available()
-            except CodeCheckUnavailable as exc:
-                raise ConfigError(f"code_checks: {exc}") from None
-            quality = quality.with_checker(checker)
     planner = Planner(settings, directory, catalog, health, quality=quality)
     metrics = Metrics(health)
     upstream = Upstream(settings.server)

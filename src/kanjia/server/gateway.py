@@ -11,7 +11,6 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -31,7 +30,7 @@ from kanjia.errors import (
 from kanjia.metering.record import CallRecord
 from kanjia.routing.directory import Target
 from kanjia.routing.health import HealthBoard
-from kanjia.routing.planner import CascadeRunner, Plan, Planner
+from kanjia.routing.planner import Plan, Planner
 from kanjia.server._ids import RequestIds
 from kanjia.server._tries import Tries
 from kanjia.server.access import AccessPolicy, Principal, Reservation
@@ -114,9 +113,6 @@ class Gateway:
         self._loading: dict[str, asyncio.Future[None]] = {}
         #: records waiting for a tokenizer before they can be settled
         self._settling: set[asyncio.Future[None]] = set()
-        #: threads for cascade judges that run code (made on first use): a check that
-        #: takes seconds must not hold the default executor's threads (DNS, tokenizers)
-        self._judges: ThreadPoolExecutor | None = None
 
     # -- public entry points ----------------------------------------------------
     async def chat(self, body: dict[str, Any], api_key: str | None,
@@ -452,13 +448,13 @@ class Gateway:
                 outcome = await self._complete(sub)
             except UpstreamError as exc:
                 last = exc
-                await self._observe(cascade.run, name, None)
+                cascade.run.observe(name, None)
                 continue
             finally:
                 ctx.upstream_s += sub.upstream_s
                 ctx.attempts.extend(sub.attempts)
             answers[name] = outcome
-            await self._observe(cascade.run, name, outcome.text or _answer_text(outcome.body))
+            cascade.run.observe(name, outcome.text or _answer_text(outcome.body))
         chosen = answers.get(cascade.run.answer()) if cascade.run.next_model() is None \
             else None
         if chosen is None and answers:  # stopped early: the latest answer
@@ -481,15 +477,6 @@ class Gateway:
         overhead_ms = ((time.perf_counter() - ctx.t0) - ctx.upstream_s) * 1000
         headers["x-kanjia-overhead-ms"] = f"{max(0.0, overhead_ms):.3f}"
         return CallOutcome(chosen.body, headers, chosen.record, chosen.text)
-
-    async def _observe(self, run: CascadeRunner, model: str, text: str | None) -> None:
-        """Give a cascade an answer; a judge that runs code does it in a thread of its own."""
-        if not run.runs_code:
-            run.observe(model, text)
-            return
-        if self._judges is None:
-            self._judges = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kanjia-judge")
-        await asyncio.get_running_loop().run_in_executor(self._judges, run.observe, model, text)
 
     async def _cascade_step(self, ctx: _Ctx, target: Target, n: int) -> _Ctx | None:
         """The context of the cascade's ``n``-th call (to ``target`` alone), with its own

@@ -3,7 +3,9 @@ and the cascades built on them (searched on train, replayed through ``CascadeRun
 
 from __future__ import annotations
 
+import ctypes
 import math
+import os
 import time
 from pathlib import Path
 
@@ -159,6 +161,52 @@ def _checkers_running() -> list[int]:
     return found
 
 
+def test_the_jail_holds(jail: tuple[str, ...]) -> None:
+    escape = (
+        "import os\ndef f(x):\n    os.mkdir('x')\n    os.chroot('x')\n"
+        "    for _ in range(64):\n        os.chdir('..')\n    os.chroot('.')\n"
+        "    return os.listdir('/')",
+        ("assert f(0) != []",),
+    )
+    mkdir = ("import os\ndef f(x):\n    os.mkdir('d')\n    return 1", ("assert f(0)",))
+    rechroot = ("import os\ndef f(x):\n    os.chroot('/')\n    return 1", ("assert f(0)",))
+    interrupt = (
+        "import os, signal\ndef f(x):\n    os.kill(1, signal.SIGINT)\n    return 1",
+        ("assert f(0)",),
+    )
+    honest = ("def f(x):\n    return x", ("assert f(1) == 1",))
+    got = run_jobs([escape, mkdir, rechroot, interrupt, honest], prefix=jail)
+    assert got == [(0,), (0,), (0,), (1,), (1,)]  # the batch survives the interrupt
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="syscall numbers for x86_64")
+def test_the_child_sees_no_host_ipc_and_no_host_keys(jail: tuple[str, ...]) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    segment = libc.shmget(0x4B4A, 4096, 0o1600)  # IPC_CREAT, mode 600
+    key = libc.syscall(248, b"user", b"kanjia-test", b"secret", 6, -3)  # add_key, session
+    try:
+        assert segment >= 0
+        find_segment = (
+            "import ctypes\ndef f(x):\n    return ctypes.CDLL(None).shmget(0x4B4A, 0, 0)",
+            ("assert f(0) < 0",),
+        )
+        find_key = (
+            "import ctypes\ndef f(x):\n"
+            "    return ctypes.CDLL(None).syscall(250, 10, -3, b'user', b'kanjia-test', 0)",
+            ("assert f(0) < 0",),
+        )
+        assert run_jobs([find_segment, find_key], prefix=jail) == [(1,), (1,)]
+    finally:
+        if segment >= 0:
+            libc.shmctl(segment, 0, None)  # IPC_RMID
+        if key >= 0:
+            libc.syscall(250, 21, key)  # KEYCTL_INVALIDATE
+
+
+def test_the_child_refuses_to_run_outside_its_own_pid_namespace() -> None:
+    assert run_jobs([("def f(x):\n    return x", ("assert f(1) == 1",))], prefix=()) is None
+
+
 def test_a_checker_refuses_without_isolation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("kanjia.routing.quality._codecheck.isolation_prefix", lambda: None)
     with pytest.raises(CodeCheckUnavailable):
@@ -188,7 +236,6 @@ def _check_policy(thresholds: tuple[float, ...] = (0.5, 1.0)) -> CascadePolicy:
 
 def test_check_cascade_stops_when_the_cheap_code_passes(jail: tuple[str, ...]) -> None:
     run = CascadeRun(_check_policy(), [0.0, 0.0, 0.0], "", CodeChecker())
-    assert run.runs_code
     run.observe("tester", TESTS)
     assert run.next_model() == "coder"  # the tester cannot vouch for itself
     run.observe("coder", _coded("return x * 2"))
@@ -206,7 +253,7 @@ def test_check_cascade_escalates_when_the_cheap_code_fails(jail: tuple[str, ...]
 
 def test_without_a_checker_a_check_cascade_calls_its_best_model_alone() -> None:
     run = CascadeRun(_check_policy(), [0.0, 0.0, 0.0])
-    assert not run.runs_code and run.called == ()
+    assert run.called == ()
     assert run.next_model() == "expert"  # the best train accuracy of the chain
     run.observe("expert", _coded("return x * 2"))
     assert run.next_model() is None and run.answer() == "expert"
@@ -263,36 +310,16 @@ def test_training_runs_no_code_unless_asked(code_dir: Path) -> None:
     assert not any(p.check for p in router.cascades["code"])
 
 
-def test_the_gateway_runs_code_only_with_code_checks_on(
-    code_dir: Path, tmp_path: Path, jail: tuple[str, ...]
-) -> None:
+def test_the_gateway_never_runs_code(code_dir: Path, tmp_path: Path) -> None:
     from kanjia.config import load_settings
-    from kanjia.errors import ConfigError
     from kanjia.server.app import build_app
 
     path = tmp_path / "code.npz"
     train_router(load_dataset(code_dir), TrainOptions(folds=3, n_buckets=1 << 10)).save(path)
-    for on in (False, True):
-        settings = load_settings(None, quality_router=str(path), code_checks=on)
-        quality = build_app(settings, env={}).services.planner.quality
-        assert isinstance(quality, QualityRouter)
-        assert (quality.checker is not None) is on
-    with pytest.raises(ConfigError, match="quality_router"):
-        build_app(load_settings(None, quality_router=str(tmp_path / "missing.npz")), env={})
-
-
-def test_the_gateway_refuses_code_checks_it_cannot_isolate(
-    code_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from kanjia.config import load_settings
-    from kanjia.errors import ConfigError
-    from kanjia.server.app import build_app
-
-    path = tmp_path / "code.npz"
-    train_router(load_dataset(code_dir), TrainOptions(folds=3, n_buckets=1 << 10)).save(path)
-    monkeypatch.setattr("kanjia.routing.quality._codecheck.isolation_prefix", lambda: None)
-    with pytest.raises(ConfigError, match="code_checks: code checks need"):
-        build_app(load_settings(None, quality_router=str(path), code_checks=True), env={})
+    quality = build_app(
+        load_settings(None, quality_router=str(path)), env={}
+    ).services.planner.quality
+    assert isinstance(quality, QualityRouter) and quality.checker is None
 
 
 def test_the_cli_says_in_one_line_when_it_cannot_isolate(

@@ -121,12 +121,6 @@ class CascadeRun:
         return self.policy.chain[best]
 
     @property
-    def runs_code(self) -> bool:
-        """Whether :meth:`observe` may run answers' code (seconds, not microseconds: call
-        it off the event loop)."""
-        return self.policy.check and self.checker is not None
-
-    @property
     def called(self) -> tuple[str, ...]:
         if self._unchecked:
             return (self._fallback,) if self._responses else ()

@@ -4,16 +4,18 @@ share it passes says how far to trust it. No test from the prompt is needed, and
 or task is assumed: any answer with a function in a code block is code, any ``assert``
 line in an answer (a ``[TESTS]`` block, a code block) is a test.
 
-Running model output is opt-in at run time (``CodeChecker``), and it runs only where the
-machine lets an unprivileged process make user, mount, PID and network namespaces
-(``unshare -rnpfm``); elsewhere :class:`CodeCheckUnavailable` is raised. The child
-(``_coderun``) sees no network, no file of the machine (it ``chroot``s into an empty
-directory), no environment and no other process. Each job runs in a process of its own,
-under limits on memory, CPU, file size and open files, with a per-test alarm, and is killed
+Running model output is opt-in (``kanjia router train/eval --code-checks``; the gateway never
+does it), and it runs only where the machine lets an unprivileged process make user,
+mount, PID, network, IPC and UTS namespaces (``unshare -rnpfmiu``); elsewhere
+:class:`CodeCheckUnavailable` is raised. The child (``_coderun``) sees no network, no file
+of the machine (an empty read-only tmpfs is its root), no environment and no other
+process, and has no capabilities. Each job runs in a process of its own, under limits on
+memory, CPU, file size, processes and open files, with a per-test alarm, and is killed
 with everything it started. The whole child is killed after a wall-clock limit. What is
 left open: an answer can fake its own result (a returned object whose ``__eq__`` always
-says yes passes any test), and a fork bomb is held back only by the CPU, time and process
-limits, not by a cgroup. This isolates mistakes; it is not a hardened sandbox."""
+says yes passes any test), and the memory of a job's processes is capped per process, not
+by a cgroup. This isolates mistakes in data one chose to run; it is not a hardened
+sandbox."""
 
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ def _blocks(text: str) -> list[str]:
 
 
 MAX_ANSWER_CHARS = 20_000
+MAX_REPORT_BYTES = 1 << 20
 
 
 def _parse(source: str) -> ast.Module | None:
@@ -121,18 +124,18 @@ class CodeCheckUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    memory_mb: int = 512  # per job process
+    memory_mb: int = 256  # per process (a job may have up to 8)
     cpu_s: int = 5  # per job process
     step_s: float = 0.5  # per test (twice that to load the code)
     slack_s: float = 5.0  # the whole child: the jobs' time plus this
 
 
-ISOLATION = ("-rnpfm", "--kill-child")
+ISOLATION = ("-rnpfmiu", "--kill-child")  # + IPC and UTS namespaces
 
 
 def isolation_prefix() -> tuple[str, ...] | None:
-    """``unshare -rnpfm --kill-child`` when this machine lets an unprivileged process make
-    the namespaces (tried once with a real child), else ``None``."""
+    """``unshare -rnpfmiu --kill-child`` when this machine lets an unprivileged process
+    make the namespaces (tried once with a real child), else ``None``."""
     exe = shutil.which("unshare")
     if exe is None:
         return None
@@ -159,7 +162,8 @@ def _valid(result: object, tests: Sequence[str]) -> Passes:
 def run_jobs(
     jobs: Sequence[tuple[str, Sequence[str]]],
     limits: SandboxLimits = SandboxLimits(),
-    prefix: Sequence[str] = (),
+    *,
+    prefix: Sequence[str],
 ) -> list[Passes] | None:
     """Run the ``(code, tests)`` jobs in one child started through ``prefix`` (see
     :func:`isolation_prefix`): per job, ``None`` when its code did not load, else 0/1 per
@@ -176,7 +180,7 @@ def run_jobs(
         }
     )
     wall = limits.slack_s + sum(limits.step_s * (len(t) + 3) for _, t in jobs)
-    with tempfile.TemporaryDirectory(prefix="kanjia-check-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="kanjia-check-", ignore_cleanup_errors=True) as workdir:
         proc = subprocess.Popen(
             [*prefix, sys.executable, "-I", "-S", "-c", _child_source()],
             stdin=subprocess.PIPE,
@@ -197,7 +201,7 @@ def run_jobs(
             for pipe in (proc.stdin, proc.stdout):
                 if pipe is not None:
                     pipe.close()
-    if proc.returncode != 0:
+    if proc.returncode != 0 or len(out) > MAX_REPORT_BYTES:
         return None
     try:
         decoded = json.loads(out.decode("utf-8"))
@@ -224,6 +228,7 @@ class CodeChecker:
     max_children: int = 2
     _memo: OrderedDict[Job, Passes] = field(default_factory=OrderedDict)
     _prefix: tuple[str, ...] | None = None
+    _refused: bool = False  # the probe failed: do not try again
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _slots: threading.BoundedSemaphore = field(init=False)
 
@@ -234,17 +239,18 @@ class CodeChecker:
         """Raise :class:`CodeCheckUnavailable` unless this machine can isolate a check."""
         with self._lock:
             if self._prefix is None:
-                prefix = isolation_prefix()
+                prefix = None if self._refused else isolation_prefix()
                 if prefix is None:
+                    self._refused = True
                     raise CodeCheckUnavailable(
-                        "code checks need unprivileged user, mount, PID and network "
-                        "namespaces (unshare -rnpfm), which this machine does not allow"
+                        "code checks need unprivileged user, mount, PID, network, IPC and "
+                        "UTS namespaces (unshare -rnpfmiu), which this machine does not allow"
                     )
                 self._prefix = prefix
 
     def run(self, jobs: Sequence[Job]) -> list[Passes]:
         """Each job's result (``None`` also when its batch failed); safe to call from
-        several threads (the gateway's workers)."""
+        several threads."""
         self.ensure_available()
         assert self._prefix is not None
         with self._lock:
@@ -253,7 +259,7 @@ class CodeChecker:
         if not missing:
             return [found[j] for j in jobs]
         with self._slots:
-            results = run_jobs(missing, self.limits, self._prefix)
+            results = run_jobs(missing, self.limits, prefix=self._prefix)
         with self._lock:
             for job, result in zip(missing, results or [None] * len(missing), strict=True):
                 found[job] = result

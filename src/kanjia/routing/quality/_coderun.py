@@ -1,16 +1,20 @@
-"""The child side of a code check, run as ``unshare -rnpfm --kill-child python -I -S -c
-<this file's text>``: process 1 of fresh user, mount, PID and network namespaces.
+"""The child side of a code check, run as ``unshare -rnpfmiu --kill-child python -I -S -c
+<this file's text>``: process 1 of fresh user, mount, PID, network, IPC and UTS
+namespaces, with a session keyring of its own.
 
 It is the trusted reporter and runs no model code itself. It reads the jobs from stdin,
-imports the standard modules answers commonly use, then ``chroot``s into its empty working
-directory (no file of the machine is visible after that, and no other module can be
-imported). For each job it forks one process, which limits itself (memory, CPU, file size,
-open files), loads the job's code and runs each test under an alarm. That process reports
-through its own pipe only: one byte when the code has loaded, then one byte per test.
-Whatever it or its descendants write elsewhere reaches nobody, and the reporter reads at
-most ``len(tests) + 1`` bytes. After each job the reporter kills every other process in the
-namespace. Once all the jobs are done, it writes one JSON list of results to the pipe it
-was given on fd 1.
+imports the standard modules answers commonly use, mounts an empty read-only tmpfs on its
+working directory and ``chroot``s into it, then gives up every capability (bounding set
+too), sets no-new-privileges and makes itself undumpable (no ptrace of it). From then on
+no file of the machine is visible, nothing can be written or imported, and the chroot
+cannot be undone. For each job it forks one process, which limits itself (memory, CPU,
+file size, processes, open files), loads the job's code and runs each test under an
+alarm. That process reports through its own pipe only: one byte when the code has loaded,
+then one byte per test. Whatever it or its descendants write elsewhere reaches nobody, and
+the reporter reads at most ``len(tests) + 1`` bytes. After each job the reporter kills
+every other process in the namespace. Once all the jobs are done, it writes one JSON list
+of results to the pipe it was given on fd 1. It refuses to start unless it is process 1 of
+its own PID namespace.
 
 A job is ``[code, [test, ...]]``. Its result is ``null`` when the code does not load, else
 a list of 0/1, one per test. A test missing when the job's time is up counts as 0. If a
@@ -19,6 +23,7 @@ function (models name their functions differently)."""
 
 import ast
 import contextlib
+import ctypes
 import json
 import os
 import resource
@@ -43,7 +48,7 @@ def _limit(memory_mb: int, cpu_s: int) -> None:
         (resource.RLIMIT_CPU, cpu_s),
         (resource.RLIMIT_FSIZE, 0),
         (resource.RLIMIT_NOFILE, 16),
-        (resource.RLIMIT_NPROC, 64),
+        (resource.RLIMIT_NPROC, 8),
         (resource.RLIMIT_CORE, 0),
     ):
         _, hard = resource.getrlimit(kind)
@@ -154,7 +159,52 @@ def _report(
     return bits + [0] * (len(tests) - len(bits))
 
 
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 4, 24, 38
+#: keyctl(2) by architecture; KEYCTL_JOIN_SESSION_KEYRING = 1 with no name: a new keyring
+KEYCTL = {"x86_64": 250, "aarch64": 219}
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def _jail() -> None:
+    """Empty read-only root, then no capabilities: raises OSError if any step fails."""
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def check(result: int, what: str) -> None:
+        if result != 0:
+            raise OSError(ctypes.get_errno(), what)
+
+    keyctl = KEYCTL.get(os.uname().machine)
+    if keyctl is None or libc.syscall(keyctl, 1, None) < 0:  # not the caller's keyring
+        raise OSError(ctypes.get_errno(), "session keyring")
+
+    flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+    check(libc.mount(b"none", b".", b"tmpfs", flags, b"size=4k,mode=555"), "mount")
+    os.chdir(os.getcwd())  # step onto the new mount
+    os.chroot(".")
+    os.chdir("/")
+    for cap in range(64):
+        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    check(libc.capset(ctypes.byref(_CapHeader(0x20080522, 0)), (_CapData * 2)()), "capset")
+    check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    check(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "dumpable")
+
+
 def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # process 1 ignores what it has no handler for
+    if os.getpid() != 1:
+        sys.exit(3)  # not in a PID namespace of its own: kill(-1) would reach the machine
     request = json.loads(sys.stdin.read())
     result_fd = os.dup(1)
     sink = os.open(os.devnull, os.O_RDWR)
@@ -163,9 +213,7 @@ def main() -> None:
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             __import__(name)
-    if request.get("jail", True):
-        os.chroot(".")
-        os.chdir("/")
+    _jail()
     results = [_report(code, tests, result_fd, request) for code, tests in request["jobs"]]
     os.write(result_fd, json.dumps(results).encode("utf-8"))
     os.close(result_fd)

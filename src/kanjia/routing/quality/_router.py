@@ -32,7 +32,8 @@ class QualityRouter:
     plans: Mapping[str, TaskPlan] = field(default_factory=dict)
     cascades: Mapping[str, tuple[CascadePolicy, ...]] = field(default_factory=dict)
     info: Mapping[str, Any] = field(default_factory=dict)
-    #: runs answers' code for code-check cascades; without one they call their best model alone
+    #: runs answers' code for code-check cascades (offline evaluation only: the gateway
+    #: never sets one); without one they call their most accurate model alone
     checker: CodeChecker | None = field(default=None, compare=False)
 
     # -- loading -----------------------------------------------------------------------
