@@ -215,6 +215,23 @@ def run_jobs(
 Job = tuple[str, tuple[str, ...]]
 
 
+def cross_jobs(
+    responses: Sequence[str | None],
+) -> tuple[list[tuple[int, int, Job]], list[int]]:
+    """The jobs that check one row's answers against each other: ``(j, k, (code of j,
+    tests of k))`` for every answer ``j`` with code and every other answer ``k`` with
+    tests; and how many tests each answer wrote."""
+    codes = [extract_code(r) for r in responses]
+    tests = [extract_tests(r) for r in responses]
+    jobs = [
+        (j, k, (codes[j], tests[k]))
+        for j in range(len(codes))
+        for k in range(len(tests))
+        if j != k and codes[j] and tests[k]
+    ]
+    return jobs, [len(t) for t in tests]
+
+
 @dataclass
 class CodeChecker:
     """Runs code checks for cascades. It probes the machine's isolation once, on first
@@ -273,20 +290,12 @@ class CodeChecker:
         """Per answer: the share of the other answers' tests its code passes (0 when it has
         no code that loads); NaN when the other answers wrote no tests. One job per (code,
         another answer's tests), as the offline search runs them."""
-        codes = [extract_code(r) for r in responses]
-        tests = [extract_tests(r) for r in responses]
-        pairs = [
-            (j, (codes[j], tests[k]))
-            for j in range(len(codes))
-            for k in range(len(tests))
-            if j != k and codes[j] and tests[k]
-        ]
-        results = self.run([job for _, job in pairs])
-        passed = [0] * len(codes)
-        for (j, _), result in zip(pairs, results, strict=True):
+        jobs, written = cross_jobs(responses)
+        passed = [0] * len(responses)
+        for (j, _, _), result in zip(jobs, self.run([job for _, _, job in jobs]), strict=True):
             passed[j] += sum(result) if result else 0
         out = []
-        for j in range(len(codes)):
-            foreign = sum(len(ts) for k, ts in enumerate(tests) if k != j)
+        for j in range(len(responses)):
+            foreign = sum(written) - written[j]
             out.append(passed[j] / foreign if foreign else math.nan)
         return out

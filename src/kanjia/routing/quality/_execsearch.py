@@ -13,11 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from kanjia.routing.quality._codecheck import (
-    CodeChecker,
-    extract_code,
-    extract_tests,
-)
+from kanjia.routing.quality._codecheck import CodeChecker, Job, cross_jobs, extract_code
 from kanjia.routing.quality._search import Candidate, candidate_models
 
 FloatArray = npt.NDArray[np.float64]
@@ -43,16 +39,12 @@ def pass_tables(responses: Responses, checker: CodeChecker) -> tuple[FloatArray,
     passed = np.zeros((n, m, m))
     total = np.zeros((n, m))
     for start in range(0, n, BATCH_ROWS):
-        jobs: list[tuple[str, tuple[str, ...]]] = []
+        jobs: list[Job] = []
         where: list[tuple[int, int, int]] = []
         for i in range(start, min(n, start + BATCH_ROWS)):
-            codes = [extract_code(r) for r in responses[i]]
-            tests = [extract_tests(r) for r in responses[i]]
-            total[i] = [len(t) for t in tests]
-            for j, k in itertools.product(range(m), range(m)):
-                if j != k and codes[j] and tests[k]:
-                    jobs.append((codes[j], tests[k]))
-                    where.append((i, j, k))
+            row_jobs, total[i] = cross_jobs(responses[i])
+            jobs += [job for _, _, job in row_jobs]
+            where += [(i, j, k) for j, k, _ in row_jobs]
         for (i, j, k), result in zip(where, checker.run(jobs), strict=True):
             passed[i, j, k] = sum(result) if result else 0
     return passed, total
