@@ -3,8 +3,9 @@ asserts in the sandboxed child, on real MBPP answers, beside a bare interpreter 
 
     python bench/code_check.py [--data routerbench] [--n 60] [--writer M] [--coder M]
 
-One ``CodeChecker`` serves every check, as in the gateway (its isolation probe is made once,
-before timing); no pair repeats, so nothing is answered from its memory.
+One ``CodeChecker`` serves every check, as in ``router train/eval --code-checks`` (its
+isolation probe is made once, before timing); no pair repeats, so nothing is answered from
+its memory.
 Prints a JSON object as the last line: latency percentiles of both, their ratio, and how
 often the coder's code passed the writer's tests."""
 

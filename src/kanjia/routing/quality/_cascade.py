@@ -10,6 +10,7 @@ the prompt-level prior."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -148,7 +149,7 @@ class CascadeRun:
         if self.policy.check and self.checker is not None:
             scores = self.checker.scores(self._responses)
             best, score = rank_answers(scores, self.policy.tie_break[:n])
-            return best, -1.0 if score != score else score
+            return best, -1.0 if math.isnan(score) else score
         if vote is not None:
             codes = answer_codes(self.prompt, self._responses, vote.vocab)
             return vote.decide(self.policy.vote_index[:n], codes)

@@ -30,7 +30,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -234,56 +233,45 @@ def cross_jobs(
 
 @dataclass
 class CodeChecker:
-    """Runs code checks for cascades. It probes the machine's isolation once, on first
-    use, and raises :class:`CodeCheckUnavailable` without it. At most ``max_children``
-    checks run at a time. It remembers the last ``memo_size`` results by (code, tests), so
-    a replay of recorded answers or a repeated request does not run the same code twice. A
-    batch whose child fails is remembered for nothing."""
+    """Runs code checks for cascades (offline: ``router train/eval --code-checks``). It
+    probes the machine's isolation once, on first use, and raises
+    :class:`CodeCheckUnavailable` without it. It remembers the last ``memo_size`` results by
+    (code, tests), so replaying recorded answers does not run the same code twice. A batch
+    whose child fails is remembered for nothing."""
 
     limits: SandboxLimits = SandboxLimits()
     memo_size: int = 4096
-    max_children: int = 2
     _memo: OrderedDict[Job, Passes] = field(default_factory=OrderedDict)
     _prefix: tuple[str, ...] | None = None
     _refused: bool = False  # the probe failed: do not try again
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _slots: threading.BoundedSemaphore = field(init=False)
 
-    def __post_init__(self) -> None:
-        self._slots = threading.BoundedSemaphore(self.max_children)
-
-    def ensure_available(self) -> None:
-        """Raise :class:`CodeCheckUnavailable` unless this machine can isolate a check."""
-        with self._lock:
-            if self._prefix is None:
-                prefix = None if self._refused else isolation_prefix()
-                if prefix is None:
-                    self._refused = True
-                    raise CodeCheckUnavailable(
-                        "code checks need unprivileged user, mount, PID, network, IPC and "
-                        "UTS namespaces (unshare -rnpfmiu), which this machine does not allow"
-                    )
-                self._prefix = prefix
+    def ensure_available(self) -> tuple[str, ...]:
+        """The isolation prefix; :class:`CodeCheckUnavailable` when there is none."""
+        if self._prefix is None:
+            prefix = None if self._refused else isolation_prefix()
+            if prefix is None:
+                self._refused = True
+                raise CodeCheckUnavailable(
+                    "code checks need unprivileged user, mount, PID, network, IPC and "
+                    "UTS namespaces (unshare -rnpfmiu), which this machine does not allow"
+                )
+            self._prefix = prefix
+        return self._prefix
 
     def run(self, jobs: Sequence[Job]) -> list[Passes]:
-        """Each job's result (``None`` also when its batch failed); safe to call from
-        several threads."""
-        self.ensure_available()
-        assert self._prefix is not None
-        with self._lock:
-            found = {j: self._memo[j] for j in jobs if j in self._memo}
+        """Each job's result (``None`` also when its batch failed)."""
+        prefix = self.ensure_available()
+        found = {j: self._memo[j] for j in jobs if j in self._memo}
         missing = [j for j in dict.fromkeys(jobs) if j not in found]
         if not missing:
             return [found[j] for j in jobs]
-        with self._slots:
-            results = run_jobs(missing, self.limits, prefix=self._prefix)
-        with self._lock:
-            for job, result in zip(missing, results or [None] * len(missing), strict=True):
-                found[job] = result
-                if results is not None:
-                    self._memo[job] = result
-            while len(self._memo) > self.memo_size:
-                self._memo.popitem(last=False)
+        results = run_jobs(missing, self.limits, prefix=prefix)
+        for job, result in zip(missing, results or [None] * len(missing), strict=True):
+            found[job] = result
+            if results is not None:
+                self._memo[job] = result
+        while len(self._memo) > self.memo_size:
+            self._memo.popitem(last=False)
         return [found[j] for j in jobs]
 
     def scores(self, responses: Sequence[str | None]) -> list[float]:

@@ -118,12 +118,8 @@ class _TaskSearch:
 
 
 def _search_task(
-    rows: Dataset,
-    oof: FloatArray,
-    expected: FloatArray,
-    scale: float,
-    folds: npt.NDArray[np.int64],
-    options: TrainOptions,
+    rows: Dataset, oof: FloatArray, expected: FloatArray, scale: float,
+    folds: npt.NDArray[np.int64], options: TrainOptions,
 ) -> _TaskSearch:
     candidates = route_candidates(oof, expected, rows.quality, rows.cost, scale)
     candidates += single_candidates(rows.quality, rows.cost)
@@ -142,7 +138,9 @@ def _search_task(
     return _TaskSearch(candidates + found, keys=keys)
 
 
-def _policy(c: Candidate, search: _TaskSearch, rows: Dataset, oof: FloatArray) -> CascadePolicy:
+def _policy(
+    c: Candidate, search: _TaskSearch, rows: Dataset, oof: FloatArray
+) -> CascadePolicy:
     names = tuple(rows.models[j] for j in c.chain)
     if c.kind == "single":
         return single_model_policy(names[0])
