@@ -79,7 +79,9 @@ def test_report_text(ledger: str) -> None:
     assert "deepseek/deepseek-chat -> qwen/qwen-plus" in result.stdout
     assert "TOTAL" in result.stdout
     saved = _run("report", "--db", ledger, "--baseline", "--by", "day")
-    assert "routing saved 255.350000 CNY" in saved.stdout
+    assert "saved 255.350000 CNY" in saved.stdout
+    assert "routing (requests sent to a route): 2 requests, saved 87.850000 CNY" \
+        in saved.stdout
 
 
 @pytest.mark.parametrize("args", [

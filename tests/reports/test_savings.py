@@ -92,3 +92,24 @@ async def test_bad_baseline(db: Database, catalog: Catalog) -> None:
         await savings_report(db, catalog, baseline="openai/gpt-9")
     with pytest.raises(ValueError, match="ambiguous"):
         await savings_report(db, catalog, baseline="Qwen/Qwen2.5-7B-Instruct")
+
+
+@pytest.mark.parametrize("by", ["model", "lever"])
+async def test_savings_split_between_routing_and_direct_choices(known: Database,
+                                                                catalog: Catalog,
+                                                                by: str) -> None:
+    """Routing is credited only with routed requests; named models are the client's."""
+    r = await savings_report(known, catalog, baseline="openai/gpt-4o", currency="CNY", by=by)
+    levers = {x["lever"]: x for x in r["levers"]}
+    assert set(levers) == {"routing", "direct"}
+    routed, direct = levers["routing"], levers["direct"]
+    assert routed["requests"] == 2 and direct["requests"] == 4
+    # the two qwen-plus requests went through cheap-chat: 3.4 CNY against 12.5 USD
+    assert routed["amount"] == pytest.approx(3.4)
+    assert routed["baseline"]["amounts"]["USD"] == pytest.approx(12.5)
+    assert routed["saving"]["amount"] == pytest.approx(float(Decimal("12.5") * RATE -
+                                                             Decimal("3.4")))
+    assert direct["saving"]["amount"] == pytest.approx(
+        float(Decimal("28.5") * RATE - (Decimal("15") + Decimal("3.5") * RATE)))
+    assert routed["saving"]["amount"] + direct["saving"]["amount"] == pytest.approx(
+        r["saving"]["amount"])

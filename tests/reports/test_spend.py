@@ -92,7 +92,7 @@ async def test_reports_on_postgresql_match_sqlite(known: Database, pg_db: Databa
     from kanjia.reports import reprice_report, savings_report
 
     await write(pg_db, known_records(catalog))
-    for by in ("vendor", "day", "key"):
+    for by in ("vendor", "day", "key", "lever"):
         lite = await spend_report(known, catalog, by=by)
         pg = await spend_report(pg_db, catalog, by=by)
         pt, lt = dict(pg["total"]), dict(lite["total"])
@@ -105,6 +105,8 @@ async def test_reports_on_postgresql_match_sqlite(known: Database, pg_db: Databa
     lite_s = await savings_report(known, catalog)
     pg_s = await savings_report(pg_db, catalog)
     assert pg_s["baseline_total"]["amount"] == pytest.approx(lite_s["baseline_total"]["amount"])
+    assert [(x["lever"], x["requests"]) for x in pg_s["levers"]] == \
+        [(x["lever"], x["requests"]) for x in lite_s["levers"]] == [("routing", 2), ("direct", 4)]
     lite_r = await reprice_report(known, catalog, at=date(2024, 4, 30))
     pg_r = await reprice_report(pg_db, catalog, at=date(2024, 4, 30))
     assert pg_r["total"]["amount"] == pytest.approx(lite_r["total"]["amount"])

@@ -30,7 +30,7 @@ from kanjia.cli._common import friendly as _friendly
 
 __all__ = ["breakeven", "report"]
 
-GROUP_NAMES = ("vendor", "model", "route", "key", "tenant", "day")
+GROUP_NAMES = ("vendor", "model", "route", "key", "tenant", "day", "lever")
 DEFAULT_BASELINE = "openai/gpt-4o"
 #: the value of a bare --baseline: $KANJIA_BASELINE, else DEFAULT_BASELINE
 _CONFIGURED = "\0configured"
@@ -185,8 +185,14 @@ def _print_report(r: dict[str, Any]) -> None:
                  _num(x["baseline"]["amount"]), _num(x["saving"]["amount"]),
                  _pct(x["saving"]["share"])) for x in rows])
         s = r["saving"]
-        click.echo(f"routing saved {_num(s['amount'])} {cur} ({_other(s)} {alt}), "
+        click.echo(f"saved {_num(s['amount'])} {cur} ({_other(s)} {alt}), "
                    f"{_pct(s['share'])} of the baseline")
+        for lever in r["levers"]:
+            who = ("routing (requests sent to a route)" if lever["lever"] == "routing"
+                   else "direct model choices (requests that named their model)")
+            click.echo(f"  {who}: {lever['requests']} requests, saved "
+                       f"{_num(lever['saving']['amount'])} {cur} "
+                       f"({_pct(lever['saving']['share'])} of their baseline)")
     else:
         how = " and ".join(x for x in (
             f"at the prices of {r['at']}" if r["at"] else "",

@@ -65,5 +65,10 @@ async def savings_panel(db: Database, catalog: Catalog, period: Period, currency
     return {"baseline": report["baseline"], "total": float(report["total"]["amount"]),
             "baseline_total": float(report["baseline_total"]["amount"]),
             "saving": float(report["saving"]["amount"]), "share": report["saving"]["share"],
+            "levers": [{"lever": x["lever"], "requests": int(x["requests"]),
+                        "actual": float(x["amount"]),
+                        "baseline": float(x["baseline"]["amount"]),
+                        "saving": float(x["saving"]["amount"])}
+                       for x in report.get("levers", [])],
             "rows": rows[:_TOP_SAVINGS], "more_rows": max(len(rows) - _TOP_SAVINGS, 0),
             "notes": list(report.get("notes", []))}

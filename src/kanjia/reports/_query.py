@@ -6,12 +6,16 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-__all__ = ["GROUPS", "check_by", "label_of", "ts_bounds", "where"]
+__all__ = ["GROUPS", "LEVER", "check_by", "label_of", "ts_bounds", "where"]
 
-#: --by value -> the ledger columns that name a row ("day" comes from the time)
+#: how a request chose its model: through a route ("routing") or named by the client
+LEVER = "(CASE WHEN route IS NULL THEN 'direct' ELSE 'routing' END)"
+
+#: --by value -> the ledger columns (or expressions) that name a row ("day" comes from
+#: the time)
 GROUPS: dict[str, tuple[str, ...]] = {
     "vendor": ("vendor",), "model": ("vendor", "model"), "route": ("route",),
-    "key": ("key_id",), "tenant": ("tenant",), "day": ("day",),
+    "key": ("key_id",), "tenant": ("tenant",), "day": ("day",), "lever": (LEVER,),
 }
 
 NONE = "(none)"

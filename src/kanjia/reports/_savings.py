@@ -16,7 +16,7 @@ from kanjia.catalog import Catalog, ModelEntry
 from kanjia.metering.store import Database
 from kanjia.reports._amounts import check_currency, money
 from kanjia.reports._query import check_by
-from kanjia.reports._replay import Keep, Pick, kind_of, pick, replay, utc
+from kanjia.reports._replay import Keep, Line, Pick, kind_of, pick, replay, utc
 from kanjia.reports._scan import layout, scan
 from kanjia.reports._shape import counts, diff, notes, ordered, window
 
@@ -40,7 +40,9 @@ async def savings_report(db: Database, catalog: Catalog, *, since: date | None =
                          currency: str = "CNY", by: str = "model") -> dict[str, Any]:
     """``{"kind": "savings", "total", "baseline_total", "saving", "rows", "notes"}``:
     ``total`` is the ledger's cost, ``saving`` = baseline_total - total (and its share
-    of the baseline); each row has its cost, ``baseline`` and ``saving``."""
+    of the baseline); each row has its cost, ``baseline`` and ``saving``. ``levers``
+    splits the same into ``routing`` (requests a route chose the model for) and
+    ``direct`` (requests that named their model)."""
     currency = check_currency(currency)
     check_by(by)
     base = find_model(catalog, baseline, "baseline")
@@ -66,16 +68,26 @@ async def savings_report(db: Database, catalog: Catalog, *, since: date | None =
     cells = await scan(db, lay, since=since, until=until, by=by)
     result = replay(cells, catalog, resolve, by=by)
     total = result.total()
-    rows = [{by: line.label, **money(line.actual, currency), **counts(line),
-             "baseline": money(line.replayed, currency),
-             "saving": diff(line.replayed, line.actual, currency, share_of=line.replayed),
-             "partial": line.partial}
-            for line in ordered(result.lines.values(), by, currency)]
+
+    def row(name: str, line: Line) -> dict[str, Any]:
+        return {name: line.label, **money(line.actual, currency), **counts(line),
+                "baseline": money(line.replayed, currency),
+                "saving": diff(line.replayed, line.actual, currency, share_of=line.replayed),
+                "partial": line.partial}
+
+    rows = [row(by, line) for line in ordered(result.lines.values(), by, currency)]
+    # who gets the credit: requests a route chose their model for, and requests that
+    # named their model (the client's own choice, not kanjia's routing)
+    by_lever = result if by == "lever" else replay(
+        await scan(db, lay, since=since, until=until, by="lever"), catalog, resolve,
+        by="lever")
+    levers = [row("lever", by_lever.lines[name]) for name in ("routing", "direct")
+              if name in by_lever.lines]
     saving = diff(total.replayed, total.actual, currency, share_of=total.replayed)
     return {"kind": "savings", **window(since, until), "by": by, "currency": currency,
             "baseline": base.key,
             "total": {**money(total.actual, currency), **counts(total)},
             "baseline_total": money(total.replayed, currency), "saving": saving,
-            "rows": rows, "partial": total.partial,
+            "rows": rows, "levers": levers, "partial": total.partial,
             "notes": notes(result, f"priced at {base.key}'s nearest price"),
             "cells": result.cells}

@@ -84,13 +84,16 @@ async def _parts(db: Database, catalog: Catalog, since: date | None, until: date
 async def _medians(db: Database, since: date | None, until: date | None,
                    by: str) -> dict[str, float]:
     """The median latency per group (the mean of the two middle values when even)."""
-    cols = ", ".join(check_by(by))
+    exprs = check_by(by)
+    cols = ", ".join(exprs)
+    named = ", ".join(f"{e} AS g{i}" for i, e in enumerate(exprs))
+    names = ", ".join(f"g{i}" for i in range(len(exprs)))
     clause, args = where(since, until)
-    sql = (f"SELECT {cols}, AVG(latency_ms) FROM (SELECT {cols}, latency_ms, "
+    sql = (f"SELECT {names}, AVG(latency_ms) FROM (SELECT {named}, latency_ms, "
            f"ROW_NUMBER() OVER (PARTITION BY {cols} ORDER BY latency_ms) AS rn, "
            f"COUNT(*) OVER (PARTITION BY {cols}) AS n FROM usage_records WHERE {clause}) t "
-           f"WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY {cols}")
-    n = len(check_by(by))
+           f"WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY {names}")
+    n = len(exprs)
     return {label_of(by, r[:n]): float(r[n]) for r in await db.fetch(sql, args)}
 
 

@@ -185,6 +185,13 @@
       "tokens would have cost ", el("strong", { text: money(s.baseline_total) }),
       ": saved ", el("strong", { cls: s.saving >= 0 ? "good" : "bad",
                                  text: money(s.saving) + share }), "."]));
+    var who = { routing: "through a route (kanjia chose the model)",
+                direct: "named by the client (its own choice)" };
+    (s.levers || []).forEach(function (l) {
+      b.appendChild(el("p", { cls: "note", text: l.requests + " request(s) " +
+        (who[l.lever] || l.lever) + ": paid " + money(l.actual) + ", saved " +
+        money(l.saving) + (l.baseline ? " (" + pct(l.saving / l.baseline) + ")" : "") }));
+    });
     var rows = s.rows.slice(0, 12);
     make("savings", canvas("savings", "savings", 300), {
       type: "bar",
