@@ -1,16 +1,21 @@
 """``kanjia demo``: the sandbox and the gateway on free ports, a realistic mixed
-workload through the official openai SDK, and what it cost."""
+workload through the official openai SDK, and the story it tells: what each request
+cost, where each route went and why, what that saved, and what to try next."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import signal
+import tempfile
+import threading
 import time
-from collections import defaultdict
-from datetime import UTC, datetime
-from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import click
 
+from kanjia.cli._demo_summary import Sent, print_summary
 from kanjia.config import load_settings
 from kanjia.metering.record import CallRecord
 
@@ -20,6 +25,8 @@ _CHAT_MODELS = (
     "minimax/MiniMax-M2", "openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-20241022",
     "gemini/gemini-2.0-flash",
 )
+_ROUTES = ("cheap-chat", "cn-only", "long-doc", "code")
+_EMBEDDINGS = ("openai/text-embedding-3-small", "qwen/text-embedding-v3", "zhipu/embedding-3")
 _PROMPTS = (
     "用三句话解释大模型价格战对中小企业意味着什么。",
     "Summarise the trade-offs between self-hosting an open-weights model and paying per token.",
@@ -33,68 +40,80 @@ _TOOLS = [{"type": "function", "function": {
         "required": ["model"]}}}]
 
 
-def _workload(client: Any, models: list[str]) -> int:
-    sent = 0
-    for i, model in enumerate(models):
+def _workload(client: Any, sandbox_url: str, sent: Sent) -> None:
+    for i, model in enumerate(_CHAT_MODELS):
         prompt = _PROMPTS[i % len(_PROMPTS)]
         client.chat.completions.create(model=model, max_tokens=120,
                                        messages=[{"role": "user", "content": prompt}])
+        sent.add("chat")
         stream = client.chat.completions.create(
             model=model, max_tokens=80, stream=True, stream_options={"include_usage": True},
             messages=[{"role": "system", "content": "Be brief."},
                       {"role": "user", "content": _PROMPTS[(i + 1) % len(_PROMPTS)]}])
         for _ in stream:
             pass
+        sent.add("chat, streamed")
         client.chat.completions.create(
-            model=model, tools=_TOOLS, tool_choice="required",
+            model=model, tools=_TOOLS, tool_choice="required", max_tokens=200,
             messages=[{"role": "user", "content": "What does deepseek-chat cost?"}])
-        sent += 3
-    for route in ("cheap-chat", "cn-only", "long-doc", "code"):
-        client.chat.completions.create(model=route, max_tokens=100,
-                                       messages=[{"role": "user", "content": _PROMPTS[0]}])
-        sent += 1
-    for model in ("openai/text-embedding-3-small", "qwen/text-embedding-v3",
-                  "zhipu/embedding-3"):
+        sent.add("chat with tools")
+    for route in _ROUTES:
+        _routed(client, route, sent)
+    # a vendor failure: the cheapest candidate of cheap-chat answers 429 once, and the
+    # route falls over to the next candidate (the client sees one answer)
+    first = _routed(client, "cheap-chat", sent, record=False)
+    if first is not None:
+        vendor, model = first
+        _fault(sandbox_url, vendor, model)
+        _routed(client, "cheap-chat", sent)
+    for model in _EMBEDDINGS:
         try:
             client.embeddings.create(model=model, input=["价格战", "price war", "谁会受益"])
-            sent += 1
-        except Exception as exc:  # a model missing from the catalog still shows in the table
+            sent.add("embeddings")
+        except Exception as exc:  # one missing model must not end the demo
             click.echo(f"  embeddings {model}: {exc}", err=True)
-    return sent
 
 
-def _report(records: list[CallRecord], fx: Any) -> None:
-    rows: dict[tuple[str, str], dict[str, Any]] = defaultdict(
-        lambda: {"n": 0, "in": 0, "out": 0, "cny": Decimal(0), "usd": Decimal(0), "err": 0,
-                 "priced": False})
-    today = datetime.now(UTC).date()
-    for r in records:
-        row = rows[(r.vendor or "-", r.model or r.requested_model)]
-        row["n"] += 1
-        row["priced"] = row["priced"] or r.price_period not in (None, "unpriced")
-        row["err"] += r.status >= 400
-        row["in"] += r.input_tokens
-        row["out"] += r.output_tokens
-        row["cny"] += fx.convert(r.cost, r.currency, "CNY", today)
-        row["usd"] += fx.convert(r.cost, r.currency, "USD", today)
-    click.echo(f"\n{'vendor':<11} {'model':<34} {'req':>4} {'err':>3} {'in tok':>7} "
-               f"{'out tok':>7} {'cost CNY':>12} {'cost USD':>12}")
-    total = {"n": 0, "in": 0, "out": 0, "cny": Decimal(0), "usd": Decimal(0), "err": 0}
-    for (vendor, model), row in sorted(rows.items()):
-        cny, usd = ((f"{row['cny']:>12.6f}", f"{row['usd']:>12.6f}") if row["priced"]
-                    else (f"{'unpriced':>12}", f"{'unpriced':>12}"))
-        click.echo(f"{vendor:<11} {model[:34]:<34} {row['n']:>4} {row['err']:>3} {row['in']:>7} "
-                   f"{row['out']:>7} {cny} {usd}")
-        for k in total:
-            total[k] += row[k]
-    click.echo(f"{'total':<46} {total['n']:>4} {total['err']:>3} {total['in']:>7} "
-               f"{total['out']:>7} {total['cny']:>12.6f} {total['usd']:>12.6f}")
+def _routed(client: Any, route: str, sent: Sent, *,
+            record: bool = True) -> tuple[str, str] | None:
+    """One request to ``route``; the vendor and model it went to."""
+    raw = client.chat.completions.with_raw_response.create(
+        model=route, max_tokens=100, messages=[{"role": "user", "content": _PROMPTS[0]}])
+    raw.parse()
+    sent.add(f"chat via a route ({route})")
+    vendor, model = raw.headers.get("x-kanjia-vendor"), raw.headers.get("x-kanjia-model")
+    if record:
+        sent.routed.append(dict(raw.headers))
+    return (vendor, model) if vendor and model else None
+
+
+def _fault(sandbox_url: str, vendor: str, model: str) -> None:
+    import json
+    import urllib.request
+
+    rule = {"vendor": vendor, "model": model, "fault": "rate_limit", "count": 1}
+    req = urllib.request.Request(f"{sandbox_url}/_sandbox/faults", method="POST",
+                                 data=json.dumps(rule).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        resp.read()
+
+
+def _ledger_path(database: str | None) -> str:
+    if database:
+        return database
+    folder = Path(tempfile.mkdtemp(prefix="kanjia-demo-"))
+    return str(folder / "ledger.db")
 
 
 @click.command()
-@click.option("--db", "database", default=None,
-              help="Also write the ledger here (SQLite path or postgresql:// URL).")
-def demo(database: str | None) -> None:
+@click.option("--db", "database", default=None, metavar="PATH",
+              help="Write the ledger here (SQLite path or postgresql:// URL); "
+                   "default: a new file in a temporary folder, printed at the start.")
+@click.option("--ui", is_flag=True,
+              help="Keep the gateway and the sandbox running afterwards and print the "
+                   "dashboard's address with a sign-in key, until Ctrl-C.")
+def demo(database: str | None, ui: bool) -> None:
     """Run a mixed workload through the gateway against the local vendor sandbox."""
     import openai
 
@@ -102,20 +121,69 @@ def demo(database: str | None) -> None:
     from kanjia.server import ServerThread
     from kanjia.server.run import make_app
 
+    ledger = _ledger_path(database)
     records: list[CallRecord] = []
+    sent = Sent()
     t0 = time.perf_counter()
+    settings_env: dict[str, str] = {}
     with SandboxThread(SandboxSettings(port=0)) as sandbox:
-        overrides: dict[str, Any] = {"sandbox_url": sandbox.url}
-        if database:
-            overrides["database"] = database
-        settings = load_settings(None, **overrides)
-        app = make_app(settings)
+        settings = load_settings(None, sandbox_url=sandbox.url, database=ledger)
+        if ui:
+            settings_env[settings.server.master_key_env] = secrets.token_urlsafe(24)
+        with _env(settings_env):
+            app = make_app(settings)
         app.services.gateway.sinks.append(records.append)
         with ServerThread(app) as gateway:
             click.echo(f"sandbox {sandbox.url}  gateway {gateway.url}/v1")
+            click.echo(f"ledger  {ledger}")
             with openai.OpenAI(base_url=gateway.url + "/v1", api_key="demo",
                                max_retries=0) as client:
-                sent = _workload(client, list(_CHAT_MODELS))
-    _report(records, app.services.catalog.fx)
-    click.echo(f"\n{sent} requests through kanjia in {time.perf_counter() - t0:.1f} s; "
-               "nothing left running.")
+                _workload(client, sandbox.url, sent)
+            elapsed = time.perf_counter() - t0
+            if ui:
+                print_summary(records, sent, app, ledger, elapsed, None)
+                key = settings_env[settings.server.master_key_env]
+                click.echo(f"\ndashboard: {gateway.url}/ui?key={key}")
+                click.echo("the gateway and the sandbox keep running; Ctrl-C stops both.")
+                _wait_for_interrupt()
+                click.echo("stopping.")
+                return
+    print_summary(records, sent, app, ledger, elapsed, _report_db(ledger))
+    click.echo("nothing left running.")
+
+
+def _report_db(ledger: str) -> str:
+    """The --db argument a later command needs to read this ledger."""
+    return ledger if ledger.startswith(("postgresql://", "postgres://")) else \
+        os.path.abspath(ledger)
+
+
+class _env:
+    """Set environment variables for the duration of a block."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self._values = values
+        self._saved: dict[str, str | None] = {}
+
+    def __enter__(self) -> None:
+        for k, v in self._values.items():
+            self._saved[k] = os.environ.get(k)
+            os.environ[k] = v
+
+    def __exit__(self, *exc: object) -> None:
+        for k, v in self._saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _wait_for_interrupt() -> None:
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    term = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, term)
