@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+import os
 from datetime import date
 from functools import wraps
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import click
 
 from kanjia.errors import KanjiaError
 
-__all__ = ["CURRENCIES", "BadInput", "Command", "Group", "friendly", "iso_date"]
+__all__ = ["CURRENCIES", "BadInput", "Command", "Group", "existing_ledger", "friendly",
+           "iso_date", "writable_ledger"]
 
 CURRENCIES = ("CNY", "USD")
 _P = ParamSpec("_P")
@@ -74,3 +77,38 @@ def iso_date(ctx: click.Context, param: click.Parameter, value: str | None) -> d
         return date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _is_url(database: str) -> bool:
+    return database.startswith(("postgresql://", "postgres://")) or database == ":memory:"
+
+
+def existing_ledger(database: str) -> None:
+    """A read-only command's --db: it must already exist (reading never creates one)."""
+    if _is_url(database):
+        return
+    path = database.removeprefix("sqlite:///")
+    if not Path(path).is_file():
+        raise BadInput(f"no ledger at {path} (set --db or $KANJIA_DB to the gateway's "
+                       "--db, or run `kanjia demo --db FILE`)")
+
+
+def writable_ledger(database: str) -> None:
+    """A writing command's --db: a SQLite file that exists and is writable, or one that
+    can be created (PostgreSQL is checked on connect)."""
+    if _is_url(database):
+        return
+    path = Path(database.removeprefix("sqlite:///"))
+    if path.is_dir():
+        raise BadInput(f"cannot write the ledger {path}: it is a directory")
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise BadInput(f"cannot write the ledger {path}: permission denied")
+        return
+    folder = path.absolute().parent        # missing folders are created, as the store does
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise BadInput(f"cannot create the ledger {path}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BadInput(f"cannot create the ledger {path}: folder {folder} is not writable")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kanjia.cli._common import iso_date
+from kanjia.cli._common import existing_ledger, iso_date
 
 
 @click.command()
@@ -30,10 +30,7 @@ def dashboard(database: str, out: Path, since: date | None, until: date | None,
     from kanjia.catalog import load_catalog
     from kanjia.dashboard import write_report
 
-    if not database.startswith(("postgresql://", "postgres://")):
-        path = database.removeprefix("sqlite:///")
-        if not Path(path).is_file():
-            raise click.BadParameter(f"no ledger file at {path}", param_hint="--db")
+    existing_ledger(database)
     catalog = load_catalog()
     summary = asyncio.run(write_report(database, catalog, out, since=since, until=until,
                                        currency=currency.upper(), baseline=baseline))

@@ -24,7 +24,7 @@ from typing import Any
 
 import click
 
-from kanjia.cli._common import CURRENCIES, BadInput, iso_date
+from kanjia.cli._common import CURRENCIES, BadInput, existing_ledger, iso_date
 from kanjia.cli._common import Command as _Command
 from kanjia.cli._common import friendly as _friendly
 
@@ -37,15 +37,6 @@ _CONFIGURED = "\0configured"
 
 
 
-
-
-def _check_ledger(database: str) -> None:
-    if database.startswith(("postgresql://", "postgres://")) or database == ":memory:":
-        return
-    path = database.removeprefix("sqlite:///")
-    if not Path(path).is_file():
-        raise BadInput(f"no ledger at {path} (set --db or $KANJIA_DB to the gateway's "
-                       "--db, or run `kanjia demo --db FILE`)")
 
 
 def _run(database: str, job: Callable[[Any], Any]) -> Any:
@@ -126,7 +117,7 @@ def report(since: date | None, until: date | None, by: str, currency: str,
         from kanjia.reports import find_model
 
         find_model(catalog, baseline, "--baseline")       # fail before opening the ledger
-    _check_ledger(database)
+    existing_ledger(database)
 
     async def job(db: Any) -> dict[str, Any]:
         if baseline is not None:
@@ -284,7 +275,7 @@ def breakeven(model: str, gpu_hourly: str, tokens_per_second: float | None, do_m
     assert tokens_per_second is not None
     source, cached_share = "given", 0.0
     if traffic_from_ledger:
-        _check_ledger(database)
+        existing_ledger(database)
         traffic = _run(database, lambda db: ledger_traffic(db, local))
         tokens_per_day, source = traffic["tokens_per_day"], traffic["source"]
         cached_share = traffic["cached_share"]

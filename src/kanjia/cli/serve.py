@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from typing import Any
 
 import click
 
+from kanjia.cli._common import BadInput, writable_ledger
 from kanjia.config import load_settings
 
 
@@ -33,6 +36,9 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
         overrides["server"] = server
     overrides = {k: v for k, v in overrides.items() if v is not None}
     settings = load_settings(config_path, **overrides)
+    if settings.database:
+        writable_ledger(settings.database)
+    _check_address(settings.server.host, settings.server.port)
     if sandbox_url is None:  # a running `kanjia local start` is the llamacpp vendor
         from kanjia.local import gateway_overrides, state_dir
 
@@ -50,3 +56,19 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
         click.echo(f"kanjia gateway on http://{settings.server.host}:{settings.server.port}/v1"
                    f"  vendors: {enabled}", err=True)
     run(settings, config_path, workers, overrides, app)
+
+
+def _check_address(host: str, port: int) -> None:
+    """Fail in one line, before printing that it listens, when the address is taken."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise BadInput(f"{host}:{port} is already in use (is another kanjia "
+                               "running? choose another --port)") from None
+            raise BadInput(f"cannot listen on {host}:{port}: {exc.strerror}") from None

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from kanjia.cli._common import iso_date
+from kanjia.cli._common import BadInput, existing_ledger, iso_date
 from kanjia.metering import GROUPS, usage_report
 from kanjia.metering.store import migrate, open_database
 
@@ -33,11 +33,15 @@ def usage(since: date | None, until: date | None, everything: bool, by: str, cur
     if since is None and not everything:
         now = datetime.now(UTC)
         since = date(now.year, now.month, 1)
+    existing_ledger(database)
     fx = load_catalog().fx
 
     async def main() -> dict[str, Any]:
         db = open_database(database)
-        await db.connect()
+        try:
+            await db.connect()
+        except (OSError, ConnectionError) as exc:
+            raise BadInput(f"cannot open the ledger {database}: {exc}") from None
         try:
             await migrate(db)
             return await usage_report(db, fx, since=since, until=until, by=by,
