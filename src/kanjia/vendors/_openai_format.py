@@ -14,7 +14,9 @@ __all__ = ["chunk", "completion", "usage_dict", "usage_from_openai"]
 
 def _count(obj: Any, name: str) -> int | None:
     """A token count field: None when absent or null; ValueError when not a count."""
-    value = obj.get(name) if isinstance(obj, dict) else None
+    if not isinstance(obj, dict):
+        raise ValueError(name)
+    value = obj.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 \
