@@ -270,3 +270,20 @@ async def test_anthropic_bad_cache_control_is_a_400(gw: tuple[ServerThread, str,
         assert resp.status == 400
         err = (await resp.json())["error"]
     assert "ttl" in err["message"] and err["type"] == "invalid_request_error"
+
+
+def test_journal_lines_from_before_the_one_hour_column_still_load() -> None:
+    """A journal written by the previous release (no cache_write_1h_tokens) is replayed,
+    not dropped as torn; a row of 1-hour writes round-trips."""
+    from kanjia.metering._rows import COLUMNS, row_from_json, row_of, row_to_json, to_record
+    from kanjia.metering.record import CallRecord
+
+    rec = CallRecord(request_id="r1", ts=1.0, endpoint="chat", route=None,
+                     requested_model="m", input_tokens=9000, cache_write_tokens=5000,
+                     cache_write_1h_tokens=2000, cost=Decimal("0.01"))
+    row = row_of(rec)
+    assert len(row) == len(COLUMNS) and to_record(row).cache_write_1h_tokens == 2000
+    assert row_from_json(row_to_json(row)) == row
+    legacy = json.dumps(list(row[:-1])).encode()
+    assert row_from_json(legacy) == (*row[:-1], 0)
+    assert row_from_json(json.dumps(list(row[:-2])).encode()) is None

@@ -209,3 +209,20 @@ def test_bad_cache_control_is_refused(control: Any) -> None:
     with pytest.raises(BadRequest, match="cache_control"):
         _sent({"messages": [{"role": "user", "content": [
             {"type": "text", "text": "hi", "cache_control": control}]}]})
+
+
+def test_cache_control_is_removed_for_openai_compatible_vendors() -> None:
+    body = {"model": "x", "messages": [
+        {"role": "system", "content": [{"type": "text", "text": "rules",
+                                        "cache_control": EPHEMERAL}]},
+        {"role": "user", "content": "hi", "cache_control": EPHEMERAL}],
+        "tools": [{"type": "function", "cache_control": HOUR,
+                   "function": {"name": "f", "cache_control": HOUR}}]}
+    before = orjson.dumps(body)
+    for vendor in ("openai", "deepseek", "qwen", "zhipu", "moonshot", "doubao"):
+        dep = Deployment(SPECS[vendor], "http://upstream", "key")
+        sent = orjson.loads(_adapter(vendor).chat_request(dep, body, "m", False).body)
+        assert b"cache_control" not in orjson.dumps(sent), vendor
+        assert sent["messages"][0]["content"] == [{"type": "text", "text": "rules"}]
+        assert sent["tools"] == [{"type": "function", "function": {"name": "f"}}]
+    assert orjson.dumps(body) == before  # the client's body is left as it came
