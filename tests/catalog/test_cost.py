@@ -142,16 +142,19 @@ def test_estimate_cost_uses_the_cached_share() -> None:
 @settings(max_examples=300, deadline=None, database=None)
 @given(model=models, usage=usages(), at=instants,
        field=st.sampled_from(["input_tokens", "cached_tokens", "cache_write_tokens",
-                              "output_tokens"]),
+                              "cache_write_1h_tokens", "output_tokens"]),
        extra=st.integers(1, 100_000))
 def test_monotone_in_each_token_count(model: ModelEntry, usage: Usage, at: datetime, field: str,
                                       extra: int) -> None:
     base = cost_of(usage, model, at)
     more = dict(input_tokens=usage.input_tokens, cached_tokens=usage.cached_tokens,
                 cache_write_tokens=usage.cache_write_tokens, output_tokens=usage.output_tokens,
-                reasoning_tokens=usage.reasoning_tokens)
+                reasoning_tokens=usage.reasoning_tokens,
+                cache_write_1h_tokens=usage.cache_write_1h_tokens)
     more[field] += extra
-    if field in ("cached_tokens", "cache_write_tokens"):
+    if field == "cache_write_1h_tokens":
+        more["cache_write_tokens"] += extra    # 1-hour writes are part of the writes
+    if field in ("cached_tokens", "cache_write_tokens", "cache_write_1h_tokens"):
         more["input_tokens"] += extra          # cached tokens are part of the prompt
     bigger = cost_of(Usage(**more), model, at)
     # also across a prompt-length cliff: every tier costs at least the base price
