@@ -28,6 +28,7 @@ from kanjia.server import ServerThread, build_app
 from kanjia.server.wiring import wire_extras
 
 CATALOG = load_catalog()
+EPHEMERAL = {"type": "ephemeral"}
 _COLUMNS = ("vendor", "model", "ts", "input_tokens", "cached_tokens", "cache_write_tokens",
             "cache_write_1h_tokens", "output_tokens", "usage_estimated", "cost_nano",
             "currency", "status")
@@ -287,3 +288,26 @@ def test_journal_lines_from_before_the_one_hour_column_still_load() -> None:
     legacy = json.dumps(list(row[:-1])).encode()
     assert row_from_json(legacy) == (*row[:-1], 0)
     assert row_from_json(json.dumps(list(row[:-2])).encode()) is None
+
+
+async def test_usage_report_keeps_cache_reads_and_writes_apart(
+        gw: tuple[ServerThread, str, str]) -> None:
+    from kanjia.metering import usage_report
+
+    srv, database, _ = gw
+    system = _long_system(uuid.uuid4().hex)
+    body = {"model": "anthropic/claude-haiku-4-5-20251001", "max_tokens": 32,
+            "messages": [{"role": "system", "content": system, "cache_control": EPHEMERAL},
+                         {"role": "user", "content": "q [[sandbox:tokens=4]]"}]}
+    async with aiohttp.ClientSession() as s:
+        ids = [(await _chat(s, srv.url, body))[0] for _ in range(2)]
+    recs = [await _record(database, rid) for rid in ids]
+    db = open_database(database)
+    await db.connect()
+    try:
+        report = await usage_report(db, CATALOG.fx, by="model", currency="USD")
+    finally:
+        await db.close()
+    (row,) = [r for r in report["rows"] if r["model"] == "anthropic/claude-haiku-4-5-20251001"]
+    assert row["cache_write_tokens"] >= recs[0]["cache_write_tokens"] > 1024
+    assert row["cached_tokens"] >= recs[1]["cached_tokens"] > 1024
