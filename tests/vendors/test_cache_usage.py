@@ -204,7 +204,7 @@ def test_cache_control_on_parts_messages_and_tools() -> None:
 
 @pytest.mark.parametrize("control", [
     {"type": "persistent"}, "ephemeral", {"type": "ephemeral", "ttl": "2h"},
-    {"type": "ephemeral", "ttl": 3600}])
+    {"type": "ephemeral", "ttl": 3600}, {"type": "ephemeral", "scope": "global"}])
 def test_bad_cache_control_is_refused(control: Any) -> None:
     with pytest.raises(BadRequest, match="cache_control"):
         _sent({"messages": [{"role": "user", "content": [

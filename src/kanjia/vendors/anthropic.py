@@ -32,13 +32,14 @@ def _cache_control(raw: Any) -> dict[str, Any] | None:
     ``"ttl": "5m" | "1h"``. None when absent; BadRequest when malformed."""
     if raw is None:
         return None
-    if not isinstance(raw, dict) or raw.get("type") != "ephemeral":
+    if not isinstance(raw, dict) or raw.get("type") != "ephemeral" \
+            or set(raw) - {"type", "ttl"}:
         raise BadRequest("cache_control must be {\"type\": \"ephemeral\"} "
                          "with an optional \"ttl\": \"5m\" or \"1h\"")
     ttl = raw.get("ttl")
     if ttl is None:
         return {"type": "ephemeral"}
-    if ttl not in _TTLS or set(raw) - {"type", "ttl"}:
+    if ttl not in _TTLS:
         raise BadRequest("cache_control.ttl must be \"5m\" or \"1h\"")
     return {"type": "ephemeral", "ttl": ttl}
 
