@@ -164,16 +164,19 @@ async def test_cache_hits_billed_at_the_cache_price(gw: tuple[ServerThread, str,
     assert cached_part > 0 and cost < full  # a discount, never free, never full price
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
 async def test_gemini_cached_content_billed_at_the_cache_price(
-        gw: tuple[ServerThread, str, str]) -> None:
+        gw: tuple[ServerThread, str, str], stream: bool) -> None:
     srv, database, sandbox_url = gw
     system = _long_system(uuid.uuid4().hex)
     async with aiohttp.ClientSession() as s:
         ids = []
         for question in ("one [[sandbox:tokens=9]]", "two [[sandbox:tokens=9]]"):
-            body = {"model": "gemini/gemini-2.5-flash",
-                    "messages": [{"role": "system", "content": system},
-                                 {"role": "user", "content": question}]}
+            body: dict[str, Any] = {"model": "gemini/gemini-2.5-flash",
+                                    "messages": [{"role": "system", "content": system},
+                                                 {"role": "user", "content": question}]}
+            if stream:
+                body |= {"stream": True, "stream_options": {"include_usage": True}}
             ids.append((await _chat(s, srv.url, body))[0])
         # the vendor's field, straight from the sandbox: usageMetadata.cachedContentTokenCount
         raw = {"systemInstruction": {"parts": [{"text": system}]},
