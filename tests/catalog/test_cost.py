@@ -35,7 +35,8 @@ def usages(draw: st.DrawFn) -> Usage:
     cached = draw(st.integers(0, prompt))
     write = draw(st.integers(0, prompt - cached))
     out = draw(tokens)
-    return Usage(prompt, cached, write, out, draw(st.integers(0, out)))
+    return Usage(prompt, cached, write, out, draw(st.integers(0, out)),
+                 draw(st.integers(0, write)))
 
 
 def _get(key: str) -> ModelEntry:
@@ -69,6 +70,33 @@ def test_anthropic_cache_write_and_read() -> None:
     assert cost.cache_write_amount == Decimal("3.75") * 3_000 / 1_000_000
     assert cost.output_amount == Decimal(15 * 500) / 1_000_000
     assert cost.currency == "USD"
+
+
+def test_anthropic_one_hour_cache_write() -> None:
+    """1-hour writes (ttl "1h") cost 2x base input, 5-minute writes 1.25x, reads 0.1x."""
+    sonnet = _get("anthropic/claude-sonnet-4-20250514")
+    at = datetime(2025, 7, 1, tzinfo=UTC)
+    # 10k prompt: 2k read, 5k written (1k of them for an hour), 3k plain
+    cost = cost_of(Usage(10_000, 2_000, 5_000, 500, 0, 1_000), sonnet, at)
+    assert cost.input_amount == Decimal(3) * 3_000 / 1_000_000
+    assert cost.cached_amount == Decimal("0.3") * 2_000 / 1_000_000
+    assert cost.cache_write_amount == (Decimal("3.75") * 4_000 + Decimal(6) * 1_000) / 1_000_000
+    assert cost.amount == (Decimal(9_000) + 600 + 15_000 + 6_000 + 15 * 500) / 1_000_000
+    # every Anthropic period that prices 5-minute writes prices 1-hour ones at 2x input
+    for entry in CATALOG.by_vendor("anthropic"):
+        for period in entry.periods:
+            assert period.cache_write_1h_mtok == 2 * period.input_mtok, entry.key
+            for tier in period.tiers:
+                assert tier.cache_write_1h_mtok == 2 * tier.input_mtok, entry.key
+
+
+def test_one_hour_write_defaults_to_the_write_price() -> None:
+    """A model without a 1-hour price bills 1-hour writes as (5-minute) writes."""
+    gpt = _get("openai/gpt-6-sol")
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    both = cost_of(Usage(4_000, 0, 4_000, 0, 0, 4_000), gpt, at)
+    five = cost_of(Usage(4_000, 0, 4_000, 0, 0, 0), gpt, at)
+    assert both.amount == five.amount == Decimal("2.5") * 4_000 / 1_000_000
 
 
 def test_prompt_length_tier_is_a_cliff() -> None:
@@ -114,16 +142,19 @@ def test_estimate_cost_uses_the_cached_share() -> None:
 @settings(max_examples=300, deadline=None, database=None)
 @given(model=models, usage=usages(), at=instants,
        field=st.sampled_from(["input_tokens", "cached_tokens", "cache_write_tokens",
-                              "output_tokens"]),
+                              "cache_write_1h_tokens", "output_tokens"]),
        extra=st.integers(1, 100_000))
 def test_monotone_in_each_token_count(model: ModelEntry, usage: Usage, at: datetime, field: str,
                                       extra: int) -> None:
     base = cost_of(usage, model, at)
     more = dict(input_tokens=usage.input_tokens, cached_tokens=usage.cached_tokens,
                 cache_write_tokens=usage.cache_write_tokens, output_tokens=usage.output_tokens,
-                reasoning_tokens=usage.reasoning_tokens)
+                reasoning_tokens=usage.reasoning_tokens,
+                cache_write_1h_tokens=usage.cache_write_1h_tokens)
     more[field] += extra
-    if field in ("cached_tokens", "cache_write_tokens"):
+    if field == "cache_write_1h_tokens":
+        more["cache_write_tokens"] += extra    # 1-hour writes are part of the writes
+    if field in ("cached_tokens", "cache_write_tokens", "cache_write_1h_tokens"):
         more["input_tokens"] += extra          # cached tokens are part of the prompt
     bigger = cost_of(Usage(**more), model, at)
     # also across a prompt-length cliff: every tier costs at least the base price
@@ -223,4 +254,6 @@ def test_most_cost_bounds_every_usage_of_that_size(model: ModelEntry, usage: Usa
     plain = cost_of(Usage(usage.input_tokens, 0, 0, usage.output_tokens, 0), model, at)
     written = cost_of(Usage(usage.input_tokens, 0, usage.input_tokens, usage.output_tokens, 0),
                       model, at)
-    assert top == max(plain.amount, written.amount)
+    hour = cost_of(Usage(usage.input_tokens, 0, usage.input_tokens, usage.output_tokens, 0,
+                         usage.input_tokens), model, at)
+    assert top == max(plain.amount, written.amount, hour.amount)

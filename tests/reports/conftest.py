@@ -32,15 +32,16 @@ def ts(text: str) -> float:
 
 def record(catalog: Catalog, model: str, at: str | float, *, input_tokens: int = 1000,
            output_tokens: int = 500, cached_tokens: int = 0, cache_write_tokens: int = 0,
-           status: int = 200, latency_ms: float = 100.0, **kw: Any) -> CallRecord:
+           status: int = 200, latency_ms: float = 100.0, cache_write_1h_tokens: int = 0,
+           **kw: Any) -> CallRecord:
     """A ledger record costed as the gateway costs it (``cost_of`` at its time)."""
     when = ts(at) if isinstance(at, str) else at
     vendor, _, name = model.partition("/")
     entry = catalog.get(vendor, name)
     cost, currency, period = Decimal(0), "CNY", "unpriced"
     if entry is not None:
-        c = cost_of(Usage(input_tokens, cached_tokens, cache_write_tokens, output_tokens),
-                    entry, datetime.fromtimestamp(when, UTC))
+        c = cost_of(Usage(input_tokens, cached_tokens, cache_write_tokens, output_tokens, 0,
+                          cache_write_1h_tokens), entry, datetime.fromtimestamp(when, UTC))
         cost, currency, period = c.amount, c.currency, c.period_id
     base: dict[str, Any] = dict(
         request_id="kj-" + uuid.uuid4().hex[:24], ts=when, endpoint="chat", route=None,
@@ -48,7 +49,8 @@ def record(catalog: Catalog, model: str, at: str | float, *, input_tokens: int =
         input_tokens=input_tokens, cached_tokens=cached_tokens,
         cache_write_tokens=cache_write_tokens, output_tokens=output_tokens, cost=cost,
         currency=currency, cost_reporting=cost, reporting_currency=currency,
-        price_period=period, latency_ms=latency_ms, status=status)
+        price_period=period, latency_ms=latency_ms, status=status,
+        cache_write_1h_tokens=cache_write_1h_tokens)
     base.update(kw)
     return CallRecord(**base)
 

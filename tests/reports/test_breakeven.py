@@ -55,8 +55,8 @@ def test_usd_gpu_price_and_token_mix(catalog: Catalog) -> None:
     r = _run(catalog, 0, gpu_hourly=Decimal("2"), gpu_currency="USD", input_share=1.0,
              cached_share=0.5)
     assert r["self_host"]["gpu_hourly"]["amount"] == pytest.approx(2 * 7.25)
-    # cache hits bill as input on kimi-k2 (no cached price): still 4 CNY per 1M
-    assert r["api"]["blended_mtok"] == pytest.approx(4.0)
+    # half the input hits the cache on kimi-k2: 0.5 x 4 + 0.5 x 1 (cache hit) CNY per 1M
+    assert r["api"]["blended_mtok"] == pytest.approx(2.5)
     assert r["monthly"]["api"]["amount"] == 0 and r["gpus_needed"] == 1
 
 

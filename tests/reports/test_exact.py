@@ -41,15 +41,18 @@ def _rows(catalog: Catalog, n: int, seed: int) -> list[CallRecord]:
         prompt = rng.choice((rng.randint(1, 4000), rng.randint(100_000, 700_000)))
         cached = rng.randint(0, prompt) if rng.random() < 0.5 else 0
         write_ = rng.randint(0, prompt - cached) if rng.random() < 0.2 else 0
+        hour = rng.randint(0, write_) if write_ and rng.random() < 0.5 else 0
         out.append(record(catalog, rng.choice(MODELS), when, input_tokens=prompt,
                           cached_tokens=cached, cache_write_tokens=write_,
+                          cache_write_1h_tokens=hour,
                           output_tokens=rng.randint(0, 3000),
                           route=rng.choice((None, "cheap-chat"))))
     return out
 
 
 def _usage(r: CallRecord) -> Usage:
-    return Usage(r.input_tokens, r.cached_tokens, r.cache_write_tokens, r.output_tokens)
+    return Usage(r.input_tokens, r.cached_tokens, r.cache_write_tokens, r.output_tokens, 0,
+                 r.cache_write_1h_tokens)
 
 
 def _cny(catalog: Catalog, amount: Decimal, currency: str, when: float) -> Decimal:

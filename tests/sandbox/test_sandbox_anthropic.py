@@ -130,3 +130,79 @@ async def test_headers_and_validation(client: Client) -> None:
     url = client.sandbox.base_url("anthropic") + "/v1/messages"
     no_max = await client.post(url, {"model": "m", **user("hi")}, ANTHROPIC_HEADERS)
     assert no_max.status == 400 and no_max.json["error"]["message"] == "max_tokens: Field required"
+
+
+def _system(*blocks: tuple[str, str | None]) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for text, ttl in blocks:
+        block: dict[str, object] = {"type": "text", "text": text}
+        if ttl is not None:
+            block["cache_control"] = {"type": "ephemeral", **({"ttl": ttl} if ttl != "-" else {})}
+        out.append(block)
+    return out
+
+
+async def test_one_hour_cache_write_then_read(client: Client) -> None:
+    system = _system(("rules " * 1500, "1h"))
+    first = (await client.messages({**user("q1"), "system": system})).json["usage"]
+    written = first["cache_creation_input_tokens"]
+    assert written > 1024 and first["cache_creation"] == {
+        "ephemeral_5m_input_tokens": 0,
+        "ephemeral_1h_input_tokens": written,
+    }
+    second = (await client.messages({**user("q2"), "system": system})).json["usage"]
+    assert second["cache_read_input_tokens"] == written
+    assert second["cache_creation_input_tokens"] == 0
+
+
+async def test_mixed_ttls_bill_as_anthropic_does(client: Client) -> None:
+    """A = read, B = last 1h breakpoint, C = last breakpoint: 1h writes B - A, 5m C - B."""
+    system = _system(("hour " * 1500, "1h"), ("five " * 800, "5m"))
+    first = (await client.messages({**user("q1"), "system": system})).json["usage"]
+    split = first["cache_creation"]
+    assert split["ephemeral_1h_input_tokens"] > 1024
+    assert split["ephemeral_5m_input_tokens"] > 700
+    assert first["cache_creation_input_tokens"] == sum(split.values())
+    # the same 1h prefix with a different tail: the 1h part is read, the new tail written
+    other = _system(("hour " * 1500, "1h"), ("tail " * 900, "-"))
+    second = (await client.messages({**user("q2"), "system": other})).json["usage"]
+    assert second["cache_read_input_tokens"] == split["ephemeral_1h_input_tokens"]
+    assert second["cache_creation"]["ephemeral_1h_input_tokens"] == 0
+    assert second["cache_creation"]["ephemeral_5m_input_tokens"] > 800
+
+
+async def test_cache_control_limits(client: Client) -> None:
+    five = _system(*[(f"block {i}", "-") for i in range(5)])
+    reply = await client.messages({**user("q"), "system": five})
+    assert reply.status == 400
+    assert reply.json["error"]["message"] == (
+        "A maximum of 4 blocks with cache_control may be provided. Found 5."
+    )
+    bad = _system(("x", "2h"))
+    reply = await client.messages({**user("q"), "system": bad})
+    assert reply.status == 400 and "ttl" in reply.json["error"]["message"]
+
+
+async def test_stream_usage_carries_the_cache(client: Client) -> None:
+    system = _system(("stream rules " * 900, "-"))
+    body = {**user("q [[sandbox:tokens=5]]"), "system": system, "stream": True}
+    await client.messages(body)
+    data = (await client.messages(body)).data
+    start = next(d for d in data if d["type"] == "message_start")["message"]["usage"]
+    delta = next(d for d in data if d["type"] == "message_delta")["usage"]
+    assert start["cache_read_input_tokens"] > 1024
+    assert delta["cache_read_input_tokens"] == start["cache_read_input_tokens"]
+    assert delta["input_tokens"] == start["input_tokens"] and delta["output_tokens"] == 5
+
+
+async def test_cache_log_names_each_breakpoint(client: Client) -> None:
+    tools = [{**WEATHER, "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+    body = {**user("q"), "tools": tools, "system": _system(("s " * 50, "-"))}
+    reply = (await client.messages(body)).json
+    status, log = await client.control("GET", "/_sandbox/cache")
+    assert status == 200
+    (entry,) = [r for r in log["requests"] if r["id"] == reply["id"]]
+    assert entry["cache_control"] == [
+        {"path": "tools.0", "ttl": "1h"},
+        {"path": "system.0", "ttl": "5m"},
+    ]

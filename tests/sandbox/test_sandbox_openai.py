@@ -168,9 +168,22 @@ async def test_deepseek_reasoner(client: Client) -> None:
 
 @pytest.mark.parametrize("vendor", ["moonshot", "zhipu", "doubao", "qwen", "openai"])
 async def test_cached_tokens_details(client: Client, vendor: str) -> None:
-    reply = await client.chat(vendor, user("hello " * 100 + "[[sandbox:cached=32]]"))
+    body = {**user("hello " * 100 + "[[sandbox:cached=32]]"), "model": "kimi-k2-0711-preview"}
+    reply = await client.chat(vendor, body)
     usage = reply.json["usage"]
     assert usage["prompt_tokens_details"]["cached_tokens"] == 32
+
+
+async def test_moonshot_v1_has_no_automatic_cache(client: Client) -> None:
+    """Kimi caches prefixes by itself; moonshot-v1 only through its Context Caching API."""
+    prompt = {**user("a long shared prefix " * 200), "model": "moonshot-v1-8k"}
+    for _ in range(2):
+        usage = (await client.chat("moonshot", prompt)).json["usage"]
+        assert "prompt_tokens_details" not in usage and "cached_tokens" not in usage
+    kimi = {**prompt, "model": "kimi-k2-0711-preview"}
+    await client.chat("moonshot", kimi)
+    again = (await client.chat("moonshot", kimi)).json["usage"]
+    assert again["prompt_tokens_details"]["cached_tokens"] > 256
 
 
 @pytest.mark.parametrize("vendor", ["openai", "vllm", "qwen"])

@@ -22,8 +22,11 @@ _ZERO = Decimal(0)
 class Usage:
     """Token counts of one request, as the vendor reported them (or as estimated).
 
-    ``input_tokens`` counts ALL prompt tokens, including the cached and cache-write
-    ones; ``output_tokens`` includes the reasoning tokens.
+    ``input_tokens`` counts ALL prompt tokens, including the cached (cache-read) and
+    cache-write ones, so the uncached prompt is ``input - cached - cache_write``;
+    ``cache_write_tokens`` counts every cache write, and ``cache_write_1h_tokens`` those
+    of them written for one hour (Anthropic ``ttl: "1h"``, priced apart);
+    ``output_tokens`` includes the reasoning tokens.
     """
 
     input_tokens: int = 0
@@ -31,6 +34,7 @@ class Usage:
     cache_write_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_1h_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +46,7 @@ class Cost:
     period_id: str                  # "2025-02-26+offpeak"; "unpriced" when no price applied
     input_amount: Decimal           # uncached prompt tokens
     cached_amount: Decimal
-    cache_write_amount: Decimal
+    cache_write_amount: Decimal     # 5-minute and 1-hour writes
     output_amount: Decimal
     priced: bool = True
     #: some price of the period is unknown (its output price): the amount is a floor
@@ -69,7 +73,13 @@ def cost_of(usage: Usage, model: ModelEntry, at: datetime) -> Cost:
         uncached = 0
     inp = rates.input * uncached
     cac = rates.cached * cached
-    wri = rates.cache_write * write
+    write_1h = usage.cache_write_1h_tokens
+    if write_1h:
+        write_1h = min(write_1h, write)
+        hour = rates.cache_write if rates.cache_write_1h is None else rates.cache_write_1h
+        wri = rates.cache_write * (write - write_1h) + hour * write_1h
+    else:
+        wri = rates.cache_write * write
     out = rates.output * usage.output_tokens
     pid = f"{period.id}+{rates.label}" if rates.label else period.id
     return Cost(inp + cac + wri + out, period.currency, pid, inp, cac, wri, out,
@@ -92,5 +102,6 @@ def most_cost(model: ModelEntry, prompt_tokens: int, output_tokens: int,
     if period is None:
         return _ZERO, model.currency
     rates = period.rates_for(at, prompt_tokens)
-    top = rates.input if rates.input >= rates.cache_write else rates.cache_write
+    top = max(rates.input, rates.cache_write,
+              rates.cache_write if rates.cache_write_1h is None else rates.cache_write_1h)
     return top * prompt_tokens + rates.output * output_tokens, period.currency

@@ -204,6 +204,7 @@ def _period(p: PeriodSpec, i: int, starts: list[datetime | None], end: datetime 
     out = zero if p.free else p.output_mtok
     cached = zero if p.free else p.cached_mtok
     write = zero if p.free else p.cache_write_mtok
+    write_1h = zero if p.free else p.cache_write_1h_mtok
     return PricePeriod(
         id=_period_id(start, following, vendor.tz), start=start, end=end,
         currency=p.currency or vendor.currency,
@@ -214,7 +215,9 @@ def _period(p: PeriodSpec, i: int, starts: list[datetime | None], end: datetime 
         source=p.source, checked=p.checked, evidence=p.evidence,
         start_evidence=p.start_evidence, first_seen=p.first_seen, note=_oneline(p.note),
         tz=vendor.tz,
-        rates=Rates.per_mtok("free" if p.free else (p.base_label or ""), inp, cached, write, out))
+        rates=Rates.per_mtok("free" if p.free else (p.base_label or ""), inp, cached, write, out,
+                             write_1h),
+        cache_write_1h_mtok=write_1h)
 
 
 def _tier(t: TierSpec) -> PriceTier:
@@ -224,7 +227,8 @@ def _tier(t: TierSpec) -> PriceTier:
         f"{n // 1000}k" if n % 1000 == 0 else str(n))
     return PriceTier(n, t.input_mtok, t.cached_mtok, t.cache_write_mtok, t.output_mtok,
                      Rates.per_mtok(f"over-{size}", t.input_mtok, t.cached_mtok,
-                                    t.cache_write_mtok, t.output_mtok))
+                                    t.cache_write_mtok, t.output_mtok, t.cache_write_1h_mtok),
+                     t.cache_write_1h_mtok)
 
 
 def _window(w: WindowSpec) -> PriceWindow:
@@ -237,8 +241,9 @@ def _window(w: WindowSpec) -> PriceWindow:
     return PriceWindow(w.label, tuple(w.hours), w.days, w.input_mtok, w.cached_mtok,
                        w.cache_write_mtok, w.output_mtok,
                        Rates.per_mtok(w.label, w.input_mtok, w.cached_mtok,
-                                      w.cache_write_mtok, w.output_mtok),
-                       tuple(minutes), _DAYS[w.days])
+                                      w.cache_write_mtok, w.output_mtok,
+                                      w.cache_write_1h_mtok),
+                       tuple(minutes), _DAYS[w.days], w.cache_write_1h_mtok)
 
 
 def _check_families(models: list[ModelEntry]) -> None:

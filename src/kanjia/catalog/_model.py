@@ -35,18 +35,23 @@ class Rates:
     cache_write: Decimal
     output: Decimal
     output_known: bool = True
+    #: a 1-hour cache write (Anthropic); None: the 5-minute write price
+    cache_write_1h: Decimal | None = None
 
     @classmethod
     def per_mtok(cls, label: str, input_mtok: Decimal, cached_mtok: Decimal | None,
-                 cache_write_mtok: Decimal | None, output_mtok: Decimal | None) -> Rates:
+                 cache_write_mtok: Decimal | None, output_mtok: Decimal | None,
+                 cache_write_1h_mtok: Decimal | None = None) -> Rates:
         inp = input_mtok.scaleb(-6)
+        write = inp if cache_write_mtok is None else cache_write_mtok.scaleb(-6)
         return cls(
             label=label,
             input=inp,
             cached=inp if cached_mtok is None else cached_mtok.scaleb(-6),
-            cache_write=inp if cache_write_mtok is None else cache_write_mtok.scaleb(-6),
+            cache_write=write,
             output=_ZERO if output_mtok is None else output_mtok.scaleb(-6),
             output_known=output_mtok is not None,
+            cache_write_1h=write if cache_write_1h_mtok is None else cache_write_1h_mtok.scaleb(-6),
         )
 
 
@@ -60,6 +65,7 @@ class PriceTier:
     cache_write_mtok: Decimal | None
     output_mtok: Decimal | None
     rates: Rates = field(repr=False)
+    cache_write_1h_mtok: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +83,7 @@ class PriceWindow:
     #: [start, end) minutes after local midnight; a wrapping range is split in two
     minutes: tuple[tuple[int, int], ...] = field(repr=False, default=())
     weekdays: frozenset[int] = field(repr=False, default=frozenset(range(7)))
+    cache_write_1h_mtok: Decimal | None = None
 
     def covers(self, local: datetime) -> bool:
         if local.weekday() not in self.weekdays:
@@ -109,6 +116,8 @@ class PricePeriod:
     note: str | None
     tz: timezone = field(repr=False)
     rates: Rates = field(repr=False)
+    #: 1-hour cache write (Anthropic); None: billed as a 5-minute write
+    cache_write_1h_mtok: Decimal | None = None
 
     def rates_for(self, at: datetime, prompt_tokens: int) -> Rates:
         """The rates for a request of ``prompt_tokens`` at ``at`` (aware)."""

@@ -34,13 +34,16 @@ class _Strict(BaseModel):
 
 
 class PricesSpec(_Strict):
-    """Prices per 1M tokens. Cached and cache-write default to the input price."""
+    """Prices per 1M tokens. Cached and cache-write default to the input price, the
+    1-hour cache write to the (5-minute) cache-write price."""
 
     input_mtok: Mtok | None = None
     #: cache hit (DeepSeek, OpenAI cached input, Anthropic cache read)
     cached_mtok: Mtok | None = None
     #: cache creation (Anthropic 5-minute write); most vendors bill writes as input
     cache_write_mtok: Mtok | None = None
+    #: 1-hour cache creation (Anthropic ``ttl: "1h"``: 2x the base input price)
+    cache_write_1h_mtok: Mtok | None = None
     output_mtok: Mtok | None = None
 
 
@@ -119,7 +122,8 @@ class PeriodSpec(PricesSpec):
 
     @model_validator(mode="after")
     def _consistent(self) -> PeriodSpec:
-        prices = (self.input_mtok, self.cached_mtok, self.cache_write_mtok, self.output_mtok)
+        prices = (self.input_mtok, self.cached_mtok, self.cache_write_mtok,
+                  self.cache_write_1h_mtok, self.output_mtok)
         if self.free:
             if any(p not in (None, 0) for p in prices) or self.tiers or self.windows:
                 raise ValueError("a free period has no prices, tiers or windows")

@@ -107,7 +107,8 @@ def _emit_json(data: Any) -> None:
 def _period_json(p: PricePeriod) -> dict[str, Any]:
     def prices(src: Any) -> dict[str, float | None]:
         return {f: _jnum(getattr(src, f)) for f in
-                ("input_mtok", "cached_mtok", "cache_write_mtok", "output_mtok")}
+                ("input_mtok", "cached_mtok", "cache_write_mtok", "cache_write_1h_mtok",
+                 "output_mtok")}
 
     return {
         "id": p.id,
@@ -270,6 +271,8 @@ def _prices_text(src: Any) -> str:
         parts.append(f"cached {_num(src.cached_mtok)}")
     if src.cache_write_mtok is not None:
         parts.append(f"cache-write {_num(src.cache_write_mtok)}")
+    if src.cache_write_1h_mtok is not None:
+        parts.append(f"cache-write-1h {_num(src.cache_write_1h_mtok)}")
     parts.append(f"out {_num(src.output_mtok)}" if src.output_mtok is not None
                  else "out unknown")
     return "  ".join(parts)

@@ -27,9 +27,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("cost_reporting_nano", "int8"), ("reporting_currency", "text"), ("charge_nano", "int8"),
     ("charge_currency", "text"), ("latency_ms", "float8"), ("ttft_ms", "float8"),
     ("status", "int4"), ("error_class", "text"), ("stream", "int2"),
-    ("client_disconnected", "int2"), ("attempts", "text"),
+    ("client_disconnected", "int2"), ("attempts", "text"), ("cache_write_1h_tokens", "int8"),
 )
 NAMES = tuple(name for name, _ in COLUMNS)
+#: journal lines written before ``cache_write_1h_tokens`` existed, and its default
+_LEGACY = (len(COLUMNS) - 1, (0,))
 
 
 def utc_day(ts: float) -> str:
@@ -64,7 +66,7 @@ def row_of(rec: CallRecord, day: str | None = None) -> tuple[Any, ...]:
         rec.reporting_currency, to_nano(charge), charge_currency, float(rec.latency_ms),
         None if rec.ttft_ms is None else float(rec.ttft_ms), int(rec.status), rec.error_class,
         int(bool(rec.stream)), int(bool(rec.client_disconnected)),
-        orjson.dumps(list(rec.attempts)).decode(),
+        orjson.dumps(list(rec.attempts)).decode(), int(rec.cache_write_1h_tokens),
     )
 
 
@@ -79,7 +81,11 @@ def row_from_json(line: bytes) -> tuple[Any, ...] | None:
         data = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(data, list) or len(data) != len(COLUMNS):
+    if not isinstance(data, list):
+        return None
+    if len(data) == _LEGACY[0]:
+        data.extend(_LEGACY[1])
+    if len(data) != len(COLUMNS):
         return None
     return tuple(data)
 
@@ -101,4 +107,5 @@ def to_record(row: tuple[Any, ...]) -> CallRecord:
         ttft_ms=d["ttft_ms"], status=d["status"], error_class=d["error_class"],
         stream=bool(d["stream"]), client_disconnected=bool(d["client_disconnected"]),
         attempts=list(orjson.loads(d["attempts"])),
+        cache_write_1h_tokens=int(d["cache_write_1h_tokens"] or 0),
     )

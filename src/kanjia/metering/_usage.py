@@ -37,12 +37,13 @@ class _Row:
     reasoning_tokens: int = 0
     estimated: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    cache_write_tokens: int = 0
 
     def add(self, other: _Row) -> None:
         self.amount += other.amount
         self.charge += other.charge
         for name in ("requests", "errors", "input_tokens", "cached_tokens", "output_tokens",
-                     "reasoning_tokens", "estimated"):
+                     "reasoning_tokens", "estimated", "cache_write_tokens"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def json(self, currency: str) -> dict[str, Any]:
@@ -50,6 +51,7 @@ class _Row:
                 "charge": _num(self.charge), "requests": self.requests,
                 "tokens": self.input_tokens + self.output_tokens,
                 "input_tokens": self.input_tokens, "cached_tokens": self.cached_tokens,
+                "cache_write_tokens": self.cache_write_tokens,
                 "output_tokens": self.output_tokens, "reasoning_tokens": self.reasoning_tokens,
                 "errors": self.errors, "estimated_usage": self.estimated}
 
@@ -83,7 +85,8 @@ async def usage_report(db: Database, fx: Fx, *, since: date | None = None,
     sql = (f"SELECT {group}, currency, charge_currency, day, COUNT(*), "
            "SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(input_tokens), "
            "SUM(cached_tokens), SUM(output_tokens), SUM(reasoning_tokens), "
-           "SUM(usage_estimated), SUM(cost_nano), SUM(charge_nano) FROM usage_records "
+           "SUM(usage_estimated), SUM(cost_nano), SUM(charge_nano), SUM(cache_write_tokens) "
+           "FROM usage_records "
            f"WHERE {' AND '.join(where)} GROUP BY {group}, currency, charge_currency, day")
     rows: dict[str, _Row] = {}
     n = len(cols)
@@ -94,7 +97,8 @@ async def usage_report(db: Database, fx: Fx, *, since: date | None = None,
                                                                   for v in r[n + 3:n + 10])
         part = _Row(fx.convert(from_nano(int(r[n + 10] or 0)), cur, currency, day),
                     fx.convert(from_nano(int(r[n + 11] or 0)), charge_cur, currency, day),
-                    count, errors, inp, cached, out, reasoning, estimated)
+                    count, errors, inp, cached, out, reasoning, estimated,
+                    cache_write_tokens=int(r[n + 12] or 0))
         rows.setdefault(label, _Row(extra={by: label})).add(part)
     if by == "key" and rows:
         names = dict(await db.fetch("SELECT id, name FROM api_keys"))

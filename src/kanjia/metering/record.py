@@ -40,3 +40,5 @@ class CallRecord:
     client_disconnected: bool = False
     attempts: list[str] = field(default_factory=list)  # the fallback chain tried
     charge_currency: str | None = None  # currency of ``charge`` (None: ``currency``)
+    #: of ``cache_write_tokens``, those written for one hour (Anthropic ``ttl: "1h"``)
+    cache_write_1h_tokens: int = 0

@@ -205,17 +205,21 @@ def replay(cells: Sequence[Cell], catalog: Catalog, resolve: Resolve, *,
         if i is None:
             i = index[id(how)] = len(order)
             order.append(how)
-        sums = tokens.setdefault((label, i, day), [0, 0, 0, 0])
+        sums = tokens.setdefault((label, i, day), [0, 0, 0, 0, 0])
         sums[0] += cell.uncached
         sums[1] += cell.cached
         sums[2] += cell.cache_write
         sums[3] += cell.output
+        sums[4] += cell.cache_write_1h
     fx = catalog.fx
     exact: dict[tuple[str, str], Decimal] = {}
-    for (label, i, day), (u, c, w, o) in tokens.items():
+    for (label, i, day), (u, c, w, o, h) in tokens.items():
         how = order[i]
         r = how.rates
         amount = r.input * u + r.cached * c + r.cache_write * w + r.output * o
+        if h:  # 1-hour writes at their own price, as cost_of does
+            hour = r.cache_write if r.cache_write_1h is None else r.cache_write_1h
+            amount += (hour - r.cache_write) * h
         exact[(label, how.currency)] = exact.get((label, how.currency), Decimal(0)) + amount
         lines[label].replayed.add(Amounts.of(fx, amount, how.currency, day))
     for (label, day), (cny, usd, kept_cny, kept_usd) in ledger.items():

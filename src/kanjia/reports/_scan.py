@@ -54,6 +54,7 @@ class Cell:
     output: int
     cost_cny_nano: int              # what the ledger recorded, by billing currency
     cost_usd_nano: int
+    cache_write_1h: int = 0         # of cache_write, the 1-hour writes (priced apart)
 
     @property
     def day(self) -> date:
@@ -170,11 +171,12 @@ _LEFT = "input_tokens - cached_tokens - cache_write_tokens"
 _SUMS = ("COUNT(*)", "SUM(input_tokens)", f"SUM(CASE WHEN {_LEFT} > 0 THEN {_LEFT} ELSE 0 END)",
          "SUM(cached_tokens)", "SUM(cache_write_tokens)", "SUM(output_tokens)",
          "SUM(CASE WHEN currency = 'USD' THEN 0 ELSE cost_nano END)",
-         "SUM(CASE WHEN currency = 'USD' THEN cost_nano ELSE 0 END)")
+         "SUM(CASE WHEN currency = 'USD' THEN cost_nano ELSE 0 END)",
+         "SUM(cache_write_1h_tokens)")
 _ROW = ("1", "input_tokens", f"CASE WHEN {_LEFT} > 0 THEN {_LEFT} ELSE 0 END", "cached_tokens",
         "cache_write_tokens", "output_tokens",
         "CASE WHEN currency = 'USD' THEN 0 ELSE cost_nano END",
-        "CASE WHEN currency = 'USD' THEN cost_nano ELSE 0 END")
+        "CASE WHEN currency = 'USD' THEN cost_nano ELSE 0 END", "cache_write_1h_tokens")
 _NULL = b"\x00"   # stands for NULL in the SQLite aggregation table's key (a BLOB: no text is equal)
 
 

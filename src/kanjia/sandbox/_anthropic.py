@@ -10,7 +10,12 @@ import orjson
 from aiohttp import web
 
 from kanjia.sandbox._anthropic_errors import ANTHROPIC_ERRORS, anthropic_error
-from kanjia.sandbox._anthropic_request import MessagesRequest, cache_usage, parse_messages
+from kanjia.sandbox._anthropic_request import (
+    CacheUsage,
+    MessagesRequest,
+    cache_usage,
+    parse_messages,
+)
 from kanjia.sandbox._faults import ERROR_FAULTS
 from kanjia.sandbox._plan import Choice, plan
 from kanjia.sandbox._sse import SENTINEL, FrameTemplate, sse_event
@@ -50,19 +55,19 @@ def _key(request: web.Request) -> str:
 class MessageRender:
     request: MessagesRequest
     choice: Choice
-    cache_read: int
-    cache_creation: int
+    cache: CacheUsage
     message_id: str
 
     def usage(self, output_tokens: int) -> dict[str, Any]:
-        input_tokens = self.request.ask.prompt_tokens - self.cache_read - self.cache_creation
+        """``input_tokens`` excludes the cache reads and writes, as Anthropic's does."""
+        cache = self.cache
         return {
-            "input_tokens": input_tokens,
-            "cache_creation_input_tokens": self.cache_creation,
-            "cache_read_input_tokens": self.cache_read,
+            "input_tokens": self.request.ask.prompt_tokens - cache.read - cache.write,
+            "cache_creation_input_tokens": cache.write,
+            "cache_read_input_tokens": cache.read,
             "cache_creation": {
-                "ephemeral_5m_input_tokens": self.cache_creation,
-                "ephemeral_1h_input_tokens": 0,
+                "ephemeral_5m_input_tokens": cache.write_5m,
+                "ephemeral_1h_input_tokens": cache.write_1h,
             },
             "output_tokens": output_tokens,
             "service_tier": "standard",
@@ -144,7 +149,17 @@ class MessageRender:
             "delta": {"stop_reason": _STOP[choice.finish], "stop_sequence": choice.stop_sequence},
         }
         if not self.request.directives.no_usage:
-            delta["usage"] = {"output_tokens": choice.tokens}
+            # cumulative, as the API sends it today: the prompt's counts and the output
+            usage = self.usage(choice.tokens)
+            delta["usage"] = {
+                k: usage[k]
+                for k in (
+                    "input_tokens",
+                    "cache_creation_input_tokens",
+                    "cache_read_input_tokens",
+                    "output_tokens",
+                )
+            }
         frames.append(sse_event("message_delta", delta))
         frames.append(sse_event("message_stop", {"type": "message_stop"}))
         return frames
@@ -204,9 +219,10 @@ def messages_handler(state: SandboxState) -> Handler:
             if fault != "content_filter":
                 return ANTHROPIC_ERRORS[fault].response(retry_after)
             ask = dataclasses.replace(ask, filtered=True)
-        read, creation = cache_usage(state, req)
+        message_id = state.response_id("msg_01")
+        cache = cache_usage(state, req, message_id)
         choice = plan(ask)[0]
-        render = MessageRender(req, choice, read, creation, state.response_id("msg_01"))
+        render = MessageRender(req, choice, cache, message_id)
         timing = state.timing(req.directives, fault, req.stream)
         if req.stream:
             return await stream(request, state, render.frames(), timing, fault, _BROKEN)

@@ -17,10 +17,34 @@ from kanjia.sandbox._state import SandboxState
 from kanjia.sandbox._tokens import MESSAGE_OVERHEAD, PRIMING, text_tokens
 from kanjia.sandbox._tools import ToolCall, example_args
 
-__all__ = ["CACHE_MINIMUM", "MessagesRequest", "cache_usage", "parse_messages"]
+__all__ = ["CACHE_MINIMUM", "Breakpoint", "CacheUsage", "MessagesRequest", "cache_usage",
+           "parse_messages"]
 
 #: Anthropic caches no prefix shorter than this many tokens
 CACHE_MINIMUM = 1024
+#: at most this many cache_control blocks per request
+MAX_BREAKPOINTS = 4
+_TTL_S = {"5m": 300.0, "1h": 3600.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Breakpoint:
+    """A block with ``cache_control``: where it is, its segment and its lifetime."""
+
+    path: str
+    index: int          # into segments.bounds
+    ttl: str            # "5m" | "1h"
+
+
+@dataclass(frozen=True, slots=True)
+class CacheUsage:
+    read: int = 0
+    write_5m: int = 0
+    write_1h: int = 0
+
+    @property
+    def write(self) -> int:
+        return self.write_5m + self.write_1h
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +55,8 @@ class MessagesRequest:
     ask: Ask
     segments: Segments
     directives: Directives
-    #: indexes into segments.bounds that end at a cache_control block
-    breakpoints: list[int] = field(default_factory=list)
+    #: the blocks with a cache_control, in prompt order
+    breakpoints: list[Breakpoint] = field(default_factory=list)
 
 
 def _block_text(block: Any) -> tuple[str, int]:
@@ -61,15 +85,38 @@ def _is_text(block: Any) -> bool:
     return isinstance(block, str) or (isinstance(block, dict) and block.get("type") == "text")
 
 
+def _ttl(path: str, control: Any) -> str:
+    """The TTL of a block's ``cache_control``; ValueError in Anthropic's words."""
+    if not isinstance(control, dict):
+        raise ValueError(f"{path}.cache_control: Input should be a valid dictionary")
+    if control.get("type") != "ephemeral":
+        raise ValueError(f"{path}.cache_control.type: Input should be 'ephemeral'")
+    ttl = control.get("ttl", "5m")
+    if ttl not in _TTL_S:
+        raise ValueError(f"{path}.cache_control.ephemeral.ttl: Input should be '5m' or '1h'")
+    return str(ttl)
+
+
 def _add_blocks(
-    segments: Segments, breakpoints: list[int], blocks: list[Any], overhead: int
+    segments: Segments,
+    breakpoints: list[Breakpoint],
+    blocks: list[Any],
+    overhead: int,
+    where: str,
+    tools: bool = False,
 ) -> None:
-    for block in blocks:
-        text, extra = _block_text(block)
-        segments.add(text, text_tokens(text) + extra + overhead)
+    for i, block in enumerate(blocks):
+        if tools and isinstance(block, dict):  # a tool definition counts as its JSON
+            text = orjson.dumps({k: v for k, v in block.items() if k != "cache_control"})
+            segments.add(text.decode(), text_tokens(text.decode()))
+        else:
+            text_, extra = _block_text(block)
+            segments.add(text_, text_tokens(text_) + extra + overhead)
         overhead = 0
-        if isinstance(block, dict) and block.get("cache_control"):
-            breakpoints.append(len(segments.bounds) - 1)
+        if isinstance(block, dict) and block.get("cache_control") is not None:
+            path = f"{where}.{i}"
+            ttl = _ttl(path, block["cache_control"])
+            breakpoints.append(Breakpoint(path, len(segments.bounds) - 1, ttl))
 
 
 def _chosen_tool(
@@ -104,23 +151,32 @@ def parse_messages(data: Any) -> MessagesRequest:
     if not isinstance(messages, list) or not messages:
         raise ValueError("messages: at least one message is required")
 
-    segments, breakpoints = Segments(), list[int]()
+    segments, breakpoints = Segments(), list[Breakpoint]()
     tools = data.get("tools")
-    _add_blocks(segments, breakpoints, tools if isinstance(tools, list) else [], 0)
+    _add_blocks(
+        segments, breakpoints, tools if isinstance(tools, list) else [], 0, "tools", tools=True
+    )
     system = data.get("system")
-    _add_blocks(segments, breakpoints, system if isinstance(system, list) else [system or ""], 0)
+    _add_blocks(
+        segments, breakpoints, system if isinstance(system, list) else [system or ""], 0, "system"
+    )
     last_user, ends_with_user_text = "", False
-    for message in messages:
+    for n, message in enumerate(messages):
         if not isinstance(message, dict):
             raise ValueError("messages: each message must be an object")
         content = message.get("content")
         blocks = content if isinstance(content, list) else [content or ""]
-        _add_blocks(segments, breakpoints, blocks, MESSAGE_OVERHEAD)
+        _add_blocks(segments, breakpoints, blocks, MESSAGE_OVERHEAD, f"messages.{n}.content")
         if message.get("role") == "user":
             texts = [_block_text(b)[0] for b in blocks if _is_text(b)]
             last_user, ends_with_user_text = "\n".join(texts), bool(texts)
         else:
             ends_with_user_text = False
+    if len(breakpoints) > MAX_BREAKPOINTS:
+        raise ValueError(
+            f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. "
+            f"Found {len(breakpoints)}."
+        )
     directives = parse_directives(last_user)
     stops = data.get("stop_sequences")
     thinking = data.get("thinking")
@@ -145,19 +201,42 @@ def parse_messages(data: Any) -> MessagesRequest:
     )
 
 
-def cache_usage(state: SandboxState, req: MessagesRequest) -> tuple[int, int]:
-    """``(cache_read, cache_creation)`` tokens. The longest cache_control prefix
-    seen before is read; the rest up to the last breakpoint is written."""
+def cache_usage(state: SandboxState, req: MessagesRequest, message_id: str) -> CacheUsage:
+    """Cache reads and writes as Anthropic bills them. With A the tokens up to the
+    longest live cached breakpoint, B those up to the last 1-hour breakpoint after A
+    (else A) and C those up to the last breakpoint: A are read, B - A written for an
+    hour, C - B written for five minutes. Prefixes under ``CACHE_MINIMUM`` are not
+    cached. The request's breakpoints and usage are logged under ``message_id``."""
+    out = _cache_usage(state, req)
+    state.cache.log(
+        "anthropic",
+        {
+            "id": message_id,
+            "model": req.model,
+            "cache_control": [{"path": b.path, "ttl": b.ttl} for b in req.breakpoints],
+            "read": out.read,
+            "write_5m": out.write_5m,
+            "write_1h": out.write_1h,
+        },
+    )
+    return out
+
+
+def _cache_usage(state: SandboxState, req: MessagesRequest) -> CacheUsage:
     total = req.ask.prompt_tokens
     if req.directives.cached is not None:
-        return min(req.directives.cached, total), 0
+        return CacheUsage(read=min(req.directives.cached, total))
     bounds = req.segments.bounds
-    marks = [bounds[i] for i in req.breakpoints if bounds[i][1] >= CACHE_MINIMUM]
-    if not marks:
-        return 0, 0
+    marks = [(bounds[b.index], b) for b in req.breakpoints if bounds[b.index][1] >= CACHE_MINIMUM]
+    cache = state.cache
     read = next(
-        (tokens for chain, tokens in reversed(marks) if state.cache.seen("anthropic", chain)), 0
+        (tokens for (chain, tokens), _ in reversed(marks) if cache.hit("anthropic", chain)), 0
     )
-    for chain, _ in marks:
-        state.cache.remember("anthropic", chain)
-    return read, marks[-1][1] - read
+    out = CacheUsage(read=read)
+    if marks:
+        hour = max((t for (_, t), b in marks if b.ttl == "1h" and t > read), default=read)
+        last = max(marks[-1][0][1], hour)
+        out = CacheUsage(read, write_5m=max(0, last - hour), write_1h=hour - read)
+        for (chain, _), b in marks:
+            cache.keep("anthropic", chain, _TTL_S[b.ttl])
+    return out

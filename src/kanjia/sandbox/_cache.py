@@ -6,15 +6,25 @@ per vendor; a later prompt whose first k segments match a seen boundary gets the
 tokens up to that boundary as cached, rounded down to the vendor's cache unit
 and dropped below its minimum (DeepSeek: 64-token units; OpenAI: 128-token
 units from 1024 tokens).
+
+Explicit caches (Anthropic ``cache_control``) are entries with a lifetime
+(5 minutes or 1 hour, refreshed by each hit): ``hit`` and ``keep``. The last
+requests' cache breakpoints are logged (``GET /_sandbox/cache``), so tests can see
+what reached the vendor.
 """
 
 from __future__ import annotations
 
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["CachePolicy", "PromptCache", "Segments"]
 
 _MAX_ENTRIES = 200_000
+_LOG = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +50,12 @@ class Segments:
 
 
 class PromptCache:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._seen: dict[tuple[str, int], None] = {}
+        #: explicit entries: (vendor, chain) -> (expiry, lifetime in seconds)
+        self._timed: dict[tuple[str, int], tuple[float, float]] = {}
+        self._log: deque[dict[str, Any]] = deque(maxlen=_LOG)
+        self.clock = clock
 
     def lookup(self, vendor: str, segments: Segments, policy: CachePolicy) -> int:
         """Cached tokens for this prompt; then remembers all its boundaries."""
@@ -58,13 +72,33 @@ class PromptCache:
         cached = cached // policy.unit * policy.unit
         return cached if cached >= policy.minimum else 0
 
-    def seen(self, vendor: str, chain: int) -> bool:
-        return (vendor, chain) in self._seen
+    def hit(self, vendor: str, chain: int) -> bool:
+        """Whether an explicit entry for ``chain`` is alive; a hit refreshes its life."""
+        entry = self._timed.get((vendor, chain))
+        now = self.clock()
+        if entry is None or entry[0] <= now:
+            return False
+        self._timed[(vendor, chain)] = (now + entry[1], entry[1])
+        return True
 
-    def remember(self, vendor: str, chain: int) -> None:
-        if len(self._seen) > _MAX_ENTRIES:
-            self._seen.clear()
-        self._seen[(vendor, chain)] = None
+    def keep(self, vendor: str, chain: int, ttl_s: float) -> None:
+        """Write (or extend) an explicit entry for ``ttl_s`` seconds from now."""
+        if len(self._timed) > _MAX_ENTRIES:
+            self._timed.clear()
+        old = self._timed.get((vendor, chain))
+        expiry = self.clock() + ttl_s
+        if old is not None and old[0] > expiry:
+            return
+        self._timed[(vendor, chain)] = (expiry, ttl_s)
+
+    def log(self, vendor: str, entry: dict[str, Any]) -> None:
+        self._log.append({"vendor": vendor, **entry})
+
+    def recent(self) -> list[dict[str, Any]]:
+        """The last requests' cache breakpoints and usage, oldest first."""
+        return list(self._log)
 
     def reset(self) -> None:
         self._seen.clear()
+        self._timed.clear()
+        self._log.clear()

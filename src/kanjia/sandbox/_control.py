@@ -5,6 +5,8 @@
 - ``GET /_sandbox/stats``: requests per vendor and model, faults applied
 - ``POST /_sandbox/reset``: rules, stats, prompt cache and ids back to start
 - ``GET /_sandbox/vendors``: the vendors served and their base paths
+- ``GET /_sandbox/cache``: the last requests' explicit cache breakpoints (``cache_control``
+  path and ttl) and cache usage, by response id
 """
 
 from __future__ import annotations
@@ -51,3 +53,8 @@ def add_control_routes(app: web.Application, state: SandboxState, vendors: tuple
     app.router.add_get("/_sandbox/stats", stats)
     app.router.add_post("/_sandbox/reset", reset)
     app.router.add_get("/_sandbox/vendors", list_vendors)
+
+    async def cache_log(request: web.Request) -> web.Response:
+        return json_response({"requests": state.cache.recent()})
+
+    app.router.add_get("/_sandbox/cache", cache_log)

@@ -52,6 +52,14 @@ class OpenAIVendor:
     extra: Mapping[str, Any] = field(default_factory=dict)
     embedding_dim: int = 1024
     usage_details: bool = False
+    #: model-name prefixes the prompt cache serves (empty: every model)
+    cache_models: tuple[str, ...] = ()
+
+    def cache_for(self, model: str) -> CachePolicy | None:
+        """The prompt-cache policy for ``model``, or None when it caches nothing."""
+        if self.cache_models and not model.startswith(self.cache_models):
+            return None
+        return self.cache
 
     def is_reasoning(self, model: str) -> bool:
         return any(model.startswith(prefix) for prefix in self.reasoning_models)
@@ -93,7 +101,10 @@ OA_VENDORS: Mapping[str, OpenAIVendor] = {
             "moonshot",
             ("moonshot-v1-8k", "moonshot-v1-32k", "kimi-k2-0711-preview"),
             supports_n=True,
+            # automatic caching is Kimi's (K2 on); moonshot-v1 caches only through its
+            # separate Context Caching API, billed per call
             cache=CachePolicy(unit=1, minimum=256),
+            cache_models=("kimi",),
         ),
         _vendor(
             "minimax",

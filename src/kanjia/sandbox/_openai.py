@@ -60,7 +60,7 @@ def chat_handler(state: SandboxState, vendor: OpenAIVendor) -> Handler:
                 return vendor.errors[fault].response(retry_after)
             ask = dataclasses.replace(ask, filtered=True)
         cached = state.cached_tokens(
-            vendor.id, vendor.cache, req.segments, req.directives, ask.prompt_tokens
+            vendor.id, vendor.cache_for(req.model), req.segments, req.directives, ask.prompt_tokens
         )
         choices = plan(ask)
         render = ChatRender(

@@ -382,6 +382,7 @@ class Gateway:
             deployment=dep.name, tenant=ctx.principal.tenant, key_id=ctx.principal.key_id,
             input_tokens=usage.input_tokens, cached_tokens=usage.cached_tokens,
             cache_write_tokens=usage.cache_write_tokens, output_tokens=usage.output_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
             reasoning_tokens=usage.reasoning_tokens, usage_estimated=estimated,
             reporting_currency=self.reporting_currency,
             latency_ms=(time.perf_counter() - ctx.t0) * 1000, ttft_ms=ttft_ms, status=status,

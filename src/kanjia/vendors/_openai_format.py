@@ -12,16 +12,60 @@ from kanjia.catalog import Usage
 __all__ = ["chunk", "completion", "usage_dict", "usage_from_openai"]
 
 
-def usage_from_openai(u: dict[str, Any]) -> Usage:
-    """Read an OpenAI-style usage object, with the Chinese vendors' extra fields."""
-    prompt = int(u.get("prompt_tokens") or u.get("input_tokens") or 0)
-    completion = int(u.get("completion_tokens") or u.get("output_tokens") or 0)
-    pdetails = u.get("prompt_tokens_details") or {}
-    cached = int(pdetails.get("cached_tokens") or u.get("prompt_cache_hit_tokens") or 0)
-    cdetails = u.get("completion_tokens_details") or {}
-    reasoning = int(cdetails.get("reasoning_tokens") or 0)
-    return Usage(input_tokens=prompt, cached_tokens=min(cached, prompt), cache_write_tokens=0,
-                 output_tokens=completion, reasoning_tokens=reasoning)
+def _count(obj: Any, name: str) -> int | None:
+    """A token count field: None when absent or null; ValueError when not a count."""
+    if not isinstance(obj, dict):
+        raise ValueError(name)
+    value = obj.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 \
+            or value != int(value):
+        raise ValueError(name)
+    return int(value)
+
+
+def usage_from_openai(u: dict[str, Any]) -> Usage | None:
+    """Read an OpenAI-style usage object, with each vendor's cache fields; None when it
+    is malformed (the caller then estimates, never bills zero).
+
+    Cached (cache-read) prompt tokens, all part of ``prompt_tokens``:
+    DeepSeek ``prompt_cache_hit_tokens`` (with ``prompt_cache_miss_tokens``; preferred
+    when present), else ``prompt_tokens_details.cached_tokens`` (OpenAI, Qwen, GLM,
+    Doubao, Kimi K2, OpenRouter), else Kimi's top-level ``cached_tokens``.
+    Cache writes: Qwen explicit cache ``prompt_tokens_details.cache_creation_input_tokens``,
+    OpenRouter ``prompt_tokens_details.cache_write_tokens``.
+    """
+    try:
+        pdetails = u.get("prompt_tokens_details") or u.get("input_tokens_details") or {}
+        prompt = _count(u, "prompt_tokens")
+        if prompt is None:
+            prompt = _count(u, "input_tokens")
+        completion = _count(u, "completion_tokens")
+        if completion is None:
+            completion = _count(u, "output_tokens")
+        hit = _count(u, "prompt_cache_hit_tokens")
+        if hit is not None:
+            cached = hit
+            if prompt is None:
+                prompt = hit + (_count(u, "prompt_cache_miss_tokens") or 0)
+        else:
+            cached = _count(pdetails, "cached_tokens") or _count(u, "cached_tokens") or 0
+        written = _count(pdetails, "cache_creation_input_tokens")
+        if written is None:
+            written = _count(pdetails, "cache_write_tokens")
+        write = written or 0
+        cdetails = u.get("completion_tokens_details") or u.get("output_tokens_details") or {}
+        reasoning = _count(cdetails, "reasoning_tokens") or 0
+    except (ValueError, AttributeError):
+        return None
+    if prompt is None and completion is None:
+        return None
+    prompt = prompt or 0
+    cached = min(cached, prompt)
+    return Usage(input_tokens=prompt, cached_tokens=cached,
+                 cache_write_tokens=min(write, prompt - cached), output_tokens=completion or 0,
+                 reasoning_tokens=reasoning)
 
 
 def usage_dict(u: Usage) -> dict[str, Any]:
@@ -30,8 +74,11 @@ def usage_dict(u: Usage) -> dict[str, Any]:
         "completion_tokens": u.output_tokens,
         "total_tokens": u.input_tokens + u.output_tokens,
     }
-    if u.cached_tokens:
-        out["prompt_tokens_details"] = {"cached_tokens": u.cached_tokens}
+    if u.cached_tokens or u.cache_write_tokens:
+        details: dict[str, Any] = {"cached_tokens": u.cached_tokens}
+        if u.cache_write_tokens:  # OpenRouter's name for cache writes
+            details["cache_write_tokens"] = u.cache_write_tokens
+        out["prompt_tokens_details"] = details
     if u.reasoning_tokens:
         out["completion_tokens_details"] = {"reasoning_tokens": u.reasoning_tokens}
     return out

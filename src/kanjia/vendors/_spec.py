@@ -37,6 +37,9 @@ class VendorSpec(BaseModel):
     body_errors: bool = False
     #: vendor finish_reason values that mean an OpenAI one (Hunyuan's "sensitive")
     finish_reasons: Mapping[str, str] = Field(default_factory=dict)
+    #: the vendor takes Anthropic-style ``cache_control`` marks in OpenAI messages and
+    #: bills them at prices the catalog models; otherwise they are removed before sending
+    cache_control: bool = False
 
 
 def load_vendor_specs(text: str | None = None) -> dict[str, VendorSpec]:

@@ -22,6 +22,34 @@ _STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
          "tool_use": "tool_calls", "refusal": "content_filter", "pause_turn": "stop"}
 _VERSION = "2023-06-01"
 _DEFAULT_MAX_TOKENS = 4096
+_TTLS = ("5m", "1h")
+_JSON_INSTRUCTION = "Respond with one valid JSON object and nothing else."
+
+
+def _cache_control(raw: Any) -> dict[str, Any] | None:
+    """An Anthropic ``cache_control`` as a client sent it (LiteLLM/OpenRouter style, on
+    content parts, messages and tools): ``{"type": "ephemeral"}``, optionally
+    ``"ttl": "5m" | "1h"``. None when absent; BadRequest when malformed."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or raw.get("type") != "ephemeral" \
+            or set(raw) - {"type", "ttl"}:
+        raise BadRequest("cache_control must be {\"type\": \"ephemeral\"} "
+                         "with an optional \"ttl\": \"5m\" or \"1h\"")
+    ttl = raw.get("ttl")
+    if ttl is None:
+        return {"type": "ephemeral"}
+    if ttl not in _TTLS:
+        raise BadRequest("cache_control.ttl must be \"5m\" or \"1h\"")
+    return {"type": "ephemeral", "ttl": ttl}
+
+
+def _mark(block: dict[str, Any], raw: Any) -> dict[str, Any]:
+    """``block`` with the client's cache_control (if any) carried over."""
+    control = _cache_control(raw)
+    if control is not None:
+        block["cache_control"] = control
+    return block
 
 
 def _content_parts(content: Any) -> list[dict[str, Any]]:
@@ -32,14 +60,58 @@ def _content_parts(content: Any) -> list[dict[str, Any]]:
         if not isinstance(p, dict):
             raise BadRequest("content parts must be objects")
         if p.get("type") == "text":
-            parts.append({"type": "text", "text": p.get("text", "")})
+            parts.append(_mark({"type": "text", "text": p.get("text", "")},
+                               p.get("cache_control")))
         elif p.get("type") == "image_url":
             url = image_url_of(p)
             split = data_url(url)
             source = ({"type": "base64", "media_type": split[0], "data": split[1]} if split
                       else {"type": "url", "url": url})
-            parts.append({"type": "image", "source": source})
+            parts.append(_mark({"type": "image", "source": source}, p.get("cache_control")))
     return parts
+
+
+def _mark_last(blocks: list[dict[str, Any]], message: dict[str, Any]) -> None:
+    """A message-level ``cache_control`` goes on the message's last block."""
+    if blocks and message.get("cache_control") is not None:
+        _mark(blocks[-1], message["cache_control"])
+
+
+def _system(messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """System/developer messages as Anthropic system text blocks, when any of them
+    carries a cache_control (else None: the system goes as one string, as before)."""
+    system = [m for m in messages if m.get("role") in ("system", "developer")]
+    if not any(m.get("cache_control") is not None or
+               (isinstance(m.get("content"), list) and
+                any(isinstance(p, dict) and p.get("cache_control") is not None
+                    for p in m["content"])) for m in system):
+        return None
+    blocks: list[dict[str, Any]] = []
+    for m in system:
+        content = m.get("content")
+        if isinstance(content, list):
+            mine = [_mark({"type": "text", "text": p["text"]}, p.get("cache_control"))
+                    for p in content if isinstance(p, dict) and p.get("type") == "text"
+                    and isinstance(p.get("text"), str) and p["text"]]
+        else:
+            text = text_of(content)
+            mine = [{"type": "text", "text": text}] if text else []
+        _mark_last(mine, m)
+        blocks.extend(mine)
+    return blocks
+
+
+def _tools(tools: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for t in tools:
+        if t.get("type") != "function":
+            continue
+        fn = t["function"]
+        tool = {"name": fn["name"], "description": fn.get("description", ""),
+                "input_schema": fn.get("parameters") or {"type": "object", "properties": {}}}
+        control = t.get("cache_control")
+        out.append(_mark(tool, control if control is not None else fn.get("cache_control")))
+    return out
 
 
 def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -51,6 +123,12 @@ def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if role == "tool":
             block = {"type": "tool_result", "tool_use_id": m.get("tool_call_id", ""),
                      "content": text_of(m.get("content"))}
+            content = m.get("content")
+            if isinstance(content, list):
+                for p in content:
+                    if isinstance(p, dict) and p.get("cache_control") is not None:
+                        _mark(block, p["cache_control"])
+            _mark_last([block], m)
             if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list) \
                     and out[-1]["content"] and out[-1]["content"][0].get("type") == "tool_result":
                 out[-1]["content"].append(block)
@@ -59,18 +137,29 @@ def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         if role == "assistant":
             blocks: list[dict[str, Any]] = []
-            text = text_of(m.get("content"))
-            if text:
-                blocks.append({"type": "text", "text": text})
+            content = m.get("content")
+            if isinstance(content, list):
+                blocks.extend(_mark({"type": "text", "text": p["text"]}, p.get("cache_control"))
+                              for p in content if isinstance(p, dict)
+                              and p.get("type") == "text" and isinstance(p.get("text"), str)
+                              and p["text"])
+            else:
+                text = text_of(content)
+                if text:
+                    blocks.append({"type": "text", "text": text})
             for call in m.get("tool_calls") or ():
                 fn = call.get("function") or {}
                 blocks.append({"type": "tool_use", "id": call.get("id", ""),
                                "name": fn.get("name", ""), "input": json_args(fn.get("arguments"))})
-            out.append({"role": "assistant", "content": blocks or [{"type": "text", "text": ""}]})
+            blocks = blocks or [{"type": "text", "text": ""}]
+            _mark_last(blocks, m)
+            out.append({"role": "assistant", "content": blocks})
             continue
         if role != "user":
             raise BadRequest(f"unsupported message role {role!r}")
-        out.append({"role": "user", "content": _content_parts(m.get("content"))})
+        parts = _content_parts(m.get("content"))
+        _mark_last(parts, m)
+        out.append({"role": "user", "content": parts})
     return out
 
 
@@ -86,16 +175,36 @@ def _tool_choice(choice: Any) -> dict[str, Any] | None:
     raise BadRequest("tool_choice must be 'auto', 'none', 'required' or a function")
 
 
-def _usage(u: Mapping[str, Any], prior: Usage | None = None) -> Usage:
-    base_in = int(u.get("input_tokens") or 0)
-    read = int(u.get("cache_read_input_tokens") or 0)
-    write = int(u.get("cache_creation_input_tokens") or 0)
-    if prior is not None and not base_in and not read and not write:
-        return Usage(prior.input_tokens, prior.cached_tokens, prior.cache_write_tokens,
-                     int(u.get("output_tokens") or 0), 0)
+def _usage(u: Mapping[str, Any]) -> Usage | None:
+    """Anthropic usage: ``input_tokens`` EXCLUDES the cache, so the prompt is
+    ``input_tokens + cache_read_input_tokens + cache_creation_input_tokens``; the writes
+    split by TTL in ``cache_creation.ephemeral_5m_input_tokens`` / ``_1h_``. None when
+    malformed (the caller then estimates)."""
+    try:
+        base_in = _tokens(u, "input_tokens")
+        read = _tokens(u, "cache_read_input_tokens")
+        write = _tokens(u, "cache_creation_input_tokens")
+        split = u.get("cache_creation")
+        hour = 0
+        if isinstance(split, Mapping):
+            five = _tokens(split, "ephemeral_5m_input_tokens")
+            hour = _tokens(split, "ephemeral_1h_input_tokens")
+            write = max(write, five + hour)
+        output = _tokens(u, "output_tokens")
+    except ValueError:
+        return None
     return Usage(input_tokens=base_in + read + write, cached_tokens=read,
-                 cache_write_tokens=write, output_tokens=int(u.get("output_tokens") or 0),
-                 reasoning_tokens=0)
+                 cache_write_tokens=write, output_tokens=output, reasoning_tokens=0,
+                 cache_write_1h_tokens=min(hour, write))
+
+
+def _tokens(u: Mapping[str, Any], name: str) -> int:
+    value = u.get(name)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(name)
+    return value
 
 
 class AnthropicAdapter:
@@ -119,11 +228,17 @@ class AnthropicAdapter:
         }
         system = system_text(messages)
         fmt = body.get("response_format") or {}
-        if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
-            system = (system + "\n\n" if system else "") + \
-                "Respond with one valid JSON object and nothing else."
-        if system:
-            out["system"] = system
+        json_mode = isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
+        blocks = _system(messages)
+        if blocks is not None:  # cache_control on the system prompt: send text blocks
+            if json_mode:  # after the cached prefix, so the cache still hits
+                blocks.append({"type": "text", "text": _JSON_INSTRUCTION})
+            out["system"] = blocks
+        else:
+            if json_mode:
+                system = (system + "\n\n" if system else "") + _JSON_INSTRUCTION
+            if system:
+                out["system"] = system
         for src, dst in (("temperature", "temperature"), ("top_p", "top_p")):
             if body.get(src) is not None:
                 out[dst] = body[src]
@@ -131,11 +246,7 @@ class AnthropicAdapter:
         if stop:
             out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
         if body.get("tools"):
-            out["tools"] = [{"name": t["function"]["name"],
-                             "description": t["function"].get("description", ""),
-                             "input_schema": t["function"].get("parameters")
-                             or {"type": "object", "properties": {}}}
-                            for t in body["tools"] if t.get("type") == "function"]
+            out["tools"] = _tools(body["tools"])
         choice = _tool_choice(body.get("tool_choice"))
         if choice is not None and body.get("tools"):
             out["tool_choice"] = choice
@@ -200,6 +311,7 @@ class AnthropicStream:
         self._created = int(time.time())
         self._tool_index: dict[int, int] = {}
         self.usage: Usage | None = None
+        self._raw_usage: dict[str, Any] = {}
         self.output_text: list[str] = []
         self.done = False
 
@@ -219,7 +331,8 @@ class AnthropicStream:
             self._rid = "chatcmpl-" + str(msg.get("id", ""))
             self._model = msg.get("model", self._model)
             if isinstance(msg.get("usage"), dict):
-                self.usage = _usage(msg["usage"])
+                self._raw_usage = dict(msg["usage"])
+                self.usage = _usage(self._raw_usage)
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind == "content_block_start":
             block = ev.get("content_block") or {}
@@ -246,7 +359,10 @@ class AnthropicStream:
             return []
         if kind == "message_delta":
             if isinstance(ev.get("usage"), dict):
-                self.usage = _usage(ev["usage"], self.usage)
+                # cumulative counts; fields it leaves out (or null) keep message_start's
+                self._raw_usage.update((k, v) for k, v in ev["usage"].items()
+                                       if v is not None)
+                self.usage = _usage(self._raw_usage)
             reason = (ev.get("delta") or {}).get("stop_reason")
             return [self._chunk({}, _STOP.get(reason or "end_turn", "stop"))]
         if kind == "message_stop":

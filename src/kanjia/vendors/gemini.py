@@ -86,12 +86,23 @@ def _tool_config(choice: Any) -> dict[str, Any] | None:
     raise BadRequest("tool_choice must be 'auto', 'none', 'required' or a function")
 
 
-def _usage(meta: Mapping[str, Any]) -> Usage:
-    prompt = int(meta.get("promptTokenCount") or 0) + int(meta.get("toolUsePromptTokenCount") or 0)
-    thoughts = int(meta.get("thoughtsTokenCount") or 0)
-    return Usage(input_tokens=prompt, cached_tokens=int(meta.get("cachedContentTokenCount") or 0),
-                 cache_write_tokens=0,
-                 output_tokens=int(meta.get("candidatesTokenCount") or 0) + thoughts,
+def _usage(meta: Mapping[str, Any]) -> Usage | None:
+    """Gemini ``usageMetadata``: ``promptTokenCount`` includes the cached content
+    (``cachedContentTokenCount``, billed at the cache price); tool-use prompt tokens are
+    input, thoughts are output. None when malformed (the caller then estimates)."""
+    counts = {}
+    for name in ("promptTokenCount", "toolUsePromptTokenCount", "cachedContentTokenCount",
+                 "candidatesTokenCount", "thoughtsTokenCount"):
+        value = meta.get(name)
+        if value is None:
+            value = 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return None
+        counts[name] = value
+    prompt = counts["promptTokenCount"] + counts["toolUsePromptTokenCount"]
+    thoughts = counts["thoughtsTokenCount"]
+    return Usage(input_tokens=prompt, cached_tokens=min(counts["cachedContentTokenCount"], prompt),
+                 cache_write_tokens=0, output_tokens=counts["candidatesTokenCount"] + thoughts,
                  reasoning_tokens=thoughts)
 
 

@@ -42,6 +42,8 @@ class OpenAICompatAdapter:
             out.pop(name, None)
         if not spec.supports_n and out.get("n") == 1:
             out.pop("n")
+        if not spec.cache_control:
+            _drop_cache_control(out)
         return out
 
     def chat_request(self, dep: Deployment, body: dict[str, Any], model: str,
@@ -111,6 +113,36 @@ class OpenAICompatAdapter:
     def classify_error(self, status: int, data: bytes,
                        headers: Mapping[str, str]) -> KanjiaError:
         return make_error(self.spec.id, self.spec.errors, status, data, headers)
+
+
+def _drop_cache_control(body: dict[str, Any]) -> None:
+    """Remove Anthropic-style ``cache_control`` marks from messages, their content parts
+    and tools (copying only what changes: the client's body is not modified)."""
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        body["messages"] = [_unmarked(m) for m in messages]
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        body["tools"] = [_unmarked(t) for t in tools]
+
+
+def _unmarked(item: Any) -> Any:
+    if not isinstance(item, dict):
+        return item
+    content = item.get("content")
+    parts = isinstance(content, list) and any(
+        isinstance(p, dict) and "cache_control" in p for p in content)
+    fn = item.get("function")
+    in_fn = isinstance(fn, dict) and "cache_control" in fn
+    if "cache_control" not in item and not parts and not in_fn:
+        return item
+    out = {k: v for k, v in item.items() if k != "cache_control"}
+    if parts and isinstance(content, list):
+        out["content"] = [{k: v for k, v in p.items() if k != "cache_control"}
+                          if isinstance(p, dict) else p for p in content]
+    if in_fn and isinstance(fn, dict):
+        out["function"] = {k: v for k, v in fn.items() if k != "cache_control"}
+    return out
 
 
 def _fix_finish(choices: list[Any], table: Mapping[str, str]) -> bool:

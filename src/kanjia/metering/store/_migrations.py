@@ -112,6 +112,13 @@ CREATE TABLE budgets (
             "CREATE INDEX tenants_updated ON tenants (updated_at)"]
 
 
+@_migration
+def m004_cache_write_1h() -> list[str]:
+    # 1-hour cache writes (Anthropic ttl "1h"), a part of cache_write_tokens priced apart
+    return ["ALTER TABLE usage_records "
+            "ADD COLUMN cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0"]
+
+
 _TABLE = ("CREATE TABLE IF NOT EXISTS kanjia_migrations ("
           "name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
 
