@@ -206,6 +206,8 @@ def messages_handler(state: SandboxState) -> Handler:
             ask = dataclasses.replace(ask, filtered=True)
         read, creation = cache_usage(state, req)
         choice = plan(ask)[0]
+        state.usage.record("anthropic", "completions", req.model, ask.prompt_tokens, read,
+                           creation, choice.tokens)
         render = MessageRender(req, choice, read, creation, state.response_id("msg_01"))
         timing = state.timing(req.directives, fault, req.stream)
         if req.stream:
