@@ -13,6 +13,7 @@ from kanjia.reconcile._openai import (
     COMPLETIONS,
     COSTS,
     EMBEDDINGS,
+    check_buckets,
     json_pages,
     parse_costs,
     parse_usage,
@@ -76,6 +77,7 @@ def load_export(path: Path, fmt: str = "auto", *, mapping: dict[str, str] | None
         return parse_bailian(text, source, zone, name, currency)
     pages = json_pages(text, source)
     if kind == "openai":
+        check_buckets(pages, source)
         found = result_kind(pages)
         if found in (COMPLETIONS, EMBEDDINGS):
             kind = "openai-usage"

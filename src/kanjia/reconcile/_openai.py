@@ -28,8 +28,8 @@ import orjson
 
 from kanjia.reconcile._export import Export, ExportError, Period, span_period
 
-__all__ = ["COMPLETIONS", "COSTS", "EMBEDDINGS", "json_pages", "parse_costs", "parse_usage",
-           "result_kind"]
+__all__ = ["COMPLETIONS", "COSTS", "EMBEDDINGS", "check_buckets", "json_pages", "line_model",
+           "parse_costs", "parse_usage", "result_kind"]
 
 COMPLETIONS = "organization.usage.completions.result"
 EMBEDDINGS = "organization.usage.embeddings.result"
@@ -57,7 +57,7 @@ def json_pages(text: str, source: str) -> list[dict[str, Any]]:
     return pages
 
 
-def _buckets(pages: list[dict[str, Any]], source: str) -> list[tuple[str, dict[str, Any]]]:
+def check_buckets(pages: list[dict[str, Any]], source: str) -> list[tuple[str, dict[str, Any]]]:
     out = []
     for p, page in enumerate(pages):
         for b, bucket in enumerate(page["data"]):
@@ -125,7 +125,7 @@ def parse_usage(pages: list[dict[str, Any]], source: str) -> Export:
     if kind not in (COMPLETIONS, EMBEDDINGS):
         raise ExportError(f"{source}: expected results with 'object': '{COMPLETIONS}' (or "
                           f"'{EMBEDDINGS}'), found '{kind}'")
-    buckets = _buckets(pages, source)
+    buckets = check_buckets(pages, source)
     periods, index = _periods(buckets)
     export = Export("openai-usage", source, "embeddings" if kind == EMBEDDINGS else
                     "completions", None, "UTC", periods)
@@ -166,7 +166,7 @@ def parse_costs(pages: list[dict[str, Any]], source: str) -> Export:
     if kind != COSTS:
         raise ExportError(f"{source}: expected results with 'object': '{COSTS}', found "
                           f"'{kind}'")
-    buckets = _buckets(pages, source)
+    buckets = check_buckets(pages, source)
     periods, index = _periods(buckets)
     export = Export("openai-costs", source, "all", None, "UTC", periods)
     export.metrics.add("cost")
