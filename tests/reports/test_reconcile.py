@@ -225,3 +225,13 @@ def test_sandbox_counts_what_the_ledger_misses(loop: Loop, tmp_path: Path) -> No
     out = json.loads(result.output)
     fields = {d["field"]: d for d in out["differences"] if d["model"] == "moonshot-v1-8k"}
     assert fields["requests"]["ledger"] == 0 and fields["requests"]["vendor"] == 1
+
+
+def test_demo_closes_the_loop(tmp_path: Path) -> None:
+    """`kanjia demo --db` ends by reconciling its ledger with the sandbox's export."""
+    result = CliRunner().invoke(cli, ["demo", "--db", str(tmp_path / "demo.db")],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("reconciled against the sandbox's usage export: no differences ("), \
+        line
