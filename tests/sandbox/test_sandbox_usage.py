@@ -203,3 +203,30 @@ async def test_skew_control(client: Client) -> None:
     page = await _ok(client, "/moonshot/organization/usage/completions",
                               start_time=_today())
     assert page["data"][0]["results"] == []
+
+
+def test_usage_book_bills_each_request_at_its_own_rates() -> None:
+    """Sums are kept per minute and tier bucket and priced at export: the same as
+    pricing every request on its own, across a tier threshold and an off-peak edge."""
+    from kanjia.sandbox._usage import UsageBook
+
+    book = UsageBook()
+    prices = book.prices
+    requests = [("gemini", "gemini-2.5-pro", "2026-12-07T10:00:05", 100_000, 0, 500),
+                ("gemini", "gemini-2.5-pro", "2026-12-07T10:00:30", 300_000, 50_000, 500),
+                ("deepseek", "deepseek-chat", "2025-03-03T16:29:30", 1000, 100, 200),
+                ("deepseek", "deepseek-chat", "2025-03-03T16:30:10", 1000, 100, 200)]
+    expected: dict[str, Decimal] = {}
+    for vendor, model, at, prompt, cached, out in requests:
+        when = _at(at)
+        book.record(vendor, "completions", model, prompt, cached, 0, out, at=when.timestamp())
+        charge = prices.charge(vendor, model, when, prompt, cached, 0, out)
+        assert charge is not None
+        expected[vendor] = expected.get(vendor, Decimal(0)) + charge.input + charge.cached \
+            + charge.output
+    for vendor in ("gemini", "deepseek"):
+        sums = book.select(vendor, ("completions",), 0, 2**40)
+        total = sum((s.cost_input + s.cost_cached + s.cost_output for *_, s in sums),
+                    Decimal(0))
+        assert total == expected[vendor]
+        assert len(sums) == 2                  # two tier buckets; two minutes

@@ -168,25 +168,42 @@ class PriceList:
                 for name in (spec["id"], *spec.get("aliases", [])):
                     self._models.setdefault((path.stem, name), model)
 
-    def charge(self, vendor: str, model: str, at: datetime, input_tokens: int,
-               cached_tokens: int, cache_write_tokens: int, output_tokens: int) -> Charge | None:
-        """The charge for one request at ``at`` (aware); None when the vendor has no
-        price for the model then (the sandbox then bills tokens only)."""
+    def thresholds(self, vendor: str, model: str) -> tuple[int, ...]:
+        """Every prompt length at which a tier of the model starts, ascending: requests
+        with as many of them below their prompt take the same tier in any period."""
+        entry = self._models.get((vendor, model))
+        if entry is None:
+            return ()
+        return tuple(sorted({above for p in entry.periods for above, _ in p.tiers}))
+
+    def rates(self, vendor: str, model: str, at: datetime,
+              input_tokens: int) -> tuple[str, _Prices] | None:
+        """The currency and prices per 1M tokens of a request at ``at`` (aware) with
+        ``input_tokens`` of prompt; None when the model has no price then."""
         entry = self._models.get((vendor, model))
         period = entry.period_at(at) if entry is not None else None
         if entry is None or period is None:
             return None
-        prices = period.prices
         local = at.astimezone(entry.tz)
         window = next((w for w in period.windows if w.open_at(local)), None)
         if window is not None:
-            prices = window.prices
-        else:
-            for above, tier in period.tiers:
-                if input_tokens > above:
-                    prices = tier
+            return period.currency, window.prices
+        prices = period.prices
+        for above, tier in period.tiers:
+            if input_tokens > above:
+                prices = tier
+        return period.currency, prices
+
+    def charge(self, vendor: str, model: str, at: datetime, input_tokens: int,
+               cached_tokens: int, cache_write_tokens: int, output_tokens: int) -> Charge | None:
+        """The charge for one request at ``at`` (aware); None when the vendor has no
+        price for the model then (the sandbox then bills tokens only)."""
+        found = self.rates(vendor, model, at, input_tokens)
+        if found is None:
+            return None
+        currency, prices = found
         uncached = max(0, input_tokens - cached_tokens - cache_write_tokens)
-        return Charge(period.currency, prices.input * uncached / _MTOK,
+        return Charge(currency, prices.input * uncached / _MTOK,
                       prices.cached * cached_tokens / _MTOK,
                       prices.cache_write * cache_write_tokens / _MTOK,
                       prices.output * output_tokens / _MTOK)

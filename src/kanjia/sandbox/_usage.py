@@ -2,17 +2,21 @@
 behind its usage export (``_usage_routes``).
 
 Every answered request (not refused with an error fault) is recorded with the
-token counts it was answered with and the charge the sandbox's own price list
-(``_prices``) gives for them at that moment, as a vendor's billing does. Sums are
-kept per minute (the finest bucket of OpenAI's usage API), so the record stays
-small under any load. ``Skew`` rules make the export dishonest on purpose (a
-vendor over-reporting a model's tokens), so tests can check that a
-reconciliation finds it.
+token counts it was answered with, and billed by the sandbox's own price list
+(``_prices``) at that moment, as a vendor's billing does. Sums are kept per minute
+(the finest bucket of OpenAI's usage API) and per tier bucket (prompts that take the
+same tier), so the record stays small under any load and a request costs a few dict
+operations; a key is priced when it is exported. Prices are linear in tokens and
+change only at whole minutes (period starts, windows and time zones are in minutes),
+so that is exactly the sum of each request's charge. ``Skew`` rules make the export
+dishonest on purpose (a vendor over-reporting a model's tokens), so tests can check
+that a reconciliation finds it.
 """
 
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,6 +31,7 @@ KINDS = ("completions", "embeddings")
 #: what a skew rule can change in the export
 FIELDS = ("requests", "input_tokens", "cached_tokens", "output_tokens", "cost")
 _ZERO = Decimal(0)
+_MTOK = Decimal(1_000_000)
 
 
 @dataclass(slots=True)
@@ -35,6 +40,7 @@ class Sums:
 
     requests: int = 0
     input_tokens: int = 0
+    uncached_tokens: int = 0             # sum of max(0, input - cached - cache write)
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     output_tokens: int = 0
@@ -47,6 +53,7 @@ class Sums:
     def add(self, other: Sums) -> None:
         self.requests += other.requests
         self.input_tokens += other.input_tokens
+        self.uncached_tokens += other.uncached_tokens
         self.cached_tokens += other.cached_tokens
         self.cache_write_tokens += other.cache_write_tokens
         self.output_tokens += other.output_tokens
@@ -100,8 +107,9 @@ class UsageBook:
     """The served-usage record of one sandbox server."""
 
     def __init__(self) -> None:
-        self._sums: dict[tuple[str, str, str, int], Sums] = {}
+        self._sums: dict[tuple[str, str, str, int, int], Sums] = {}
         self._prices: PriceList | None = None
+        self._tiers: dict[tuple[str, str], tuple[int, ...]] = {}
         self.skews: list[Skew] = []
 
     @property
@@ -115,27 +123,40 @@ class UsageBook:
                output_tokens: int = 0, at: float | None = None) -> None:
         """One answered request."""
         ts = time.time() if at is None else at
-        minute = int(ts) // 60 * 60
-        part = Sums(1, input_tokens, cached_tokens, cache_write_tokens, output_tokens)
-        charge = self.prices.charge(vendor, model, datetime.fromtimestamp(ts, UTC),
-                                    input_tokens, cached_tokens, cache_write_tokens,
-                                    output_tokens)
-        if charge is not None:
-            part.cost_input, part.cost_cached = charge.input, charge.cached
-            part.cost_cache_write, part.cost_output = charge.cache_write, charge.output
-            part.currency = charge.currency
-        key = (vendor, kind, model, minute)
+        tiers = self._tiers.get((vendor, model))
+        if tiers is None:
+            tiers = self._tiers[(vendor, model)] = self.prices.thresholds(vendor, model)
+        key = (vendor, kind, model, int(ts) // 60 * 60, bisect_left(tiers, input_tokens))
         sums = self._sums.get(key)
         if sums is None:
-            self._sums[key] = part
-        else:
-            sums.add(part)
+            sums = self._sums[key] = Sums()
+        sums.requests += 1
+        sums.input_tokens += input_tokens
+        sums.uncached_tokens += max(0, input_tokens - cached_tokens - cache_write_tokens)
+        sums.cached_tokens += cached_tokens
+        sums.cache_write_tokens += cache_write_tokens
+        sums.output_tokens += output_tokens
+
+    def _priced(self, vendor: str, model: str, minute: int, tier: int, sums: Sums) -> Sums:
+        tiers = self._tiers.get((vendor, model), ())
+        prompt = tiers[tier - 1] + 1 if tier else 0      # any prompt of that tier bucket
+        out = Sums()
+        out.add(sums)
+        found = self.prices.rates(vendor, model, datetime.fromtimestamp(minute, UTC), prompt)
+        if found is not None:
+            currency, p = found
+            out.currency = currency
+            out.cost_input = p.input * sums.uncached_tokens / _MTOK
+            out.cost_cached = p.cached * sums.cached_tokens / _MTOK
+            out.cost_cache_write = p.cache_write * sums.cache_write_tokens / _MTOK
+            out.cost_output = p.output * sums.output_tokens / _MTOK
+        return out
 
     def select(self, vendor: str, kinds: tuple[str, ...], start: int,
                end: int) -> list[tuple[int, str, str, Sums]]:
-        """(minute, kind, model, sums) of ``vendor`` in [start, end), by minute."""
-        return sorted(((minute, kind, model, sums)
-                       for (v, kind, model, minute), sums in self._sums.items()
+        """(minute, kind, model, priced sums) of ``vendor`` in [start, end), by minute."""
+        return sorted(((minute, kind, model, self._priced(v, model, minute, tier, sums))
+                       for (v, kind, model, minute, tier), sums in self._sums.items()
                        if v == vendor and kind in kinds and start <= minute < end),
                       key=lambda item: (item[0], item[1], item[2]))
 

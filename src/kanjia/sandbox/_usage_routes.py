@@ -155,7 +155,7 @@ def _usage_handler(state: SandboxState, vendor: str, kind: str) -> Handler:
     return usage
 
 
-_LINES = (("input", "cost_input", "input_tokens"), ("cached input", "cost_cached",
+_LINES = (("input", "cost_input", "uncached_tokens"), ("cached input", "cost_cached",
           "cached_tokens"), ("cache write", "cost_cache_write", "cache_write_tokens"),
           ("output", "cost_output", "output_tokens"))
 
@@ -174,8 +174,7 @@ def _costs_handler(state: SandboxState, vendor: str) -> Handler:
                 if s.currency is None:
                     continue
                 for label, cost_field, token_field in _LINES:
-                    tokens = s.input_tokens - s.cached_tokens - s.cache_write_tokens \
-                        if token_field == "input_tokens" else getattr(s, token_field)
+                    tokens = getattr(s, token_field)
                     if tokens <= 0:
                         continue
                     out.append({"object": "organization.costs.result",
