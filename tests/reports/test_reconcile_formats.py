@@ -299,6 +299,8 @@ def test_wrong_formats_name_what_they_expected(ledger: str, tmp_path: Path) -> N
     _one_line_error(_run(*args, usage, "--format", "openai-costs"),
                     "expected results with 'object': 'organization.costs.result'")
     _one_line_error(_run(*args, usage, "--format", "bailian"), "modelCode")
+    twice = _write(tmp_path, "twice.json", [json.loads(Path(usage).read_text())] * 2)
+    _one_line_error(_run(*args, twice), "page 1 data[0]", "the same bucket twice")
     empty = _write(tmp_path, "e.json", _usage_page([(MAR3, MAR3 + DAY, [])]))
     _one_line_error(_run(*args, empty), "--format openai-usage or openai-costs")
     _one_line_error(_run(*args, str(tmp_path / "missing.json")), "missing.json")
@@ -314,6 +316,7 @@ def test_bad_options_are_one_line(ledger: str, tmp_path: Path) -> None:
     _one_line_error(_run(*args, "--map", CSV_MAP, "--tolerance", "lots"), "--tolerance")
     _one_line_error(_run(*args, "--map", CSV_MAP, "--tolerance", "-1%"), "--tolerance")
     _one_line_error(_run(*args, "--map", CSV_MAP, "--format", "xml"), "--format")
+    _one_line_error(_run(*args, "--map", CSV_MAP, "--cost-epsilon", "1%"), "--cost-epsilon")
     _one_line_error(_run("--vendor", "nobody", "--db", ledger, "--file", path, "--map",
                          CSV_MAP), "unknown vendor 'nobody'")
     _one_line_error(_run(*args[:2], "--db", str(tmp_path / "none.db"), "--file", path,

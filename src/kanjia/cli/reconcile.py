@@ -91,8 +91,9 @@ def reconcile(vendor: str, files: tuple[Path, ...], fmt: str, mapping: str | Non
 
     if since is not None and until is not None and until <= since:
         raise BadInput(f"--until ({until}) must be after --since ({since})")
-    limits = Tolerance(parse_tolerance(tolerance), parse_tolerance(cost_epsilon,
-                       "--cost-epsilon"), parse_tolerance(token_epsilon, "--token-epsilon"))
+    limits = Tolerance(parse_tolerance(tolerance),
+                       parse_tolerance(cost_epsilon, "--cost-epsilon", percent_ok=False),
+                       parse_tolerance(token_epsilon, "--token-epsilon", percent_ok=False))
     columns = parse_map(mapping) if mapping is not None else None
     catalog = load_catalog()
     info = catalog.vendors.get(vendor)

@@ -53,10 +53,13 @@ class Tolerance:
                 "tokens": float(self.tokens)}
 
 
-def parse_tolerance(text: str, what: str = "--tolerance") -> Decimal:
+def parse_tolerance(text: str, what: str = "--tolerance", *, percent_ok: bool = True
+                    ) -> Decimal:
     """``1%`` or ``0.01`` -> Decimal("0.01"); ValueError when not a number >= 0."""
     raw = text.strip()
     percent = raw.endswith("%")
+    if percent and not percent_ok:
+        raise ValueError(f"{what} is an amount, not a percentage: {text!r}")
     try:
         value = Decimal(raw[:-1] if percent else raw)
     except ArithmeticError:

@@ -93,6 +93,13 @@ def result_kind(pages: list[dict[str, Any]]) -> str | None:
 def _periods(buckets: list[tuple[str, dict[str, Any]]]) -> tuple[list[Period], list[int]]:
     """Periods (buckets of one UTC day summed into it) and each bucket's period."""
     spans: list[tuple[int, int]] = sorted({(b["start_time"], b["end_time"]) for _, b in buckets})
+    if len(spans) < len(buckets):
+        seen: set[int] = set()
+        for where, b in buckets:
+            if b["start_time"] in seen:
+                raise ExportError(f"{where}: the same bucket twice (the same page passed "
+                                  "twice?)")
+            seen.add(b["start_time"])
     for (_, hi), (lo, _) in pairwise(spans):
         if lo < hi:
             raise ExportError(f"buckets overlap at {lo}: export one bucket_width at a time")
