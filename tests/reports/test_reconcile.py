@@ -235,3 +235,29 @@ def test_demo_closes_the_loop(tmp_path: Path) -> None:
     line = result.output.strip().splitlines()[-1]
     assert line.startswith("reconciled against the sandbox's usage export: no differences ("), \
         line
+
+
+def test_broken_stream_shows_as_an_estimate_against_the_vendors_count(
+        loop: Loop, tmp_path: Path) -> None:
+    """The vendor generated (and bills) the whole answer of a stream whose connection
+    broke; the ledger has at most an estimate of what arrived: a difference."""
+    with loop.client() as c:
+        try:
+            stream = c.chat.completions.create(
+                model="doubao/doubao-pro-32k", stream=True,
+                messages=[{"role": "user",
+                           "content": "long [[sandbox:tokens=400]] [[sandbox:fault=reset]]"}])
+            for _ in stream:
+                pass
+        except openai.APIError:
+            pass
+    loop.sent += 1
+    loop.wait_for_ledger()
+    usage = loop.export(tmp_path, "doubao", "completions")
+    out = json.loads(run("--vendor", "doubao", "--db", loop.database, "--file", str(usage),
+                         "--json").output)
+    diff = next(d for d in out["differences"] if d["field"] == "output_tokens")
+    assert diff["vendor"] == 400 and diff["ledger"] < 400
+    # the ledger keeps either nothing (the break came before the client's first byte: a
+    # failed request) or an estimate of what arrived, and says so
+    assert diff["ledger"] == 0 or diff["estimated_rows"] == 1
