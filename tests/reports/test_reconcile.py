@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from kanjia.cli.main import cli
 from kanjia.config import load_settings
+from kanjia.metering.record import CallRecord
 from kanjia.metering.store import open_database
 from kanjia.sandbox import SandboxSettings, SandboxThread
 from kanjia.server import ServerThread, build_app
@@ -31,8 +32,10 @@ class Loop:
     """A gateway with a ledger in front of a sandbox of its own (no other test's
     traffic in its record), and the requests sent through it."""
 
-    def __init__(self, sandbox: SandboxThread, gateway: ServerThread, database: str) -> None:
+    def __init__(self, sandbox: SandboxThread, gateway: ServerThread, database: str,
+                 records: list[CallRecord]) -> None:
         self.sandbox, self.gateway, self.database = sandbox, gateway, database
+        self.records = records
         self.sent = 0
 
     def client(self) -> openai.OpenAI:
@@ -125,10 +128,12 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
                                  server={"upstream_timeout_s": 5.0,
                                          "first_byte_timeout_s": 5.0})
         app = build_app(settings, env={})
+        records: list[CallRecord] = []
+        app.services.gateway.sinks.append(records.append)
         wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / "journal"),
                               "KANJIA_LEDGER_FLUSH_S": "0.05"})
         with ServerThread(app) as gateway:
-            it = Loop(sandbox, gateway, database)
+            it = Loop(sandbox, gateway, database, records)
             it.traffic()
             yield it
 
@@ -227,14 +232,25 @@ def test_sandbox_counts_what_the_ledger_misses(loop: Loop, tmp_path: Path) -> No
     assert fields["requests"]["ledger"] == 0 and fields["requests"]["vendor"] == 1
 
 
-def test_demo_closes_the_loop(tmp_path: Path) -> None:
-    """`kanjia demo --db` ends by reconciling its ledger with the sandbox's export."""
-    result = CliRunner().invoke(cli, ["demo", "--db", str(tmp_path / "demo.db")],
-                                catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    line = result.output.strip().splitlines()[-1]
-    assert line.startswith("reconciled against the sandbox's usage export: no differences ("), \
-        line
+def test_closing_the_loop_after_a_run(loop: Loop) -> None:
+    """What `kanjia demo` can print at its end: the run's ledger reconciled with the
+    sandbox's export of every vendor it called, in one line."""
+    from kanjia.catalog import load_catalog
+    from kanjia.cli._sandbox_reconcile import reconcile_with_sandbox
+
+    fresh = [r for r in loop.records if r.vendor in ("deepseek", "openai", "anthropic", "qwen")]
+    line = reconcile_with_sandbox(loop.sandbox.url, loop.database, fresh,
+                                  load_catalog().fx.convert)
+    assert line.startswith("reconciled against the sandbox's usage export: no differences "
+                           "(4 vendors"), line
+    loop.control("POST", "/_sandbox/usage/skew", {"vendor": "qwen", "field": "input_tokens",
+                                                  "add": 5})
+    try:
+        line = reconcile_with_sandbox(loop.sandbox.url, loop.database, fresh,
+                                      load_catalog().fx.convert)
+    finally:
+        loop.control("DELETE", "/_sandbox/usage/skew")
+    assert ": 1 difference " in line and "qwen/qwen-plus" in line and "input_tokens" in line
 
 
 def test_broken_stream_shows_as_an_estimate_against_the_vendors_count(

@@ -1,5 +1,12 @@
-"""Closing the loop after ``kanjia demo --db``: the ledger reconciled against the
-sandbox's own usage export of every vendor the demo called."""
+"""Closing the loop after a run against the sandbox (``kanjia demo``): the ledger
+reconciled with the sandbox's own usage export of every vendor the run called.
+
+The hook, inside the sandbox's ``with`` block once the gateway has stopped (its
+ledger flushed)::
+
+    click.echo(reconcile_with_sandbox(sandbox.url, ledger, records, fx.convert))
+
+The ledger should hold only this run's traffic (today's other rows would differ)."""
 
 from __future__ import annotations
 
@@ -7,9 +14,12 @@ import asyncio
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from kanjia.metering.record import CallRecord
 
 __all__ = ["reconcile_with_sandbox"]
 
@@ -22,13 +32,18 @@ def _fetch(url: str, out: Path) -> Path:
     return out
 
 
-def reconcile_with_sandbox(sandbox_url: str, database: str, kinds: dict[str, set[str]],
+def reconcile_with_sandbox(sandbox_url: str, database: str, records: Iterable[CallRecord],
                            convert: Any) -> str:
-    """One line: no differences, or how many and the first few. ``kinds``: vendor ->
-    the usage endpoints it was called on ("completions", "embeddings")."""
+    """One line: no differences, or how many and the first few. ``records``: the
+    run's ledger records (which vendors to ask for which usage export)."""
     from kanjia.metering.store import migrate, open_database
     from kanjia.reconcile import Tolerance, load_export, reconcile
 
+    kinds: dict[str, set[str]] = {}
+    for r in records:
+        if r.vendor:
+            kind = "embeddings" if r.endpoint == "embeddings" else "completions"
+            kinds.setdefault(r.vendor, set()).add(kind)
     start = int(time.time()) // _DAY * _DAY - _DAY
     window = f"start_time={start}&end_time={start + 2 * _DAY}"
     with tempfile.TemporaryDirectory(prefix="kanjia-reconcile-") as tmp:
@@ -62,5 +77,6 @@ def reconcile_with_sandbox(sandbox_url: str, database: str, kinds: dict[str, set
                 f"({len(results)} vendors, {lines} day/model lines)")
     shown = "; ".join(f"{v}/{d['model']} {d['day']} {d['field']}: ledger {d['ledger']}, "
                       f"sandbox {d['vendor']}" for v, d in diffs[:3])
-    return (f"reconciled against the sandbox's usage export: {len(diffs)} differences "
+    many = "s" if len(diffs) != 1 else ""
+    return (f"reconciled against the sandbox's usage export: {len(diffs)} difference{many} "
             f"(`kanjia reconcile` lists them): {shown}")

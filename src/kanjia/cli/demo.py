@@ -116,24 +116,6 @@ def demo(database: str | None) -> None:
             with openai.OpenAI(base_url=gateway.url + "/v1", api_key="demo",
                                max_retries=0) as client:
                 sent = _workload(client, list(_CHAT_MODELS))
-        reconciled = _reconcile(sandbox.url, database, records, app.services.catalog.fx)
     _report(records, app.services.catalog.fx)
     click.echo(f"\n{sent} requests through kanjia in {time.perf_counter() - t0:.1f} s; "
                "nothing left running.")
-    if reconciled:
-        click.echo(reconciled)
-
-
-def _reconcile(sandbox_url: str, database: str | None, records: list[CallRecord],
-               fx: Any) -> str | None:
-    """With a ledger (--db): the ledger against the sandbox's own usage export."""
-    if not database:
-        return None
-    from kanjia.cli._sandbox_reconcile import reconcile_with_sandbox
-
-    kinds: dict[str, set[str]] = {}
-    for r in records:
-        if r.vendor:
-            kind = "embeddings" if r.endpoint == "embeddings" else "completions"
-            kinds.setdefault(r.vendor, set()).add(kind)
-    return reconcile_with_sandbox(sandbox_url, database, kinds, fx.convert)
