@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,6 +73,21 @@ def test_price_list_agrees_with_kanjia_cost_of() -> None:
                     (entry.key, at, usage)
                 checked += 1
     assert checked > 500
+    assert prices.skipped == []
+
+
+def test_price_list_skips_what_it_cannot_read(tmp_path: Path) -> None:
+    (tmp_path / "odd.toml").write_text(
+        '[vendor]\ncurrency = "CNY"\nregion = "cn"\n'
+        '[[models]]\nid = "fine"\n[[models.periods]]\nstart = 2025-01-01\n'
+        'input_mtok = 1\noutput_mtok = 2\n'
+        '[[models]]\nid = "odd"\n[[models.periods]]\nstart = "someday"\ninput_mtok = 1\n')
+    (tmp_path / "broken.toml").write_text("[vendor\n")
+    prices = PriceList(tmp_path)
+    assert prices.skipped == ["broken.toml", "odd.toml: odd"]
+    fine = prices.charge("odd", "fine", _at("2025-06-01T00:00"), 1_000_000, 0, 0, 0)
+    assert fine is not None and fine.input == Decimal(1)
+    assert prices.charge("odd", "odd", _at("2025-06-01T00:00"), 1, 0, 0, 0) is None
 
 
 # -- the export ----------------------------------------------------------------------------

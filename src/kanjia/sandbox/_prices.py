@@ -154,18 +154,31 @@ class PriceList:
 
     def __init__(self, data_dir: Path = _DATA) -> None:
         self._models: dict[tuple[str, str], _Model] = {}
+        #: "file: model" entries this reader could not make sense of (left unpriced, so
+        #: a reconciliation shows their cost as a difference rather than the sandbox
+        #: failing every request)
+        self.skipped: list[str] = []
         for path in sorted(data_dir.glob("*.toml")):
             if path.stem == "fx":
                 continue
-            with path.open("rb") as fh:
-                doc = tomllib.load(fh)
-            vendor = doc.get("vendor", {})
-            offset = vendor.get("timezone") or ("+08:00" if vendor.get("region") == "cn"
-                                                else "+00:00")
-            tz, currency = _offset(offset), str(vendor.get("currency", "USD"))
+            try:
+                with path.open("rb") as fh:
+                    doc = tomllib.load(fh)
+                vendor = doc.get("vendor", {})
+                offset = vendor.get("timezone") or ("+08:00" if vendor.get("region") == "cn"
+                                                    else "+00:00")
+                tz, currency = _offset(offset), str(vendor.get("currency", "USD"))
+            except (OSError, tomllib.TOMLDecodeError, ValueError, TypeError, IndexError):
+                self.skipped.append(path.name)
+                continue
             for spec in doc.get("models", []):
-                model = _model(spec, tz, currency)
-                for name in (spec["id"], *spec.get("aliases", [])):
+                try:
+                    model = _model(spec, tz, currency)
+                    names = (str(spec["id"]), *map(str, spec.get("aliases", [])))
+                except (KeyError, ValueError, TypeError, IndexError, ArithmeticError):
+                    self.skipped.append(f"{path.name}: {spec.get('id')}")
+                    continue
+                for name in names:
                     self._models.setdefault((path.stem, name), model)
 
     def thresholds(self, vendor: str, model: str) -> tuple[int, ...]:
