@@ -246,3 +246,30 @@ def test_usage_book_bills_each_request_at_its_own_rates() -> None:
                     Decimal(0))
         assert total == expected[vendor]
         assert len(sums) == 2                  # two tier buckets; two minutes
+
+
+def test_official_sdk_reads_the_export() -> None:
+    """The official openai SDK's admin client, pointed at a sandbox vendor, parses the
+    export into its own typed usage and costs responses."""
+    import openai
+
+    from kanjia.sandbox import SandboxThread
+
+    with SandboxThread() as sb, openai.OpenAI(base_url=sb.base_url("openai"), api_key="x",
+                                             admin_api_key="sk-admin-x",
+                                             max_retries=0) as sdk:
+        sdk.chat.completions.create(model="gpt-4o", messages=[
+            {"role": "user", "content": "hi [[sandbox:tokens=12]]"}])
+        usage = sdk.admin.organization.usage.completions(start_time=_today(),
+                                                         group_by=["model"])
+        (result,) = usage.data[0].results
+        assert result.object == "organization.usage.completions.result"
+        assert (result.model, result.num_model_requests, result.output_tokens) == \
+            ("gpt-4o", 1, 12)
+        costs = sdk.admin.organization.usage.costs(start_time=_today(),
+                                                   group_by=["line_item"])
+        lines = {r.line_item: r for r in costs.data[0].results
+                 if r.object == "organization.costs.result"}
+        out = lines["gpt-4o, output"]
+        assert out.amount is not None and out.amount.currency == "usd"
+        assert out.amount.value == pytest.approx(12 * 10 / 1e6)     # 10 USD per 1M output
