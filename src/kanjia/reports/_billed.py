@@ -58,9 +58,14 @@ async def billed_usage(db: Database, vendor: str, periods: Sequence[tuple[int, i
     if deployment is not None:
         where.append("deployment = ?")
         args.append(deployment)
+    table = "usage_records"
+    if db.dialect == "sqlite" and await _mostly(db, int(periods[0][0]), int(periods[-1][1])):
+        # SQLite would walk the ts index and fetch every row from it at random: for a
+        # window holding most of the ledger a plain scan is 3-4 times faster
+        table = "usage_records NOT INDEXED"
     sql = (f"SELECT {key} AS p, {scope} AS s, model, currency, COUNT(*), SUM(input_tokens), "
            "SUM(cached_tokens), SUM(cache_write_tokens), SUM(output_tokens), SUM(cost_nano), "
-           f"SUM(usage_estimated) FROM usage_records WHERE {' AND '.join(where)} "
+           f"SUM(usage_estimated) FROM {table} WHERE {' AND '.join(where)} "
            "GROUP BY p, s, model, currency")
     out: list[BilledSums] = []
     for r in await db.fetch(sql, args):
@@ -69,3 +74,12 @@ async def billed_usage(db: Database, vendor: str, periods: Sequence[tuple[int, i
         nums = [int(v or 0) for v in r[4:]]
         out.append(BilledSums(int(r[0]), str(r[1]), str(r[2]), str(r[3]), *nums))
     return out
+
+
+async def _mostly(db: Database, lo: int, hi: int) -> bool:
+    """Whether [lo, hi) spans more than a fifth of the ledger's time range."""
+    found = await db.fetch("SELECT MIN(ts), MAX(ts) FROM usage_records")
+    if not found or found[0][0] is None:
+        return False
+    first, last = float(found[0][0]), float(found[0][1])
+    return min(hi, last) - max(lo, first) > 0.2 * (last - first)
