@@ -87,7 +87,7 @@ class Loop:
         deadline = time.monotonic() + 20
         while asyncio.run(count()) < self.sent:
             assert time.monotonic() < deadline, "the ledger never got every request"
-            threading_wait(0.05)
+            time.sleep(0.05)                # poll the condition, not a fixed wait
 
     def export(self, tmp: Path, vendor: str, kind: str) -> Path:
         """The sandbox's export of ``vendor`` (usage/completions, usage/embeddings or
@@ -111,12 +111,6 @@ class Loop:
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
-
-
-def threading_wait(seconds: float) -> None:
-    import threading
-
-    threading.Event().wait(seconds)
 
 
 @pytest.fixture(scope="module")
