@@ -46,7 +46,7 @@ def _offset(td: timedelta | None) -> str:
               "Alibaba Model Studio billing items. auto: detect from the content.")
 @click.option("--map", "mapping", default=None, metavar="FIELD=COLUMN,...",
               help="CSV columns: date=, model= and any of requests=, input_tokens=, "
-              "cached_tokens=, output_tokens=, cost=, currency=.")
+              "cached_tokens=, cache_write_tokens=, output_tokens=, cost=, currency=.")
 @click.option("--tz", default=None, metavar="ZONE",
               help="Time zone of CSV/bailian dates (UTC, Asia/Shanghai, +08:00); default: "
               "the vendor's billing zone (Beijing for CN vendors). OpenAI exports are UTC.")

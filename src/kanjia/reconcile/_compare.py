@@ -3,7 +3,7 @@
 For each export, over the periods it covers (within ``since``/``until``), the
 ledger rows its vendor bills (``kanjia.reports.billed_usage``, in the export's
 scope) are summed per period and model, and each figure the export carries
-(requests, input/cached/output tokens, cost) is compared. A difference is listed
+(requests, input/cached/cache-write/output tokens, cost) is compared. A difference is listed
 when ``|ledger - vendor|`` exceeds the larger of the absolute tolerance (tokens and
 requests: ``tokens``, default 0; cost: ``cost``, default 0.01 in the export's
 currency) and ``relative`` times the larger of the two (default 0). A (period,
@@ -74,6 +74,7 @@ class _Cell:
     requests: int = 0
     input_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
     output_tokens: int = 0
     estimated: int = 0
     cost: dict[str, Decimal] | None = None      # by ledger currency
@@ -82,6 +83,7 @@ class _Cell:
         self.requests += s.requests
         self.input_tokens += s.input_tokens
         self.cached_tokens += s.cached_tokens
+        self.cache_write_tokens += s.cache_write_tokens
         self.output_tokens += s.output_tokens
         self.estimated += s.estimated
         self.cost = self.cost or {}

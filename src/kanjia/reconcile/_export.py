@@ -17,7 +17,8 @@ from decimal import Decimal
 __all__ = ["METRICS", "SCOPES", "Export", "ExportError", "Period", "day_period", "span_period"]
 
 #: the figures a reconciliation compares, in report order
-METRICS = ("requests", "input_tokens", "cached_tokens", "output_tokens", "cost")
+METRICS = ("requests", "input_tokens", "cached_tokens", "cache_write_tokens", "output_tokens",
+           "cost")
 #: which ledger rows an export is about: chat-like calls, embeddings, or everything
 SCOPES = ("completions", "embeddings", "all")
 

@@ -7,8 +7,9 @@ Shapes (as in the official ``openai`` SDK's ``types/admin/organization``): a pag
 ``{"object": "page", "data": [bucket], "has_more", "next_page"}``; a bucket
 ``{"object": "bucket", "start_time", "end_time", "results": [...]}``; a usage result
 ``{"object": "organization.usage.completions.result", "model", "num_model_requests",
-"input_tokens", "input_cached_tokens", "output_tokens", ...}`` (``input_tokens``
-includes the cached ones, as kanjia's ledger counts them); a costs result
+"input_tokens", "input_cached_tokens", "input_cache_write_tokens", "output_tokens",
+...}`` (``input_tokens`` includes the cached and cache-write ones, as kanjia's ledger
+counts them; the optional fields are compared when the export has them); a costs result
 ``{"object": "organization.costs.result", "amount": {"value", "currency"},
 "line_item"}`` where the line item is ``"<model>, input"``, ``"<model>, cached
 input"``, ``"<model>, output"`` (possibly ``"<tier> | <model> <modality>, ..."``);
@@ -153,9 +154,11 @@ def parse_usage(pages: list[dict[str, Any]], source: str) -> Export:
             if kind == COMPLETIONS:
                 export.add(period, model, "output_tokens",
                            Decimal(_count(result, "output_tokens", at) or 0))
-                cached = _count(result, "input_cached_tokens", at, required=False)
-                if cached is not None:
-                    export.add(period, model, "cached_tokens", Decimal(cached))
+                for field, metric in (("input_cached_tokens", "cached_tokens"),
+                                      ("input_cache_write_tokens", "cache_write_tokens")):
+                    value = _count(result, field, at, required=False)
+                    if value is not None:
+                        export.add(period, model, metric, Decimal(value))
     return export
 
 
