@@ -3,11 +3,11 @@
 ``--map date=Date,model=Model,requests=Calls,input_tokens=Input,cached_tokens=Cached,
 cache_write_tokens=Writes,output_tokens=Output,cost=Amount,currency=Currency`` names
 the file's column for each figure; ``date`` and ``model`` are required, then any of
-the figures (only those mapped are compared). Rows of the same day and model are summed. A date may be
-``2026-12-06``, ``2026/12/06``, ``2026年12月06日`` or ``20261206``, with or without a
-time (only the day counts, in the export's time zone). Numbers may carry thousands
-separators and a currency sign. UTF-8 (with or without BOM) and GB18030 (what
-Chinese consoles often export) are both read.
+the figures (only those mapped are compared). Rows of the same day and model are
+summed. A date may be ``2026-12-06``, ``2026/12/06``, ``2026年12月06日`` or
+``20261206``, with or without a time (only the day counts, in the export's time
+zone). Numbers may carry thousands separators and a currency sign. UTF-8 (with or
+without BOM) and GB18030 (what Chinese consoles often export) are both read.
 """
 
 from __future__ import annotations
