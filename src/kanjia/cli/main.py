@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "usage": "kanjia.cli.usage:usage",
     "report": "kanjia.cli.report:report",
     "breakeven": "kanjia.cli.report:breakeven",
+    "reconcile": "kanjia.cli.reconcile:reconcile",
     "local": "kanjia.cli.local:local",
     "dashboard": "kanjia.cli.dashboard:dashboard",
 }

@@ -7,9 +7,11 @@ Everything reads the usage ledger (``kanjia.metering.store``) and the price cata
 - ``spend_report`` / ``spend_by_day``: what the ledger recorded, grouped, in CNY and USD;
 - ``savings_report``: the same traffic sent entirely to one baseline model;
 - ``reprice_report``: the ledger at another date's prices, or on another vendor;
-- ``breakeven``: self-hosting an open-weights model vs paying its API.
+- ``breakeven``: self-hosting an open-weights model vs paying its API;
+- ``billed_usage``: what one vendor should bill, per period and model (``kanjia reconcile``).
 """
 
+from kanjia.reports._billed import BilledSums, billed_usage
 from kanjia.reports._breakeven import api_model, breakeven, parse_amount
 from kanjia.reports._chart import breakeven_chart, report_chart
 from kanjia.reports._html import render_html
@@ -21,7 +23,9 @@ from kanjia.reports._traffic import ledger_traffic
 
 __all__ = [
     "GROUPS",
+    "BilledSums",
     "api_model",
+    "billed_usage",
     "breakeven",
     "breakeven_chart",
     "find_model",

@@ -222,6 +222,9 @@ def messages_handler(state: SandboxState) -> Handler:
         message_id = state.response_id("msg_01")
         cache = cache_usage(state, req, message_id)
         choice = plan(ask)[0]
+        # the usage export bills 1-hour writes at the 5-minute write price (one field)
+        state.usage.record("anthropic", "completions", req.model, ask.prompt_tokens,
+                           cache.read, cache.write, choice.tokens)
         render = MessageRender(req, choice, cache, message_id)
         timing = state.timing(req.directives, fault, req.stream)
         if req.stream:

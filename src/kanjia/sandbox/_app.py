@@ -11,6 +11,7 @@ from kanjia.sandbox._oa_vendors import OA_VENDORS
 from kanjia.sandbox._openai import chat_handler, embeddings_handler, models_handler
 from kanjia.sandbox._settings import SandboxSettings
 from kanjia.sandbox._state import STATE_KEY, SandboxState
+from kanjia.sandbox._usage_routes import add_usage_routes
 
 __all__ = ["VENDORS", "build_app"]
 
@@ -37,4 +38,5 @@ def build_app(settings: SandboxSettings | None = None) -> web.Application:
         router.add_post(f"/gemini/{version}/models/{{target}}", gemini)
         router.add_get(f"/gemini/{version}/models", gemini_models)
     add_control_routes(app, state, VENDORS)
+    add_usage_routes(app, state, VENDORS)
     return app

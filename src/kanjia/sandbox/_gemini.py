@@ -179,6 +179,8 @@ class _Gemini:
             "gemini", _CACHE, req.segments, req.directives, ask.prompt_tokens
         )
         render = GenerateRender(req, plan(ask), cached, state.response_id("")[-22:])
+        state.usage.record("gemini", "completions", model, ask.prompt_tokens, cached, 0,
+                           sum(c.tokens for c in render.choices))
         if streamed:
             return await self._stream(request, render.chunks(), timing, fault)
         tokens = max(c.tokens for c in render.choices)
@@ -213,6 +215,7 @@ class _Gemini:
             for t, r in zip(texts, requests, strict=True)
         ]
         body = {"embeddings": vectors} if batch else {"embedding": vectors[0]}
+        self.state.usage.record("gemini", "embeddings", model, sum(map(text_tokens, texts)))
         return await reply(
             request,
             self.state,

@@ -63,6 +63,8 @@ def chat_handler(state: SandboxState, vendor: OpenAIVendor) -> Handler:
             vendor.id, vendor.cache_for(req.model), req.segments, req.directives, ask.prompt_tokens
         )
         choices = plan(ask)
+        state.usage.record(vendor.id, "completions", req.model, ask.prompt_tokens, cached, 0,
+                           sum(c.tokens for c in choices))
         render = ChatRender(
             vendor, req, choices, cached, state.response_id(vendor.id_prefix), int(time.time())
         )
@@ -122,6 +124,7 @@ def embeddings_handler(state: SandboxState, vendor: OpenAIVendor) -> Handler:
                 }
             )
         tokens = sum(text_tokens(t) for t in texts)
+        state.usage.record(vendor.id, "embeddings", model, tokens)
         body: dict[str, Any] = {"object": "list", "data": items, "model": model}
         if not directives.no_usage:
             body["usage"] = {"prompt_tokens": tokens, "total_tokens": tokens}

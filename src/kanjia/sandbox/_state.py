@@ -12,6 +12,7 @@ from kanjia.sandbox._directives import Directives
 from kanjia.sandbox._faults import SLOW_STREAM_CHUNK_MS, FaultBook
 from kanjia.sandbox._settings import SandboxSettings
 from kanjia.sandbox._stats import Stats
+from kanjia.sandbox._usage import UsageBook
 
 __all__ = ["STATE_KEY", "SandboxState", "Timing"]
 
@@ -30,6 +31,7 @@ class SandboxState:
         self.faults = FaultBook(settings.seed)
         self.stats = Stats()
         self.cache = PromptCache()
+        self.usage = UsageBook()
         self._ids = itertools.count(1)
 
     def admit(self, vendor: str, model: str, directives: Directives) -> str | None:
@@ -71,6 +73,7 @@ class SandboxState:
         self.faults.reset()
         self.stats.reset()
         self.cache.reset()
+        self.usage.reset()
         self._ids = itertools.count(1)
 
 
