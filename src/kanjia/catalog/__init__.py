@@ -25,6 +25,22 @@ from kanjia.catalog._compare import (
 from kanjia.catalog._cost import Cost, Usage, cost_of, estimate_cost, most_cost
 from kanjia.catalog._fx import FxRate, FxTable
 from kanjia.catalog._load import load_catalog
+from kanjia.catalog._override import (
+    OVERRIDES_ENV,
+    Override,
+    OverrideFile,
+    default_overrides_path,
+    read_overrides,
+    write_overrides,
+)
+from kanjia.catalog._sync import (
+    Change,
+    Offer,
+    SyncPlan,
+    genai_offers,
+    plan_sync,
+    read_price_file,
+)
 from kanjia.catalog._model import (
     ModelEntry,
     PricePeriod,
@@ -38,6 +54,18 @@ from kanjia.catalog._workload import WorkloadFile, read_workload
 
 __all__ = [
     "CHART_START",
+    "OVERRIDES_ENV",
+    "Change",
+    "Offer",
+    "Override",
+    "OverrideFile",
+    "SyncPlan",
+    "default_overrides_path",
+    "genai_offers",
+    "plan_sync",
+    "read_overrides",
+    "read_price_file",
+    "write_overrides",
     "FREE_FLOOR",
     "VENDOR_COLORS",
     "Catalog",

@@ -183,6 +183,7 @@ def _entry(vendor: VendorInfo, m: ModelSpec, label: str) -> ModelEntry:
         params_b=m.params_b, region=vendor.region, currency=vendor.currency,
         periods=periods, family=m.family, note=_oneline(m.note),
         catalog_ids=MappingProxyType({str(k): v for k, v in m.ids.items()}), source_file=label,
+        differs=MappingProxyType({str(k): " ".join(v.split()) for k, v in m.differs.items()}),
         _starts=tuple(s for s in starts if s is not None))
 
 

@@ -149,6 +149,9 @@ class ModelSpec(_Strict):
     aliases: list[str] = Field(default_factory=list)
     #: the ids other catalogs use for this model, for `kanjia catalog import`
     ids: dict[CatalogName, str] = Field(default_factory=dict)
+    #: why another catalog's value differs, with the primary source and date that
+    #: back ours (shown by `kanjia catalog import` as explained)
+    differs: dict[CatalogName, str] = Field(default_factory=dict)
     #: label of the line this model draws in `kanjia prices chart` (one per family)
     family: str | None = None
     context_window: int | None = Field(default=None, gt=0)
