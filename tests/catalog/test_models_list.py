@@ -1,0 +1,98 @@
+"""GET /v1/models: OpenAI's list shape for the SDK, each model priced in OpenRouter's shape."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import openai
+
+from kanjia.catalog import Catalog
+from kanjia.server import ServerThread
+from kanjia.server.models_list import ModelsList, model_object
+
+#: the fields of one model in OpenRouter's GET /api/v1/models (openrouter.ai/docs/models)
+OPENROUTER_PRICING = {"prompt", "completion", "request", "image", "web_search",
+                      "internal_reasoning", "input_cache_read", "input_cache_write"}
+
+
+def _get(gateway: ServerThread) -> dict[str, Any]:
+    with urllib.request.urlopen(gateway.url + "/v1/models", timeout=20) as r:
+        body: dict[str, Any] = json.loads(r.read())
+    return body
+
+
+def test_the_openai_sdk_lists_the_models(client: openai.OpenAI) -> None:
+    page = client.models.list()
+    ids = [m.id for m in page.data]
+    assert "deepseek/deepseek-chat" in ids
+    first = page.data[0]
+    assert first.object == "model" and isinstance(first.created, int) and first.owned_by
+
+
+def test_each_priced_model_carries_openrouter_fields(gateway: ServerThread,
+                                                     catalog: Catalog) -> None:
+    body = _get(gateway)
+    assert body["object"] == "list"
+    by_id = {m["id"]: m for m in body["data"]}
+    m = by_id["deepseek/deepseek-chat"]
+    assert set(m["pricing"]) == OPENROUTER_PRICING
+    for name in ("prompt", "completion", "input_cache_read"):
+        assert isinstance(m["pricing"][name], str)       # strings, as OpenRouter sends
+        Decimal(m["pricing"][name])
+    assert m["context_length"] == catalog.get("deepseek", "deepseek-chat").context_window
+    assert set(m["architecture"]) >= {"input_modalities", "output_modalities", "tokenizer"}
+    assert set(m["top_provider"]) == {"context_length", "max_completion_tokens",
+                                      "is_moderated"}
+    # the price as billed: CNY per token, the period in force now
+    entry = catalog.get("deepseek", "deepseek-chat")
+    assert entry is not None
+    now = datetime.now(UTC)
+    period = entry.price_at(now)
+    assert period is not None
+    window = period.window_at(now)
+    src = window if window is not None else period
+    billed = m["kanjia_pricing"]
+    assert billed["currency"] == "CNY"
+    assert Decimal(billed["prompt"]) * 1_000_000 == src.input_mtok
+    assert Decimal(billed["input_cache_read"]) * 1_000_000 == src.cached_mtok
+    usd = catalog.fx.convert(src.input_mtok, "CNY", "USD", now.date())
+    assert Decimal(m["pricing"]["prompt"]) == (usd / 1_000_000).normalize()
+
+
+def test_a_usd_model_is_priced_per_token_exactly(catalog: Catalog) -> None:
+    entry = catalog.get("openai", "gpt-4o-mini")
+    assert entry is not None
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+    period = entry.price_at(at)
+    assert period is not None and period.currency == "USD"
+    item = model_object(entry.key, "openai", entry.model, entry, catalog, at)
+    assert Decimal(item["pricing"]["prompt"]) * 1_000_000 == period.input_mtok
+    assert Decimal(item["pricing"]["completion"]) * 1_000_000 == period.output_mtok
+    assert item["architecture"]["input_modalities"] == ["text", "image"]
+
+
+def test_an_unpriced_model_says_so(catalog: Catalog) -> None:
+    item = model_object("x/unknown", "x", "unknown", None, catalog, datetime.now(UTC))
+    assert item["pricing"] is None and item["object"] == "model"
+
+
+def test_the_body_is_rendered_once_an_hour(catalog: Catalog) -> None:
+    entry = catalog.get("openai", "gpt-4o")
+    listing = ModelsList(catalog)
+    calls = 0
+
+    def targets():  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        yield ("openai/gpt-4o", "openai", "gpt-4o", entry)
+
+    t0 = datetime(2026, 6, 1, 10, 5, tzinfo=UTC)
+    a = listing.body(targets(), {}, t0)
+    b = listing.body(targets(), {}, t0.replace(minute=55))
+    assert a is b and calls == 1
+    listing.body(targets(), {}, t0.replace(hour=11))
+    assert calls == 2
