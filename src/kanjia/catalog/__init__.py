@@ -25,22 +25,6 @@ from kanjia.catalog._compare import (
 from kanjia.catalog._cost import Cost, Usage, cost_of, estimate_cost, most_cost
 from kanjia.catalog._fx import FxRate, FxTable
 from kanjia.catalog._load import load_catalog
-from kanjia.catalog._override import (
-    OVERRIDES_ENV,
-    Override,
-    OverrideFile,
-    default_overrides_path,
-    read_overrides,
-    write_overrides,
-)
-from kanjia.catalog._sync import (
-    Change,
-    Offer,
-    SyncPlan,
-    genai_offers,
-    plan_sync,
-    read_price_file,
-)
 from kanjia.catalog._model import (
     ModelEntry,
     PricePeriod,
@@ -49,38 +33,48 @@ from kanjia.catalog._model import (
     Rates,
     VendorInfo,
 )
+from kanjia.catalog._override import (
+    OVERRIDES_ENV,
+    Override,
+    OverrideFile,
+    default_overrides_path,
+    read_overrides,
+    write_overrides,
+)
 from kanjia.catalog._quote import QuoteRow, Workload, quote
+from kanjia.catalog._sync import (
+    Change,
+    Offer,
+    SyncPlan,
+    genai_offers,
+    plan_sync,
+    read_price_file,
+)
 from kanjia.catalog._workload import WorkloadFile, read_workload
 
 __all__ = [
     "CHART_START",
-    "OVERRIDES_ENV",
-    "Change",
-    "Offer",
-    "Override",
-    "OverrideFile",
-    "SyncPlan",
-    "default_overrides_path",
-    "genai_offers",
-    "plan_sync",
-    "read_overrides",
-    "read_price_file",
-    "write_overrides",
     "FREE_FLOOR",
+    "OVERRIDES_ENV",
     "VENDOR_COLORS",
     "Catalog",
+    "Change",
     "Comparison",
     "Cost",
     "Disagreement",
     "FxRate",
     "FxTable",
     "ModelEntry",
+    "Offer",
+    "Override",
+    "OverrideFile",
     "PricePeriod",
     "PriceTier",
     "PriceWindow",
     "QuoteRow",
     "Rates",
     "Series",
+    "SyncPlan",
     "Usage",
     "VendorInfo",
     "Workload",
@@ -89,11 +83,17 @@ __all__ = [
     "compare_genai_prices",
     "compare_litellm",
     "cost_of",
+    "default_overrides_path",
     "estimate_cost",
+    "genai_offers",
     "load_catalog",
     "most_cost",
+    "plan_sync",
     "quote",
+    "read_overrides",
+    "read_price_file",
     "read_workload",
     "render_chart",
     "shade",
+    "write_overrides",
 ]

@@ -40,7 +40,7 @@ from kanjia.cli._common import Command as _Command
 from kanjia.cli._common import Group as _Group
 from kanjia.cli._common import friendly as _friendly
 
-__all__ = ["prices", "quote_command"]
+__all__ = ["check_catalog", "prices", "quote_command"]
 
 #: days after which a price's last check is too old for `kanjia prices check`
 DEFAULT_MAX_AGE = 365
@@ -271,6 +271,27 @@ def history(model: str, as_json: bool) -> None:
             click.echo(f"    note: {p.note}")
 
 
+def check_catalog(cat: Catalog, enabled: set[str], max_age: int, now: datetime) -> tuple[
+        list[str], list[tuple[str, date]], list[str], list[str]]:
+    """(unpriced, stale with their check date, retired, failing) keys of every model."""
+    unpriced: list[str] = []
+    stale: list[tuple[str, date]] = []
+    retired: list[str] = []
+    for m in cat.every:
+        period = m.price_at(now)
+        if period is None:
+            last = m.periods[-1] if m.periods else None
+            if last is not None and last.end is not None and last.end <= now:
+                retired.append(m.key)
+            else:
+                unpriced.append(m.key)
+        elif (now.date() - period.checked).days > max_age:
+            stale.append((m.key, period.checked))
+    failing = [k for k in unpriced if k.split("/", 1)[0] in enabled] + \
+        [k for k, _ in stale if k.split("/", 1)[0] in enabled]
+    return unpriced, stale, retired, failing
+
+
 @prices.command("check")
 @click.option("--max-age", type=click.IntRange(min=1), default=DEFAULT_MAX_AGE,
               show_default=True, metavar="DAYS",
@@ -292,20 +313,8 @@ def check(max_age: int, config_path: str | None, as_json: bool) -> None:
 
         configured = set(load_settings(config_path).vendors)
         enabled = configured or enabled
-    now = datetime.now(UTC)
-    unpriced, stale, retired = [], [], []
-    for m in cat.every:
-        period = m.price_at(now)
-        if period is None:
-            last = m.periods[-1] if m.periods else None
-            if last is not None and last.end is not None and last.end <= now:
-                retired.append(m.key)
-            else:
-                unpriced.append(m.key)
-        elif (now.date() - period.checked).days > max_age:
-            stale.append((m.key, period.checked))
-    failing = [k for k in unpriced if k.split("/", 1)[0] in enabled] + \
-        [k for k, _ in stale if k.split("/", 1)[0] in enabled]
+    unpriced, stale, retired, failing = check_catalog(cat, enabled, max_age,
+                                                      datetime.now(UTC))
     if as_json:
         _emit_json({"models": len(cat.every), "max_age_days": max_age,
                     "enabled_vendors": sorted(enabled), "unpriced": unpriced,
