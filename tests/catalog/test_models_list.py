@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import openai
+import pytest
 
-from kanjia.catalog import Catalog
-from kanjia.server import ServerThread
+from kanjia.catalog import Catalog, Override, write_overrides
+from kanjia.config import load_settings
+from kanjia.errors import ConfigError
+from kanjia.sandbox import SandboxThread
+from kanjia.server import ServerThread, build_app
 from kanjia.server.models_list import ModelsList, model_object
 
 #: the fields of one model in OpenRouter's GET /api/v1/models (openrouter.ai/docs/models)
@@ -96,3 +101,25 @@ def test_the_body_is_rendered_once_an_hour(catalog: Catalog) -> None:
     assert a is b and calls == 1
     listing.body(targets(), {}, t0.replace(hour=11))
     assert calls == 2
+
+
+def test_the_gateway_loads_the_override_file_at_start(sandbox: SandboxThread,
+                                                      tmp_path: Path) -> None:
+    overrides = tmp_path / "price-overrides.toml"
+    start = datetime.now(UTC).date() - timedelta(days=1)
+    write_overrides(overrides, [Override(
+        model="openai/gpt-4o", start=start, currency="USD", input_mtok=Decimal("1.5"),
+        output_mtok=Decimal(6), source="test: accepted change", checked=start,
+        evidence="S")])
+    settings = load_settings(None, sandbox_url=sandbox.url, price_overrides=str(overrides),
+                             batch_queue=str(tmp_path / "q.db"))
+    with ServerThread(build_app(settings, env={})) as srv:
+        body = _get(srv)
+    gpt = next(m for m in body["data"] if m["id"] == "openai/gpt-4o")
+    assert gpt["pricing"]["prompt"] == "0.0000015"
+    assert gpt["kanjia_pricing"]["source"] == "test: accepted change"
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[[prices]]\nmodel = "openai/gpt-4o"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"prices\[0\] \(openai/gpt-4o\)"):
+        build_app(load_settings(None, sandbox_url=sandbox.url, price_overrides=str(broken)),
+                  env={})

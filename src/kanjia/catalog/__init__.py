@@ -38,6 +38,7 @@ from kanjia.catalog._override import (
     Override,
     OverrideFile,
     default_overrides_path,
+    price_overrides_path,
     read_overrides,
     write_overrides,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "load_catalog",
     "most_cost",
     "plan_sync",
+    "price_overrides_path",
     "quote",
     "read_overrides",
     "read_price_file",

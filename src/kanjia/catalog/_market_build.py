@@ -127,7 +127,7 @@ def _window(constraint: Any, flat: Mapping[str, Any], tz: timezone,
 def _periods(info: Any, tz: timezone) -> list[dict[str, Any]] | None:
     from genai_prices.types import ModelPrice, StartDateConstraint, TimeOfDateConstraint
 
-    dated: dict[date | None, Mapping[str, Any] | None] = {}
+    dated: dict[date | None, dict[str, Any] | None] = {}
     windows: list[Any] = []
     items = [(None, info.prices)] if isinstance(info.prices, ModelPrice) else \
         [(cp.constraint, cp.prices) for cp in info.prices]
@@ -213,7 +213,7 @@ def build_market(catalog: Catalog, today: date | None = None) -> dict[str, Any]:
                              "add it to PROVIDER_VENDORS or SKIPPED_PROVIDERS")
         known = catalog.vendors.get(vid)
         tz: timezone = known.tz if known is not None else UTC
-        url = (provider.pricing_urls or [None])[0]
+        url = provider.pricing_urls[0] if provider.pricing_urls else None
         count = 0
         for info in provider.models:
             key = f"{vid}/{info.id}"

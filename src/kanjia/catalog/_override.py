@@ -40,7 +40,8 @@ from kanjia.catalog._schema import Capability, Currency, Evidence, Mtok
 from kanjia.errors import ConfigError
 
 __all__ = ["OVERRIDES_ENV", "Override", "OverrideFile", "apply_overrides",
-           "default_overrides_path", "read_overrides", "write_overrides"]
+           "default_overrides_path", "price_overrides_path", "read_overrides",
+           "write_overrides"]
 
 OVERRIDES_ENV = "KANJIA_PRICE_OVERRIDES"
 _HEADER = ("# kanjia price overrides: accepted price changes, each with its source and date.\n"
@@ -81,6 +82,18 @@ def default_overrides_path() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "kanjia" / "price-overrides.toml"
+
+
+def price_overrides_path(configured: str | None) -> Path | None:
+    """The override file a gateway loads: the configured one (which must exist), else
+    the default one when it exists, else None."""
+    if configured:
+        path = Path(configured).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"price_overrides: {path} is not a file")
+        return path
+    default = default_overrides_path()
+    return default if default.is_file() else None
 
 
 def read_overrides(path: Path) -> OverrideFile:

@@ -78,7 +78,7 @@ class Change:
     def override(self, today: date) -> Override:
         was = ", ".join(f"{k.removesuffix('_mtok')} {_text(v)}" for k, v in self.old.items()
                         if v is not None)
-        return Override(model=self.key, start=today, currency=self.currency,  # type: ignore[arg-type]
+        return Override(model=self.key, start=today, currency=self.currency,
                         input_mtok=self.new["input_mtok"],
                         cached_mtok=self.new.get("cached_mtok"),
                         cache_write_mtok=self.new.get("cache_write_mtok"),
@@ -295,7 +295,7 @@ def _change(entry: ModelEntry, offer: Offer, at: datetime, max_increase: Decimal
     elif increase is not None and increase > max_increase:
         size = f"{increase:.0%}" if increase.is_finite() else "an increase from 0"
         reason = f"increase of {size} is over the {max_increase:.0%} limit"
-    if period is not None and period.tiers or period is not None and period.windows:
+    if period is not None and (period.tiers or period.windows):
         reason = reason or "the model has tiers or time windows: change it by hand"
     return Change(entry.key, offer.currency if reason else currency, old, dict(offer.prices),
                   increase, reason, offer.source)

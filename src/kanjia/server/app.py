@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from kanjia.catalog import Catalog, load_catalog
+from kanjia.catalog import Catalog, load_catalog, price_overrides_path
 from kanjia.config import Settings
 from kanjia.errors import AuthFailed, BadRequest, ConfigError, KanjiaError, ModelNotFound
 from kanjia.routing.directory import ModelDirectory
@@ -316,7 +316,8 @@ def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,
               sinks: list[RecordSink] | None = None) -> KanjiaApp:
     """Wire one gateway instance from validated settings (secrets from ``env``)."""
     env = os.environ if env is None else env
-    catalog = catalog or load_catalog(fx_overrides=settings.fx or None)
+    catalog = catalog or load_catalog(fx_overrides=settings.fx or None,
+                                      overrides=price_overrides_path(settings.price_overrides))
     specs = load_vendor_specs()
     directory = ModelDirectory(settings, catalog, specs, env)
     health = HealthBoard()
