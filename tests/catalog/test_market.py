@@ -118,3 +118,23 @@ def test_a_model_with_no_price_makes_check_fail(tmp_path: Path) -> None:
     assert "openai/gpt-unpriced" in unpriced and "openai/gpt-unpriced" in failing
     _, _, _, failing = check_catalog(cat, {"qwen"}, 365, now)
     assert "openai/gpt-unpriced" not in failing       # vendor not enabled
+
+
+def test_genai_prices_disagreements_are_explained(catalog: Catalog) -> None:
+    """Fewer than 5 values differ from genai-prices without evidence for ours in the data."""
+    from kanjia.catalog import compare_genai_prices
+
+    comparison = compare_genai_prices(catalog)
+    unexplained = [(d.key, d.field) for d in comparison.disagreements if not d.explained]
+    assert len(unexplained) < 5, unexplained
+    for d in comparison.disagreements:
+        if d.explained:
+            assert "https://" in d.explained and "2026-" in d.explained
+
+
+def test_data_cites_sources_inside_or_outside_not_the_reference_notes() -> None:
+    """Catalog data cites primary sources, not documents outside the repository."""
+    data = Path(__file__).parents[2] / "src" / "kanjia" / "catalog" / "data"
+    for path in data.glob("*.toml"):
+        text = path.read_text(encoding="utf-8")
+        assert "price-war.md" not in text and "shared/reference" not in text, path.name

@@ -94,8 +94,10 @@ def _dec(value: Any) -> Decimal | None:
 def _diff(catalog: Catalog, name: str, model: ModelEntry, their_id: str, at: datetime,
           theirs: Mapping[str, Decimal | None], limits: Mapping[str, int | None],
           tolerance: Decimal) -> Iterator[Disagreement]:
-    why = model.differs.get(name.replace("-", "_"))
+    key = name.replace("-", "_")
     for d in _raw_diff(catalog, name, model, their_id, at, theirs, limits, tolerance):
+        why = model.differs.get(f"{key}.{d.field}") or (
+            model.differs.get(key) if d.field in PRICE_FIELDS or d.field == "price" else None)
         yield replace(d, explained=why) if why else d
 
 
