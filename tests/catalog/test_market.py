@@ -132,7 +132,7 @@ def test_genai_prices_disagreements_are_explained(catalog: Catalog) -> None:
             assert "https://" in d.explained and "2026-" in d.explained
 
 
-def test_data_cites_sources_inside_or_outside_not_the_reference_notes() -> None:
+def test_data_cites_no_document_outside_the_repository() -> None:
     """Catalog data cites primary sources, not documents outside the repository."""
     data = Path(__file__).parents[2] / "src" / "kanjia" / "catalog" / "data"
     for path in data.glob("*.toml"):

@@ -24,7 +24,7 @@ from typing import Any
 
 from kanjia.catalog._catalog import Catalog
 
-__all__ = ["MARKET_FILE", "PROVIDER_VENDORS", "SKIPPED_PROVIDERS", "build_market",
+__all__ = ["MARKET_FILE", "NOT_CALLABLE", "PROVIDER_VENDORS", "SKIPPED_PROVIDERS", "build_market",
            "market_json", "write_market"]
 
 MARKET_FILE = Path(__file__).parent / "market" / "genai_prices.json"
@@ -170,10 +170,20 @@ def _periods(info: Any, tz: timezone) -> list[dict[str, Any]] | None:
     return periods
 
 
-def _capabilities(model_id: str, name: str | None, periods: list[dict[str, Any]]) -> list[str]:
+#: id/name fragments of models kanjia cannot call (it proxies chat and embeddings only)
+NOT_CALLABLE = ("tts", "whisper", "transcribe", "dall-e", "gpt-image", "imagen", "-image",
+                "image-", "rerank", "moderation", "speech", "audio-preview", "realtime",
+                "sora", "veo", "video")
+
+
+def _capabilities(model_id: str, name: str | None) -> list[str] | None:
+    """["embeddings"] or ["chat"] from the id and name; None for a model kanjia cannot
+    call (image, audio, video, rerank, moderation)."""
     text = f"{model_id} {name or ''}".lower()
     if "embed" in text:
         return ["embeddings"]
+    if any(marker in text for marker in NOT_CALLABLE):
+        return None
     return ["chat"]
 
 
@@ -220,11 +230,11 @@ def build_market(catalog: Catalog, today: date | None = None) -> dict[str, Any]:
             if (provider.id, info.id) in covered or key.lower() in ours:
                 continue
             periods = _periods(info, tz)
-            if periods is None:
+            capabilities = _capabilities(info.id, info.name)
+            if periods is None or capabilities is None:
                 continue
             entry: dict[str, Any] = {"vendor": vid, "id": info.id,
-                                     "capabilities": _capabilities(info.id, info.name, periods),
-                                     "periods": periods}
+                                     "capabilities": capabilities, "periods": periods}
             if info.name:
                 entry["name"] = info.name
             if info.context_window:

@@ -150,26 +150,29 @@ def cost_of_workload(work: Workload, period: PricePeriod, at: datetime) -> tuple
 
 def quote(catalog: Catalog, workload: Workload | Callable[[ModelEntry], Workload],
           at: datetime, currency: str, capabilities: Collection[str] = (),
-          vendors: Sequence[str] = ()) -> list[QuoteRow]:
+          vendors: Sequence[str] = (), market: bool = True) -> list[QuoteRow]:
     """The workload's cost on every priced model with ``capabilities``, cheapest first.
 
     Without a capability filter only chat models are quoted (an embeddings model
     would look cheapest for a chat workload); models whose context window is smaller
     than the longest prompt are left out. ``workload`` may be a function of the
-    model, for workloads counted with each model's own tokenizer.
+    model, for workloads counted with each model's own tokenizer. ``market`` adds the
+    rest of the market (genai-prices) to kanjia's own models, except market models
+    whose output price is unknown (their floor would rank them falsely cheap).
     """
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     needs = set(capabilities) or {"chat"}
     rows: list[QuoteRow] = []
     day = at.date()
-    for model in catalog.models:
+    own = len(catalog.models)
+    for i, model in enumerate(catalog.every if market else catalog.models):
         if vendors and model.vendor not in vendors:
             continue
         if not needs <= model.capabilities:
             continue
         period = model.price_at(at)
-        if period is None:
+        if period is None or (i >= own and not period.complete):
             continue
         work = workload(model) if callable(workload) else workload
         if model.context_window is not None and work.max_prompt_tokens > model.context_window:
