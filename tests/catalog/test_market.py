@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from kanjia.catalog import Catalog, load_catalog
 from kanjia.catalog._market_build import MARKET_FILE, build_market, market_json
-from kanjia.cli.prices import check_catalog, prices
+from kanjia.cli.prices import prices
+from kanjia.cli.prices_check import check_catalog
 
 
 def test_the_market_file_is_what_build_market_writes() -> None:

@@ -16,7 +16,6 @@ Bad input prints one line ("Error: ...") and exits with status 2.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -30,7 +29,6 @@ from kanjia.catalog import (
     ModelEntry,
     PricePeriod,
     Workload,
-    load_catalog,
     read_workload,
     render_chart,
 )
@@ -39,11 +37,10 @@ from kanjia.cli._common import CURRENCIES, BadInput
 from kanjia.cli._common import Command as _Command
 from kanjia.cli._common import Group as _Group
 from kanjia.cli._common import friendly as _friendly
+from kanjia.cli._user_catalog import user_catalog
 
-__all__ = ["check_catalog", "prices", "quote_command"]
+__all__ = ["prices", "quote_command"]
 
-#: days after which a price's last check is too old for `kanjia prices check`
-DEFAULT_MAX_AGE = 365
 CAPABILITIES = ("chat", "tools", "vision", "json_mode", "reasoning", "embeddings")
 
 
@@ -169,14 +166,6 @@ def _flags(p: PricePeriod) -> str:
     return "; ".join(bits)
 
 
-def _catalog() -> Catalog:
-    """The catalog with the market and the user's price overrides (if that file exists)."""
-    from kanjia.catalog import default_overrides_path
-
-    path = default_overrides_path()
-    return load_catalog(overrides=path if path.exists() else None)
-
-
 # -- kanjia prices ----------------------------------------------------------------------
 @click.group(cls=_Group, invoke_without_command=True)
 @click.option("--vendor", "vendors", multiple=True, metavar="V",
@@ -196,7 +185,7 @@ def prices(ctx: click.Context, vendors: tuple[str, ...], capabilities: tuple[str
     """Today's (or that date's) price per 1M tokens of every model."""
     if ctx.invoked_subcommand is not None:
         return
-    cat = _catalog()
+    cat = user_catalog()
     at = _parse_at(at_text)
     wanted = _split(vendors)
     _check_vendors(cat, wanted)
@@ -238,7 +227,7 @@ def prices(ctx: click.Context, vendors: tuple[str, ...], capabilities: tuple[str
 @_friendly
 def history(model: str, as_json: bool) -> None:
     """Every price period of MODEL ("vendor/model", a model id or an alias)."""
-    cat = _catalog()
+    cat = user_catalog()
     entry = _resolve(cat, model)
     if as_json:
         _emit_json(_model_json(cat, entry, datetime.now(UTC), None))
@@ -269,68 +258,6 @@ def history(model: str, as_json: bool) -> None:
         click.echo(f"    source: {p.source} (checked {p.checked})")
         if p.note:
             click.echo(f"    note: {p.note}")
-
-
-def check_catalog(cat: Catalog, enabled: set[str], max_age: int, now: datetime) -> tuple[
-        list[str], list[tuple[str, date]], list[str], list[str]]:
-    """(unpriced, stale with their check date, retired, failing) keys of every model."""
-    unpriced: list[str] = []
-    stale: list[tuple[str, date]] = []
-    retired: list[str] = []
-    for m in cat.every:
-        period = m.price_at(now)
-        if period is None:
-            last = m.periods[-1] if m.periods else None
-            if last is not None and last.end is not None and last.end <= now:
-                retired.append(m.key)
-            else:
-                unpriced.append(m.key)
-        elif (now.date() - period.checked).days > max_age:
-            stale.append((m.key, period.checked))
-    failing = [k for k in unpriced if k.split("/", 1)[0] in enabled] + \
-        [k for k, _ in stale if k.split("/", 1)[0] in enabled]
-    return unpriced, stale, retired, failing
-
-
-@prices.command("check")
-@click.option("--max-age", type=click.IntRange(min=1), default=DEFAULT_MAX_AGE,
-              show_default=True, metavar="DAYS",
-              help="A price last checked longer ago than this fails the check.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="Enabled vendors are those this config lists (default: every vendor "
-                   "kanjia can call).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
-@_friendly
-def check(max_age: int, config_path: str | None, as_json: bool) -> None:
-    """Every model with no price anywhere, and stale prices; exits 1 when an enabled
-    vendor's model has no price or a price older than --max-age days."""
-    from kanjia.vendors import load_vendor_specs
-
-    cat = _catalog()
-    enabled = set(load_vendor_specs())
-    if config_path is not None:
-        from kanjia.config import load_settings
-
-        configured = set(load_settings(config_path).vendors)
-        enabled = configured or enabled
-    unpriced, stale, retired, failing = check_catalog(cat, enabled, max_age,
-                                                      datetime.now(UTC))
-    if as_json:
-        _emit_json({"models": len(cat.every), "max_age_days": max_age,
-                    "enabled_vendors": sorted(enabled), "unpriced": unpriced,
-                    "stale": [{"key": k, "checked": c.isoformat()} for k, c in stale],
-                    "retired": retired, "failing": failing, "ok": not failing})
-    else:
-        click.echo(f"{len(cat.every)} models; {len(unpriced)} with no price now, "
-                   f"{len(stale)} checked more than {max_age} days ago, "
-                   f"{len(retired)} retired.")
-        for k in unpriced:
-            click.echo(f"  no price: {k}" + ("" if k.split("/", 1)[0] in enabled
-                                              else " (vendor not enabled)"))
-        for k, c in stale:
-            click.echo(f"  stale: {k} (checked {c})")
-    if failing:
-        sys.exit(1)
 
 
 def _prices_text(src: Any) -> str:
@@ -369,7 +296,7 @@ def chart(out: Path, vendors: tuple[str, ...], currency: str) -> None:
     """The price war as a picture: price per 1M tokens over time, log scale."""
     if out.suffix.lower() not in (".png", ".svg", ".html"):
         raise BadInput(f"--out {str(out)!r}: use a .png, .svg or .html file name")
-    cat = _catalog()
+    cat = user_catalog()
     wanted = _split(vendors)
     _check_vendors(cat, wanted)
     try:
@@ -400,7 +327,7 @@ def quote_command(input_tokens: int | None, output_tokens: int | None, cached_sh
                   requests: int, at_text: str | None, capabilities: tuple[str, ...],
                   currency: str, workload: Path | None, as_json: bool) -> None:
     """What a workload costs on every model, cheapest first."""
-    cat = _catalog()
+    cat = user_catalog()
     at = _parse_at(at_text)
     work: Workload | Callable[[ModelEntry], Workload]
     if workload is not None:
@@ -443,6 +370,16 @@ def quote_command(input_tokens: int | None, output_tokens: int | None, cached_sh
     if not rows:
         click.echo("\nno priced model fits (capabilities, context window, date)")
 
+
+def _subcommands() -> None:
+    from kanjia.cli.prices_changes import changes
+    from kanjia.cli.prices_check import check
+
+    prices.add_command(check)
+    prices.add_command(changes)
+
+
+_subcommands()
 
 #: `kanjia quote` (the main group maps "quote" to this attribute)
 quote = quote_command
