@@ -166,6 +166,11 @@ def quote(catalog: Catalog, workload: Workload | Callable[[ModelEntry], Workload
     rows: list[QuoteRow] = []
     day = at.date()
     own = len(catalog.models)
+    shared: Workload | None = None if callable(workload) else workload
+    # a shared workload's totals are computed once, not once per model (2,000 of them)
+    longest = shared.max_prompt_tokens if shared is not None else 0
+    has_output = shared.total_output_tokens > 0 if shared is not None else False
+    requests = shared.requests if shared is not None else 0
     for i, model in enumerate(catalog.every if market else catalog.models):
         if vendors and model.vendor not in vendors:
             continue
@@ -174,13 +179,19 @@ def quote(catalog: Catalog, workload: Workload | Callable[[ModelEntry], Workload
         period = model.price_at(at)
         if period is None or (i >= own and not period.complete):
             continue
-        work = workload(model) if callable(workload) else workload
-        if model.context_window is not None and work.max_prompt_tokens > model.context_window:
+        if shared is not None:
+            work = shared
+        else:
+            assert callable(workload)
+            work = workload(model)
+            longest, has_output, requests = (work.max_prompt_tokens,
+                                             work.total_output_tokens > 0, work.requests)
+        if model.context_window is not None and longest > model.context_window:
             continue
         amount, label = cost_of_workload(work, period, at)
         shown = catalog.fx.convert(amount, period.currency, currency, day)
-        partial = not period.complete and work.total_output_tokens > 0
+        partial = not period.complete and has_output
         rows.append(QuoteRow(model, label, period.currency, amount, shown, currency,
-                             work.requests, partial))
+                             requests, partial))
     rows.sort(key=lambda r: (r.amount_shown, r.model.key))
     return rows
