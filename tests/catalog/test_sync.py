@@ -47,6 +47,15 @@ def _usd(key: str) -> tuple[Decimal, Decimal]:
     return p.input_mtok, p.output_mtok
 
 
+def _cached(key: str) -> Decimal:
+    vendor, model = key.split("/", 1)
+    entry = load_catalog().get(vendor, model)
+    assert entry is not None
+    p = entry.price_at(datetime.now(UTC))
+    assert p is not None and p.cached_mtok is not None
+    return p.cached_mtok
+
+
 def test_litellm_json_is_read_in_kanjias_units(tmp_path: Path) -> None:
     path = _litellm(tmp_path, {
         "gpt-4o": {"input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05,
@@ -111,10 +120,14 @@ def test_apply_accepts_decreases_and_holds_large_increases(tmp_path: Path) -> No
         # a decrease: applied
         "gpt-4o": {"input_cost_per_token": float(gpt_in / 2 * PER_TOKEN),
                    "output_cost_per_token": float(gpt_out / 2 * PER_TOKEN),
+                   "cache_read_input_token_cost": float(
+                       _cached("openai/gpt-4o") / 2 * PER_TOKEN),
                    "litellm_provider": "openai"},
         # a 50% increase: held for review
         "gpt-4o-mini": {"input_cost_per_token": float(mini_in * Decimal("1.5") * PER_TOKEN),
                         "output_cost_per_token": float(mini_out * PER_TOKEN),
+                        "cache_read_input_token_cost": float(
+                            _cached("openai/gpt-4o-mini") * PER_TOKEN),
                         "litellm_provider": "openai"},
         # a CNY-billed model priced in USD elsewhere: held (never converted silently)
         "deepseek/deepseek-chat": {"input_cost_per_token": 5e-07,
@@ -136,6 +149,7 @@ def test_apply_accepts_decreases_and_holds_large_increases(tmp_path: Path) -> No
     written = read_overrides(overrides)
     [entry] = written.prices
     assert entry.model == "openai/gpt-4o" and entry.input_mtok == gpt_in / 2
+    assert entry.cached_mtok == _cached("openai/gpt-4o") / 2
     assert entry.start == datetime.now(UTC).date() and "LiteLLM" in entry.source
     assert entry.note is not None and "was input" in entry.note
 
@@ -239,3 +253,19 @@ def test_plan_skips_equal_prices() -> None:
                                              "output_mtok": gpt_out}, None, "test")
     plan = plan_sync(cat, [same], Decimal("0.1"))
     assert plan.unchanged == 1 and not plan.accepted and not plan.held
+
+
+def test_an_offer_without_our_cache_price_is_held() -> None:
+    cat = load_catalog()
+    from kanjia.catalog import Offer
+
+    gpt_in, gpt_out = _usd("openai/gpt-4o")
+    entry = cat.get("openai", "gpt-4o")
+    assert entry is not None
+    period = entry.price_at(datetime.now(UTC))
+    assert period is not None and period.cached_mtok not in (None, period.input_mtok)
+    cheaper = Offer("openai", "gpt-4o", "USD", {"input_mtok": gpt_in / 2,
+                                                "output_mtok": gpt_out / 2}, None, "test")
+    plan = plan_sync(cat, [cheaper], Decimal("0.1"))
+    assert not plan.accepted and plan.held[0].held is not None
+    assert "no cached price" in plan.held[0].held

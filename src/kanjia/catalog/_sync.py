@@ -297,5 +297,10 @@ def _change(entry: ModelEntry, offer: Offer, at: datetime, max_increase: Decimal
         reason = f"increase of {size} is over the {max_increase:.0%} limit"
     if period is not None and (period.tiers or period.windows):
         reason = reason or "the model has tiers or time windows: change it by hand"
+    for k in ("cached_mtok", "cache_write_mtok"):
+        mine = old.get(k)
+        if k not in offer.prices and mine is not None and mine != old.get("input_mtok"):
+            # applying it would bill cached tokens at the full input price
+            reason = reason or f"the offer has no {k.removesuffix('_mtok')} price and ours has one"
     return Change(entry.key, offer.currency if reason else currency, old, dict(offer.prices),
                   increase, reason, offer.source)
