@@ -123,3 +123,23 @@ def test_the_gateway_loads_the_override_file_at_start(sandbox: SandboxThread,
     with pytest.raises(ConfigError, match=r"prices\[0\] \(openai/gpt-4o\)"):
         build_app(load_settings(None, sandbox_url=sandbox.url, price_overrides=str(broken)),
                   env={})
+
+
+def test_a_market_model_passing_through_is_priced(client: openai.OpenAI,
+                                                   catalog: Catalog) -> None:
+    """A model only the market knows is billed at its genai-prices price, not at zero."""
+    entry = catalog.get("openrouter", "01-ai/yi-large")
+    assert entry is not None and entry.source_file.startswith("catalog/market/")
+    raw = client.chat.completions.with_raw_response.create(
+        model="openrouter/01-ai/yi-large", max_tokens=20,
+        messages=[{"role": "user", "content": "hello there"}])
+    usage = raw.parse().usage
+    assert usage is not None
+    period = entry.price_at(datetime.now(UTC))
+    assert period is not None and period.output_mtok is not None
+    amount, currency = raw.headers["x-kanjia-cost"].split()
+    assert currency == "USD"
+    expected = (usage.prompt_tokens * period.input_mtok
+                + usage.completion_tokens * period.output_mtok) / 1_000_000
+    assert Decimal(amount) == pytest.approx(expected, rel=Decimal("0.001"))
+    assert Decimal(amount) > 0
