@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from click.testing import CliRunner
 
@@ -87,25 +90,32 @@ def test_prices_json_lists_the_market() -> None:
     assert len(priced) >= 600 and len({m["vendor"] for m in priced}) >= 30
 
 
-def test_prices_check_lists_unpriced_and_stale(tmp_path: Path) -> None:
-    result = CliRunner().invoke(prices, ["check", "--json"], catch_exceptions=False)
-    report = json.loads(result.output)
-    assert result.exit_code == (1 if report["failing"] else 0)
-    assert set(report["failing"]) <= set(report["unpriced"]) | {s["key"] for s in
-                                                                  report["stale"]}
+def test_prices_check_lists_unpriced_and_stale(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    def run(*args: str) -> tuple[int, dict[str, Any]]:
+        result = CliRunner().invoke(prices, ["check", "--json", *args],
+                                    catch_exceptions=False)
+        return result.exit_code, json.loads(result.output)
+
+    for var in ("OPENAI_API_KEY", "MINIMAX_API_KEY", "ZHIPUAI_API_KEY", "ZHIPU_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    code, every = run("--all-vendors")
+    assert code == (1 if every["failing"] else 0)
+    assert set(every["failing"]) <= set(every["unpriced"]) | {s["key"] for s in every["stale"]}
+    assert "minimax/abab6.5s-chat" in every["unpriced"]
     # a price checked long ago fails the age limit
-    result = CliRunner().invoke(prices, ["check", "--max-age", "1", "--json"],
-                                catch_exceptions=False)
-    stale = json.loads(result.output)
-    assert result.exit_code == 1 and stale["stale"]
-    # only enabled vendors fail the check
+    code, stale = run("--all-vendors", "--max-age", "1")
+    assert code == 1 and stale["stale"]
+    # enabled = what the gateway would enable: a vendor with its key set
+    monkeypatch.setenv("MINIMAX_API_KEY", "test-key")
+    code, report = run()
+    assert "minimax" in report["enabled_vendors"]
+    assert report["failing"] == ["minimax/abab6.5s-chat"] and code == 1
     config = tmp_path / "kanjia.toml"
-    config.write_text("[vendors.openai]\n", encoding="utf-8")
-    result = CliRunner().invoke(prices, ["check", "--config", str(config), "--json"],
-                                catch_exceptions=False)
-    only = json.loads(result.output)
-    assert only["enabled_vendors"] == ["openai"]
-    assert all(k.startswith("openai/") for k in only["failing"])
+    config.write_text("[vendors.minimax]\nenabled = false\n", encoding="utf-8")
+    code, report = run("--config", str(config))
+    assert "minimax" not in report["enabled_vendors"] and "minimax/abab6.5s-chat" not in \
+        report["failing"]
 
 
 def test_a_model_with_no_price_makes_check_fail(tmp_path: Path) -> None:

@@ -1,12 +1,15 @@
 """`kanjia prices check`: every model with no price, and prices not checked for too long.
 
-Exits 1 when a model of an enabled vendor (every vendor kanjia can call, or those the
-config lists) has no price now or a price last checked more than --max-age days ago.
+Exits 1 when a model of an enabled vendor has no price now or a price last checked more
+than --max-age days ago. Enabled is what the gateway would enable with this config and
+environment (a key set, or a self-hosted server configured; `enabled = false` honoured);
+--all-vendors checks every vendor kanjia can call.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, date, datetime
 
@@ -17,7 +20,7 @@ from kanjia.cli._common import Command
 from kanjia.cli._common import friendly as _friendly
 from kanjia.cli._user_catalog import user_catalog
 
-__all__ = ["DEFAULT_MAX_AGE", "check", "check_catalog"]
+__all__ = ["DEFAULT_MAX_AGE", "check", "check_catalog", "enabled_vendors"]
 
 #: days after which a price's last check is too old
 DEFAULT_MAX_AGE = 365
@@ -25,6 +28,20 @@ DEFAULT_MAX_AGE = 365
 
 def _emit_json(data: object) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def enabled_vendors(cat: Catalog, config_path: str | None, all_vendors: bool) -> set[str]:
+    """The vendors a gateway started with this config and environment would call."""
+    from kanjia.vendors import load_vendor_specs
+
+    specs = load_vendor_specs()
+    if all_vendors:
+        return set(specs)
+    from kanjia.config import load_settings
+    from kanjia.routing.directory import ModelDirectory
+
+    settings = load_settings(config_path)
+    return set(ModelDirectory(settings, cat, specs, os.environ).enabled_vendors())
 
 
 def check_catalog(cat: Catalog, enabled: set[str], max_age: int, now: datetime) -> tuple[
@@ -53,22 +70,16 @@ def check_catalog(cat: Catalog, enabled: set[str], max_age: int, now: datetime) 
               show_default=True, metavar="DAYS",
               help="A price last checked longer ago than this fails the check.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="Enabled vendors are those this config lists (default: every vendor "
-                   "kanjia can call).")
+              help="The gateway's config (which vendors it enables).")
+@click.option("--all-vendors", is_flag=True,
+              help="Treat every vendor kanjia can call as enabled.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @_friendly
-def check(max_age: int, config_path: str | None, as_json: bool) -> None:
+def check(max_age: int, config_path: str | None, all_vendors: bool, as_json: bool) -> None:
     """Every model with no price anywhere, and stale prices; exits 1 when an enabled
     vendor's model has no price or a price older than --max-age days."""
-    from kanjia.vendors import load_vendor_specs
-
     cat = user_catalog()
-    enabled = set(load_vendor_specs())
-    if config_path is not None:
-        from kanjia.config import load_settings
-
-        configured = set(load_settings(config_path).vendors)
-        enabled = configured or enabled
+    enabled = enabled_vendors(cat, config_path, all_vendors)
     unpriced, stale, retired, failing = check_catalog(cat, enabled, max_age,
                                                       datetime.now(UTC))
     if as_json:
