@@ -269,3 +269,18 @@ def test_an_offer_without_our_cache_price_is_held() -> None:
     plan = plan_sync(cat, [cheaper], Decimal("0.1"))
     assert not plan.accepted and plan.held[0].held is not None
     assert "no cached price" in plan.held[0].held
+
+
+def test_genai_prices_as_a_source_never_converts_a_cny_bill(tmp_path: Path) -> None:
+    code, out = _run(["import", "--from", "genai-prices", "--overrides",
+                      str(tmp_path / "o.toml"), "--json"])
+    plan = json.loads(out)
+    assert code == 0 and plan["unchanged"] > 0
+    cat = load_catalog()
+    for change in plan["accepted"]:
+        vendor, model = change["key"].split("/", 1)
+        entry = cat.get(vendor, model)
+        assert entry is not None and change["currency"] == change["offer_currency"]
+    held = {c["key"]: c for c in plan["held"]}
+    assert "billed in CNY" in held["moonshot/moonshot-v1-8k"]["held"]
+    assert held["moonshot/moonshot-v1-8k"]["offer_currency"] == "USD"

@@ -74,6 +74,7 @@ class Change:
     increase: Decimal | None                  # largest relative increase (0.25 = +25%)
     held: str | None                          # why it is held for review, or None
     source: str
+    offer_currency: str = ""                  # the offer's currency (new prices are in it)
 
     def override(self, today: date) -> Override:
         was = ", ".join(f"{k.removesuffix('_mtok')} {_text(v)}" for k, v in self.old.items()
@@ -255,7 +256,7 @@ def plan_sync(catalog: Catalog, offers: Sequence[Offer], max_increase: Decimal,
         if entry is None:
             unknown.append(offer.key)
             continue
-        change = _change(entry, offer, at, max_increase, tolerance)
+        change = _change(catalog, entry, offer, at, max_increase, tolerance)
         if change is None:
             unchanged += 1
         elif change.held:
@@ -265,8 +266,8 @@ def plan_sync(catalog: Catalog, offers: Sequence[Offer], max_increase: Decimal,
     return SyncPlan(tuple(accepted), tuple(held), unchanged, tuple(unknown))
 
 
-def _change(entry: ModelEntry, offer: Offer, at: datetime, max_increase: Decimal,
-            tolerance: Decimal) -> Change | None:
+def _change(catalog: Catalog, entry: ModelEntry, offer: Offer, at: datetime,
+            max_increase: Decimal, tolerance: Decimal) -> Change | None:
     period = entry.price_at(at)
     old: dict[str, Decimal | None] = {k: getattr(period, k) if period else None
                                       for k in PRICES}
@@ -275,7 +276,10 @@ def _change(entry: ModelEntry, offer: Offer, at: datetime, max_increase: Decimal
     currency = period.currency if period is not None else entry.currency
     differs = False
     increase: Decimal | None = None
-    for k, new in offer.prices.items():
+    for k, offered in offer.prices.items():
+        # compared in our billing currency (at the catalog's rate of the day)
+        new = offered if offer.currency == currency else \
+            catalog.fx.convert(offered, offer.currency, currency, at.date())
         mine = old.get(k)
         if mine is None:
             differs = differs or k in ("input_mtok", "output_mtok")
@@ -302,5 +306,5 @@ def _change(entry: ModelEntry, offer: Offer, at: datetime, max_increase: Decimal
         if k not in offer.prices and mine is not None and mine != old.get("input_mtok"):
             # applying it would bill cached tokens at the full input price
             reason = reason or f"the offer has no {k.removesuffix('_mtok')} price and ours has one"
-    return Change(entry.key, offer.currency if reason else currency, old, dict(offer.prices),
-                  increase, reason, offer.source)
+    return Change(entry.key, currency, old, dict(offer.prices), increase, reason,
+                  offer.source, offer.currency)

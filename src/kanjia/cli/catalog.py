@@ -153,13 +153,13 @@ def _changes_table(changes: tuple[Change, ...]) -> str:
                                                         "output_mtok"))
         new = " / ".join(_num(c.new.get(k)) for k in ("input_mtok", "cached_mtok",
                                                         "output_mtok"))
-        rows.append([c.key, c.currency, old, new, c.held or "", c.source])
-    return _table(["MODEL", "CUR", "NOW in/cached/out", "OFFER", "HELD BECAUSE", "SOURCE"],
-                  rows)
+        rows.append([c.key, f"{old} {c.currency}", f"{new} {c.offer_currency or c.currency}",
+                     c.held or "", c.source])
+    return _table(["MODEL", "NOW in/cached/out", "OFFER", "HELD BECAUSE", "SOURCE"], rows)
 
 
 def _change_json(c: Change) -> dict[str, Any]:
-    return {"key": c.key, "currency": c.currency,
+    return {"key": c.key, "currency": c.currency, "offer_currency": c.offer_currency,
             "old": {k: _jnum(v) for k, v in c.old.items()},
             "new": {k: _jnum(v) for k, v in c.new.items()},
             "increase": None if c.increase is None or not c.increase.is_finite()
