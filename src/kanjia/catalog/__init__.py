@@ -2,8 +2,12 @@
 
 Prices live in ``catalog/data/<vendor>.toml`` (one file per vendor, CNY or USD per
 1M tokens, every period with its source and evidence level) and exchange rates in
-``catalog/data/fx.toml``. ``load_catalog()`` validates and loads them;
-``cost_of()`` prices a usage record at a moment, exactly, in the billing currency.
+``catalog/data/fx.toml``. ``load_catalog()`` validates and loads them, plus the rest of
+the market from the genai-prices snapshot (``catalog/market/genai_prices.json``, built
+by ``kanjia catalog build-market``, loaded on first use) and the user's price-override
+file; ``cost_of()`` prices a usage record at a moment, exactly, in the billing currency.
+``plan_sync`` turns other catalogs' prices (LiteLLM JSON, kanjia TOML, genai-prices)
+into guarded overrides; ``compare_genai_prices`` lists where they disagree with ours.
 """
 
 from kanjia.catalog._catalog import Catalog
