@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kanjia.cli.prices import catalog, prices, quote
+from kanjia.cli.catalog import catalog
+from kanjia.cli.prices import prices, quote
 
 
 def _run(cmd: object, args: list[str]) -> tuple[int, str]:

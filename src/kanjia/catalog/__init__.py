@@ -2,8 +2,12 @@
 
 Prices live in ``catalog/data/<vendor>.toml`` (one file per vendor, CNY or USD per
 1M tokens, every period with its source and evidence level) and exchange rates in
-``catalog/data/fx.toml``. ``load_catalog()`` validates and loads them;
-``cost_of()`` prices a usage record at a moment, exactly, in the billing currency.
+``catalog/data/fx.toml``. ``load_catalog()`` validates and loads them, plus the rest of
+the market from the genai-prices snapshot (``catalog/market/genai_prices.json``, built
+by ``kanjia catalog build-market``, loaded on first use) and the user's price-override
+file; ``cost_of()`` prices a usage record at a moment, exactly, in the billing currency.
+``plan_sync`` turns other catalogs' prices (LiteLLM JSON, kanjia TOML, genai-prices)
+into guarded overrides; ``compare_genai_prices`` lists where they disagree with ours.
 """
 
 from kanjia.catalog._catalog import Catalog
@@ -33,26 +37,49 @@ from kanjia.catalog._model import (
     Rates,
     VendorInfo,
 )
+from kanjia.catalog._override import (
+    OVERRIDES_ENV,
+    Override,
+    OverrideFile,
+    default_overrides_path,
+    price_overrides_path,
+    read_overrides,
+    write_overrides,
+)
 from kanjia.catalog._quote import QuoteRow, Workload, quote
+from kanjia.catalog._sync import (
+    Change,
+    Offer,
+    SyncPlan,
+    genai_offers,
+    plan_sync,
+    read_price_file,
+)
 from kanjia.catalog._workload import WorkloadFile, read_workload
 
 __all__ = [
     "CHART_START",
     "FREE_FLOOR",
+    "OVERRIDES_ENV",
     "VENDOR_COLORS",
     "Catalog",
+    "Change",
     "Comparison",
     "Cost",
     "Disagreement",
     "FxRate",
     "FxTable",
     "ModelEntry",
+    "Offer",
+    "Override",
+    "OverrideFile",
     "PricePeriod",
     "PriceTier",
     "PriceWindow",
     "QuoteRow",
     "Rates",
     "Series",
+    "SyncPlan",
     "Usage",
     "VendorInfo",
     "Workload",
@@ -61,11 +88,18 @@ __all__ = [
     "compare_genai_prices",
     "compare_litellm",
     "cost_of",
+    "default_overrides_path",
     "estimate_cost",
+    "genai_offers",
     "load_catalog",
     "most_cost",
+    "plan_sync",
+    "price_overrides_path",
     "quote",
+    "read_overrides",
+    "read_price_file",
     "read_workload",
     "render_chart",
     "shade",
+    "write_overrides",
 ]

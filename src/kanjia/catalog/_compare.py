@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -50,6 +50,8 @@ class Disagreement:
     ours_usd: Decimal | None        # ours converted to USD (prices only)
     theirs_usd: Decimal | None      # theirs (USD, or tokens)
     period_id: str | None
+    #: why ours differs, with the primary source backing it (from the model's data)
+    explained: str | None = None
 
     @property
     def relative(self) -> Decimal | None:
@@ -92,6 +94,16 @@ def _dec(value: Any) -> Decimal | None:
 def _diff(catalog: Catalog, name: str, model: ModelEntry, their_id: str, at: datetime,
           theirs: Mapping[str, Decimal | None], limits: Mapping[str, int | None],
           tolerance: Decimal) -> Iterator[Disagreement]:
+    key = name.replace("-", "_")
+    for d in _raw_diff(catalog, name, model, their_id, at, theirs, limits, tolerance):
+        why = model.differs.get(f"{key}.{d.field}") or (
+            model.differs.get(key) if d.field in PRICE_FIELDS or d.field == "price" else None)
+        yield replace(d, explained=why) if why else d
+
+
+def _raw_diff(catalog: Catalog, name: str, model: ModelEntry, their_id: str, at: datetime,
+              theirs: Mapping[str, Decimal | None], limits: Mapping[str, int | None],
+              tolerance: Decimal) -> Iterator[Disagreement]:
     label, ours = _ours(model, at)
     period = model.price_at(at)
     if period is None:

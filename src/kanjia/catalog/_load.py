@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kanjia.catalog._catalog import Catalog
+from kanjia.catalog._catalog import Catalog, MarketSource
 from kanjia.catalog._fx import FxRate, FxTable
+from kanjia.catalog._market import load_market
 from kanjia.catalog._model import (
     ModelEntry,
     PricePeriod,
@@ -52,12 +53,16 @@ _M = TypeVar("_M", bound=BaseModel)
 
 def load_catalog(extra_dirs: Sequence[Path] = (),
                  fx_overrides: Mapping[date, Decimal] | Mapping[str, Decimal] | None = None,
+                 *, market: bool = True, overrides: Path | None = None,
                  ) -> Catalog:
     """The packaged catalog plus vendor files from ``extra_dirs``.
 
     ``fx_overrides`` maps a date (or ISO date) to CNY per USD and wins over the
     packaged exchange-rate table. An extra file for a vendor that already exists
-    adds models to it; a model defined twice is an error.
+    adds models to it; a model defined twice is an error. ``market`` adds the rest of
+    the market (the genai-prices snapshot, see ``_market``) behind kanjia's own data.
+    ``overrides`` is a user price-override file (``kanjia catalog import --apply``
+    writes one), validated here; its prices start on their dates and win from then.
     """
     data = files("kanjia.catalog") / "data"
     sources: list[tuple[str, Traversable]] = [
@@ -94,7 +99,16 @@ def load_catalog(extra_dirs: Sequence[Path] = (),
     fx = _load_fx(data / FX_FILE)
     if fx_overrides:
         fx = fx.with_overrides(fx_overrides)
-    return Catalog(models, vendors, fx)
+    market_models: MarketSource = ()
+    if market:
+        new_vendors, market_models = load_market(vendors)
+        vendors.update(new_vendors)
+    if overrides is not None:
+        from kanjia.catalog._override import apply_overrides, read_overrides
+
+        models, market_models = apply_overrides(read_overrides(overrides), models,
+                                                market_models, vendors)
+    return Catalog(models, vendors, fx, market_models)
 
 
 def _toml_files(folder: Traversable) -> Iterator[Traversable]:
@@ -169,6 +183,7 @@ def _entry(vendor: VendorInfo, m: ModelSpec, label: str) -> ModelEntry:
         params_b=m.params_b, region=vendor.region, currency=vendor.currency,
         periods=periods, family=m.family, note=_oneline(m.note),
         catalog_ids=MappingProxyType({str(k): v for k, v in m.ids.items()}), source_file=label,
+        differs=MappingProxyType({str(k): " ".join(v.split()) for k, v in m.differs.items()}),
         _starts=tuple(s for s in starts if s is not None))
 
 

@@ -171,6 +171,8 @@ class ModelEntry:
     note: str | None = None
     catalog_ids: Mapping[str, str] = field(default_factory=dict)
     source_file: str = ""
+    #: other catalog -> why its values differ from ours (with our primary source)
+    differs: Mapping[str, str] = field(default_factory=dict)
     _starts: tuple[datetime, ...] = field(default=(), repr=False)
 
     @property

@@ -150,34 +150,48 @@ def cost_of_workload(work: Workload, period: PricePeriod, at: datetime) -> tuple
 
 def quote(catalog: Catalog, workload: Workload | Callable[[ModelEntry], Workload],
           at: datetime, currency: str, capabilities: Collection[str] = (),
-          vendors: Sequence[str] = ()) -> list[QuoteRow]:
+          vendors: Sequence[str] = (), market: bool = True) -> list[QuoteRow]:
     """The workload's cost on every priced model with ``capabilities``, cheapest first.
 
     Without a capability filter only chat models are quoted (an embeddings model
     would look cheapest for a chat workload); models whose context window is smaller
     than the longest prompt are left out. ``workload`` may be a function of the
-    model, for workloads counted with each model's own tokenizer.
+    model, for workloads counted with each model's own tokenizer. ``market`` adds the
+    rest of the market (genai-prices) to kanjia's own models, except market models
+    whose output price is unknown (their floor would rank them falsely cheap).
     """
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     needs = set(capabilities) or {"chat"}
     rows: list[QuoteRow] = []
     day = at.date()
-    for model in catalog.models:
+    own = len(catalog.models)
+    shared: Workload | None = None if callable(workload) else workload
+    # a shared workload's totals are computed once, not once per model (2,000 of them)
+    longest = shared.max_prompt_tokens if shared is not None else 0
+    has_output = shared.total_output_tokens > 0 if shared is not None else False
+    requests = shared.requests if shared is not None else 0
+    for i, model in enumerate(catalog.every if market else catalog.models):
         if vendors and model.vendor not in vendors:
             continue
         if not needs <= model.capabilities:
             continue
         period = model.price_at(at)
-        if period is None:
+        if period is None or (i >= own and not period.complete):
             continue
-        work = workload(model) if callable(workload) else workload
-        if model.context_window is not None and work.max_prompt_tokens > model.context_window:
+        if shared is not None:
+            work = shared
+        else:
+            assert callable(workload)
+            work = workload(model)
+            longest, has_output, requests = (work.max_prompt_tokens,
+                                             work.total_output_tokens > 0, work.requests)
+        if model.context_window is not None and longest > model.context_window:
             continue
         amount, label = cost_of_workload(work, period, at)
         shown = catalog.fx.convert(amount, period.currency, currency, day)
-        partial = not period.complete and work.total_output_tokens > 0
+        partial = not period.complete and has_output
         rows.append(QuoteRow(model, label, period.currency, amount, shown, currency,
-                             work.requests, partial))
+                             requests, partial))
     rows.sort(key=lambda r: (r.amount_shown, r.model.key))
     return rows

@@ -153,6 +153,21 @@ class ModelSpec(_Strict):
     aliases: list[str] = Field(default_factory=list)
     #: the ids other catalogs use for this model, for `kanjia catalog import`
     ids: dict[CatalogName, str] = Field(default_factory=dict)
+    #: why another catalog's value differs, with the primary source and date that back
+    #: ours (`kanjia catalog import` shows it as explained): "genai_prices" explains the
+    #: prices, "genai_prices.context_window" (or another field) one field
+    differs: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("differs")
+    @classmethod
+    def _differs_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            name, _, field = key.partition(".")
+            if name not in CatalogName.__args__ or field not in (  # type: ignore[attr-defined]
+                    "", "context_window", "max_output"):
+                raise ValueError(f"differs key {key!r}: a catalog name, optionally with "
+                                 ".context_window or .max_output")
+        return v
     #: label of the line this model draws in `kanjia prices chart` (one per family)
     family: str | None = None
     context_window: int | None = Field(default=None, gt=0)

@@ -18,7 +18,7 @@ COMMANDS: dict[str, str] = {
     "demo": "kanjia.cli.demo:demo",
     "prices": "kanjia.cli.prices:prices",
     "quote": "kanjia.cli.prices:quote",
-    "catalog": "kanjia.cli.prices:catalog",
+    "catalog": "kanjia.cli.catalog:catalog",
     "route": "kanjia.cli.route:route",
     "status": "kanjia.cli.route:status",
     "batch": "kanjia.cli.batch:batch",

@@ -7,7 +7,8 @@
     kanjia quote --input-tokens N --output-tokens N [--cached-share 0.3] [--requests N]
                  [--at DATE] [--capability ...] [--currency ...] [--json]
     kanjia quote --workload FILE.jsonl [...]
-    kanjia catalog import [--genai-prices] [--litellm FILE.json] [--json]
+    kanjia prices check [--max-age DAYS] [--json]
+(`kanjia catalog` is in cli/catalog.py)
 
 Bad input prints one line ("Error: ...") and exits with status 2.
 """
@@ -15,11 +16,9 @@ Bad input prints one line ("Error: ...") and exits with status 2.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,9 @@ import click
 
 from kanjia.catalog import (
     Catalog,
-    Comparison,
     ModelEntry,
     PricePeriod,
     Workload,
-    compare_genai_prices,
-    compare_litellm,
-    load_catalog,
     read_workload,
     render_chart,
 )
@@ -42,8 +37,9 @@ from kanjia.cli._common import CURRENCIES, BadInput
 from kanjia.cli._common import Command as _Command
 from kanjia.cli._common import Group as _Group
 from kanjia.cli._common import friendly as _friendly
+from kanjia.cli._user_catalog import user_catalog
 
-__all__ = ["catalog", "prices", "quote_command"]
+__all__ = ["prices", "quote_command"]
 
 CAPABILITIES = ("chat", "tools", "vision", "json_mode", "reasoning", "embeddings")
 
@@ -190,11 +186,11 @@ def prices(ctx: click.Context, vendors: tuple[str, ...], capabilities: tuple[str
     """Today's (or that date's) price per 1M tokens of every model."""
     if ctx.invoked_subcommand is not None:
         return
-    cat = load_catalog()
+    cat = user_catalog()
     at = _parse_at(at_text)
     wanted = _split(vendors)
     _check_vendors(cat, wanted)
-    models = [m for m in cat.models if (not wanted or m.vendor in wanted)
+    models = [m for m in cat.every if (not wanted or m.vendor in wanted)
               and set(capabilities) <= m.capabilities]
     if as_json:
         _emit_json([_model_json(cat, m, at, currency) for m in models])
@@ -232,7 +228,7 @@ def prices(ctx: click.Context, vendors: tuple[str, ...], capabilities: tuple[str
 @_friendly
 def history(model: str, as_json: bool) -> None:
     """Every price period of MODEL ("vendor/model", a model id or an alias)."""
-    cat = load_catalog()
+    cat = user_catalog()
     entry = _resolve(cat, model)
     if as_json:
         _emit_json(_model_json(cat, entry, datetime.now(UTC), None))
@@ -303,7 +299,7 @@ def chart(out: Path, vendors: tuple[str, ...], currency: str) -> None:
     """The price war as a picture: price per 1M tokens over time, log scale."""
     if out.suffix.lower() not in (".png", ".svg", ".html"):
         raise BadInput(f"--out {str(out)!r}: use a .png, .svg or .html file name")
-    cat = load_catalog()
+    cat = user_catalog()
     wanted = _split(vendors)
     _check_vendors(cat, wanted)
     try:
@@ -334,7 +330,7 @@ def quote_command(input_tokens: int | None, output_tokens: int | None, cached_sh
                   requests: int, at_text: str | None, capabilities: tuple[str, ...],
                   currency: str, workload: Path | None, as_json: bool) -> None:
     """What a workload costs on every model, cheapest first."""
-    cat = load_catalog()
+    cat = user_catalog()
     at = _parse_at(at_text)
     work: Workload | Callable[[ModelEntry], Workload]
     if workload is not None:
@@ -378,65 +374,15 @@ def quote_command(input_tokens: int | None, output_tokens: int | None, cached_sh
         click.echo("\nno priced model fits (capabilities, context window, date)")
 
 
-# -- kanjia catalog ---------------------------------------------------------------------
-@click.group(cls=_Group)
-def catalog() -> None:
-    """The price catalog's data: compare it with other catalogs."""
+def _subcommands() -> None:
+    from kanjia.cli.prices_changes import changes
+    from kanjia.cli.prices_check import check
+
+    prices.add_command(check)
+    prices.add_command(changes)
 
 
-@catalog.command("import")
-@click.option("--genai-prices", "use_genai", is_flag=True,
-              help="Compare with the snapshot bundled in genai-prices (the default).")
-@click.option("--litellm", type=click.Path(dir_okay=False, path_type=Path),
-              metavar="FILE.json", help="Compare with a LiteLLM-format price JSON.")
-@click.option("--json", "as_json", is_flag=True, help="JSON output.")
-@_friendly
-def import_command(use_genai: bool, litellm: Path | None, as_json: bool) -> None:
-    """Report where other catalogs disagree with ours (nothing is overwritten)."""
-    cat = load_catalog()
-    results: list[Comparison] = []
-    if use_genai or litellm is None:
-        results.append(compare_genai_prices(cat))
-    if litellm is not None:
-        results.append(compare_litellm(cat, litellm))
-    if as_json:
-        _emit_json({"comparisons": [_comparison_json(c) for c in results]})
-        return
-    for c in results:
-        name = c.catalog + (f" {_version('genai-prices')}" if c.catalog == "genai-prices" else "")
-        click.echo(f"{name}: {len(c.matched)} of our models found there, "
-                   f"{len(c.missing)} not found; {len(c.disagreements)} values differ by "
-                   f"more than 5% (compared in USD at {c.at:%Y-%m-%d}):\n")
-        rows = [[d.key, d.field, "-" if d.ours is None else
-                 f"{_num(d.ours)}{' ' + d.ours_currency if d.ours_currency else ''}",
-                 _num(d.ours_usd) if d.ours_currency else "",
-                 _num(d.theirs_usd), f"{d.relative:.0%}" if d.relative is not None else "",
-                 d.period_id or ""] for d in c.disagreements]
-        click.echo(_table(["MODEL", "FIELD", "OURS", "OURS USD", "THEIRS", "DIFF", "OUR PERIOD"],
-                          rows, {3, 4, 5}))
-        if c.missing:
-            click.echo(f"\nnot found there: {', '.join(c.missing)}")
-        click.echo("")
-    click.echo("Nothing was changed: fix catalog/data/<vendor>.toml by hand after checking "
-               "the vendor's page.", file=sys.stdout)
-
-
-def _comparison_json(c: Comparison) -> dict[str, Any]:
-    return {"catalog": c.catalog, "at": c.at.isoformat(), "matched": list(c.matched),
-            "missing": list(c.missing),
-            "disagreements": [{"key": d.key, "their_id": d.their_id, "field": d.field,
-                               "ours": _jnum(d.ours), "ours_currency": d.ours_currency,
-                               "ours_usd": _jnum(d.ours_usd), "theirs_usd": _jnum(d.theirs_usd),
-                               "relative": _jnum(d.relative), "period_id": d.period_id}
-                              for d in c.disagreements]}
-
-
-def _version(package: str) -> str:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "?"
-
+_subcommands()
 
 #: `kanjia quote` (the main group maps "quote" to this attribute)
 quote = quote_command

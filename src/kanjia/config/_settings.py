@@ -104,3 +104,6 @@ class Settings(BaseModel):
     #: where deferred requests (x-kanjia-defer, kanjia batch) wait for cheaper prices
     batch_queue: str = "kanjia-batch.db"
     fx: dict[str, Decimal] = Field(default_factory=dict)
+    #: the user's price-override file (`kanjia catalog import --apply` writes it); unset:
+    #: $KANJIA_PRICE_OVERRIDES or ~/.config/kanjia/price-overrides.toml when it exists
+    price_overrides: str | None = None

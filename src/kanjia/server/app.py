@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from kanjia.catalog import Catalog, load_catalog
+from kanjia.catalog import Catalog, load_catalog, price_overrides_path
 from kanjia.config import Settings
 from kanjia.errors import AuthFailed, BadRequest, ConfigError, KanjiaError, ModelNotFound
 from kanjia.routing.directory import ModelDirectory
@@ -264,15 +264,14 @@ async def _models(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) ->
     s = app.services
     # the same access check as chat: a 401 without a valid key where keys are required
     await s.access.authenticate(_bearer(scope), "")
-    data = [{"id": t.key, "object": "model", "created": 0, "owned_by": t.vendor,
-             "vendor": t.vendor,
-             "capabilities": sorted(t.entry.capabilities) if t.entry else [],
-             "context_window": t.entry.context_window if t.entry else None}
-            for t in s.directory.targets]
-    data.extend({"id": name, "object": "model", "created": 0, "owned_by": "kanjia",
-                 "vendor": "kanjia-route", "description": r.description}
-                for name, r in s.settings.routes.items())
-    await _asgi.send_json(send, 200, {"object": "list", "data": data})
+    from kanjia.server.models_list import ModelsList
+
+    listing = s.extras.get("models_list")
+    if not isinstance(listing, ModelsList):
+        listing = s.extras["models_list"] = ModelsList(s.catalog)
+    body = listing.body(((t.key, t.vendor, t.model, t.entry) for t in s.directory.targets),
+                        {name: r.description for name, r in s.settings.routes.items()})
+    await _asgi.send_bytes(send, 200, body)
 
 
 async def _healthz(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
@@ -317,7 +316,8 @@ def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,
               sinks: list[RecordSink] | None = None) -> KanjiaApp:
     """Wire one gateway instance from validated settings (secrets from ``env``)."""
     env = os.environ if env is None else env
-    catalog = catalog or load_catalog(fx_overrides=settings.fx or None)
+    catalog = catalog or load_catalog(fx_overrides=settings.fx or None,
+                                      overrides=price_overrides_path(settings.price_overrides))
     specs = load_vendor_specs()
     directory = ModelDirectory(settings, catalog, specs, env)
     health = HealthBoard()
