@@ -69,6 +69,7 @@ class KanjiaApp:
             ("GET", "/metrics"): _metrics,
             ("GET", "/openapi.json"): _openapi,
             ("GET", "/status"): _status,
+            **_ingress_routes(),
         }
         self.prefix_routes: list[tuple[str, Handler]] = [("/v1/kanjia/jobs/", _job)]
         self.on_startup: list[Hook] = []
@@ -308,8 +309,22 @@ async def _openapi(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -
     await _asgi.send_json(send, 200, OPENAPI)
 
 
+class _UnknownEndpoint(ModelNotFound):
+    code = "unknown_endpoint"
+
+
 async def _not_found(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
-    raise ModelNotFound(f"no such endpoint: {scope['method']} {scope['path']}")
+    raise _UnknownEndpoint(f"the endpoint {scope['method']} {scope['path']} does not exist "
+                           "on this gateway")
+
+
+def _ingress_routes() -> dict[tuple[str, str], Handler]:
+    """The Anthropic Messages and OpenAI Responses APIs (translated to chat)."""
+    from kanjia.server import _messages_http as m
+
+    return {("POST", "/v1/messages"): m.messages,
+            ("POST", "/v1/messages/count_tokens"): m.count_tokens,
+            ("HEAD", "/"): m.head_ok, ("HEAD", "/v1"): m.head_ok}
 
 
 def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,

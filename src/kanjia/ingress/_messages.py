@@ -1,0 +1,384 @@
+"""The Anthropic Messages API (``POST /v1/messages``) ⇄ kanjia's internal chat form.
+
+The internal form is an OpenAI chat-completions body: every vendor adapter takes one and
+returns OpenAI chat JSON or chunks, so one translator per client API reaches every vendor.
+Malformed requests raise ``BadRequest`` naming the field (rendered in Anthropic's error
+shape by the caller).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from kanjia.errors import BadRequest
+from kanjia.ingress._common import (
+    cache_write_of,
+    check_model,
+    finish_to_stop,
+    opt_number,
+    positive_int,
+    usage_numbers,
+)
+
+__all__ = ["MessagesRequest", "anthropic_usage", "chat_to_message", "count_input",
+           "messages_to_chat"]
+
+#: ``thinking.budget_tokens`` → OpenAI ``reasoning_effort`` (upper bounds)
+_BUDGET_EFFORT = ((4096, "low"), (16384, "medium"))
+#: ``output_config.effort`` → ``reasoning_effort`` (OpenAI has no "max")
+_EFFORT = {"low": "low", "medium": "medium", "high": "high", "max": "high", "xhigh": "high"}
+_CHOICES = frozenset({"auto", "any", "tool", "none"})
+#: tool types that are plain client tools (everything else is Anthropic-hosted)
+_CLIENT_TOOL_TYPES = (None, "custom")
+
+
+class MessagesRequest:
+    """A parsed Messages request: the internal chat body plus what rendering needs."""
+
+    __slots__ = ("chat", "dropped_tools", "model", "stream")
+
+    def __init__(self, chat: dict[str, Any], model: str, stream: bool,
+                 dropped_tools: list[str]) -> None:
+        self.chat = chat
+        self.model = model
+        self.stream = stream
+        self.dropped_tools = dropped_tools
+
+
+def _text_blocks(value: Any, where: str) -> str:
+    """A string, or an array of text blocks, as one string (cache_control is dropped)."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list):
+        raise BadRequest(f"{where}: must be a string or an array of text blocks")
+    texts = []
+    for j, block in enumerate(value):
+        if not isinstance(block, dict) or block.get("type") != "text" \
+                or not isinstance(block.get("text"), str):
+            raise BadRequest(f"{where}.{j}: must be a text block "
+                             "{'type': 'text', 'text': ...}")
+        texts.append(block["text"])
+    return "\n\n".join(texts)
+
+
+def _image(block: dict[str, Any], where: str) -> dict[str, Any]:
+    source = block.get("source")
+    if not isinstance(source, dict):
+        raise BadRequest(f"{where}.source: Field required")
+    kind = source.get("type")
+    if kind == "base64":
+        media, data = source.get("media_type"), source.get("data")
+        if not isinstance(media, str) or not isinstance(data, str):
+            raise BadRequest(f"{where}.source: base64 images need 'media_type' and 'data'")
+        url = f"data:{media};base64,{data}"
+    elif kind == "url" and isinstance(source.get("url"), str):
+        url = source["url"]
+    else:
+        raise BadRequest(f"{where}.source.type: must be 'base64' or 'url'")
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _tool_result_text(content: Any, where: str) -> str | list[dict[str, Any]]:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise BadRequest(f"{where}.content: must be a string or an array of blocks")
+    parts: list[dict[str, Any]] = []
+    for k, block in enumerate(content):
+        if not isinstance(block, dict):
+            raise BadRequest(f"{where}.content.{k}: must be an object")
+        if block.get("type") == "text" and isinstance(block.get("text"), str):
+            parts.append({"type": "text", "text": block["text"]})
+        elif block.get("type") == "image":
+            parts.append(_image(block, f"{where}.content.{k}"))
+        else:
+            raise BadRequest(f"{where}.content.{k}.type: must be 'text' or 'image'")
+    if all(p["type"] == "text" for p in parts):
+        return "\n".join(p["text"] for p in parts)
+    return parts
+
+
+def _user(i: int, content: list[Any], known: set[str], answered: set[str],
+          out: list[dict[str, Any]]) -> None:
+    parts: list[dict[str, Any]] = []
+    for j, block in enumerate(content):
+        where = f"messages.{i}.content.{j}"
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise BadRequest(f"{where}: must be an object with a 'type'")
+        kind = block["type"]
+        if kind == "text":
+            if not isinstance(block.get("text"), str):
+                raise BadRequest(f"{where}.text: must be a string")
+            parts.append({"type": "text", "text": block["text"]})
+        elif kind == "image":
+            parts.append(_image(block, where))
+        elif kind == "tool_result":
+            tid = block.get("tool_use_id")
+            if not isinstance(tid, str) or not tid:
+                raise BadRequest(f"{where}.tool_use_id: Field required")
+            if tid not in known:
+                raise BadRequest(f"{where}: tool_result references tool_use_id {tid!r}, "
+                                 "which no earlier assistant tool_use block has")
+            answered.add(tid)
+            text = _tool_result_text(block.get("content"), where)
+            if block.get("is_error") and isinstance(text, str):
+                text = f"Error: {text}" if text else "Error"
+            out.append({"role": "tool", "tool_call_id": tid, "content": text})
+        elif kind in ("document", "search_result"):
+            source = block.get("source")
+            if isinstance(source, dict) and source.get("type") == "text" \
+                    and isinstance(source.get("data"), str):
+                parts.append({"type": "text", "text": source["data"]})
+            else:
+                raise BadRequest(f"{where}.type: {kind!r} blocks other than plain text "
+                                 "cannot be translated for this model")
+        elif kind in ("thinking", "redacted_thinking"):
+            continue
+        else:
+            raise BadRequest(f"{where}.type: unknown content block type {kind!r}")
+    if parts:
+        only_text = all(p["type"] == "text" for p in parts)
+        out.append({"role": "user", "content": "\n\n".join(p["text"] for p in parts)
+                    if only_text else parts})
+
+
+def _assistant(i: int, content: list[Any], known: set[str]) -> dict[str, Any]:
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for j, block in enumerate(content):
+        where = f"messages.{i}.content.{j}"
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise BadRequest(f"{where}: must be an object with a 'type'")
+        kind = block["type"]
+        if kind == "text":
+            if not isinstance(block.get("text"), str):
+                raise BadRequest(f"{where}.text: must be a string")
+            texts.append(block["text"])
+        elif kind in ("tool_use", "server_tool_use"):
+            tid, name = block.get("id"), block.get("name")
+            if not isinstance(tid, str) or not tid or not isinstance(name, str):
+                raise BadRequest(f"{where}: tool_use needs a string 'id' and 'name'")
+            args = block.get("input", {})
+            if not isinstance(args, dict):
+                raise BadRequest(f"{where}.input: must be an object")
+            known.add(tid)
+            calls.append({"id": tid, "type": "function",
+                          "function": {"name": name, "arguments": orjson.dumps(args).decode()}})
+        elif kind in ("thinking", "redacted_thinking"):
+            continue  # signatures only mean something to Anthropic; other models re-think
+        else:
+            raise BadRequest(f"{where}.type: {kind!r} is not valid in an assistant message")
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
+    if calls:
+        message["tool_calls"] = calls
+    return message
+
+
+def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("messages: Field required (a non-empty array)")
+    out: list[dict[str, Any]] = []
+    system = body.get("system")
+    if system is not None:
+        text = _text_blocks(system, "system")
+        if text:
+            out.append({"role": "system", "content": text})
+    known: set[str] = set()
+    answered: set[str] = set()
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise BadRequest(f"messages.{i}: must be an object")
+        role, content = m.get("role"), m.get("content")
+        if role == "system":  # Claude Code's system messages inside messages (a beta)
+            out.append({"role": "system", "content": _text_blocks(content, f"messages.{i}"
+                                                                  ".content")})
+            continue
+        if role not in ("user", "assistant"):
+            raise BadRequest(f"messages.{i}.role: must be 'user' or 'assistant'")
+        if isinstance(content, str):
+            out.append({"role": role, "content": content})
+            continue
+        if not isinstance(content, list):
+            raise BadRequest(f"messages.{i}.content: must be a string or an array of "
+                             "content blocks")
+        if role == "assistant":
+            out.append(_assistant(i, content, known))
+        else:
+            _user(i, content, known, answered, out)
+    return out
+
+
+def _tools(body: dict[str, Any], chat: dict[str, Any]) -> list[str]:
+    tools = body.get("tools")
+    dropped: list[str] = []
+    if tools is None:
+        return dropped
+    if not isinstance(tools, list):
+        raise BadRequest("tools: must be an array")
+    functions = []
+    for i, t in enumerate(tools):
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str):
+            raise BadRequest(f"tools.{i}.name: Field required")
+        if t.get("type") not in _CLIENT_TOOL_TYPES:
+            dropped.append(t["name"])  # an Anthropic-hosted tool (web search, bash, ...)
+            continue
+        schema = t.get("input_schema")
+        if not isinstance(schema, dict):
+            raise BadRequest(f"tools.{i}.input_schema: Field required (a JSON schema object)")
+        fn: dict[str, Any] = {"name": t["name"], "parameters": schema}
+        if isinstance(t.get("description"), str):
+            fn["description"] = t["description"]
+        functions.append({"type": "function", "function": fn})
+    if functions:
+        chat["tools"] = functions
+    return dropped
+
+
+def _tool_choice(body: dict[str, Any], chat: dict[str, Any], dropped: list[str]) -> None:
+    choice = body.get("tool_choice")
+    if choice is None:
+        return
+    if not isinstance(choice, dict) or choice.get("type") not in _CHOICES:
+        raise BadRequest("tool_choice.type: must be one of 'auto', 'any', 'tool', 'none'")
+    kind = choice["type"]
+    if kind == "tool":
+        name = choice.get("name")
+        if not isinstance(name, str):
+            raise BadRequest("tool_choice.name: Field required")
+        if name in dropped:
+            raise BadRequest(f"tool_choice forces tool {name!r}, a server tool this model "
+                             "cannot run")
+        chat["tool_choice"] = {"type": "function", "function": {"name": name}}
+    elif "tools" in chat:
+        chat["tool_choice"] = {"auto": "auto", "any": "required", "none": "none"}[kind]
+    if choice.get("disable_parallel_tool_use") is True and "tools" in chat:
+        chat["parallel_tool_calls"] = False
+
+
+def _effort(body: dict[str, Any]) -> str | None:
+    config = body.get("output_config")
+    if config is not None and not isinstance(config, dict):
+        raise BadRequest("output_config: must be an object")
+    effort = (config or {}).get("effort")
+    if effort is not None:
+        if effort not in _EFFORT:
+            raise BadRequest("output_config.effort: must be 'low', 'medium', 'high' or 'max'")
+        return _EFFORT[effort]
+    thinking = body.get("thinking")
+    if thinking is None:
+        return None
+    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled",
+                                                                     "adaptive"):
+        raise BadRequest("thinking.type: must be 'enabled', 'disabled' or 'adaptive'")
+    if thinking["type"] != "enabled":
+        return None
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+        raise BadRequest("thinking.budget_tokens: Field required (a positive integer)")
+    return next((e for limit, e in _BUDGET_EFFORT if budget < limit), "high")
+
+
+def messages_to_chat(body: dict[str, Any],
+                     has_reasoning: Callable[[str], bool] = lambda _m: False
+                     ) -> MessagesRequest:
+    """Translate a Messages request body into the internal chat body.
+
+    ``has_reasoning(model)`` says whether the model takes OpenAI's ``reasoning_effort``;
+    thinking/effort settings map to it there and are dropped elsewhere."""
+    model = check_model(body.get("model"))
+    max_tokens = positive_int(body.get("max_tokens"), "max_tokens", required=True)
+    chat: dict[str, Any] = {"model": model, "messages": _messages(body),
+                            "max_tokens": max_tokens}
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise BadRequest("stream: must be a boolean")
+    for name in ("temperature", "top_p", "top_k"):
+        value = opt_number(body.get(name), name)
+        if value is not None and name != "top_k":  # OpenAI chat has no top_k
+            chat[name] = value
+    stops = body.get("stop_sequences")
+    if stops is not None:
+        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+            raise BadRequest("stop_sequences: must be an array of strings")
+        if stops:
+            chat["stop"] = stops
+    metadata = body.get("metadata")
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise BadRequest("metadata: must be an object")
+        user = metadata.get("user_id")
+        if user is not None and not isinstance(user, str):
+            raise BadRequest("metadata.user_id: must be a string")
+        if user:
+            chat["user"] = user
+    dropped = _tools(body, chat)
+    _tool_choice(body, chat, dropped)
+    effort = _effort(body)
+    if effort is not None and has_reasoning(model):
+        chat["reasoning_effort"] = effort
+    if stream:
+        chat["stream"] = True
+        chat["stream_options"] = {"include_usage": True}
+    return MessagesRequest(chat, model, bool(stream), dropped)
+
+
+def count_input(body: dict[str, Any]) -> dict[str, Any]:
+    """The chat body a ``count_tokens`` request stands for (max_tokens not required)."""
+    probe = dict(body)
+    probe["max_tokens"] = 1
+    probe.pop("stream", None)
+    return messages_to_chat(probe).chat
+
+
+def anthropic_usage(usage: dict[str, Any] | None) -> dict[str, Any]:
+    """OpenAI chat usage → Anthropic usage (input excludes cache reads and writes)."""
+    prompt, cached, out = usage_numbers(usage)
+    written = cache_write_of(usage)
+    result: dict[str, Any] = {
+        "input_tokens": max(0, prompt - cached - written),
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": cached,
+        "output_tokens": out,
+    }
+    if isinstance(usage, dict) and "cost" in usage:
+        result["cost"] = usage["cost"]
+        if "cost_currency" in usage:
+            result["cost_currency"] = usage["cost_currency"]
+    return result
+
+
+def chat_to_message(chat: dict[str, Any], model: str, rid: str) -> dict[str, Any]:
+    """A chat completion → an Anthropic ``message`` object."""
+    choices = chat.get("choices") or [{}]
+    choice = choices[0] if isinstance(choices[0], dict) else {}
+    msg = choice.get("message") or {}
+    content: list[dict[str, Any]] = []
+    reasoning = msg.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
+    text = msg.get("content")
+    if isinstance(text, list):
+        text = "".join(p.get("text", "") for p in text if isinstance(p, dict))
+    if isinstance(text, str) and text:
+        content.append({"type": "text", "text": text})
+    for call in msg.get("tool_calls") or ():
+        fn = call.get("function") or {}
+        args = fn.get("arguments")
+        try:
+            parsed = orjson.loads(args) if isinstance(args, str) and args else (args or {})
+        except orjson.JSONDecodeError:
+            parsed = {"_raw": args}  # the model wrote invalid JSON: keep it visible
+        content.append({"type": "tool_use", "id": call.get("id") or "",
+                        "name": fn.get("name") or "", "input": parsed})
+    stop = finish_to_stop(choice.get("finish_reason"))
+    if any(b["type"] == "tool_use" for b in content) and stop == "end_turn":
+        stop = "tool_use"
+    return {"id": rid, "type": "message", "role": "assistant", "model": model,
+            "content": content, "stop_reason": stop, "stop_sequence": None,
+            "usage": anthropic_usage(chat.get("usage"))}

@@ -1,0 +1,111 @@
+"""HTTP handlers of the Anthropic Messages API: ``POST /v1/messages`` and
+``POST /v1/messages/count_tokens``. Every error here is Anthropic-shaped."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import orjson
+
+from kanjia.errors import KanjiaError
+from kanjia.ingress import MessagesStream, chat_to_message, count_input, messages_to_chat
+from kanjia.routing.directory import ModelDirectory
+from kanjia.server import _asgi
+from kanjia.server._asgi import Receive, Scope, Send
+from kanjia.server._relay import relay
+from kanjia.server.gateway import CallOutcome
+from kanjia.server.validate import parse_json
+
+if TYPE_CHECKING:
+    from kanjia.server.app import KanjiaApp
+
+__all__ = ["api_key", "count_tokens", "head_ok", "messages", "send_anthropic_error"]
+
+
+def api_key(scope: Scope) -> str | None:
+    """The client's key: ``Authorization: Bearer``, ``x-api-key`` or ``api-key``."""
+    auth = _asgi.header(scope, b"authorization")
+    if auth and auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    return _asgi.header(scope, b"x-api-key") or _asgi.header(scope, b"api-key")
+
+
+async def send_anthropic_error(send: Send, exc: KanjiaError) -> None:
+    status, body = exc.anthropic()
+    headers = {}
+    if exc.retry_after is not None:
+        headers["retry-after"] = str(int(exc.retry_after + 0.999))
+    await _asgi.send_json(send, status, body, headers)
+
+
+def _reasoning_check(directory: ModelDirectory) -> Callable[[str], bool]:
+    """Does a model take ``reasoning_effort``? (a reasoning model of a vendor that reads
+    it; routes and unknown models: no, the setting is dropped)"""
+    def check(model: str) -> bool:
+        try:
+            target = directory.resolve(model)
+        except KanjiaError:
+            return False
+        return target.entry is not None and "reasoning" in target.entry.capabilities \
+            and target.vendor not in ("anthropic", "gemini")
+    return check
+
+
+def _headers(base: dict[str, str], dropped: list[str]) -> dict[str, str]:
+    headers = dict(base)
+    if dropped:
+        headers["x-kanjia-dropped-tools"] = ",".join(dropped)
+    return headers
+
+
+async def messages(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    t0 = time.perf_counter()
+    s = app.services
+    try:
+        raw = await _asgi.read_body(scope, receive, s.settings.server.max_body_bytes)
+        req = messages_to_chat(parse_json(raw), _reasoning_check(s.directory))
+        outcome = await s.gateway.chat(req.chat, api_key(scope), t0, api="messages")
+    except KanjiaError as exc:
+        await send_anthropic_error(send, exc)
+        return
+    rid = "msg_" + outcome.headers.get("x-kanjia-request-id", "")
+    headers = _headers(outcome.headers, req.dropped_tools)
+    if isinstance(outcome, CallOutcome):
+        chat = orjson.loads(outcome.body)
+        await _asgi.send_json(send, 200, chat_to_message(chat, req.model, rid), headers)
+        return
+    await relay(outcome, MessagesStream(rid, req.model), receive, send, headers)
+
+
+async def count_tokens(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """The prompt's tokens by kanjia's tokenizer for the model the name resolves to (the
+    first candidate of a route): an estimate, as Anthropic's own count is."""
+    s = app.services
+    try:
+        raw = await _asgi.read_body(scope, receive, s.settings.server.max_body_bytes)
+        chat = count_input(parse_json(raw))
+        await s.access.authenticate(api_key(scope), chat["model"])
+        target = s.planner.plan(chat["model"], chat).targets[0]
+        counter = s.gateway.counter
+        if not counter.ready(target.vendor, target.model):
+            await asyncio.to_thread(counter.load, target.vendor, target.model)
+        n = counter.count_prompt_tokens(target.vendor, target.model, chat["messages"])
+        if chat.get("tools"):
+            n += counter.count_text_tokens(target.vendor, target.model,
+                                           orjson.dumps(chat["tools"]).decode())
+    except KanjiaError as exc:
+        await send_anthropic_error(send, exc)
+        return
+    await _asgi.send_json(send, 200, {"input_tokens": n},
+                          {"x-kanjia-model": f"{target.vendor}/{target.model}",
+                           "x-kanjia-usage": "estimated"})
+
+
+async def head_ok(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """``HEAD /`` and ``HEAD /v1``: the connectivity probe Claude Code makes."""
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b""})
