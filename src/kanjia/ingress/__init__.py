@@ -13,13 +13,33 @@ from kanjia.ingress._messages import (
     messages_to_chat,
 )
 from kanjia.ingress._messages_stream import MessagesStream
+from kanjia.ingress._responses import (
+    HOSTED_TOOLS,
+    ModelHints,
+    ResponsesRequest,
+    assistant_turn,
+    chat_to_response,
+    responses_to_chat,
+)
+from kanjia.ingress._responses_stream import ResponsesStream
+from kanjia.ingress._store import ResponseStore, Stored, owner_of
 
 __all__ = [
+    "HOSTED_TOOLS",
     "MessagesRequest",
     "MessagesStream",
+    "ModelHints",
+    "ResponseStore",
+    "ResponsesRequest",
+    "ResponsesStream",
+    "Stored",
     "anthropic_usage",
+    "assistant_turn",
     "chat_to_message",
+    "chat_to_response",
     "count_input",
     "messages_to_chat",
+    "owner_of",
+    "responses_to_chat",
     "sse_payloads",
 ]

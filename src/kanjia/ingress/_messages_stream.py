@@ -39,8 +39,9 @@ class MessagesStream:
         self.failed = False
 
     def start(self) -> bytes:
-        message: dict[str, Any] = {"id": self._rid, "type": "message", "role": "assistant", "content": [],
-                   "model": self._model, "stop_reason": None, "stop_sequence": None,
+        message: dict[str, Any] = {
+            "id": self._rid, "type": "message", "role": "assistant", "content": [],
+            "model": self._model, "stop_reason": None, "stop_sequence": None,
                    "usage": {"input_tokens": 0, "cache_creation_input_tokens": 0,
                              "cache_read_input_tokens": 0, "output_tokens": 0}}
         return _event("message_start", {"type": "message_start", "message": message}) + \

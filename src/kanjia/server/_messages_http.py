@@ -71,7 +71,7 @@ async def messages(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -
     except KanjiaError as exc:
         await send_anthropic_error(send, exc)
         return
-    rid = "msg_" + outcome.headers.get("x-kanjia-request-id", "")
+    rid = "msg_" + _suffix(outcome.headers)
     headers = _headers(outcome.headers, req.dropped_tools)
     if isinstance(outcome, CallOutcome):
         chat = orjson.loads(outcome.body)
@@ -109,3 +109,9 @@ async def head_ok(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) ->
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": b""})
+
+
+def _suffix(headers: dict[str, str]) -> str:
+    """The request id without its prefix: ids of the form ``kj-...`` read like keys to
+    the secret scrubber, so a response id carries only the unique part."""
+    return headers.get("x-kanjia-request-id", "").split("-", 1)[-1]

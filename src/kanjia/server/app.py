@@ -71,7 +71,8 @@ class KanjiaApp:
             ("GET", "/status"): _status,
             **_ingress_routes(),
         }
-        self.prefix_routes: list[tuple[str, Handler]] = [("/v1/kanjia/jobs/", _job)]
+        self.prefix_routes: list[tuple[str, Handler]] = [("/v1/kanjia/jobs/", _job),
+                                                         *_ingress_prefixes()]
         self.on_startup: list[Hook] = []
         self.on_shutdown: list[Hook] = []
         self._max_body = services.settings.server.max_body_bytes
@@ -321,10 +322,18 @@ async def _not_found(app: KanjiaApp, scope: Scope, receive: Receive, send: Send)
 def _ingress_routes() -> dict[tuple[str, str], Handler]:
     """The Anthropic Messages and OpenAI Responses APIs (translated to chat)."""
     from kanjia.server import _messages_http as m
+    from kanjia.server import _responses_http as r
 
     return {("POST", "/v1/messages"): m.messages,
             ("POST", "/v1/messages/count_tokens"): m.count_tokens,
-            ("HEAD", "/"): m.head_ok, ("HEAD", "/v1"): m.head_ok}
+            ("HEAD", "/"): m.head_ok, ("HEAD", "/v1"): m.head_ok,
+            ("POST", "/v1/responses"): r.responses}
+
+
+def _ingress_prefixes() -> list[tuple[str, Handler]]:
+    from kanjia.server import _responses_http as r
+
+    return [("/v1/responses/", r.response_item)]
 
 
 def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,
