@@ -90,8 +90,9 @@ def test_max_tokens_stop_reason(client: anthropic.Anthropic, model: str) -> None
 
 @pytest.mark.parametrize("model", MODELS)
 def test_stream(client: anthropic.Anthropic, ledger: Ledger, model: str) -> None:
+    prompt = [{"role": "user", "content": "hello [[sandbox:tokens=20]]"}]
     with client.messages.stream(model=model, max_tokens=100,
-                                messages=[{"role": "user", "content": "hello [[sandbox:tokens=20]]"}]) as stream:
+                                messages=prompt) as stream:  # type: ignore[arg-type]
         kinds = [event.type for event in stream]
         final = stream.get_final_message()
         text = stream.get_final_text()
