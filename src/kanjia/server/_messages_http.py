@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -17,12 +17,12 @@ from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
 from kanjia.server._relay import relay
 from kanjia.server.gateway import CallOutcome
-from kanjia.server.validate import parse_json
+from kanjia.server.validate import parse_chat, parse_json
 
 if TYPE_CHECKING:
     from kanjia.server.app import KanjiaApp
 
-__all__ = ["api_key", "count_tokens", "head_ok", "messages", "send_anthropic_error"]
+__all__ = ["api_key", "checked", "count_tokens", "head_ok", "messages", "send_anthropic_error"]
 
 
 def api_key(scope: Scope) -> str | None:
@@ -39,6 +39,12 @@ async def send_anthropic_error(send: Send, exc: KanjiaError) -> None:
     if exc.retry_after is not None:
         headers["retry-after"] = str(int(exc.retry_after + 0.999))
     await _asgi.send_json(send, status, body, headers)
+
+
+def checked(chat: dict[str, Any]) -> dict[str, Any]:
+    """The translated body, through the chat endpoint's own checks: whatever chat refuses
+    (limits, shapes), the other client APIs refuse too."""
+    return parse_chat(orjson.dumps(chat))
 
 
 def _reasoning_check(directory: ModelDirectory) -> Callable[[str], bool]:
@@ -67,7 +73,7 @@ async def messages(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -
     try:
         raw = await _asgi.read_body(scope, receive, s.settings.server.max_body_bytes)
         req = messages_to_chat(parse_json(raw), _reasoning_check(s.directory))
-        outcome = await s.gateway.chat(req.chat, api_key(scope), t0, api="messages")
+        outcome = await s.gateway.chat(checked(req.chat), api_key(scope), t0, api="messages")
     except KanjiaError as exc:
         await send_anthropic_error(send, exc)
         return

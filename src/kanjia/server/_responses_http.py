@@ -24,7 +24,7 @@ from kanjia.ingress import (
 from kanjia.routing.directory import ModelDirectory
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
-from kanjia.server._messages_http import api_key
+from kanjia.server._messages_http import api_key, checked
 from kanjia.server._relay import relay
 from kanjia.server.gateway import CallOutcome
 from kanjia.server.validate import parse_json
@@ -86,7 +86,7 @@ async def responses(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) 
             raise PreviousResponseNotFound(f"Previous response with id '{prev}' not found.")
         history = stored.history
     req = responses_to_chat(body, history, _hints(s.directory))
-    outcome = await s.gateway.chat(req.chat, key, t0, api="responses")
+    outcome = await s.gateway.chat(checked(req.chat), key, t0, api="responses")
     rid = "resp_" + _suffix(outcome.headers)
     headers = dict(outcome.headers)
     if req.dropped_tools:
