@@ -92,6 +92,21 @@ def test_messages_content_blocks() -> None:
     assert out[5] == {"role": "user", "content": "after"}
 
 
+def test_tool_result_images_follow_as_a_user_message() -> None:
+    messages = [
+        {"role": "user", "content": "shoot"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "screen",
+                                           "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [
+            {"type": "text", "text": "done"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": "QQ"}}]}]}]
+    out = messages_to_chat(_msg(messages=messages)).chat["messages"]
+    assert out[2] == {"role": "tool", "tool_call_id": "t1", "content": "done"}
+    assert out[3] == {"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,QQ"}}]}
+
+
 @pytest.mark.parametrize(("choice", "expected"), [
     ({"type": "auto"}, "auto"), ({"type": "any"}, "required"), ({"type": "none"}, "none"),
     ({"type": "tool", "name": "f"}, {"type": "function", "function": {"name": "f"}}),
@@ -280,6 +295,19 @@ def test_responses_input_items_and_history() -> None:
         "function_call_output", "reasoning", "message", "function_call",
         "function_call_output", "message"]
     assert all(i["id"] for i in req.input_items)
+
+
+def test_function_output_images_follow_the_tool_messages() -> None:
+    history = [{"role": "assistant", "content": None, "tool_calls": [
+        {"id": c, "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        for c in ("c1", "c2")]}]
+    req = responses_to_chat(_resp(input=[
+        {"type": "function_call_output", "call_id": "c1", "output": [
+            {"type": "input_image", "image_url": "https://x/a.png"}]},
+        {"type": "function_call_output", "call_id": "c2", "output": "two"}]), history)
+    msgs = req.chat["messages"][1:]
+    assert [m["role"] for m in msgs] == ["tool", "tool", "user"]
+    assert msgs[2]["content"] == [{"type": "image_url", "image_url": {"url": "https://x/a.png"}}]
 
 
 def test_responses_fields() -> None:

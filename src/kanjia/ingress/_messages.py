@@ -125,8 +125,14 @@ def _user(i: int, content: list[Any], known: set[str], answered: set[str],
                 raise BadRequest(f"{where}: tool_result references tool_use_id {tid!r}, "
                                  "which no earlier assistant tool_use block has")
             answered.add(tid)
-            text = _tool_result_text(block.get("content"), where)
-            if block.get("is_error") and isinstance(text, str):
+            result = _tool_result_text(block.get("content"), where)
+            if isinstance(result, list):  # chat tool messages are text: images follow
+                parts.extend(p for p in result if p["type"] == "image_url")
+                text = "\n".join(p["text"] for p in result if p["type"] == "text") \
+                    or "(the tool returned images, attached in the next message)"
+            else:
+                text = result
+            if block.get("is_error"):
                 text = f"Error: {text}" if text else "Error"
             out.append({"role": "tool", "tool_call_id": tid, "content": text})
         elif kind in ("document", "search_result"):

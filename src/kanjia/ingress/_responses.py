@@ -113,14 +113,23 @@ class _Builder:
 
     def __init__(self, history: list[dict[str, Any]]) -> None:
         self.messages: list[dict[str, Any]] = []
+        self._images: list[dict[str, Any]] = []
         self.known: set[str] = {c["id"] for m in history for c in m.get("tool_calls") or ()
                                 if isinstance(c, dict) and isinstance(c.get("id"), str)}
+
+    def flush(self) -> None:
+        """Images returned by tools, as one user message after the tool messages."""
+        if self._images:
+            self.messages.append({"role": "user", "content": self._images})
+            self._images = []
 
     def item(self, i: int, item: Any) -> dict[str, Any]:
         where = f"input[{i}]"
         if not isinstance(item, dict):
             raise BadRequest(f"{where}: must be an object")
         kind = item.get("type", "message")
+        if kind != "function_call_output":
+            self.flush()
         if kind == "message":
             role = item.get("role")
             if role not in _ROLES:
@@ -156,8 +165,12 @@ class _Builder:
                                  f"{call_id!r}, which no function_call in the conversation has")
             if "output" not in item:
                 raise BadRequest(f"{where}.output: Field required")
-            self.messages.append({"role": "tool", "tool_call_id": call_id,
-                                  "content": _output_text(item["output"], f"{where}.output")})
+            result = _output_text(item["output"], f"{where}.output")
+            if isinstance(result, list):  # chat tool messages are text: images follow
+                self._images.extend(p for p in result if p["type"] == "image_url")
+                result = "\n".join(p["text"] for p in result if p["type"] == "text") \
+                    or "(the tool returned images, attached in the next message)"
+            self.messages.append({"role": "tool", "tool_call_id": call_id, "content": result})
         elif kind == "reasoning":
             pass  # summaries/encrypted reasoning only mean something to the model that made them
         else:
@@ -265,7 +278,9 @@ def _input(body: dict[str, Any], builder: _Builder) -> list[dict[str, Any]]:
         return [builder.item(0, item)]
     if not isinstance(value, list) or not value:
         raise BadRequest("input: must be a string or a non-empty array of items")
-    return [builder.item(i, item) for i, item in enumerate(value)]
+    items = [builder.item(i, item) for i, item in enumerate(value)]
+    builder.flush()
+    return items
 
 
 def responses_to_chat(body: dict[str, Any], history: list[dict[str, Any]],
