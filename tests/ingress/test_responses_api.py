@@ -325,3 +325,30 @@ def test_codex_session(gw: ServerThread, ledger: Ledger) -> None:
     assert later.cost == cost_of(usage, entry, at).amount
     assert later.cost < cost_of(Usage(later.input_tokens, 0, 0, later.output_tokens, 0),
                                 entry, at).amount
+
+
+def test_two_workers_share_stored_responses(sandbox: Any, tmp_path: Any) -> None:
+    """With a SQLite ledger, stored responses live in a file beside it: a follow-up that
+    lands on another worker finds the conversation."""
+    from kanjia.config import load_settings
+    from kanjia.server import build_app
+
+    settings = load_settings(None, sandbox_url=sandbox.url,
+                             database=str(tmp_path / "ledger.db"))
+    with ServerThread(build_app(settings, env={})) as one, \
+            ServerThread(build_app(settings, env={})) as two, \
+            _client(one) as c1, _client(two) as c2:
+        first = c1.responses.create(model="deepseek/deepseek-chat", tools=[WEATHER],  # type: ignore[list-item]
+                                    input="Weather? [[sandbox:tool]]")
+        call = next(o for o in first.output if o.type == "function_call")
+        second = c2.responses.create(
+            model="deepseek/deepseek-chat", previous_response_id=first.id,
+            tools=[WEATHER],  # type: ignore[list-item]
+            input=[{"type": "function_call_output", "call_id": call.call_id,
+                    "output": "rain"}])
+        assert second.status == "completed"
+        assert c2.responses.retrieve(first.id).id == first.id
+        c2.responses.delete(first.id)
+        with pytest.raises(openai.NotFoundError):
+            c1.responses.retrieve(first.id)
+    assert (tmp_path / "ledger.db.responses").exists()

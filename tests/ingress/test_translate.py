@@ -4,6 +4,7 @@ chat results and chunks back."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -30,6 +31,7 @@ from kanjia.ingress import (
     ModelHints,
     ResponsesStream,
     ResponseStore,
+    SQLiteResponseStore,
     chat_to_message,
     chat_to_response,
     messages_to_chat,
@@ -401,20 +403,45 @@ def test_responses_bad_fields_are_named(body: dict[str, Any], field: str) -> Non
         responses_to_chat(body, [])
 
 
-def test_store_bounds_and_owners() -> None:
+async def test_store_bounds_and_owners() -> None:
     store = ResponseStore(max_items=2, max_bytes=10_000)
     a, b = owner_of("key-a"), owner_of("key-b")
     for i in range(3):
-        store.put(a, {"id": f"resp_{i}"}, [], [])
-    assert len(store) == 2 and store.get(a, "resp_0") is None
-    assert store.get(b, "resp_2") is None and store.get(a, "resp_2") is not None
-    assert not store.delete(b, "resp_2") and store.delete(a, "resp_2")
-    store.put(a, {"id": "big", "x": "y" * 6000}, [], [])
-    store.put(a, {"id": "big2", "x": "y" * 6000}, [], [])
-    assert store.get(a, "big") is None and store.get(a, "big2") is not None
-    store.put(a, {"id": "huge", "x": "y" * 20_000}, [], [])
-    assert store.get(a, "huge") is None
+        await store.put(a, {"id": f"resp_{i}"}, [], [])
+    assert len(store) == 2 and await store.get(a, "resp_0") is None
+    assert await store.get(b, "resp_2") is None and await store.get(a, "resp_2") is not None
+    assert not await store.delete(b, "resp_2") and await store.delete(a, "resp_2")
+    await store.put(a, {"id": "big", "x": "y" * 6000}, [], [])
+    await store.put(a, {"id": "big2", "x": "y" * 6000}, [], [])
+    assert await store.get(a, "big") is None and await store.get(a, "big2") is not None
+    await store.put(a, {"id": "huge", "x": "y" * 20_000}, [], [])
+    assert await store.get(a, "huge") is None
     assert "key-a" not in repr(store._items)
+
+
+async def test_sqlite_store_is_shared_and_expires(tmp_path: Path) -> None:
+    path = str(tmp_path / "ledger.db.responses")
+    a, b = owner_of("key-a"), owner_of("key-b")
+    one, two = SQLiteResponseStore(path), SQLiteResponseStore(path)  # two workers
+    try:
+        history = [{"role": "user", "content": "hi"}]
+        await one.put(a, {"id": "resp_1", "output": []}, history, [{"id": "msg_1"}])
+        got = await two.get(a, "resp_1")
+        assert got is not None and got.history == history and got.input_items == [
+            {"id": "msg_1"}]
+        assert await two.get(b, "resp_1") is None
+        assert not await two.delete(b, "resp_1") and await two.delete(a, "resp_1")
+        assert await one.get(a, "resp_1") is None
+    finally:
+        await one.close()
+        await two.close()
+    old = SQLiteResponseStore(path, ttl_s=-1.0)
+    try:
+        await old.put(a, {"id": "resp_2"}, [], [])
+        assert await old.get(a, "resp_2") is None  # older than its time to live
+    finally:
+        await old.close()
+    assert b"key-a" not in Path(path).read_bytes()
 
 
 @pytest.mark.parametrize(("exc", "status", "kind"), [

@@ -22,7 +22,13 @@ from kanjia.ingress._responses import (
     responses_to_chat,
 )
 from kanjia.ingress._responses_stream import ResponsesStream
-from kanjia.ingress._store import ResponseStore, Stored, owner_of
+from kanjia.ingress._store import (
+    Responses,
+    ResponseStore,
+    SQLiteResponseStore,
+    Stored,
+    owner_of,
+)
 
 __all__ = [
     "HOSTED_TOOLS",
@@ -30,8 +36,10 @@ __all__ = [
     "MessagesStream",
     "ModelHints",
     "ResponseStore",
+    "Responses",
     "ResponsesRequest",
     "ResponsesStream",
+    "SQLiteResponseStore",
     "Stored",
     "anthropic_usage",
     "assistant_turn",

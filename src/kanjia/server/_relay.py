@@ -8,6 +8,7 @@ A client that goes away stops the relay; the call is settled either way.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from kanjia.ingress import sse_payloads
@@ -31,7 +32,11 @@ class Renderer(Protocol):
 
 
 async def relay(outcome: StreamOutcome, renderer: Renderer, receive: Receive, send: Send,
-                headers: dict[str, str]) -> None:
+                headers: dict[str, str],
+                before_end: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Write the stream; ``before_end`` runs after the upstream finished and before the
+    client gets the closing events (a stored response exists before the client knows
+    its id is complete)."""
     await _asgi.start_sse(send, headers)
     disconnected = asyncio.Event()
 
@@ -54,8 +59,10 @@ async def relay(outcome: StreamOutcome, renderer: Renderer, receive: Receive, se
             if out:
                 await _body(send, out)
         if not gone and not disconnected.is_set():
-            await send({"type": "http.response.body", "body": renderer.finish(),
-                        "more_body": False})
+            end = renderer.finish()
+            if before_end is not None:
+                await before_end()
+            await send({"type": "http.response.body", "body": end, "more_body": False})
         gone = gone or disconnected.is_set()
     except OSError:
         gone = True

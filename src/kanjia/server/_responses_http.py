@@ -14,8 +14,10 @@ import orjson
 from kanjia.errors import BadRequest, KanjiaError, ModelNotFound
 from kanjia.ingress import (
     ModelHints,
+    Responses,
     ResponsesStream,
     ResponseStore,
+    SQLiteResponseStore,
     assistant_turn,
     chat_to_response,
     owner_of,
@@ -32,7 +34,7 @@ from kanjia.server.validate import parse_json
 if TYPE_CHECKING:
     from kanjia.server.app import KanjiaApp
 
-__all__ = ["response_item", "responses"]
+__all__ = ["response_item", "responses", "sqlite_path"]
 
 _STORE = "responses.store"
 
@@ -45,12 +47,25 @@ class PreviousResponseNotFound(ModelNotFound):
     code = "previous_response_not_found"
 
 
-def _store(app: KanjiaApp) -> ResponseStore:
-    """The gateway's response store (one per app, made on first use)."""
-    store = app.services.extras.get(_STORE)
-    if not isinstance(store, ResponseStore):
-        store = app.services.extras[_STORE] = ResponseStore()
+def _store(app: KanjiaApp) -> Responses:
+    """The gateway's response store (one per app, made on first use): a SQLite file beside
+    a SQLite ledger (``<ledger>.responses``), shared by all workers; else in memory."""
+    store: Responses | None = app.services.extras.get(_STORE)
+    if store is None:
+        path = sqlite_path(app.services.settings.database)
+        store = SQLiteResponseStore(path + ".responses") if path else ResponseStore()
+        app.services.extras[_STORE] = store
+        app.on_shutdown.append(store.close)
     return store
+
+
+def sqlite_path(database: str | None) -> str | None:
+    """The file of a SQLite ledger (None for PostgreSQL, in-memory or no ledger)."""
+    if not database or database.startswith(("postgresql://", "postgres://")):
+        return None
+    if database.startswith("sqlite:///"):
+        database = database[len("sqlite:///"):]
+    return None if database in ("", ":memory:") else database
 
 
 def _hints(directory: ModelDirectory) -> Callable[[str], ModelHints]:
@@ -81,7 +96,7 @@ async def responses(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) 
             raise BadRequest("previous_response_id: must be a string")
         model = body.get("model")
         await s.access.authenticate(key, model if isinstance(model, str) else "")
-        stored = store.get(owner, prev)
+        stored = await store.get(owner, prev)
         if stored is None:
             raise PreviousResponseNotFound(f"Previous response with id '{prev}' not found.")
         history = stored.history
@@ -94,16 +109,20 @@ async def responses(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) 
     if isinstance(outcome, CallOutcome):
         response = chat_to_response(orjson.loads(outcome.body), req, rid)
         if req.store:
-            store.put(owner, response, [*req.history, assistant_turn(response["output"])],
-                      req.input_items)
+            await store.put(owner, response,
+                            [*req.history, assistant_turn(response["output"])],
+                            req.input_items)
         await _asgi.send_json(send, 200, response, headers)
         return
     renderer = ResponsesStream(rid, req)
-    await relay(outcome, renderer, receive, send, headers)
-    if req.store and renderer.completed:
-        response = renderer.response
-        store.put(owner, response, [*req.history, assistant_turn(response["output"])],
-                  req.input_items)
+
+    async def keep() -> None:
+        if req.store and renderer.completed:
+            done = renderer.response
+            await store.put(owner, done, [*req.history, assistant_turn(done["output"])],
+                            req.input_items)
+
+    await relay(outcome, renderer, receive, send, headers, keep)
 
 
 async def response_item(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
@@ -117,11 +136,11 @@ async def response_item(app: KanjiaApp, scope: Scope, receive: Receive, send: Se
     key = api_key(scope)
     await app.services.access.authenticate(key, "")
     store, owner = _store(app), owner_of(key)
-    stored = store.get(owner, rid)
+    stored = await store.get(owner, rid)
     if stored is None:
         raise ResponseNotFound(f"Response with id '{rid}' not found.")
     if method == "DELETE":
-        store.delete(owner, rid)
+        await store.delete(owner, rid)
         await _asgi.send_json(send, 200, {"id": rid, "object": "response", "deleted": True})
     elif tail == "input_items":
         await _asgi.send_json(send, 200, _page(stored.input_items, scope))
