@@ -150,6 +150,32 @@ def test_messages_thinking_to_effort(extra: dict[str, Any], effort: str | None) 
     assert "reasoning_effort" not in messages_to_chat(_msg(**extra), lambda _m: False).chat
 
 
+def test_messages_server_blocks_documents_and_formats() -> None:
+    messages = [
+        {"role": "user", "content": [
+            {"type": "document", "source": {"type": "text", "media_type": "text/plain",
+                                            "data": "doc body"}},
+            {"type": "search_result", "source": "https://x", "title": "T",
+             "content": [{"type": "text", "text": "found"}]}]},
+        {"role": "assistant", "content": [
+            {"type": "server_tool_use", "id": "srv_1", "name": "web_search", "input": {}},
+            {"type": "web_search_tool_result", "tool_use_id": "srv_1", "content": []},
+            {"type": "text", "text": "answer"}]},
+        {"role": "user", "content": "next"}]
+    chat = messages_to_chat(_msg(messages=messages, output_config={
+        "format": {"type": "json_schema", "schema": {"type": "object"}}})).chat
+    assert chat["messages"][0]["content"] == "doc body\n\nT https://x\nfound"
+    assert chat["messages"][1] == {"role": "assistant", "content": "answer"}
+    assert chat["response_format"] == {"type": "json_schema", "json_schema": {
+        "name": "output", "schema": {"type": "object"}}}
+    pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
+                                          "data": "JVBE"}}
+    with pytest.raises(BadRequest, match="plain-text documents"):
+        messages_to_chat(_msg(messages=[{"role": "user", "content": [pdf]}]))
+    with pytest.raises(BadRequest, match="mcp_servers"):
+        messages_to_chat(_msg(mcp_servers=[{"type": "url", "url": "https://m", "name": "m"}]))
+
+
 def test_messages_stream_asks_for_usage() -> None:
     chat = messages_to_chat(_msg(stream=True)).chat
     assert chat["stream"] is True and chat["stream_options"] == {"include_usage": True}

@@ -103,6 +103,15 @@ def _tool_result_text(content: Any, where: str) -> str | list[dict[str, Any]]:
     return parts
 
 
+def _search_result(block: dict[str, Any], where: str) -> str:
+    content = block.get("content")
+    if not isinstance(content, list):
+        raise BadRequest(f"{where}.content: must be an array of text blocks")
+    texts = [b.get("text") for b in content if isinstance(b, dict)]
+    head = " ".join(str(block[k]) for k in ("title", "source") if isinstance(block.get(k), str))
+    return "\n".join([head, *(t for t in texts if isinstance(t, str))]).strip()
+
+
 def _user(i: int, content: list[Any], known: set[str], answered: set[str],
           out: list[dict[str, Any]]) -> None:
     parts: list[dict[str, Any]] = []
@@ -135,14 +144,16 @@ def _user(i: int, content: list[Any], known: set[str], answered: set[str],
             if block.get("is_error"):
                 text = f"Error: {text}" if text else "Error"
             out.append({"role": "tool", "tool_call_id": tid, "content": text})
-        elif kind in ("document", "search_result"):
+        elif kind == "document":
             source = block.get("source")
             if isinstance(source, dict) and source.get("type") == "text" \
                     and isinstance(source.get("data"), str):
                 parts.append({"type": "text", "text": source["data"]})
             else:
-                raise BadRequest(f"{where}.type: {kind!r} blocks other than plain text "
-                                 "cannot be translated for this model")
+                raise BadRequest(f"{where}.source: only plain-text documents can be "
+                                 "translated for this model (no PDF, URL or file sources)")
+        elif kind == "search_result":
+            parts.append({"type": "text", "text": _search_result(block, where)})
         elif kind in ("thinking", "redacted_thinking"):
             continue
         else:
@@ -165,7 +176,7 @@ def _assistant(i: int, content: list[Any], known: set[str]) -> dict[str, Any]:
             if not isinstance(block.get("text"), str):
                 raise BadRequest(f"{where}.text: must be a string")
             texts.append(block["text"])
-        elif kind in ("tool_use", "server_tool_use"):
+        elif kind == "tool_use":
             tid, name = block.get("id"), block.get("name")
             if not isinstance(tid, str) or not tid or not isinstance(name, str):
                 raise BadRequest(f"{where}: tool_use needs a string 'id' and 'name'")
@@ -175,8 +186,11 @@ def _assistant(i: int, content: list[Any], known: set[str]) -> dict[str, Any]:
             known.add(tid)
             calls.append({"id": tid, "type": "function",
                           "function": {"name": name, "arguments": orjson.dumps(args).decode()}})
-        elif kind in ("thinking", "redacted_thinking"):
-            continue  # signatures only mean something to Anthropic; other models re-think
+        elif kind in ("thinking", "redacted_thinking") or kind == "server_tool_use" \
+                or kind.endswith("_tool_result"):
+            # thinking signatures mean something to Anthropic only; a server tool ran on
+            # Anthropic's side and its result block holds nothing another model can use
+            continue
         else:
             raise BadRequest(f"{where}.type: {kind!r} is not valid in an assistant message")
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
@@ -267,6 +281,18 @@ def _tool_choice(body: dict[str, Any], chat: dict[str, Any], dropped: list[str])
         chat["parallel_tool_calls"] = False
 
 
+def _format(body: dict[str, Any], chat: dict[str, Any]) -> None:
+    """``output_config.format`` (structured outputs) → ``response_format``."""
+    fmt = (body.get("output_config") or {}).get("format")
+    if fmt is None:
+        return
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" \
+            or not isinstance(fmt.get("schema"), dict):
+        raise BadRequest("output_config.format: must be {'type': 'json_schema', 'schema': {...}}")
+    chat["response_format"] = {"type": "json_schema",
+                               "json_schema": {"name": "output", "schema": fmt["schema"]}}
+
+
 def _effort(body: dict[str, Any]) -> str | None:
     config = body.get("output_config")
     if config is not None and not isinstance(config, dict):
@@ -323,9 +349,13 @@ def messages_to_chat(body: dict[str, Any],
             raise BadRequest("metadata.user_id: must be a string")
         if user:
             chat["user"] = user
+    if body.get("mcp_servers"):
+        raise BadRequest("mcp_servers: the MCP connector runs on Anthropic's servers; "
+                         "this gateway cannot offer its tools to this model")
     dropped = _tools(body, chat)
     _tool_choice(body, chat, dropped)
     effort = _effort(body)
+    _format(body, chat)
     if effort is not None and has_reasoning(model):
         chat["reasoning_effort"] = effort
     if stream:
