@@ -136,6 +136,27 @@ def test_streamed_function_call(client: openai.OpenAI, model: str) -> None:
     assert call.type == "function_call" and json.loads(call.arguments)["city"]
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_custom_tool_round_trip(client: openai.OpenAI, model: str) -> None:
+    """Codex's freeform apply_patch tool works with any model: offered as a function of
+    one string, answered as a custom_tool_call."""
+    patch: Any = {"type": "custom", "name": "apply_patch", "description": "Edit files.",
+                  "format": {"type": "text"}}
+    with client.responses.stream(model=model, tools=[patch], input="fix it [[sandbox:tool]]") \
+            as stream:
+        kinds = [e.type for e in stream]
+        first = stream.get_final_response()
+    assert "response.custom_tool_call_input.done" in kinds
+    call = first.output[-1]
+    assert call.type == "custom_tool_call" and call.name == "apply_patch"
+    assert isinstance(call.input, str)
+    second = client.responses.create(model=model, tools=[patch], previous_response_id=first.id,
+                                     input=[{"type": "custom_tool_call_output",
+                                             "call_id": call.call_id, "output": "applied"},
+                                            {"role": "user", "content": "[[sandbox:tokens=5]]"}])
+    assert second.status == "completed" and second.output_text
+
+
 def test_retrieve_input_items_delete(client: openai.OpenAI) -> None:
     resp = client.responses.create(model="deepseek/deepseek-chat",
                                    input="remember me [[sandbox:tokens=5]]")

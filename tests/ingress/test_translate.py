@@ -338,11 +338,54 @@ def test_function_output_images_follow_the_tool_messages() -> None:
     assert msgs[2]["content"] == [{"type": "image_url", "image_url": {"url": "https://x/a.png"}}]
 
 
+def test_custom_tools_are_functions_of_one_string() -> None:
+    patch = {"type": "custom", "name": "apply_patch", "description": "Patch files.",
+             "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}
+    req = responses_to_chat(_resp(tools=[patch], tool_choice={"type": "custom",
+                                                              "name": "apply_patch"}, input=[
+        {"type": "custom_tool_call", "call_id": "c1", "name": "apply_patch",
+         "input": "*** Begin Patch"},
+        {"type": "custom_tool_call_output", "call_id": "c1", "output": "Done"}]), [])
+    fn = req.chat["tools"][0]["function"]
+    assert fn["name"] == "apply_patch" and fn["parameters"]["required"] == ["input"]
+    assert req.chat["tool_choice"] == {"type": "function", "function": {"name": "apply_patch"}}
+    call = req.chat["messages"][0]["tool_calls"][0]
+    assert json.loads(call["function"]["arguments"]) == {"input": "*** Begin Patch"}
+    assert req.chat["messages"][1] == {"role": "tool", "tool_call_id": "c1", "content": "Done"}
+    assert req.dropped_tools == [] and req.custom == {"apply_patch"}
+    chat = {"choices": [{"finish_reason": "tool_calls", "message": {"tool_calls": [
+        {"id": "c2", "function": {"name": "apply_patch",
+                                  "arguments": json.dumps({"input": "*** End Patch"})}}]}}]}
+    item = chat_to_response(chat, req, "resp_1")["output"][0]
+    assert item["type"] == "custom_tool_call" and item["input"] == "*** End Patch"
+    assert item["call_id"] == "c2" and item["name"] == "apply_patch"
+    s = ResponsesStream("resp_1", req)
+    args = json.dumps({"input": "line1\nline2"})
+    data = s.start() + s.feed([
+        _chunk({"tool_calls": [{"index": 0, "id": "c3", "function": {
+            "name": "apply_patch", "arguments": args[:7]}}]}),
+        _chunk({"tool_calls": [{"index": 0, "function": {"arguments": args[7:]}}]}),
+        _chunk({}, "tool_calls")]) + s.finish()
+    events = _anthropic_events(data)
+    kinds = [e["type"] for e in events]
+    assert "response.function_call_arguments.delta" not in kinds
+    done = next(e for e in events if e["type"] == "response.custom_tool_call_input.done")
+    assert done["input"] == "line1\nline2"
+    assert events[-1]["response"]["output"][0]["input"] == "line1\nline2"
+
+
+def test_hosted_call_items_in_history_are_dropped() -> None:
+    req = responses_to_chat(_resp(input=[
+        {"type": "web_search_call", "id": "ws_1", "status": "completed"},
+        {"role": "user", "content": "and?"}]), [])
+    assert req.chat["messages"] == [{"role": "user", "content": "and?"}]
+
+
 def test_responses_fields() -> None:
     req = responses_to_chat(_resp(
         max_output_tokens=50, temperature=0.1, top_p=0.5, parallel_tool_calls=False,
         tools=[{"type": "function", "name": "f", "parameters": {"type": "object"},
-                "strict": True}, {"type": "web_search"}, {"type": "custom", "name": "patch"}],
+                "strict": True}, {"type": "web_search"}, {"type": "image_generation"}],
         tool_choice="required", reasoning={"effort": "high"}, user="u",
         text={"format": {"type": "json_schema", "name": "r", "schema": {"type": "object"},
                          "strict": True}}, stream=True, store=False),
@@ -353,7 +396,7 @@ def test_responses_fields() -> None:
     assert chat["parallel_tool_calls"] is False and chat["tool_choice"] == "required"
     assert chat["tools"] == [{"type": "function", "function": {
         "name": "f", "parameters": {"type": "object"}, "strict": True}}]
-    assert req.dropped_tools == ["web_search", "patch"]
+    assert req.dropped_tools == ["web_search", "image_generation"]
     assert chat["reasoning_effort"] == "high" and chat["user"] == "u"
     assert chat["response_format"] == {"type": "json_schema", "json_schema": {
         "name": "r", "schema": {"type": "object"}, "strict": True}}

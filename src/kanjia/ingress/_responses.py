@@ -29,7 +29,7 @@ from kanjia.ingress._common import (
 )
 
 __all__ = ["HOSTED_TOOLS", "ModelHints", "ResponsesRequest", "assistant_turn", "call_item",
-           "chat_to_response", "finish", "message_item", "new_id", "reasoning_item",
+           "chat_to_response", "custom_item", "finish", "message_item", "new_id", "reasoning_item",
            "responses_to_chat", "shell", "usage_of"]
 
 #: tool types OpenAI runs itself: never offered to a model that cannot run them
@@ -39,9 +39,21 @@ HOSTED_TOOLS = frozenset({"web_search", "web_search_preview", "web_search_previe
 _CHOICE_MODES = frozenset({"none", "auto", "required"})
 _EFFORTS = frozenset({"minimal", "low", "medium", "high", "none", "xhigh"})
 _ROLES = frozenset({"user", "assistant", "system", "developer"})
+#: the parameters a custom (freeform) tool is offered with
+_CUSTOM_SCHEMA = {"type": "object", "properties": {"input": {
+    "type": "string", "description": "The tool's whole input, as free text."}},
+    "required": ["input"]}
+#: output items of tools OpenAI ran itself: nothing another model can use (dropped)
+_HOSTED_CALLS = frozenset({"web_search_call", "file_search_call", "code_interpreter_call",
+                           "image_generation_call", "mcp_call", "mcp_list_tools",
+                           "mcp_approval_request", "mcp_approval_response"})
 #: request fields kanjia refuses rather than silently ignore (they change the meaning)
 _REFUSED = {"background": "background mode", "conversation": "conversations",
             "prompt": "stored prompt templates"}
+
+
+_ID_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco",
+              "custom_tool_call": "ctc", "custom_tool_call_output": "ctco", "reasoning": "rs"}
 
 
 def new_id(prefix: str) -> str:
@@ -68,6 +80,8 @@ class ResponsesRequest:
     input_items: list[dict[str, Any]]
     dropped_tools: list[str]
     echo: dict[str, Any] = field(default_factory=dict)  # fields echoed into the response
+    #: names of custom (freeform) tools, offered to the model as functions of one string
+    custom: frozenset[str] = frozenset()
 
 
 def _text_parts(content: Any, where: str) -> str | list[dict[str, Any]]:
@@ -128,7 +142,7 @@ class _Builder:
         if not isinstance(item, dict):
             raise BadRequest(f"{where}: must be an object")
         kind = item.get("type", "message")
-        if kind != "function_call_output":
+        if not kind.endswith("_output"):
             self.flush()
         if kind == "message":
             role = item.get("role")
@@ -140,11 +154,16 @@ class _Builder:
             if role == "assistant" and not isinstance(content, str):
                 content = "".join(p.get("text", "") for p in content)
             self.messages.append({"role": role, "content": content})
-        elif kind == "function_call":
+        elif kind in ("function_call", "custom_tool_call"):
             call_id, name = item.get("call_id"), item.get("name")
             if not isinstance(call_id, str) or not call_id or not isinstance(name, str):
-                raise BadRequest(f"{where}: a function_call needs string 'call_id' and 'name'")
-            args = item.get("arguments", "")
+                raise BadRequest(f"{where}: a {kind} needs string 'call_id' and 'name'")
+            if kind == "custom_tool_call":
+                if not isinstance(item.get("input"), str):
+                    raise BadRequest(f"{where}.input: must be a string")
+                args = orjson.dumps({"input": item["input"]}).decode()
+            else:
+                args = item.get("arguments", "")
             if not isinstance(args, str):
                 raise BadRequest(f"{where}.arguments: must be a string of JSON")
             self.known.add(call_id)
@@ -156,12 +175,12 @@ class _Builder:
             else:
                 self.messages.append({"role": "assistant", "content": None,
                                       "tool_calls": [call]})
-        elif kind == "function_call_output":
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             call_id = item.get("call_id")
             if not isinstance(call_id, str) or not call_id:
                 raise BadRequest(f"{where}.call_id: Field required")
             if call_id not in self.known:
-                raise BadRequest(f"{where}: function_call_output references call_id "
+                raise BadRequest(f"{where}: {kind} references call_id "
                                  f"{call_id!r}, which no function_call in the conversation has")
             if "output" not in item:
                 raise BadRequest(f"{where}.output: Field required")
@@ -171,19 +190,19 @@ class _Builder:
                 result = "\n".join(p["text"] for p in result if p["type"] == "text") \
                     or "(the tool returned images, attached in the next message)"
             self.messages.append({"role": "tool", "tool_call_id": call_id, "content": result})
-        elif kind == "reasoning":
-            pass  # summaries/encrypted reasoning only mean something to the model that made them
+        elif kind == "reasoning" or kind in _HOSTED_CALLS:
+            pass  # encrypted reasoning and hosted tools' results mean nothing to another model
         else:
             raise BadRequest(f"{where}.type: input item type {kind!r} is not supported "
-                             "(messages, function_call, function_call_output, reasoning)")
+                             "(message, function_call, function_call_output, "
+                             "custom_tool_call, custom_tool_call_output, reasoning)")
         out = dict(item)
         out.setdefault("type", kind)
         if kind == "message" and isinstance(out.get("content"), str):
             part = "output_text" if out.get("role") == "assistant" else "input_text"
             out["content"] = [{"type": part, "text": out["content"]}]
         if "id" not in out:
-            out["id"] = new_id({"message": "msg", "function_call": "fc",
-                                "function_call_output": "fco", "reasoning": "rs"}[kind])
+            out["id"] = new_id(_ID_PREFIX.get(kind, "item"))
         return out
 
 
@@ -198,6 +217,13 @@ def _tools(body: dict[str, Any], chat: dict[str, Any]) -> list[str]:
     for i, t in enumerate(tools):
         if not isinstance(t, dict) or not isinstance(t.get("type"), str):
             raise BadRequest(f"tools[{i}].type: Field required")
+        if t["type"] == "custom" and isinstance(t.get("name"), str) and t["name"]:
+            # a freeform tool (Codex's apply_patch): a function of one string, "input"
+            fn_custom: dict[str, Any] = {"name": t["name"], "parameters": _CUSTOM_SCHEMA}
+            if isinstance(t.get("description"), str):
+                fn_custom["description"] = t["description"]
+            functions.append({"type": "function", "function": fn_custom})
+            continue
         if t["type"] != "function":  # hosted or unknown: this gateway cannot run it
             dropped.append(t["name"] if isinstance(t.get("name"), str) else t["type"])
             continue
@@ -231,7 +257,7 @@ def _tool_choice(body: dict[str, Any], chat: dict[str, Any], dropped: list[str])
     if not isinstance(choice, dict):
         raise BadRequest("tool_choice: must be a string or an object")
     kind = choice.get("type")
-    if kind == "function":
+    if kind in ("function", "custom"):
         name = choice.get("name")
         if not isinstance(name, str):
             raise BadRequest("tool_choice.name: Field required")
@@ -349,8 +375,10 @@ def responses_to_chat(body: dict[str, Any], history: list[dict[str, Any]],
             "tool_choice": body.get("tool_choice", "auto"), "tools": body.get("tools") or [],
             "metadata": metadata or {}, "user": body.get("user"),
             "store": body.get("store", True) is not False, "truncation": "disabled"}
+    custom = frozenset(t["name"] for t in body.get("tools") or ()
+                       if isinstance(t, dict) and t.get("type") == "custom")
     return ResponsesRequest(chat, model, stream, body.get("store", True) is not False,
-                            turn, items, dropped, echo)
+                            turn, items, dropped, echo, custom)
 
 
 def usage_of(usage: Any) -> dict[str, Any]:
@@ -398,6 +426,19 @@ def call_item(call_id: str, name: str, arguments: str,
             "call_id": call_id, "name": name, "arguments": arguments}
 
 
+def custom_item(call_id: str, name: str, arguments: str,
+                status: str = "completed") -> dict[str, Any]:
+    """A custom tool's call: the ``input`` string the model wrote as its one argument."""
+    try:
+        parsed = orjson.loads(arguments) if arguments else {}
+    except orjson.JSONDecodeError:
+        parsed = None
+    text = parsed.get("input") if isinstance(parsed, dict) else None
+    return {"id": new_id("ctc"), "type": "custom_tool_call", "status": status,
+            "call_id": call_id, "name": name,
+            "input": text if isinstance(text, str) else arguments}
+
+
 def finish(response: dict[str, Any], finish_reason: Any) -> None:
     """Set ``status``/``incomplete_details`` from the chat finish reason."""
     if finish_reason == "length":
@@ -410,13 +451,19 @@ def finish(response: dict[str, Any], finish_reason: Any) -> None:
         response["status"] = "completed"
 
 
+def _arguments(item: dict[str, Any]) -> str:
+    if item["type"] == "custom_tool_call":
+        return orjson.dumps({"input": item["input"]}).decode()
+    return str(item["arguments"] or "{}")
+
+
 def assistant_turn(output: list[dict[str, Any]]) -> dict[str, Any]:
     """The chat message an output stands for (stored for ``previous_response_id``)."""
     text = "".join(p.get("text", "") for item in output if item["type"] == "message"
                    for p in item["content"])
     calls = [{"id": item["call_id"], "type": "function",
-              "function": {"name": item["name"], "arguments": item["arguments"] or "{}"}}
-             for item in output if item["type"] == "function_call"]
+              "function": {"name": item["name"], "arguments": _arguments(item)}}
+             for item in output if item["type"] in ("function_call", "custom_tool_call")]
     message: dict[str, Any] = {"role": "assistant", "content": text or None}
     if calls:
         message["tool_calls"] = calls
@@ -441,8 +488,10 @@ def chat_to_response(chat: dict[str, Any], req: ResponsesRequest,
     for call in msg.get("tool_calls") or ():
         fn = call.get("function") or {}
         args = fn.get("arguments")
-        output.append(call_item(str(call.get("id") or new_id("call")), str(fn.get("name") or ""),
-                                args if isinstance(args, str) else orjson.dumps(args).decode()))
+        name = str(fn.get("name") or "")
+        make = custom_item if name in req.custom else call_item
+        output.append(make(str(call.get("id") or new_id("call")), name,
+                           args if isinstance(args, str) else orjson.dumps(args).decode()))
     response = shell(rid, req.model, req.echo, "completed")
     response["output"] = output
     response["usage"] = usage_of(chat.get("usage"))

@@ -19,6 +19,7 @@ from kanjia.ingress._common import stream_error
 from kanjia.ingress._responses import (
     ResponsesRequest,
     call_item,
+    custom_item,
     finish,
     message_item,
     reasoning_item,
@@ -35,6 +36,8 @@ class ResponsesStream:
 
     def __init__(self, rid: str, req: ResponsesRequest) -> None:
         self.response = shell(rid, req.model, req.echo, "in_progress")
+        self._custom = req.custom
+        self._args = ""  # a custom tool's arguments so far (its input is sent whole)
         self._seq = 0
         self._item: dict[str, Any] | None = None  # the open output item
         self._tool: int | None = None
@@ -74,6 +77,13 @@ class ResponsesStream:
             out.append(self._event("response.reasoning_text.done", item_id=item["id"],
                                    output_index=idx, content_index=0,
                                    text=item["content"][0]["text"]))
+        elif item["type"] == "custom_tool_call":
+            done = custom_item(item["call_id"], item["name"], self._args)
+            item["input"] = done["input"]
+            out.append(self._event("response.custom_tool_call_input.delta",
+                                   item_id=item["id"], output_index=idx, delta=item["input"]))
+            out.append(self._event("response.custom_tool_call_input.done",
+                                   item_id=item["id"], output_index=idx, input=item["input"]))
         else:
             out.append(self._event("response.function_call_arguments.done",
                                    item_id=item["id"], output_index=idx, name=item["name"],
@@ -151,14 +161,19 @@ class ResponsesStream:
             fn_raw = call.get("function")
             fn: dict[str, Any] = fn_raw if isinstance(fn_raw, dict) else {}
             index = call.get("index", 0)
-            if self._item is None or self._item["type"] != "function_call" \
+            if self._item is None \
+                    or self._item["type"] not in ("function_call", "custom_tool_call") \
                     or (call.get("id") and index != self._tool):
-                out.append(self._open(call_item(str(call.get("id") or ""),
-                                                str(fn.get("name") or ""), "", "in_progress")))
+                name = str(fn.get("name") or "")
+                make = custom_item if name in self._custom else call_item
+                out.append(self._open(make(str(call.get("id") or ""), name, "", "in_progress")))
                 self._tool = index
+                self._args = ""
             assert self._item is not None
             args = fn.get("arguments")
-            if isinstance(args, str) and args:
+            if isinstance(args, str) and args and self._item["type"] == "custom_tool_call":
+                self._args += args
+            elif isinstance(args, str) and args:
                 self._item["arguments"] += args
                 out.append(self._event("response.function_call_arguments.delta",
                                        item_id=self._item["id"], output_index=self._index,
