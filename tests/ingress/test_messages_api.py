@@ -235,6 +235,10 @@ def test_head_probes_and_unknown_endpoint(gw: ServerThread) -> None:
     for path in ("/", "/v1"):
         status, _, data = _raw(gw, "HEAD", path)
         assert status == 200 and data == b""
+    for method, path in (("GET", "/v1/messages"), ("POST", "/v1/messages/batches")):
+        status, _, data = _raw(gw, method, path)
+        assert status == 404
+        assert json.loads(data)["error"]["type"] == "not_found_error"
     status, _, data = _raw(gw, "POST", "/v1/nowhere", b"{}")
     err = json.loads(data)["error"]
     assert status == 404 and err["code"] == "unknown_endpoint"

@@ -22,7 +22,8 @@ from kanjia.server.validate import parse_chat, parse_json
 if TYPE_CHECKING:
     from kanjia.server.app import KanjiaApp
 
-__all__ = ["api_key", "checked", "count_tokens", "head_ok", "messages", "send_anthropic_error"]
+__all__ = ["api_key", "checked", "count_tokens", "head_ok", "messages", "send_anthropic_error",
+           "unknown"]
 
 
 def api_key(scope: Scope) -> str | None:
@@ -108,6 +109,14 @@ async def count_tokens(app: KanjiaApp, scope: Scope, receive: Receive, send: Sen
     await _asgi.send_json(send, 200, {"input_tokens": n},
                           {"x-kanjia-model": f"{target.vendor}/{target.model}",
                            "x-kanjia-usage": "estimated"})
+
+
+async def unknown(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Any other method or path under /v1/messages: an Anthropic-shaped 404."""
+    from kanjia.errors import ModelNotFound
+
+    await send_anthropic_error(send, ModelNotFound(
+        f"the endpoint {scope['method']} {scope['path']} does not exist on this gateway"))
 
 
 async def head_ok(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:

@@ -331,9 +331,10 @@ def _ingress_routes() -> dict[tuple[str, str], Handler]:
 
 
 def _ingress_prefixes() -> list[tuple[str, Handler]]:
+    from kanjia.server import _messages_http as m
     from kanjia.server import _responses_http as r
 
-    return [("/v1/responses/", r.response_item)]
+    return [("/v1/responses/", r.response_item), ("/v1/messages", m.unknown)]
 
 
 def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,
