@@ -54,7 +54,12 @@ def test_messages_system_and_sampling_fields() -> None:
         temperature=0.2, top_p=0.9, top_k=5, stop_sequences=["END"],
         metadata={"user_id": "u1"}))
     chat = req.chat
-    assert chat["messages"][0] == {"role": "system", "content": "A\n\nB"}
+    assert chat["messages"][0] == {"role": "system", "content": [
+        {"type": "text", "text": "A"},
+        {"type": "text", "text": "B", "cache_control": {"type": "ephemeral"}}]}
+    plain = messages_to_chat(_msg(system=[{"type": "text", "text": "A"},
+                                          {"type": "text", "text": "B"}])).chat
+    assert plain["messages"][0] == {"role": "system", "content": "A\n\nB"}
     assert chat["temperature"] == 0.2 and chat["top_p"] == 0.9 and "top_k" not in chat
     assert chat["stop"] == ["END"] and chat["user"] == "u1" and chat["max_tokens"] == 100
     assert "stream" not in chat and not req.stream
@@ -92,6 +97,26 @@ def test_messages_content_blocks() -> None:
     assert out[3] == {"role": "tool", "tool_call_id": "toolu_1", "content": "ok"}
     assert out[4] == {"role": "tool", "tool_call_id": "toolu_2", "content": "Error: boom"}
     assert out[5] == {"role": "user", "content": "after"}
+
+
+def test_cache_marks_carry_into_the_chat_form() -> None:
+    cc = {"type": "ephemeral"}
+    hour = {"type": "ephemeral", "ttl": "1h"}
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": "q", "cache_control": cc}]},
+        {"role": "assistant", "content": [
+            {"type": "text", "text": "t"},
+            {"type": "tool_use", "id": "t1", "name": "f", "input": {}, "cache_control": cc}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+                                      "content": "r", "cache_control": hour}]}]
+    tools = [{"name": "f", "input_schema": {"type": "object"}, "cache_control": hour}]
+    chat = messages_to_chat(_msg(messages=messages, tools=tools)).chat
+    out = chat["messages"]
+    assert out[0]["content"] == [{"type": "text", "text": "q", "cache_control": cc}]
+    assert out[1]["content"] == "t" and out[1]["cache_control"] == cc
+    assert out[2] == {"role": "tool", "tool_call_id": "t1", "content": "r",
+                      "cache_control": hour}
+    assert chat["tools"][0]["cache_control"] == hour
 
 
 def test_tool_result_images_follow_as_a_user_message() -> None:

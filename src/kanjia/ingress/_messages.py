@@ -48,20 +48,36 @@ class MessagesRequest:
         self.dropped_tools = dropped_tools
 
 
-def _text_blocks(value: Any, where: str) -> str:
-    """A string, or an array of text blocks, as one string (cache_control is dropped)."""
+def _marked(part: dict[str, Any], block: dict[str, Any]) -> dict[str, Any]:
+    """``part`` with the block's ``cache_control`` (the chat form carries it LiteLLM- and
+    OpenRouter-style on parts, messages and tools: an Anthropic upstream keeps it, other
+    vendors' adapters drop it)."""
+    if block.get("cache_control") is not None:
+        part["cache_control"] = block["cache_control"]
+    return part
+
+
+def _collapse(parts: list[dict[str, Any]], sep: str) -> str | list[dict[str, Any]]:
+    """Plain text parts as one string; parts with images or cache marks stay parts."""
+    if all(p["type"] == "text" and "cache_control" not in p for p in parts):
+        return sep.join(p["text"] for p in parts)
+    return parts
+
+
+def _text_blocks(value: Any, where: str) -> str | list[dict[str, Any]]:
+    """A string, or an array of text blocks (one string unless cache-marked)."""
     if isinstance(value, str):
         return value
     if not isinstance(value, list):
         raise BadRequest(f"{where}: must be a string or an array of text blocks")
-    texts = []
+    parts = []
     for j, block in enumerate(value):
         if not isinstance(block, dict) or block.get("type") != "text" \
                 or not isinstance(block.get("text"), str):
             raise BadRequest(f"{where}.{j}: must be a text block "
                              "{'type': 'text', 'text': ...}")
-        texts.append(block["text"])
-    return "\n\n".join(texts)
+        parts.append(_marked({"type": "text", "text": block["text"]}, block))
+    return _collapse(parts, "\n\n")
 
 
 def _image(block: dict[str, Any], where: str) -> dict[str, Any]:
@@ -123,9 +139,9 @@ def _user(i: int, content: list[Any], known: set[str], answered: set[str],
         if kind == "text":
             if not isinstance(block.get("text"), str):
                 raise BadRequest(f"{where}.text: must be a string")
-            parts.append({"type": "text", "text": block["text"]})
+            parts.append(_marked({"type": "text", "text": block["text"]}, block))
         elif kind == "image":
-            parts.append(_image(block, where))
+            parts.append(_marked(_image(block, where), block))
         elif kind == "tool_result":
             tid = block.get("tool_use_id")
             if not isinstance(tid, str) or not tid:
@@ -143,30 +159,29 @@ def _user(i: int, content: list[Any], known: set[str], answered: set[str],
                 text = result
             if block.get("is_error"):
                 text = f"Error: {text}" if text else "Error"
-            out.append({"role": "tool", "tool_call_id": tid, "content": text})
+            out.append(_marked({"role": "tool", "tool_call_id": tid, "content": text}, block))
         elif kind == "document":
             source = block.get("source")
             if isinstance(source, dict) and source.get("type") == "text" \
                     and isinstance(source.get("data"), str):
-                parts.append({"type": "text", "text": source["data"]})
+                parts.append(_marked({"type": "text", "text": source["data"]}, block))
             else:
                 raise BadRequest(f"{where}.source: only plain-text documents can be "
                                  "translated for this model (no PDF, URL or file sources)")
         elif kind == "search_result":
-            parts.append({"type": "text", "text": _search_result(block, where)})
+            parts.append(_marked({"type": "text", "text": _search_result(block, where)}, block))
         elif kind in ("thinking", "redacted_thinking"):
             continue
         else:
             raise BadRequest(f"{where}.type: unknown content block type {kind!r}")
     if parts:
-        only_text = all(p["type"] == "text" for p in parts)
-        out.append({"role": "user", "content": "\n\n".join(p["text"] for p in parts)
-                    if only_text else parts})
+        out.append({"role": "user", "content": _collapse(parts, "\n\n")})
 
 
 def _assistant(i: int, content: list[Any], known: set[str]) -> dict[str, Any]:
-    texts: list[str] = []
+    texts: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
+    mark: Any = None
     for j, block in enumerate(content):
         where = f"messages.{i}.content.{j}"
         if not isinstance(block, dict) or not isinstance(block.get("type"), str):
@@ -175,7 +190,7 @@ def _assistant(i: int, content: list[Any], known: set[str]) -> dict[str, Any]:
         if kind == "text":
             if not isinstance(block.get("text"), str):
                 raise BadRequest(f"{where}.text: must be a string")
-            texts.append(block["text"])
+            texts.append(_marked({"type": "text", "text": block["text"]}, block))
         elif kind == "tool_use":
             tid, name = block.get("id"), block.get("name")
             if not isinstance(tid, str) or not tid or not isinstance(name, str):
@@ -184,6 +199,7 @@ def _assistant(i: int, content: list[Any], known: set[str]) -> dict[str, Any]:
             if not isinstance(args, dict):
                 raise BadRequest(f"{where}.input: must be an object")
             known.add(tid)
+            mark = block.get("cache_control", mark)  # message-level: on the last block
             calls.append({"id": tid, "type": "function",
                           "function": {"name": name, "arguments": orjson.dumps(args).decode()}})
         elif kind in ("thinking", "redacted_thinking") or kind == "server_tool_use" \
@@ -193,9 +209,12 @@ def _assistant(i: int, content: list[Any], known: set[str]) -> dict[str, Any]:
             continue
         else:
             raise BadRequest(f"{where}.type: {kind!r} is not valid in an assistant message")
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
+    text = _collapse(texts, "")
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
     if calls:
         message["tool_calls"] = calls
+    if mark is not None:
+        message["cache_control"] = mark
     return message
 
 
@@ -254,7 +273,7 @@ def _tools(body: dict[str, Any], chat: dict[str, Any]) -> list[str]:
         fn: dict[str, Any] = {"name": t["name"], "parameters": schema}
         if isinstance(t.get("description"), str):
             fn["description"] = t["description"]
-        functions.append({"type": "function", "function": fn})
+        functions.append(_marked({"type": "function", "function": fn}, t))
     if functions:
         chat["tools"] = functions
     return dropped
