@@ -34,7 +34,7 @@ text, which never includes our key, and ``redact`` scrubs anything key-shaped.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import ClassVar
 
 __all__ = [
     "AuthFailed",
@@ -54,6 +54,7 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "RateLimited",
+    "UnknownEndpoint",
     "UpstreamError",
     "UpstreamProtocolError",
     "UpstreamTimeout",
@@ -93,7 +94,7 @@ class KanjiaError(Exception):
         return {"error": {"message": self.message, "type": self.type, "code": self.code,
                           "param": None}}
 
-    def anthropic(self) -> tuple[int, dict[str, Any]]:
+    def anthropic(self) -> tuple[int, dict[str, str | dict[str, str]]]:
         """This error in the Anthropic Messages API's shape: (HTTP status, body)
         ``{"type": "error", "error": {"type", "message"}}`` with Anthropic's error types.
         A vendor's failure is never the client's: a vendor refusing kanjia's own key or
@@ -227,6 +228,12 @@ class NoDeploymentAvailable(UpstreamError):
     type = "api_error"
     code = "no_deployment_available"
     retryable = False
+
+
+class UnknownEndpoint(ModelNotFound):
+    """No endpoint answers this path (404; not a model problem, whatever the client)."""
+
+    code = "unknown_endpoint"
 
 
 #: kanjia's client-error statuses → Anthropic's error types

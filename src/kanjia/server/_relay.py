@@ -48,7 +48,7 @@ async def relay(outcome: StreamOutcome, renderer: Renderer, receive: Receive, se
                 return
 
     watcher = asyncio.ensure_future(watch())
-    gone = False
+    gone = finished = False
     try:
         await _body(send, renderer.start() + renderer.feed(list(outcome.first)))
         async for frames in outcome.rest:
@@ -59,9 +59,16 @@ async def relay(outcome: StreamOutcome, renderer: Renderer, receive: Receive, se
             if out:
                 await _body(send, out)
         if not gone and not disconnected.is_set():
-            end = renderer.finish()
+            complete = getattr(outcome, "complete", None)
+            if complete is not None and not complete():  # no end marker, no error event
+                end = renderer.fail("the upstream stream ended before its end; "
+                                    "the answer is incomplete")
+            else:
+                end = renderer.finish()
             if before_end is not None:
                 await before_end()
+            finished = True
+            outcome.finish(False)  # settled (and journaled) before the client's last frame
             await send({"type": "http.response.body", "body": end, "more_body": False})
         gone = gone or disconnected.is_set()
     except OSError:
@@ -69,7 +76,8 @@ async def relay(outcome: StreamOutcome, renderer: Renderer, receive: Receive, se
     finally:
         watcher.cancel()
         await _close(outcome.rest)
-        outcome.finish(gone)
+        if not finished:
+            outcome.finish(gone)
 
 
 async def _body(send: Send, data: bytes) -> None:

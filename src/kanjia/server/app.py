@@ -69,15 +69,16 @@ class KanjiaApp:
             ("GET", "/metrics"): _metrics,
             ("GET", "/openapi.json"): _openapi,
             ("GET", "/status"): _status,
-            **_ingress_routes(),
         }
-        self.prefix_routes: list[tuple[str, Handler]] = [("/v1/kanjia/jobs/", _job),
-                                                         *_ingress_prefixes()]
+        self.prefix_routes: list[tuple[str, Handler]] = [("/v1/kanjia/jobs/", _job)]
         self.on_startup: list[Hook] = []
         self.on_shutdown: list[Hook] = []
         self._max_body = services.settings.server.max_body_bytes
         self._queue: JobQueue | None = None
         self._runner: BatchRunner | None = None
+        from kanjia.server._ingress import register
+
+        register(self)  # the Anthropic Messages and OpenAI Responses APIs
 
     def mount(self, prefix: str, handler: Handler) -> None:
         self.prefix_routes.append((prefix, handler))
@@ -310,31 +311,10 @@ async def _openapi(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -
     await _asgi.send_json(send, 200, OPENAPI)
 
 
-class _UnknownEndpoint(ModelNotFound):
-    code = "unknown_endpoint"
-
-
 async def _not_found(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
-    raise _UnknownEndpoint(f"the endpoint {scope['method']} {scope['path']} does not exist "
-                           "on this gateway")
+    from kanjia.errors import UnknownEndpoint
 
-
-def _ingress_routes() -> dict[tuple[str, str], Handler]:
-    """The Anthropic Messages and OpenAI Responses APIs (translated to chat)."""
-    from kanjia.server import _messages_http as m
-    from kanjia.server import _responses_http as r
-
-    return {("POST", "/v1/messages"): m.messages,
-            ("POST", "/v1/messages/count_tokens"): m.count_tokens,
-            ("HEAD", "/"): m.head_ok, ("HEAD", "/v1"): m.head_ok,
-            ("POST", "/v1/responses"): r.responses}
-
-
-def _ingress_prefixes() -> list[tuple[str, Handler]]:
-    from kanjia.server import _messages_http as m
-    from kanjia.server import _responses_http as r
-
-    return [("/v1/responses/", r.response_item), ("/v1/messages", m.unknown)]
+    raise UnknownEndpoint(f"the endpoint {scope['method']} {scope['path']} does not exist")
 
 
 def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,
