@@ -27,8 +27,11 @@ class Ledger:
             self._cond.notify_all()
 
     def wait(self, request_id: str, timeout: float = 10.0) -> CallRecord:
+        """The record of ``request_id``: a whole request id, or the part after its prefix
+        (what ``msg_…``/``resp_…`` ids carry)."""
         def found() -> CallRecord | None:
-            return next((r for r in self.records if r.request_id == request_id), None)
+            return next((r for r in self.records if request_id in
+                         (r.request_id, r.request_id.split("-", 1)[-1])), None)
 
         with self._cond:
             self._cond.wait_for(lambda: found() is not None, timeout)

@@ -58,7 +58,8 @@ def _events(data: bytes) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _request_id(message_id: str) -> str:
-    return "kj-" + message_id.removeprefix("msg_")
+    """What of the request id a message id carries (``Ledger.wait`` finds it by that)."""
+    return message_id.removeprefix("msg_")
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -102,7 +102,7 @@ def test_stream(client: openai.OpenAI, ledger: Ledger, model: str) -> None:
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert deltas == final.output_text and final.status == "completed"
     assert final.usage is not None and final.usage.output_tokens == 25
-    rec = ledger.wait("kj-" + final.id.removeprefix("resp_"))
+    rec = ledger.wait(final.id.removeprefix("resp_"))
     assert rec.endpoint == "responses" and rec.stream and rec.output_tokens == 25
 
 
@@ -320,7 +320,7 @@ def test_codex_session(gw: ServerThread, ledger: Ledger) -> None:
                 for _ in stream:
                     pass
                 final = stream.get_final_response()
-            records.append(ledger.wait("kj-" + final.id.removeprefix("resp_")))
+            records.append(ledger.wait(final.id.removeprefix("resp_")))
             if turn < 2:
                 call = next(o for o in final.output if o.type == "function_call")
                 assert call.name == "shell"
