@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
@@ -34,7 +34,12 @@ def api_key(scope: Scope) -> str | None:
     return _asgi.header(scope, b"x-api-key") or _asgi.header(scope, b"api-key")
 
 
-async def send_anthropic_error(send: Send, exc: KanjiaError) -> None:
+async def send_anthropic_error(app: KanjiaApp, send: Send, exc: KanjiaError) -> None:
+    # where the app carries a scrubber of exact configured secrets, errors pass through it
+    # here as they do in the app's own error path (KanjiaError already redacts key shapes)
+    scrub = getattr(app.services, "scrub", None)
+    if scrub is not None and callable(getattr(exc, "scrub", None)):
+        exc = cast(Any, exc).scrub(scrub)
     status, body = exc.anthropic()
     headers = {}
     if exc.retry_after is not None:
@@ -76,7 +81,7 @@ async def messages(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -
         req = messages_to_chat(parse_json(raw), _reasoning_check(s.directory))
         outcome = await s.gateway.chat(checked(req.chat), api_key(scope), t0, api="messages")
     except KanjiaError as exc:
-        await send_anthropic_error(send, exc)
+        await send_anthropic_error(app, send, exc)
         return
     rid = "msg_" + _suffix(outcome.headers)
     headers = _headers(outcome.headers, req.dropped_tools)
@@ -104,7 +109,7 @@ async def count_tokens(app: KanjiaApp, scope: Scope, receive: Receive, send: Sen
             n += counter.count_text_tokens(target.vendor, target.model,
                                            orjson.dumps(chat["tools"]).decode())
     except KanjiaError as exc:
-        await send_anthropic_error(send, exc)
+        await send_anthropic_error(app, send, exc)
         return
     await _asgi.send_json(send, 200, {"input_tokens": n},
                           {"x-kanjia-model": f"{target.vendor}/{target.model}",
@@ -115,7 +120,7 @@ async def unknown(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) ->
     """Any other method or path under /v1/messages: an Anthropic-shaped 404."""
     from kanjia.errors import ModelNotFound
 
-    await send_anthropic_error(send, ModelNotFound(
+    await send_anthropic_error(app, send, ModelNotFound(
         f"the endpoint {scope['method']} {scope['path']} does not exist on this gateway"))
 
 
