@@ -338,3 +338,17 @@ def test_claude_code_session(gw: ServerThread, ledger: Ledger, sandbox: SandboxT
     uncached = Usage(later.input_tokens, 0, 0, later.output_tokens, 0)
     assert later.cost == cost_of(usage, entry, at).amount
     assert later.cost < cost_of(uncached, entry, at).amount
+
+
+def test_effort_goes_only_where_the_vendor_reads_it(gw: ServerThread) -> None:
+    from kanjia.server._messages_http import reasoning_check
+    from kanjia.server._responses_http import hints_for
+
+    directory = gw.app.services.directory
+    check, hints = reasoning_check(directory), hints_for(directory)
+    assert check("openai/o4-mini") and hints("openai/o4-mini").reasoning
+    assert hints("openai/gpt-4o-mini").completion_tokens
+    for model in ("openai/gpt-4o-mini", "deepseek/deepseek-reasoner", "cheap-chat",
+                  "anthropic/claude-sonnet-4-20250514", "nobody/none"):
+        assert not check(model) and not hints(model).reasoning, model
+    assert not hints("deepseek/deepseek-chat").completion_tokens

@@ -22,8 +22,8 @@ from kanjia.server.validate import parse_chat, parse_json
 if TYPE_CHECKING:
     from kanjia.server.app import KanjiaApp
 
-__all__ = ["api_key", "checked", "count_tokens", "head_ok", "messages", "send_anthropic_error",
-           "unknown"]
+__all__ = ["EFFORT_VENDORS", "api_key", "checked", "count_tokens", "head_ok", "messages",
+           "reasoning_check", "send_anthropic_error", "unknown"]
 
 
 def api_key(scope: Scope) -> str | None:
@@ -53,7 +53,12 @@ def checked(chat: dict[str, Any]) -> dict[str, Any]:
     return parse_chat(orjson.dumps(chat))
 
 
-def _reasoning_check(directory: ModelDirectory) -> Callable[[str], bool]:
+#: vendors whose chat API documents ``reasoning_effort`` (others may reject the field, or
+#: spell thinking their own way: Qwen's enable_thinking, Doubao's thinking, ...)
+EFFORT_VENDORS = frozenset({"openai"})
+
+
+def reasoning_check(directory: ModelDirectory) -> Callable[[str], bool]:
     """Does a model take ``reasoning_effort``? (a reasoning model of a vendor that reads
     it; routes and unknown models: no, the setting is dropped)"""
     def check(model: str) -> bool:
@@ -62,7 +67,7 @@ def _reasoning_check(directory: ModelDirectory) -> Callable[[str], bool]:
         except KanjiaError:
             return False
         return target.entry is not None and "reasoning" in target.entry.capabilities \
-            and target.vendor not in ("anthropic", "gemini")
+            and target.vendor in EFFORT_VENDORS
     return check
 
 
@@ -78,7 +83,7 @@ async def messages(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -
     s = app.services
     try:
         raw = await _asgi.read_body(scope, receive, s.settings.server.max_body_bytes)
-        req = messages_to_chat(parse_json(raw), _reasoning_check(s.directory))
+        req = messages_to_chat(parse_json(raw), reasoning_check(s.directory))
         outcome = await s.gateway.chat(checked(req.chat), api_key(scope), t0, api="messages")
     except KanjiaError as exc:
         await send_anthropic_error(app, send, exc)

@@ -26,7 +26,7 @@ from kanjia.ingress import (
 from kanjia.routing.directory import ModelDirectory
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
-from kanjia.server._messages_http import api_key, checked
+from kanjia.server._messages_http import EFFORT_VENDORS, api_key, checked
 from kanjia.server._relay import relay
 from kanjia.server.gateway import CallOutcome
 from kanjia.server.validate import parse_json
@@ -34,7 +34,7 @@ from kanjia.server.validate import parse_json
 if TYPE_CHECKING:
     from kanjia.server.app import KanjiaApp
 
-__all__ = ["response_item", "responses", "sqlite_path"]
+__all__ = ["hints_for", "response_item", "responses", "sqlite_path"]
 
 _STORE = "responses.store"
 
@@ -68,15 +68,14 @@ def sqlite_path(database: str | None) -> str | None:
     return None if database in ("", ":memory:") else database
 
 
-def _hints(directory: ModelDirectory) -> Callable[[str], ModelHints]:
+def hints_for(directory: ModelDirectory) -> Callable[[str], ModelHints]:
     def hints(model: str) -> ModelHints:
         try:
             target = directory.resolve(model)
         except KanjiaError:
             return ModelHints()
         caps = target.entry.capabilities if target.entry is not None else ()
-        return ModelHints(reasoning="reasoning" in caps
-                          and target.vendor not in ("anthropic", "gemini"),
+        return ModelHints(reasoning="reasoning" in caps and target.vendor in EFFORT_VENDORS,
                           completion_tokens=target.vendor == "openai")
     return hints
 
@@ -100,7 +99,7 @@ async def responses(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) 
         if stored is None:
             raise PreviousResponseNotFound(f"Previous response with id '{prev}' not found.")
         history = stored.history
-    req = responses_to_chat(body, history, _hints(s.directory))
+    req = responses_to_chat(body, history, hints_for(s.directory))
     outcome = await s.gateway.chat(checked(req.chat), key, t0, api="responses")
     rid = "resp_" + _suffix(outcome.headers)
     headers = dict(outcome.headers)
