@@ -5,22 +5,11 @@ one internal form every vendor adapter speaks: N + M translators, never N × M.
 """
 
 from kanjia.ingress._common import sse_payloads
-from kanjia.ingress._messages import (
-    MessagesRequest,
-    anthropic_usage,
-    chat_to_message,
-    count_input,
-    messages_to_chat,
-)
+from kanjia.ingress._messages import MessagesRequest, count_input, messages_to_chat
+from kanjia.ingress._messages_render import anthropic_usage, chat_to_message
 from kanjia.ingress._messages_stream import MessagesStream
-from kanjia.ingress._responses import (
-    HOSTED_TOOLS,
-    ModelHints,
-    ResponsesRequest,
-    assistant_turn,
-    chat_to_response,
-    responses_to_chat,
-)
+from kanjia.ingress._responses import ModelHints, ResponsesRequest, responses_to_chat
+from kanjia.ingress._responses_render import assistant_turn, chat_to_response
 from kanjia.ingress._responses_stream import ResponsesStream
 from kanjia.ingress._store import (
     Responses,
@@ -31,7 +20,6 @@ from kanjia.ingress._store import (
 )
 
 __all__ = [
-    "HOSTED_TOOLS",
     "MessagesRequest",
     "MessagesStream",
     "ModelHints",

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 
 from kanjia.errors import BadRequest
 
-__all__ = ["cache_write_of", "check_model", "finish_to_stop", "opt_number", "positive_int",
-           "reasoning_of", "sse_payloads", "stream_error", "usage_numbers"]
+__all__ = ["cache_write_of", "check_model", "finish_to_stop", "new_id", "opt_number",
+           "positive_int", "reasoning_of", "sse_payloads", "stream_error", "usage_numbers"]
 
 #: control characters and line separators never belong in a model name (it becomes a header)
 _BAD_MODEL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
          "function_call": "tool_use", "content_filter": "refusal"}
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(16)}"
 
 
 def check_model(model: Any) -> str:

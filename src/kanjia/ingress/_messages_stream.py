@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from kanjia.ingress._common import finish_to_stop, stream_error
-from kanjia.ingress._messages import anthropic_usage
+from kanjia.ingress._messages_render import anthropic_usage
 
 __all__ = ["MessagesStream"]
 

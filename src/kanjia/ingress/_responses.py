@@ -1,17 +1,15 @@
-"""The OpenAI Responses API (``POST /v1/responses``) ⇄ kanjia's internal chat form.
+"""An OpenAI Responses API request (``POST /v1/responses``) → kanjia's internal chat form.
 
 A request becomes one chat body: ``instructions`` → a system message, the stored
 conversation of ``previous_response_id`` (if any), then ``input``'s items (messages,
 ``function_call`` → an assistant tool call, ``function_call_output`` → a tool message;
 reasoning items are dropped: encrypted reasoning means nothing to another model). The
-chat completion becomes a ``response`` object with ``reasoning``, ``message`` and
-``function_call`` output items.
+chat completion becomes a ``response`` object in ``_responses_render`` (streams:
+``_responses_stream``).
 """
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,23 +17,10 @@ from typing import Any
 import orjson
 
 from kanjia.errors import BadRequest
-from kanjia.ingress._common import (
-    cache_write_of,
-    check_model,
-    opt_number,
-    positive_int,
-    reasoning_of,
-    usage_numbers,
-)
+from kanjia.ingress._common import check_model, new_id, opt_number, positive_int
 
-__all__ = ["HOSTED_TOOLS", "ModelHints", "ResponsesRequest", "assistant_turn", "call_item",
-           "chat_to_response", "custom_item", "finish", "message_item", "new_id", "reasoning_item",
-           "responses_to_chat", "shell", "usage_of"]
+__all__ = ["ModelHints", "ResponsesRequest", "responses_to_chat"]
 
-#: tool types OpenAI runs itself: never offered to a model that cannot run them
-HOSTED_TOOLS = frozenset({"web_search", "web_search_preview", "web_search_preview_2025_03_11",
-                          "file_search", "code_interpreter", "computer_use_preview",
-                          "computer_use", "image_generation", "mcp", "local_shell"})
 _CHOICE_MODES = frozenset({"none", "auto", "required"})
 _EFFORTS = frozenset({"minimal", "low", "medium", "high", "none", "xhigh"})
 _ROLES = frozenset({"user", "assistant", "system", "developer"})
@@ -54,10 +39,6 @@ _REFUSED = {"background": "background mode", "conversation": "conversations",
 
 _ID_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco",
               "custom_tool_call": "ctc", "custom_tool_call_output": "ctco", "reasoning": "rs"}
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(16)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,121 +360,3 @@ def responses_to_chat(body: dict[str, Any], history: list[dict[str, Any]],
                        if isinstance(t, dict) and t.get("type") == "custom")
     return ResponsesRequest(chat, model, stream, body.get("store", True) is not False,
                             turn, items, dropped, echo, custom)
-
-
-def usage_of(usage: Any) -> dict[str, Any]:
-    """OpenAI chat usage → Responses usage (cost carried through when present)."""
-    prompt, cached, out = usage_numbers(usage)
-    result: dict[str, Any] = {
-        "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": cached},
-        "output_tokens": out,
-        "output_tokens_details": {"reasoning_tokens": reasoning_of(usage)},
-        "total_tokens": prompt + out,
-    }
-    written = cache_write_of(usage)
-    if written:
-        result["input_tokens_details"]["cache_write_tokens"] = written
-    if isinstance(usage, dict) and "cost" in usage:
-        result["cost"] = usage["cost"]
-        if "cost_currency" in usage:
-            result["cost_currency"] = usage["cost_currency"]
-    return result
-
-
-def shell(rid: str, model: str, echo: dict[str, Any], status: str,
-          created: int | None = None) -> dict[str, Any]:
-    """A response object without output (what a stream announces first)."""
-    return {"id": rid, "object": "response", "created_at": created or int(time.time()),
-            "status": status, "background": False, "error": None, "incomplete_details": None,
-            "model": model, "output": [], "usage": None, **echo}
-
-
-def message_item(text: str, status: str = "completed") -> dict[str, Any]:
-    return {"id": new_id("msg"), "type": "message", "status": status, "role": "assistant",
-            "content": [{"type": "output_text", "text": text, "annotations": [],
-                         "logprobs": []}]}
-
-
-def reasoning_item(text: str) -> dict[str, Any]:
-    return {"id": new_id("rs"), "type": "reasoning", "summary": [],
-            "content": [{"type": "reasoning_text", "text": text}]}
-
-
-def call_item(call_id: str, name: str, arguments: str,
-              status: str = "completed") -> dict[str, Any]:
-    return {"id": new_id("fc"), "type": "function_call", "status": status,
-            "call_id": call_id, "name": name, "arguments": arguments}
-
-
-def custom_item(call_id: str, name: str, arguments: str,
-                status: str = "completed") -> dict[str, Any]:
-    """A custom tool's call: the ``input`` string the model wrote as its one argument."""
-    try:
-        parsed = orjson.loads(arguments) if arguments else {}
-    except orjson.JSONDecodeError:
-        parsed = None
-    text = parsed.get("input") if isinstance(parsed, dict) else None
-    return {"id": new_id("ctc"), "type": "custom_tool_call", "status": status,
-            "call_id": call_id, "name": name,
-            "input": text if isinstance(text, str) else arguments}
-
-
-def finish(response: dict[str, Any], finish_reason: Any) -> None:
-    """Set ``status``/``incomplete_details`` from the chat finish reason."""
-    if finish_reason == "length":
-        response["status"] = "incomplete"
-        response["incomplete_details"] = {"reason": "max_output_tokens"}
-    elif finish_reason == "content_filter":
-        response["status"] = "incomplete"
-        response["incomplete_details"] = {"reason": "content_filter"}
-    else:
-        response["status"] = "completed"
-
-
-def _arguments(item: dict[str, Any]) -> str:
-    if item["type"] == "custom_tool_call":
-        return orjson.dumps({"input": item["input"]}).decode()
-    return str(item["arguments"] or "{}")
-
-
-def assistant_turn(output: list[dict[str, Any]]) -> dict[str, Any]:
-    """The chat message an output stands for (stored for ``previous_response_id``)."""
-    text = "".join(p.get("text", "") for item in output if item["type"] == "message"
-                   for p in item["content"])
-    calls = [{"id": item["call_id"], "type": "function",
-              "function": {"name": item["name"], "arguments": _arguments(item)}}
-             for item in output if item["type"] in ("function_call", "custom_tool_call")]
-    message: dict[str, Any] = {"role": "assistant", "content": text or None}
-    if calls:
-        message["tool_calls"] = calls
-    return message
-
-
-def chat_to_response(chat: dict[str, Any], req: ResponsesRequest,
-                     rid: str) -> dict[str, Any]:
-    """A chat completion → a ``response`` object."""
-    choices = chat.get("choices") or [{}]
-    choice = choices[0] if isinstance(choices[0], dict) else {}
-    msg = choice.get("message") or {}
-    output: list[dict[str, Any]] = []
-    reasoning = msg.get("reasoning_content")
-    if isinstance(reasoning, str) and reasoning:
-        output.append(reasoning_item(reasoning))
-    text = msg.get("content")
-    if isinstance(text, list):
-        text = "".join(p.get("text", "") for p in text if isinstance(p, dict))
-    if isinstance(text, str) and text:
-        output.append(message_item(text))
-    for call in msg.get("tool_calls") or ():
-        fn = call.get("function") or {}
-        args = fn.get("arguments")
-        name = str(fn.get("name") or "")
-        make = custom_item if name in req.custom else call_item
-        output.append(make(str(call.get("id") or new_id("call")), name,
-                           args if isinstance(args, str) else orjson.dumps(args).decode()))
-    response = shell(rid, req.model, req.echo, "completed")
-    response["output"] = output
-    response["usage"] = usage_of(chat.get("usage"))
-    finish(response, choice.get("finish_reason"))
-    return response

@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 
 from kanjia.ingress._common import stream_error
-from kanjia.ingress._responses import (
-    ResponsesRequest,
+from kanjia.ingress._responses import ResponsesRequest
+from kanjia.ingress._responses_render import (
     call_item,
     custom_item,
     finish,
