@@ -75,6 +75,7 @@ def test_create(client: anthropic.Anthropic, ledger: Ledger, model: str) -> None
     assert msg.usage.input_tokens > 0 and msg.usage.output_tokens > 0
     assert msg.usage.cache_read_input_tokens == 0
     rec = ledger.wait(raw.headers["x-kanjia-request-id"])
+    assert msg._request_id == rec.request_id
     assert rec.endpoint == "messages" and rec.status == 200
     assert rec.output_tokens == msg.usage.output_tokens
     assert rec.input_tokens == msg.usage.input_tokens

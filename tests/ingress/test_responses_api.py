@@ -72,6 +72,7 @@ def test_create(client: openai.OpenAI, ledger: Ledger, model: str) -> None:
     assert resp.instructions == "Answer briefly." and resp.model == model
     assert resp.usage is not None and resp.usage.output_tokens == 20
     rec = ledger.wait(raw.headers["x-kanjia-request-id"])
+    assert resp._request_id == rec.request_id
     assert rec.endpoint == "responses" and rec.status == 200
     assert rec.input_tokens == resp.usage.input_tokens
     assert rec.output_tokens == resp.usage.output_tokens

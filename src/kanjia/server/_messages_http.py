@@ -73,6 +73,7 @@ def reasoning_check(directory: ModelDirectory) -> Callable[[str], bool]:
 
 def _headers(base: dict[str, str], dropped: list[str]) -> dict[str, str]:
     headers = dict(base)
+    headers["request-id"] = base.get("x-kanjia-request-id", "")  # the SDK's _request_id
     if dropped:
         headers["x-kanjia-dropped-tools"] = ",".join(dropped)
     return headers

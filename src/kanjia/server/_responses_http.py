@@ -103,6 +103,7 @@ async def responses(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) 
     outcome = await s.gateway.chat(checked(req.chat), key, t0, api="responses")
     rid = "resp_" + _suffix(outcome.headers)
     headers = dict(outcome.headers)
+    headers["x-request-id"] = headers.get("x-kanjia-request-id", "")  # the SDK's _request_id
     if req.dropped_tools:
         headers["x-kanjia-dropped-tools"] = ",".join(req.dropped_tools)
     if isinstance(outcome, CallOutcome):
