@@ -353,3 +353,24 @@ def test_effort_goes_only_where_the_vendor_reads_it(gw: ServerThread) -> None:
                   "anthropic/claude-sonnet-4-20250514", "nobody/none"):
         assert not check(model) and not hints(model).reasoning, model
     assert not hints("deepseek/deepseek-chat").completion_tokens
+
+
+def test_reasoning_comes_back_as_thinking(client: anthropic.Anthropic) -> None:
+    """A reasoning model's reasoning_content is a thinking block (thinking_delta when
+    streamed); sending the block back next turn is accepted (and dropped)."""
+    model, prompt = "deepseek/deepseek-reasoner", "why? [[sandbox:tokens=10]]"
+    msg = client.messages.create(model=model, max_tokens=500,
+                                 messages=[{"role": "user", "content": prompt}])
+    assert [b.type for b in msg.content] == ["thinking", "text"]
+    assert msg.content[0].thinking  # type: ignore[union-attr]
+    with client.messages.stream(model=model, max_tokens=500,
+                                messages=[{"role": "user", "content": prompt}]) as stream:
+        deltas = [e.delta.type for e in stream if e.type == "content_block_delta"]
+        final = stream.get_final_message()
+    assert deltas[0] == "thinking_delta" and "text_delta" in deltas
+    assert final.content[0].type == "thinking"
+    again = client.messages.create(model=model, max_tokens=500, messages=[
+        {"role": "user", "content": prompt},
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in msg.content]},
+        {"role": "user", "content": "and? [[sandbox:tokens=5]]"}])
+    assert again.stop_reason == "end_turn"

@@ -374,3 +374,13 @@ def test_two_workers_share_stored_responses(sandbox: Any, tmp_path: Any) -> None
         with pytest.raises(openai.NotFoundError):
             c1.responses.retrieve(first.id)
     assert (tmp_path / "ledger.db.responses").exists()
+
+
+def test_reasoning_item(client: openai.OpenAI) -> None:
+    with client.responses.stream(model="deepseek/deepseek-reasoner",
+                                 input="why? [[sandbox:tokens=10]]") as stream:
+        kinds = [e.type for e in stream]
+        final = stream.get_final_response()
+    assert [o.type for o in final.output] == ["reasoning", "message"]
+    assert "response.reasoning_text.delta" in kinds
+    assert final.usage is not None and final.usage.output_tokens_details.reasoning_tokens > 0
