@@ -54,6 +54,7 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "RateLimited",
+    "UnknownEndpoint",
     "UpstreamError",
     "UpstreamProtocolError",
     "UpstreamTimeout",
@@ -92,6 +93,21 @@ class KanjiaError(Exception):
     def body(self) -> dict[str, dict[str, str | None]]:
         return {"error": {"message": self.message, "type": self.type, "code": self.code,
                           "param": None}}
+
+    def anthropic(self) -> tuple[int, dict[str, str | dict[str, str]]]:
+        """This error in the Anthropic Messages API's shape: (HTTP status, body)
+        ``{"type": "error", "error": {"type", "message"}}`` with Anthropic's error types.
+        A vendor's failure is never the client's: a vendor refusing kanjia's own key or
+        balance is a 502 ``api_error``, not a 401/402 that sends the client to its login."""
+        status = self.status
+        if isinstance(self, UpstreamError):
+            status, kind = _ANTHROPIC_UPSTREAM.get(status, (502, "api_error"))
+        elif status in _ANTHROPIC_TYPES:
+            kind = _ANTHROPIC_TYPES[status]
+        else:
+            status, kind = (status, "api_error") if status >= 500 else (400,
+                                                                       "invalid_request_error")
+        return status, {"type": "error", "error": {"type": kind, "message": self.message}}
 
 
 class ConfigError(KanjiaError):
@@ -212,3 +228,18 @@ class NoDeploymentAvailable(UpstreamError):
     type = "api_error"
     code = "no_deployment_available"
     retryable = False
+
+
+class UnknownEndpoint(ModelNotFound):
+    """No endpoint answers this path (404; not a model problem, whatever the client)."""
+
+    code = "unknown_endpoint"
+
+
+#: kanjia's client-error statuses → Anthropic's error types
+_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error",
+                    402: "billing_error", 403: "permission_error", 404: "not_found_error",
+                    413: "request_too_large", 429: "rate_limit_error"}
+#: a vendor's failure → Anthropic's (status, type); anything else is a 502 api_error
+_ANTHROPIC_UPSTREAM = {429: (429, "rate_limit_error"), 503: (529, "overloaded_error"),
+                       504: (504, "timeout_error")}

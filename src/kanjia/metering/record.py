@@ -12,7 +12,7 @@ __all__ = ["CallRecord"]
 class CallRecord:
     request_id: str
     ts: float                      # unix time the request arrived
-    endpoint: str                  # "chat" | "embeddings"
+    endpoint: str                  # "chat" | "embeddings" | "messages" | "responses"
     route: str | None              # the route name the client asked for, if any
     requested_model: str
     vendor: str | None = None

@@ -76,6 +76,9 @@ class KanjiaApp:
         self._max_body = services.settings.server.max_body_bytes
         self._queue: JobQueue | None = None
         self._runner: BatchRunner | None = None
+        from kanjia.server._ingress import register
+
+        register(self)  # the Anthropic Messages and OpenAI Responses APIs
 
     def mount(self, prefix: str, handler: Handler) -> None:
         self.prefix_routes.append((prefix, handler))
@@ -308,7 +311,9 @@ async def _openapi(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -
 
 
 async def _not_found(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
-    raise ModelNotFound(f"no such endpoint: {scope['method']} {scope['path']}")
+    from kanjia.errors import UnknownEndpoint
+
+    raise UnknownEndpoint(f"the endpoint {scope['method']} {scope['path']} does not exist")
 
 
 def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,

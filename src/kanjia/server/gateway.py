@@ -116,8 +116,10 @@ class Gateway:
 
     # -- public entry points ----------------------------------------------------
     async def chat(self, body: dict[str, Any], api_key: str | None,
-                   t0: float) -> CallOutcome | StreamOutcome:
-        ctx = await self._begin("chat", body, api_key, t0)
+                   t0: float, *, api: str = "chat") -> CallOutcome | StreamOutcome:
+        """A chat request; ``api`` is the client API it came in on ("chat", "messages",
+        "responses"), recorded as the ledger's ``endpoint``."""
+        ctx = await self._begin(api, body, api_key, t0)
         if body.get("stream"):
             return await self._stream(ctx)
         if ctx.plan.cascade is not None:
@@ -134,7 +136,8 @@ class Gateway:
                      t0: float) -> _Ctx:
         model = body["model"]
         principal = await self.access.authenticate(api_key, model)
-        plan = self.planner.plan(model, body, endpoint)
+        plan = self.planner.plan(model, body, "embeddings" if endpoint == "embeddings"
+                                 else "chat")
         ts = time.time()
         ctx = _Ctx(rid=self._ids.new(ts), t0=t0, ts=ts, endpoint=endpoint,
                    body=body, plan=plan, principal=principal)
@@ -194,7 +197,7 @@ class Gateway:
                     ctx.upstream_s += time.perf_counter() - t_up
                 if status >= 400:
                     raise target.adapter.classify_error(status, data, resp.headers)
-                if ctx.endpoint == "chat":
+                if ctx.endpoint != "embeddings":
                     result = target.adapter.parse_chat(data, target.model)
                 else:
                     result = target.adapter.parse_embeddings(data, target.model)
@@ -223,7 +226,7 @@ class Gateway:
     @staticmethod
     def _request(ctx: _Ctx, target: Target, dep: Deployment, stream: bool) -> UpstreamRequest:
         try:
-            if ctx.endpoint == "chat":
+            if ctx.endpoint != "embeddings":
                 return target.adapter.chat_request(dep, ctx.body, target.model, stream)
             return target.adapter.embeddings_request(dep, ctx.body, target.model)
         except orjson.JSONEncodeError as exc:  # e.g. nested deeper than orjson writes

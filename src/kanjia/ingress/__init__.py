@@ -1,0 +1,41 @@
+"""Client APIs other than chat, translated to and from kanjia's internal chat form.
+
+One translator per client API (Anthropic Messages, OpenAI Responses) sits in front of the
+one internal form every vendor adapter speaks: N + M translators, never N × M.
+"""
+
+from kanjia.ingress._common import sse_payloads
+from kanjia.ingress._messages import MessagesRequest, count_input, messages_to_chat
+from kanjia.ingress._messages_render import anthropic_usage, chat_to_message
+from kanjia.ingress._messages_stream import MessagesStream
+from kanjia.ingress._responses import ModelHints, ResponsesRequest, responses_to_chat
+from kanjia.ingress._responses_render import assistant_turn, chat_to_response
+from kanjia.ingress._responses_stream import ResponsesStream
+from kanjia.ingress._store import (
+    Responses,
+    ResponseStore,
+    SQLiteResponseStore,
+    Stored,
+    owner_of,
+)
+
+__all__ = [
+    "MessagesRequest",
+    "MessagesStream",
+    "ModelHints",
+    "ResponseStore",
+    "Responses",
+    "ResponsesRequest",
+    "ResponsesStream",
+    "SQLiteResponseStore",
+    "Stored",
+    "anthropic_usage",
+    "assistant_turn",
+    "chat_to_message",
+    "chat_to_response",
+    "count_input",
+    "messages_to_chat",
+    "owner_of",
+    "responses_to_chat",
+    "sse_payloads",
+]

@@ -1,0 +1,143 @@
+"""HTTP handlers of the Anthropic Messages API: ``POST /v1/messages`` and
+``POST /v1/messages/count_tokens``. Every error here is Anthropic-shaped."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+import orjson
+
+from kanjia.errors import KanjiaError
+from kanjia.ingress import MessagesStream, chat_to_message, count_input, messages_to_chat
+from kanjia.routing.directory import ModelDirectory
+from kanjia.server import _asgi
+from kanjia.server._asgi import Receive, Scope, Send
+from kanjia.server._relay import relay
+from kanjia.server.gateway import CallOutcome
+from kanjia.server.validate import parse_chat, parse_json
+
+if TYPE_CHECKING:
+    from kanjia.server.app import KanjiaApp
+
+__all__ = ["EFFORT_VENDORS", "api_key", "checked", "count_tokens", "head_ok", "messages",
+           "reasoning_check", "send_anthropic_error", "unknown"]
+
+
+def api_key(scope: Scope) -> str | None:
+    """The client's key: ``Authorization: Bearer``, ``x-api-key`` or ``api-key``."""
+    auth = _asgi.header(scope, b"authorization")
+    if auth and auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    return _asgi.header(scope, b"x-api-key") or _asgi.header(scope, b"api-key")
+
+
+async def send_anthropic_error(app: KanjiaApp, send: Send, exc: KanjiaError) -> None:
+    # where the app carries a scrubber of exact configured secrets, errors pass through it
+    # here as they do in the app's own error path (KanjiaError already redacts key shapes)
+    scrub = getattr(app.services, "scrub", None)
+    if scrub is not None and callable(getattr(exc, "scrub", None)):
+        exc = cast(Any, exc).scrub(scrub)
+    status, body = exc.anthropic()
+    headers = {}
+    if exc.retry_after is not None:
+        headers["retry-after"] = str(int(exc.retry_after + 0.999))
+    await _asgi.send_json(send, status, body, headers)
+
+
+def checked(chat: dict[str, Any]) -> dict[str, Any]:
+    """The translated body, through the chat endpoint's own checks: whatever chat refuses
+    (limits, shapes), the other client APIs refuse too."""
+    return parse_chat(orjson.dumps(chat))
+
+
+#: vendors whose chat API documents ``reasoning_effort`` (others may reject the field, or
+#: spell thinking their own way: Qwen's enable_thinking, Doubao's thinking, ...)
+EFFORT_VENDORS = frozenset({"openai"})
+
+
+def reasoning_check(directory: ModelDirectory) -> Callable[[str], bool]:
+    """Does a model take ``reasoning_effort``? (a reasoning model of a vendor that reads
+    it; routes and unknown models: no, the setting is dropped)"""
+    def check(model: str) -> bool:
+        try:
+            target = directory.resolve(model)
+        except KanjiaError:
+            return False
+        return target.entry is not None and "reasoning" in target.entry.capabilities \
+            and target.vendor in EFFORT_VENDORS
+    return check
+
+
+def _headers(base: dict[str, str], dropped: list[str]) -> dict[str, str]:
+    headers = dict(base)
+    headers["request-id"] = base.get("x-kanjia-request-id", "")  # the SDK's _request_id
+    if dropped:
+        headers["x-kanjia-dropped-tools"] = ",".join(dropped)
+    return headers
+
+
+async def messages(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    t0 = time.perf_counter()
+    s = app.services
+    try:
+        raw = await _asgi.read_body(scope, receive, s.settings.server.max_body_bytes)
+        req = messages_to_chat(parse_json(raw), reasoning_check(s.directory))
+        outcome = await s.gateway.chat(checked(req.chat), api_key(scope), t0, api="messages")
+    except KanjiaError as exc:
+        await send_anthropic_error(app, send, exc)
+        return
+    rid = "msg_" + _suffix(outcome.headers)
+    headers = _headers(outcome.headers, req.dropped_tools)
+    if isinstance(outcome, CallOutcome):
+        chat = orjson.loads(outcome.body)
+        await _asgi.send_json(send, 200, chat_to_message(chat, req.model, rid), headers)
+        return
+    await relay(outcome, MessagesStream(rid, req.model), receive, send, headers)
+
+
+async def count_tokens(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """The prompt's tokens by kanjia's tokenizer for the model the name resolves to (the
+    first candidate of a route): an estimate, as Anthropic's own count is."""
+    s = app.services
+    try:
+        raw = await _asgi.read_body(scope, receive, s.settings.server.max_body_bytes)
+        chat = count_input(parse_json(raw))
+        await s.access.authenticate(api_key(scope), chat["model"])
+        target = s.planner.plan(chat["model"], chat).targets[0]
+        counter = s.gateway.counter
+        if not counter.ready(target.vendor, target.model):
+            await asyncio.to_thread(counter.load, target.vendor, target.model)
+        n = counter.count_prompt_tokens(target.vendor, target.model, chat["messages"])
+        if chat.get("tools"):
+            n += counter.count_text_tokens(target.vendor, target.model,
+                                           orjson.dumps(chat["tools"]).decode())
+    except KanjiaError as exc:
+        await send_anthropic_error(app, send, exc)
+        return
+    await _asgi.send_json(send, 200, {"input_tokens": n},
+                          {"x-kanjia-model": f"{target.vendor}/{target.model}",
+                           "x-kanjia-usage": "estimated"})
+
+
+async def unknown(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Any other method or path under /v1/messages: an Anthropic-shaped 404."""
+    from kanjia.errors import ModelNotFound
+
+    await send_anthropic_error(app, send, ModelNotFound(
+        f"the endpoint {scope['method']} {scope['path']} does not exist on this gateway"))
+
+
+async def head_ok(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """``HEAD /`` and ``HEAD /v1``: the connectivity probe Claude Code makes."""
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _suffix(headers: dict[str, str]) -> str:
+    """The request id without its prefix: ids of the form ``kj-...`` read like keys to
+    the secret scrubber, so a response id carries only the unique part."""
+    return headers.get("x-kanjia-request-id", "").split("-", 1)[-1]
