@@ -23,8 +23,9 @@ MASTER = "test-dashboard-master-key-3f9a"
 #: deepseek first, then qwen, then zhipu: faults on deepseek make it fall back
 FALLBACK_ROUTE = {"models": ["deepseek/deepseek-chat", "qwen/qwen-plus", "zhipu/glm-4-flash"],
                   "objective": "ordered"}
-#: a model name that would run script if the page ever parsed ledger text as HTML
-HOSTILE_MODEL = "deepseek/<img src=x onerror=\"document.title='pwned'\">"
+#: a model name that would run script if the page ever parsed ledger text as HTML (no
+#: whitespace: model ids may hold none; "/" separates HTML attributes as well)
+HOSTILE_MODEL = "deepseek/<img/src=x/onerror=\"document.title='pwned'\">"
 
 
 @dataclass
