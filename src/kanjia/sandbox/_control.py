@@ -5,6 +5,8 @@
 - ``GET /_sandbox/stats``: requests per vendor and model, faults applied
 - ``POST /_sandbox/reset``: rules, stats, prompt cache and ids back to start
 - ``GET /_sandbox/vendors``: the vendors served and their base paths
+- ``GET /_sandbox/requests``: method and raw path of the latest requests received
+  (``DELETE`` forgets them)
 """
 
 from __future__ import annotations
@@ -51,3 +53,13 @@ def add_control_routes(app: web.Application, state: SandboxState, vendors: tuple
     app.router.add_get("/_sandbox/stats", stats)
     app.router.add_post("/_sandbox/reset", reset)
     app.router.add_get("/_sandbox/vendors", list_vendors)
+
+    async def received(request: web.Request) -> web.Response:
+        return json_response({"requests": list(state.received)})
+
+    async def forget_received(request: web.Request) -> web.Response:
+        state.received.clear()
+        return json_response({"ok": True})
+
+    app.router.add_get("/_sandbox/requests", received)
+    app.router.add_delete("/_sandbox/requests", forget_received)

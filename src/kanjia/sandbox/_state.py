@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ class SandboxState:
         self.stats = Stats()
         self.cache = PromptCache()
         self._ids = itertools.count(1)
+        #: method and raw path of the latest requests (``GET /_sandbox/requests``)
+        self.received: collections.deque[dict[str, str]] = collections.deque(maxlen=1000)
 
     def admit(self, vendor: str, model: str, directives: Directives) -> str | None:
         """Count the request and pick its fault: its directive, else a server rule."""
@@ -71,6 +74,7 @@ class SandboxState:
         self.faults.reset()
         self.stats.reset()
         self.cache.reset()
+        self.received.clear()
         self._ids = itertools.count(1)
 
 
