@@ -271,3 +271,5 @@ def test_admin_paths_answer_405_too(
     assert _call(app, loop, "DELETE", "/admin/usage", "192.0.2.30", key=MASTER) == 405
     assert _call(app, loop, "PATCH", "/admin/keys", "192.0.2.30", key=MASTER) == 405
     assert _call(app, loop, "GET", "/admin/nothing", "192.0.2.30", key=MASTER) == 404
+    assert _call(app, loop, "DELETE", "/ui/login", "192.0.2.30") == 405
+    assert _call(app, loop, "PUT", "/ui", "192.0.2.30") == 405

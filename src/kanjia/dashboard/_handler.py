@@ -32,7 +32,7 @@ from kanjia.dashboard._data import collect_dashboard
 from kanjia.dashboard._health import live_breakers
 from kanjia.dashboard._page import Assets, render_login, render_page
 from kanjia.dashboard._period import Period
-from kanjia.errors import AuthFailed, BadRequest, ModelNotFound, RateLimited
+from kanjia.errors import AuthFailed, BadRequest, MethodNotAllowed, ModelNotFound, RateLimited
 from kanjia.metering import Metering
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["Dashboard"]
 
 _FORM_LIMIT = 4096
+_METHODS = {"/ui": ("GET", "HEAD"), "/ui/data.json": ("GET",), "/ui/login": ("POST",),
+            "/ui/logout": ("POST",)}
 _CURRENCIES = ("CNY", "USD")
 
 
@@ -121,6 +123,8 @@ class Dashboard:
             await self._login(app, scope, receive, send)
         elif path == "/ui/logout" and method == "POST":
             await _redirect(send, "/ui", clear_cookie(_secure(scope)))
+        elif path in _METHODS:
+            raise MethodNotAllowed(f"{path} does not answer {method}", allow=_METHODS[path])
         else:
             raise ModelNotFound(f"no such endpoint: {method} {scope['path']}")
 
