@@ -306,3 +306,38 @@ def test_secret_scan_of_everything_a_served_gateway_wrote(rel_sandbox: object,
     files = [f for f in tmp_path.rglob("*") if f.is_file() and f not in (log, config)]
     for f in files:
         clean(f"file {f.relative_to(tmp_path)}", f.read_bytes())
+
+
+def test_a_failed_deferred_job_stores_no_key(sb: str, tmp_path: Path) -> None:
+    """The batch queue keeps a failed job's error text: scrubbed like any other."""
+    import time
+
+    import orjson
+
+    from kanjia.batch import BatchRunner, JobQueue
+    from kanjia.server.gateway import CallOutcome
+
+    app = build_app(load_settings(None, vendors=vendor_config(sb)), env=KEYS)
+    queue = JobQueue(tmp_path / "q.db")
+
+    async def send(body: dict[str, object]) -> dict[str, object]:  # as the app's own runner
+        outcome = await app.services.gateway.chat(body, None, time.perf_counter())
+        assert isinstance(outcome, CallOutcome)
+        return dict(orjson.loads(outcome.body))
+
+    async def run() -> None:
+        await app.startup()
+        try:
+            await BatchRunner(queue, send).run_once()
+        finally:
+            await app.shutdown()
+
+    jids = [queue.add(batch_id="http", model=f"{v}/{MODELS[v]}", body=_echo_chat(v, "auth", False),
+                      send_at=0, route=None, target=None, cost_now=None, cost_then=None,
+                      currency=None) for v in SHAPELESS]
+    asyncio.run(run())
+    errors = [(queue.get(j) or pytest.fail("job lost")).error for j in jids]
+    queue.close()
+    assert all(e and e.startswith("upstream_auth_failed") for e in errors), errors
+    assert not _leaks(repr(errors)), errors
+    assert not _leaks((tmp_path / "q.db").read_bytes())
