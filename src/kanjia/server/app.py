@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import os
 import time
@@ -31,6 +30,7 @@ from kanjia.scrub import Scrubber, install_log_scrubber
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
 from kanjia.server._guesses import Guesses
+from kanjia.server._jobs import JOBS_PREFIX, job_handler, job_owner
 from kanjia.server.access import AccessPolicy, OpenAccess
 from kanjia.server.gateway import CallOutcome, Gateway, RecordSink
 from kanjia.server.metrics import Metrics
@@ -84,7 +84,7 @@ class KanjiaApp:
             ("GET", "/openapi.json"): _openapi,
             ("GET", "/status"): _status,
         }
-        self.prefix_routes: list[tuple[str, Handler]] = [(_JOBS, _job)]
+        self.prefix_routes: list[tuple[str, Handler]] = [(JOBS_PREFIX, job_handler)]
         #: wrong master keys per client address (/admin/, /ui, /status, /metrics)
         self.guesses = Guesses()
         self.on_startup: list[Hook] = []
@@ -101,6 +101,11 @@ class KanjiaApp:
         key = _bearer(scope)
         master = self.services.master_key
         return bool(master and key and hmac.compare_digest(key.encode(), master.encode()))
+
+    @staticmethod
+    def caller_key(scope: Scope) -> str | None:
+        """The API key the request carries (Authorization: Bearer, x-api-key, api-key)."""
+        return _bearer(scope)
 
     def admitted(self, scope: Scope, *, hold: bool = True) -> bool:
         """Whether the request carries the master key. A wrong key counts against the
@@ -272,49 +277,12 @@ async def _deferred(app: KanjiaApp, scope: Scope, send: Send, body: dict[str, An
     jid = queue.add(batch_id="http", model=body["model"], body=body,
                     send_at=when.at.timestamp(), route=plan.route, target=plan.target,
                     cost_now=str(when.cost_now), cost_then=str(when.cost_then),
-                    currency=when.currency, owner=_owner(_bearer(scope)))
+                    currency=when.currency, owner=job_owner(_bearer(scope)))
     await _asgi.send_json(send, 202, {
         "id": jid, "object": "kanjia.deferred", "status": "queued", "target": plan.target,
         "send_at": when.at.isoformat(), "expected_cost_now": str(when.cost_now),
         "expected_cost_then": str(when.cost_then), "currency": when.currency,
         "poll": f"/v1/kanjia/jobs/{jid}"}, {"x-kanjia-deferred": "yes"})
-
-
-_JOBS = "/v1/kanjia/jobs/"
-
-
-def _owner(key: str | None) -> str | None:
-    """What a deferred job stores of the key that queued it (a hash, never the key)."""
-    return hashlib.sha256(key.encode()).hexdigest() if key else None
-
-
-async def _job(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """A deferred job, for the key that queued it or the admin key; 404 for anyone else
-    (whether the job exists is not told). Reading never creates the queue's database."""
-    if scope["method"] != "GET":
-        raise MethodNotAllowed(f"{scope['path']} answers GET only", allow=("GET",))
-    jid = scope["path"][len(_JOBS):]
-    queue = await app.existing_batch_queue()
-    job = await asyncio.to_thread(queue.get, jid) if queue is not None else None
-    if job is not None and not app.is_admin(scope):
-        key = _bearer(scope)
-        owner = await asyncio.to_thread(queue.owner, jid) if queue is not None else None
-        if owner is None:  # queued without a key: whoever this gateway lets in keyless
-            mine = key is None and await _anonymous_ok(app, job.model)
-        else:
-            mine = hmac.compare_digest((_owner(key) or "").encode(), owner.encode())
-        job = job if mine else None
-    if job is None:
-        raise ModelNotFound(f"no deferred job {jid!r}")
-    await _asgi.send_json(send, 200, job.as_dict())
-
-
-async def _anonymous_ok(app: KanjiaApp, model: str) -> bool:
-    try:
-        principal = await app.services.access.authenticate(None, model)
-    except KanjiaError:
-        return False
-    return principal.key_id is None
 
 
 async def _close(gen: Any) -> None:
