@@ -16,6 +16,7 @@ OpenAI-style body ``{"error": {"message", "type", "code"}}``.
     │   ├── AuthFailed              401 (missing/invalid key, or vendor rejected ours)
     │   ├── PermissionDenied        403 (key may not use this model / endpoint)
     │   ├── ModelNotFound           404 model_not_found
+    │   ├── MethodNotAllowed        405 method_not_allowed (with the Allow header's value)
     │   ├── PayloadTooLarge         413
     │   └── BudgetExceeded          429 budget_exceeded (kanjia's own budgets)
     └── UpstreamError               a vendor failed; may be retried elsewhere
@@ -27,14 +28,18 @@ OpenAI-style body ``{"error": {"message", "type", "code"}}``.
         ├── UpstreamProtocolError   502 bad_gateway              (retryable: malformed body)
         └── NoDeploymentAvailable   503 no_deployment_available  (every candidate failed)
 
-Messages never contain secrets: adapters build them from the vendor's own error
-text, which never includes our key, and ``redact`` scrubs anything key-shaped.
+Messages never contain secrets: ``redact`` scrubs anything key-shaped when an error is
+made, and since vendor error text can echo a key of any shape (UUIDs, ``key:secret``,
+JWTs, ``AKID...``), the gateway also scrubs the exact configured secret values
+(``kanjia.scrub.Scrubber``, through ``KanjiaError.scrub``) before an error is recorded,
+logged or sent.
 """
 
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from collections.abc import Callable, Iterable
+from typing import ClassVar, Self
 
 __all__ = [
     "AuthFailed",
@@ -48,6 +53,7 @@ __all__ = [
     "KanjiaError",
     "LocalNotInstalled",
     "LocalServerError",
+    "MethodNotAllowed",
     "ModelNotFound",
     "NoDeploymentAvailable",
     "Overloaded",
@@ -89,6 +95,12 @@ class KanjiaError(Exception):
         self.retry_after = retry_after
         self.vendor = vendor
         super().__init__(self.message)
+
+    def scrub(self, scrubber: Callable[[str], str]) -> Self:
+        """Pass the message through ``scrubber`` (exact secret values); returns self."""
+        self.message = scrubber(self.message)
+        self.args = (self.message,)
+        return self
 
     def body(self) -> dict[str, dict[str, str | None]]:
         return {"error": {"message": self.message, "type": self.type, "code": self.code,
@@ -163,6 +175,17 @@ class PermissionDenied(ClientError):
 class ModelNotFound(ClientError):
     status = 404
     code = "model_not_found"
+
+
+class MethodNotAllowed(ClientError):
+    """The path exists but does not answer this method; ``allow`` lists those it does."""
+
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allow: Iterable[str]) -> None:
+        super().__init__(message)
+        self.allow = ", ".join(sorted(set(allow)))
 
 
 class PayloadTooLarge(ClientError):

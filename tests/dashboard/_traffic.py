@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kanjia.cli.demo import _CHAT_MODELS, _workload
+from kanjia.cli._demo_summary import Sent
+from kanjia.cli.demo import _workload
 from kanjia.config import load_settings
 from kanjia.sandbox import SandboxSettings, SandboxThread
 from kanjia.server import KanjiaApp, ServerThread, build_app
@@ -23,8 +24,9 @@ MASTER = "test-dashboard-master-key-3f9a"
 #: deepseek first, then qwen, then zhipu: faults on deepseek make it fall back
 FALLBACK_ROUTE = {"models": ["deepseek/deepseek-chat", "qwen/qwen-plus", "zhipu/glm-4-flash"],
                   "objective": "ordered"}
-#: a model name that would run script if the page ever parsed ledger text as HTML
-HOSTILE_MODEL = "deepseek/<img src=x onerror=\"document.title='pwned'\">"
+#: a model name that would run script if the page ever parsed ledger text as HTML (no
+#: whitespace: model ids may hold none; "/" separates HTML attributes as well)
+HOSTILE_MODEL = "deepseek/<img/src=x/onerror=\"document.title='pwned'\">"
 
 
 @dataclass
@@ -85,7 +87,7 @@ def fill(served: Served) -> None:
 
     url = served.url
     with openai.OpenAI(base_url=url + "/v1", api_key="demo", max_retries=0) as client:
-        _workload(client, list(_CHAT_MODELS))
+        _workload(client, served.sandbox_url, Sent())
     # keys with budgets (from now on every request needs a key: the master key is one)
     team = _admin(url, "POST", "/admin/keys", {"name": "team-a", "tenant": "acme",
                                               "budget": ["0.02CNY/day", "1CNY/month"]})

@@ -44,7 +44,8 @@ def _check(data: dict[str, Any]) -> None:
     assert recent[2]["attempts"] == ["deepseek/deepseek-chat", "qwen/qwen-plus"]
     assert recent[2]["served_by"] == "qwen/qwen-plus"
     k = data["kpis"]
-    assert k["fallbacks"] == 3 and k["errors"] == 2 and k["requests"] >= 50
+    # 3 forced here, 1 by the demo workload (cheap-chat after a 429)
+    assert k["fallbacks"] == 4 and k["errors"] == 2 and k["requests"] >= 50
     assert k["spend"] > 0 and k["baseline_total"] > k["spend"] and k["saving"] > 0
     spend = data["spend"]
     assert spend["total"] == pytest.approx(k["spend"])

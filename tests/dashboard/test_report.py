@@ -46,7 +46,7 @@ def test_cli_options(served: Served, tmp_path: Path) -> None:
 def test_cli_refuses_a_missing_ledger(tmp_path: Path) -> None:
     result = CliRunner().invoke(dashboard, ["--db", str(tmp_path / "nope.db"), "--out",
                                             str(tmp_path / "x.html")])
-    assert result.exit_code == 2 and "no ledger file" in result.output
+    assert result.exit_code == 2 and "no ledger at" in result.output
     assert not (tmp_path / "nope.db").exists() and not (tmp_path / "x.html").exists()
     result = CliRunner().invoke(dashboard, ["--db", "x.db", "--out", "x.html", "--since", "May"])
     assert result.exit_code == 2 and "YYYY-MM-DD" in result.output

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS batch_jobs (
     currency TEXT,
     result BLOB,
     error TEXT,
-    finished REAL
+    finished REAL,
+    owner TEXT                       -- sha256 of the API key that queued it (HTTP), or NULL
 );
 CREATE INDEX IF NOT EXISTS batch_jobs_due ON batch_jobs (status, send_at);
 CREATE INDEX IF NOT EXISTS batch_jobs_batch ON batch_jobs (batch_id);
@@ -85,6 +86,9 @@ class JobQueue:
                                    isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(batch_jobs)")}
+        if "owner" not in columns:  # a queue made before jobs had owners
+            self._db.execute("ALTER TABLE batch_jobs ADD COLUMN owner TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -92,14 +96,23 @@ class JobQueue:
 
     def add(self, *, batch_id: str, model: str, body: dict[str, Any], send_at: float,
             route: str | None, target: str | None, cost_now: str | None,
-            cost_then: str | None, currency: str | None) -> str:
+            cost_then: str | None, currency: str | None, owner: str | None = None) -> str:
+        """Queue one job; ``owner`` is who may read it back over HTTP (a key's hash)."""
         jid = "job-" + uuid.uuid4().hex[:20]
         with self._lock:
             self._db.execute(
-                f"INSERT INTO batch_jobs ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO batch_jobs ({_COLS}, owner) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (jid, batch_id, time.time(), send_at, "queued", route, model, target,
-                 orjson.dumps(body), cost_now, cost_then, currency, None, None, None))
+                 orjson.dumps(body), cost_now, cost_then, currency, None, None, None, owner))
         return jid
+
+    def owner(self, jid: str) -> str | None:
+        """The owner given to ``add`` (None: queued without a key, e.g. by the CLI)."""
+        with self._lock:
+            row = self._db.execute("SELECT owner FROM batch_jobs WHERE id = ?",
+                                   (jid,)).fetchone()
+        return str(row[0]) if row and row[0] is not None else None
 
     def claim_due(self, now: float, limit: int = 100) -> list[Job]:
         """Mark due jobs as sent and return them (at most once per job)."""

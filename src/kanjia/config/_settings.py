@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -24,7 +24,10 @@ class ServerSettings(BaseModel):
     master_key_env: str = "KANJIA_MASTER_KEY"
     #: require a kanjia virtual key (or the master key) on /v1 endpoints
     require_keys: bool = False
-    metrics_public: bool = True
+    #: serve /metrics without the master key even when one is set (it shows spend, tokens
+    #: and breaker states); ``public_metrics`` is accepted as the same setting
+    metrics_public: bool = Field(False, validation_alias=AliasChoices("metrics_public",
+                                                                      "public_metrics"))
     max_attempts: int = Field(3, ge=1, le=10)
     #: once started, a gateway process freezes what start-up loaded out of the cyclic
     #: garbage collector's sight and collects young objects every this many net

@@ -29,14 +29,14 @@ from kanjia.dashboard._auth import (
     session_valid,
 )
 from kanjia.dashboard._data import collect_dashboard
-from kanjia.dashboard._guesses import Guesses
 from kanjia.dashboard._health import live_breakers
 from kanjia.dashboard._page import Assets, render_login, render_page
 from kanjia.dashboard._period import Period
-from kanjia.errors import AuthFailed, BadRequest, ModelNotFound, RateLimited
+from kanjia.errors import AuthFailed, BadRequest, MethodNotAllowed, ModelNotFound, RateLimited
 from kanjia.metering import Metering
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
+from kanjia.server._guesses import Guesses
 from kanjia.server.validate import query_date
 
 if TYPE_CHECKING:
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["Dashboard"]
 
 _FORM_LIMIT = 4096
+_METHODS = {"/ui": ("GET", "HEAD"), "/ui/data.json": ("GET",), "/ui/login": ("POST",),
+            "/ui/logout": ("POST",)}
 _CURRENCIES = ("CNY", "USD")
 
 
@@ -88,19 +90,22 @@ class Dashboard:
 
     def __init__(self, assets: Assets | None = None, guesses: Guesses | None = None) -> None:
         self.assets = assets or Assets.load()
-        self.guesses = guesses or Guesses()
+        #: None: the app's own counter, shared with /admin/ (``KanjiaApp.guesses``)
+        self.guesses = guesses
 
-    def _offer(self, scope: Scope, candidate: str | None, master: str) -> bool:
-        """Whether ``candidate`` is the master key; 429 while this client (or everyone)
-        has offered too many wrong ones this minute."""
+    def _offer(self, app: KanjiaApp, scope: Scope, candidate: str | None, master: str
+               ) -> bool:
+        """Whether ``candidate`` is the master key; 429 while this client address has
+        offered too many wrong ones this minute."""
+        guesses = self.guesses if self.guesses is not None else app.guesses
         client = (scope.get("client") or ("?", 0))[0]
-        wait = self.guesses.wait_s(client)
+        wait = guesses.wait_s(client)
         if wait > 0:
             raise RateLimited("too many wrong admin keys: wait before signing in again",
                               retry_after=wait)
         if key_matches(candidate, master):
             return True
-        self.guesses.failed(client)
+        guesses.failed(client)
         return False
 
     async def __call__(self, app: KanjiaApp, scope: Scope, receive: Receive, send: Send
@@ -118,6 +123,8 @@ class Dashboard:
             await self._login(app, scope, receive, send)
         elif path == "/ui/logout" and method == "POST":
             await _redirect(send, "/ui", clear_cookie(_secure(scope)))
+        elif path in _METHODS:
+            raise MethodNotAllowed(f"{path} does not answer {method}", allow=_METHODS[path])
         else:
             raise ModelNotFound(f"no such endpoint: {method} {scope['path']}")
 
@@ -127,7 +134,7 @@ class Dashboard:
         master = app.services.master_key
         if not master:
             return False
-        if app.is_admin(scope):
+        if app.admitted(scope):  # a wrong key counts against the caller's address
             return True
         return session_valid(cookie_value(_asgi.header(scope, b"cookie")), master)
 
@@ -145,7 +152,7 @@ class Dashboard:
         master = app.services.master_key
         raw = await _asgi.read_body(scope, receive, _FORM_LIMIT)
         form = dict(parse_qsl(raw.decode("utf-8", "replace")))
-        if not master or not self._offer(scope, form.get("key"), master):
+        if not master or not self._offer(app, scope, form.get("key"), master):
             await self._login_page(app, send, "That is not the admin key.")
             return
         await _redirect(send, "/ui", session_cookie(make_session(master), _secure(scope)))
@@ -156,7 +163,7 @@ class Dashboard:
         query = _query(scope)
         offered = next((v for k, v in query if k == "key"), None)
         if offered is not None:
-            if not master or not self._offer(scope, offered, master):
+            if not master or not self._offer(app, scope, offered, master):
                 await self._login_page(app, send, "That is not the admin key.")
                 return
             rest = urlencode([(k, v) for k, v in query if k != "key"])

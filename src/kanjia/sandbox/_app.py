@@ -6,6 +6,7 @@ from aiohttp import web
 
 from kanjia.sandbox._anthropic import messages_handler
 from kanjia.sandbox._control import add_control_routes
+from kanjia.sandbox._echo import echo_key_middleware, record_middleware
 from kanjia.sandbox._gemini import gemini_handler, gemini_models_handler
 from kanjia.sandbox._oa_vendors import OA_VENDORS
 from kanjia.sandbox._openai import chat_handler, embeddings_handler, models_handler
@@ -24,7 +25,8 @@ _CLIENT_MAX_SIZE = 64 * 1024 * 1024
 def build_app(settings: SandboxSettings | None = None) -> web.Application:
     """An aiohttp application simulating every vendor, with its own state."""
     state = SandboxState(settings or SandboxSettings())
-    app = web.Application(client_max_size=_CLIENT_MAX_SIZE)
+    app = web.Application(client_max_size=_CLIENT_MAX_SIZE,
+                          middlewares=[record_middleware(state), echo_key_middleware])
     app[STATE_KEY] = state
     router = app.router
     for vendor in OA_VENDORS.values():

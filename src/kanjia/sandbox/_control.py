@@ -7,6 +7,8 @@
 - ``GET /_sandbox/vendors``: the vendors served and their base paths
 - ``GET /_sandbox/cache``: the last requests' explicit cache breakpoints (``cache_control``
   path and ttl) and cache usage, by response id
+- ``GET /_sandbox/requests``: method and raw path of the latest requests received
+  (``DELETE`` forgets them)
 """
 
 from __future__ import annotations
@@ -58,3 +60,13 @@ def add_control_routes(app: web.Application, state: SandboxState, vendors: tuple
         return json_response({"requests": state.cache.recent()})
 
     app.router.add_get("/_sandbox/cache", cache_log)
+
+    async def received(request: web.Request) -> web.Response:
+        return json_response({"requests": list(state.received)})
+
+    async def forget_received(request: web.Request) -> web.Response:
+        state.received.clear()
+        return json_response({"ok": True})
+
+    app.router.add_get("/_sandbox/requests", received)
+    app.router.add_delete("/_sandbox/requests", forget_received)

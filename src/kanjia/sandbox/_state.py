@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 from dataclasses import dataclass
 
@@ -33,6 +34,8 @@ class SandboxState:
         self.cache = PromptCache()
         self.usage = UsageBook()
         self._ids = itertools.count(1)
+        #: method and raw path of the latest requests (``GET /_sandbox/requests``)
+        self.received: collections.deque[dict[str, str]] = collections.deque(maxlen=1000)
 
     def admit(self, vendor: str, model: str, directives: Directives) -> str | None:
         """Count the request and pick its fault: its directive, else a server rule."""
@@ -74,6 +77,7 @@ class SandboxState:
         self.stats.reset()
         self.cache.reset()
         self.usage.reset()
+        self.received.clear()
         self._ids = itertools.count(1)
 
 

@@ -26,7 +26,14 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from kanjia.errors import AuthFailed, BadRequest, ConfigError, KanjiaError, ModelNotFound
+from kanjia.errors import (
+    AuthFailed,
+    BadRequest,
+    ConfigError,
+    KanjiaError,
+    MethodNotAllowed,
+    ModelNotFound,
+)
 from kanjia.metering import (
     GROUPS,
     BudgetSpec,
@@ -203,10 +210,15 @@ _ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
 
 
 def _find(method: str, path: str) -> tuple[Route, re.Match[str]]:
+    allow: list[str] = []
     for verb, pattern, route in _ROUTES:
         match = pattern.fullmatch(path)
-        if match is not None and verb == method:
-            return route, match
+        if match is not None:
+            if verb == method:
+                return route, match
+            allow.append(verb)
+    if allow:
+        raise MethodNotAllowed(f"{path} does not answer {method}", allow=allow)
     raise ModelNotFound(f"no such admin endpoint: {method} {path}")
 
 
@@ -214,7 +226,7 @@ async def handle_admin(app: KanjiaApp, scope: Scope, receive: Receive, send: Sen
     if not app.services.master_key:
         raise AuthFailed("the admin API is off: set the master key "
                          f"(${app.services.settings.server.master_key_env})")
-    if not app.is_admin(scope):
+    if not app.admitted(scope):  # wrong keys count against the caller's address
         raise AuthFailed("the admin API requires the master key")
     metering = app.services.extras.get("metering")
     if not isinstance(metering, Metering):

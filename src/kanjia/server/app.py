@@ -14,15 +14,26 @@ import orjson
 
 from kanjia.catalog import Catalog, load_catalog, price_overrides_path
 from kanjia.config import Settings
-from kanjia.errors import AuthFailed, BadRequest, ConfigError, KanjiaError, ModelNotFound
+from kanjia.errors import (
+    AuthFailed,
+    BadRequest,
+    ConfigError,
+    KanjiaError,
+    MethodNotAllowed,
+    RateLimited,
+)
 from kanjia.routing.directory import ModelDirectory
 from kanjia.routing.health import HealthBoard
 from kanjia.routing.planner import Planner
+from kanjia.scrub import Scrubber, install_log_scrubber
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
+from kanjia.server._guesses import Guesses
+from kanjia.server._jobs import JOBS_PREFIX, job_handler, job_owner
 from kanjia.server.access import AccessPolicy, OpenAccess
 from kanjia.server.gateway import CallOutcome, Gateway, RecordSink
 from kanjia.server.metrics import Metrics
+from kanjia.server.model_ids import check_model_id
 from kanjia.server.openapi import OPENAPI
 from kanjia.server.upstream import Upstream
 from kanjia.server.validate import parse_chat, parse_embeddings
@@ -53,6 +64,8 @@ class Services:
     access: AccessPolicy
     master_key: str | None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: removes every configured secret from error text, logs and /metrics
+    scrub: Scrubber = field(default_factory=Scrubber)
 
 
 class KanjiaApp:
@@ -70,12 +83,15 @@ class KanjiaApp:
             ("GET", "/openapi.json"): _openapi,
             ("GET", "/status"): _status,
         }
-        self.prefix_routes: list[tuple[str, Handler]] = [("/v1/kanjia/jobs/", _job)]
+        self.prefix_routes: list[tuple[str, Handler]] = [(JOBS_PREFIX, job_handler)]
+        #: wrong master keys per client address (/admin/, /ui, /status, /metrics)
+        self.guesses = Guesses()
         self.on_startup: list[Hook] = []
         self.on_shutdown: list[Hook] = []
         self._max_body = services.settings.server.max_body_bytes
         self._queue: JobQueue | None = None
         self._runner: BatchRunner | None = None
+        self._unscrub_logs: Callable[[], None] | None = None
         from kanjia.server._ingress import register
 
         register(self)  # the Anthropic Messages and OpenAI Responses APIs
@@ -88,6 +104,29 @@ class KanjiaApp:
         master = self.services.master_key
         return bool(master and key and hmac.compare_digest(key.encode(), master.encode()))
 
+    @staticmethod
+    def caller_key(scope: Scope) -> str | None:
+        """The API key the request carries (Authorization: Bearer, x-api-key, api-key)."""
+        return _bearer(scope)
+
+    def admitted(self, scope: Scope, *, hold: bool = True) -> bool:
+        """Whether the request carries the master key. A wrong key counts against the
+        client's address (``Guesses``); while that address is held, even the right key is
+        refused: 429 with Retry-After (``hold``), or False."""
+        if not self.services.master_key or _bearer(scope) is None:
+            return False
+        client = (scope.get("client") or ("?", 0))[0]
+        wait = self.guesses.wait_s(client)
+        if wait > 0:
+            if not hold:
+                return False
+            raise RateLimited("too many wrong admin keys from this address: wait before "
+                              "trying again", retry_after=wait)
+        if self.is_admin(scope):
+            return True
+        self.guesses.failed(client)
+        return False
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
@@ -98,9 +137,16 @@ class KanjiaApp:
             try:
                 await handler(self, scope, receive, send)
             except KanjiaError as exc:
-                await _asgi.send_error(send, exc)
+                allow = {"allow": exc.allow} if isinstance(exc, MethodNotAllowed) else None
+                await _asgi.send_error(send, exc.scrub(self.services.scrub), allow)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    async def existing_batch_queue(self) -> JobQueue | None:
+        """The deferred-work queue if it exists; never creates its database."""
+        if self._queue is None and not os.path.exists(self.services.settings.batch_queue):
+            return None
+        return await self.batch_queue()
 
     async def batch_queue(self) -> JobQueue:
         """The deferred-work queue, opened (and its runner started) on first use."""
@@ -121,6 +167,7 @@ class KanjiaApp:
         return self._queue
 
     async def startup(self) -> None:
+        self._unscrub_logs = install_log_scrubber(self.services.scrub)
         await self.services.upstream.start()
         if os.path.exists(self.services.settings.batch_queue):
             await self.batch_queue()
@@ -135,6 +182,8 @@ class KanjiaApp:
         if self._queue is not None:
             self._queue.close()
         await self.services.upstream.close()
+        if self._unscrub_logs is not None:
+            self._unscrub_logs()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -212,6 +261,7 @@ async def _deferred(app: KanjiaApp, scope: Scope, send: Send, body: dict[str, An
     if body.get("stream"):
         raise BadRequest("a deferred request cannot stream; poll GET /v1/kanjia/jobs/{id}")
     s = app.services
+    check_model_id(body["model"])
     principal = await s.access.authenticate(_bearer(scope), body["model"])
     if principal.key_id is not None and not principal.is_admin:
         raise BadRequest("deferral runs as the gateway: use the admin key or an open gateway")
@@ -229,21 +279,12 @@ async def _deferred(app: KanjiaApp, scope: Scope, send: Send, body: dict[str, An
     jid = queue.add(batch_id="http", model=body["model"], body=body,
                     send_at=when.at.timestamp(), route=plan.route, target=plan.target,
                     cost_now=str(when.cost_now), cost_then=str(when.cost_then),
-                    currency=when.currency)
+                    currency=when.currency, owner=job_owner(_bearer(scope)))
     await _asgi.send_json(send, 202, {
         "id": jid, "object": "kanjia.deferred", "status": "queued", "target": plan.target,
         "send_at": when.at.isoformat(), "expected_cost_now": str(when.cost_now),
         "expected_cost_then": str(when.cost_then), "currency": when.currency,
         "poll": f"/v1/kanjia/jobs/{jid}"}, {"x-kanjia-deferred": "yes"})
-
-
-async def _job(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
-    jid = scope["path"].rsplit("/", 1)[-1]
-    queue = await app.batch_queue()
-    job = queue.get(jid)
-    if job is None:
-        raise ModelNotFound(f"no deferred job {jid!r}")
-    await _asgi.send_json(send, 200, job.as_dict())
 
 
 async def _close(gen: Any) -> None:
@@ -278,21 +319,27 @@ async def _models(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) ->
 
 
 async def _healthz(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
-    await _asgi.send_json(send, 200, {"status": "ok",
-                                      "vendors": list(app.services.directory.enabled_vendors())})
+    """Liveness: ``{"status": "ok"}``; the enabled vendors only for the admin key."""
+    answer: dict[str, Any] = {"status": "ok"}
+    if app.admitted(scope, hold=False):
+        answer["vendors"] = list(app.services.directory.enabled_vendors())
+    await _asgi.send_json(send, 200, answer)
 
 
 async def _metrics(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
-    if not app.services.settings.server.metrics_public and not app.is_admin(scope):
-        raise AuthFailed("metrics require the admin key")
-    await _asgi.send_bytes(send, 200, app.services.metrics.render(), None,
+    """Prometheus text; the admin key is required when one is set, unless
+    ``[server] metrics_public = true`` makes it public deliberately."""
+    s = app.services
+    if s.master_key and not s.settings.server.metrics_public and not app.admitted(scope):
+        raise AuthFailed("metrics require the admin key (or [server] metrics_public = true)")
+    await _asgi.send_bytes(send, 200, s.scrub.exact_bytes(s.metrics.render()), None,
                            b"text/plain; version=0.0.4; charset=utf-8")
 
 
 async def _status(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
     """Circuit breakers of every deployment (admin key required when one is set)."""
     s = app.services
-    if s.master_key and not app.is_admin(scope):
+    if s.master_key and not app.admitted(scope):
         raise AuthFailed("status requires the admin key")
     deployments = []
     for vendor, deps in s.directory.deployments.items():
@@ -311,6 +358,10 @@ async def _openapi(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -
 
 
 async def _not_found(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    allow = [m for m, p in app.routes if p == scope["path"]]
+    if allow:
+        raise MethodNotAllowed(f"{scope['path']} does not answer {scope['method']}",
+                               allow=allow)
     from kanjia.errors import UnknownEndpoint
 
     raise UnknownEndpoint(f"the endpoint {scope['method']} {scope['path']} does not exist")
@@ -339,11 +390,15 @@ def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,
     upstream = Upstream(settings.server)
     master = env.get(settings.server.master_key_env) or None
     access = access or OpenAccess(master, settings.server.require_keys)
+    scrub = Scrubber.from_config(settings, env, specs, [
+        d.api_key for deps in directory.deployments.values() for d in deps] + [
+        v for deps in directory.deployments.values() for d in deps for v in d.headers.values()])
     gateway = Gateway(catalog=catalog, planner=planner, upstream=upstream, health=health,
                       metrics=metrics, access=access, counter=TokenCounter(),
                       reporting_currency=settings.server.reporting_currency,
-                      max_attempts=settings.server.max_attempts, sinks=sinks or [])
+                      max_attempts=settings.server.max_attempts, sinks=sinks or [],
+                      scrub=scrub)
     services = Services(settings, catalog, directory, planner, health, metrics, gateway,
-                        upstream, access, master)
+                        upstream, access, master, scrub=scrub)
     return KanjiaApp(services)
 

@@ -26,6 +26,7 @@ from kanjia.errors import (
     NoDeploymentAvailable,
     UpstreamError,
     UpstreamProtocolError,
+    redact,
 )
 from kanjia.metering.record import CallRecord
 from kanjia.routing.directory import Target
@@ -35,6 +36,7 @@ from kanjia.server._ids import RequestIds
 from kanjia.server._tries import Tries
 from kanjia.server.access import AccessPolicy, Principal, Reservation
 from kanjia.server.metrics import Metrics
+from kanjia.server.model_ids import check_model_id
 from kanjia.server.upstream import Upstream, UpstreamResponse
 from kanjia.tokens import TokenCounter
 from kanjia.vendors import (
@@ -96,7 +98,8 @@ class Gateway:
     def __init__(self, *, catalog: Catalog, planner: Planner, upstream: Upstream,
                  health: HealthBoard, metrics: Metrics, access: AccessPolicy,
                  counter: TokenCounter, reporting_currency: str, max_attempts: int,
-                 sinks: Sequence[RecordSink] = ()) -> None:
+                 sinks: Sequence[RecordSink] = (),
+                 scrub: Callable[[str], str] = redact) -> None:
         self.catalog = catalog
         self.planner = planner
         self.upstream = upstream
@@ -107,6 +110,8 @@ class Gateway:
         self.reporting_currency = reporting_currency
         self.max_attempts = max_attempts
         self.sinks = list(sinks)
+        #: removes the configured secrets from error text (kanjia.scrub.Scrubber)
+        self.scrub = scrub
         self._rng = random.Random()
         self._ids = RequestIds()
         #: tokenizers being loaded off the event loop, by encoding
@@ -134,7 +139,7 @@ class Gateway:
     # -- stages -------------------------------------------------------------------
     async def _begin(self, endpoint: str, body: dict[str, Any], api_key: str | None,
                      t0: float) -> _Ctx:
-        model = body["model"]
+        model = check_model_id(body["model"])
         principal = await self.access.authenticate(api_key, model)
         plan = self.planner.plan(model, body, "embeddings" if endpoint == "embeddings"
                                  else "chat")
@@ -314,7 +319,7 @@ class Gateway:
             except KanjiaError as exc:
                 state["error"] = exc
                 breaker.failure(exc)
-                yield b"data: %s\n\n" % _error_payload(exc)
+                yield b"data: %s\n\n" % _error_payload(exc.scrub(self.scrub))
             finally:
                 resp.close() if not state["done"] else resp.release()
 
@@ -505,6 +510,7 @@ class Gateway:
         return sub
 
     def _finish_error(self, ctx: _Ctx, err: KanjiaError, target: Target | None) -> None:
+        err.scrub(self.scrub)  # vendor text may echo a key: before it is recorded or sent
         rec = CallRecord(request_id=ctx.rid, ts=ctx.ts, endpoint=ctx.endpoint,
                          route=ctx.plan.route, requested_model=ctx.plan.requested,
                          vendor=target.vendor if target else None,

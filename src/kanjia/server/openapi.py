@@ -1,26 +1,70 @@
-"""The gateway's OpenAPI document (served at /openapi.json; schemathesis fuzzes it)."""
+"""The gateway's OpenAPI document (served at /openapi.json; schemathesis fuzzes it).
+
+It describes what the server accepts, no more: a request valid here is not refused as
+malformed by ``server.validate`` or ``server.model_ids`` (model ids, content parts,
+tools, tool calls and tool choice carry the same rules)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["OPENAPI"]
+__all__ = ["MODEL_PATTERN", "OPENAPI"]
 
 _ERROR = {"description": "OpenAI-style error",
           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
+#: a model id (``server.model_ids``): no "..", "?", "#", "%", backslash, whitespace or
+#: control character; the same pattern in ECMA-262 and Python syntax
+MODEL_PATTERN = "^(?!.*[.][.])[^\\s?#%\\\\\\u0000-\\u001f\\u007f-\\u009f]+$"
+#: the largest integer a request may hold (the JSON parser reads no wider ones as integers)
+_INT64 = 2**63 - 1
+_TOKEN = {"type": "integer", "minimum": 0, "maximum": 2**32 - 1}
+_MODEL: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 256,
+                          "pattern": MODEL_PATTERN}
+_TEXT_PART = {"type": "object", "required": ["type", "text"],
+              "properties": {"type": {"type": "string", "enum": ["text"]},
+                             "text": {"type": "string"}}}
+_IMAGE_PART = {"type": "object", "required": ["type", "image_url"],
+               "properties": {"type": {"type": "string", "enum": ["image_url"]},
+                              "text": {"type": "string"},
+                              "image_url": {"oneOf": [
+                                  {"type": "string"},
+                                  {"type": "object", "required": ["url"],
+                                   "properties": {"url": {"type": "string"}}}]}}}
+_OTHER_PART = {"type": "object", "required": ["type"],
+               "properties": {"type": {"type": "string", "not": {"enum": ["text", "image_url"]}},
+                              "text": {"type": "string"}}}
+_TOOL_CALL = {"type": "object", "required": ["function"],
+              "properties": {"id": {"type": "string", "nullable": True},
+                             "type": {"type": "string"},
+                             "function": {"type": "object", "required": ["name"], "properties": {
+                                 "name": {"type": "string"},
+                                 "arguments": {"oneOf": [{"type": "string"}, {"type": "object"}],
+                                               "nullable": True}}}}}
 _MESSAGE: dict[str, Any] = {
     "type": "object",
     "required": ["role"],
     "properties": {
         "role": {"type": "string", "enum": ["system", "developer", "user", "assistant", "tool"]},
-        "content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}},
-                              {"type": "null"}]},
+        "content": {"oneOf": [{"type": "string"},
+                              {"type": "array",
+                               "items": {"oneOf": [_TEXT_PART, _IMAGE_PART, _OTHER_PART]}}],
+                    "nullable": True},
         "name": {"type": "string"},
         "tool_call_id": {"type": "string"},
-        "tool_calls": {"type": "array", "items": {"type": "object"}},
+        "tool_calls": {"type": "array", "items": _TOOL_CALL},
     },
 }
+_TOOL = {"type": "object", "required": ["function"],
+         "properties": {"type": {"type": "string"},
+                        "function": {"type": "object", "required": ["name"],
+                                     "properties": {"name": {"type": "string"},
+                                                    "description": {"type": "string"},
+                                                    "parameters": {"type": "object"}}}}}
+_TOOL_CHOICE = {"oneOf": [
+    {"type": "string", "enum": ["none", "auto", "required"]},
+    {"type": "object", "properties": {"type": {"type": "string"}, "function": {
+        "type": "object", "properties": {"name": {"type": "string"}}}}}]}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.0.3",
@@ -32,18 +76,19 @@ OPENAPI: dict[str, Any] = {
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["model", "messages"],
                 "properties": {
-                    "model": {"type": "string"},
+                    "model": _MODEL,
                     "messages": {"type": "array", "minItems": 1, "items": _MESSAGE},
                     "stream": {"type": "boolean"},
                     "temperature": {"type": "number"},
                     "top_p": {"type": "number"},
-                    "max_tokens": {"type": "integer", "minimum": 1},
-                    "max_completion_tokens": {"type": "integer", "minimum": 1},
+                    "max_tokens": {"type": "integer", "minimum": 1, "maximum": _INT64},
+                    "max_completion_tokens": {"type": "integer", "minimum": 1,
+                                              "maximum": _INT64},
                     "n": {"type": "integer", "minimum": 1, "maximum": 128},
                     "stop": {"oneOf": [{"type": "string"},
                                        {"type": "array", "items": {"type": "string"}}]},
-                    "tools": {"type": "array", "items": {"type": "object"}},
-                    "tool_choice": {},
+                    "tools": {"type": "array", "items": _TOOL},
+                    "tool_choice": _TOOL_CHOICE,
                     "response_format": {"type": "object"},
                     "stream_options": {"type": "object"},
                     "user": {"type": "string"},
@@ -57,10 +102,15 @@ OPENAPI: dict[str, Any] = {
             "operationId": "createEmbedding",
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["model", "input"],
-                "properties": {"model": {"type": "string"},
-                               "input": {"oneOf": [{"type": "string"}, {
-                                   "type": "array", "items": {"type": "string"}}]},
-                               "dimensions": {"type": "integer", "minimum": 1}}}}}},
+                "properties": {"model": _MODEL,
+                               "input": {"oneOf": [
+                                   {"type": "string"},
+                                   {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                                   {"type": "array", "minItems": 1, "items": _TOKEN},
+                                   {"type": "array", "minItems": 1, "items": {
+                                       "type": "array", "items": _TOKEN}}]},
+                               "dimensions": {"type": "integer", "minimum": 1,
+                                              "maximum": _INT64}}}}}},
             "responses": {"200": {"description": "Embeddings"}, "400": _ERROR, "401": _ERROR,
                           "404": _ERROR, "413": _ERROR, "429": _ERROR, "502": _ERROR,
                           "503": _ERROR},
@@ -71,7 +121,7 @@ OPENAPI: dict[str, Any] = {
                              "responses": {"200": {"description": "Liveness"}}}},
         "/metrics": {"get": {"operationId": "metrics",
                              "responses": {"200": {"description": "Prometheus text"},
-                                           "401": _ERROR}}},
+                                           "401": _ERROR, "429": _ERROR}}},
     },
     "components": {"schemas": {"Error": {
         "type": "object", "required": ["error"],

@@ -13,6 +13,7 @@ from kanjia.errors import BadRequest, ContentFiltered, KanjiaError, UpstreamProt
 from kanjia.vendors._errors import make_error
 from kanjia.vendors._messages import data_url, image_url_of, json_args, system_text, text_of
 from kanjia.vendors._openai_format import chunk, completion
+from kanjia.vendors._paths import path_segment
 from kanjia.vendors._spec import VendorSpec
 from kanjia.vendors.base import ChatResult, Deployment, UpstreamRequest
 
@@ -120,6 +121,11 @@ def _candidate(cand: Mapping[str, Any], call_base: int) -> tuple[str, list[dict[
     return "".join(texts), calls
 
 
+def _segment(model: str) -> str:
+    """The model as one escaped URL segment; ``:`` is refused (it starts the action)."""
+    return path_segment(model, forbid=":")
+
+
 class GeminiAdapter:
     def __init__(self, spec: VendorSpec) -> None:
         self.spec = spec
@@ -164,7 +170,7 @@ class GeminiAdapter:
             if config:
                 out["toolConfig"] = config
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        return UpstreamRequest(f"{dep.base_url}/v1beta/models/{model}:{action}",
+        return UpstreamRequest(f"{dep.base_url}/v1beta/models/{_segment(model)}:{action}",
                                self._headers(dep), orjson.dumps(out))
 
     def _load(self, data: bytes) -> dict[str, Any]:
@@ -217,8 +223,9 @@ class GeminiAdapter:
             {"model": f"models/{model}", "content": {"parts": [{"text": t}]},
              **({"outputDimensionality": body["dimensions"]} if body.get("dimensions") else {})}
             for t in texts]}
-        return UpstreamRequest(f"{dep.base_url}/v1beta/models/{model}:batchEmbedContents",
-                               self._headers(dep), orjson.dumps(req))
+        return UpstreamRequest(
+            f"{dep.base_url}/v1beta/models/{_segment(model)}:batchEmbedContents",
+            self._headers(dep), orjson.dumps(req))
 
     def parse_embeddings(self, data: bytes, model: str) -> ChatResult:
         body = self._load(data)
