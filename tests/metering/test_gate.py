@@ -75,25 +75,31 @@ async def test_model_allowlist(gate: Gatekeeper) -> None:
 
 
 async def test_budget_in_another_currency(gate: Gatekeeper) -> None:
-    secret, info = await gate.registry.create_key("usd", budgets=[parse_budget("1USD/day")])
+    secret, info = await gate.registry.create_key("usd", budgets=[parse_budget("1.1USD/day")])
     await gate.refresh()
     caller = await gate.authenticate(secret, "deepseek/deepseek-chat")
     hold = await gate.reserve(caller, "deepseek/deepseek-chat", Decimal("7"), "CNY", 100)
     # 7 CNY = 1 USD, plus the 5% margin for prompt-token estimates
     assert hold is not None and hold.claims[0].amount == 1_050_000_000
+    # 0.05 USD is left: a request whose worst case is more is refused, not admitted
     with pytest.raises(BudgetExceeded) as refused:
-        await gate.reserve(caller, "deepseek/deepseek-chat", Decimal("0.01"), "CNY", 100)
+        await gate.reserve(caller, "deepseek/deepseek-chat", Decimal("0.35"), "CNY", 100)
     assert refused.value.status == 429 and refused.value.code == "budget_exceeded"
-    assert "1 USD budget today" in refused.value.message
+    assert "1.1 USD budget today" in refused.value.message
+    assert "may cost up to 0.0525 USD" in refused.value.message
+    assert "resets on" in refused.value.message
+    small = await gate.reserve(caller, "deepseek/deepseek-chat", Decimal("0.3"), "CNY", 100)
+    assert small is not None  # 0.045 USD fits in what is left
     rec = make_record(key_id=info.id, cost=Decimal("3.5"), currency="CNY")
     await gate.settle(hold, rec)
+    await gate.settle(small, make_record(key_id=info.id, cost=Decimal(0), currency="CNY"))
     state = await gate.budget_status(gate.directory.budgets_of(caller.key))  # type: ignore[arg-type]
     assert (state[0]["spent"], state[0]["reserved"]) == ("0.5", "0")
 
 
 async def test_tenant_markup_is_what_budgets_count(gate: Gatekeeper) -> None:
     await gate.registry.set_tenant("shop", markup=Decimal("1.5"))
-    await gate.registry.set_budget("tenant", "shop", parse_budget("3CNY/month"))
+    await gate.registry.set_budget("tenant", "shop", parse_budget("4CNY/month"))
     secret, info = await gate.registry.create_key("customer", tenant="shop")
     await gate.refresh()
     caller = await gate.authenticate(secret, "m")

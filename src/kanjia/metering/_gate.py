@@ -28,8 +28,8 @@ from typing import Any, NamedTuple
 from kanjia.errors import AuthFailed, BudgetExceeded, Overloaded, PermissionDenied, RateLimited
 from kanjia.metering._directory import Directory
 from kanjia.metering._fx import Fx
-from kanjia.metering._money import from_nano, to_nano
-from kanjia.metering._pricing import SellPrices
+from kanjia.metering._money import from_nano, to_nano_capped
+from kanjia.metering._pricing import SellPrices, Unpriced
 from kanjia.metering._registry import Budget, KeyInfo, Registry, hash_key
 from kanjia.metering._seeding import ledger_spend
 from kanjia.metering._windows import (
@@ -39,17 +39,42 @@ from kanjia.metering._windows import (
     window_reset,
     window_ttl_s,
 )
-from kanjia.metering.limits import Claim, Denied, Limiter, Rate, Settlement, Unseeded
+from kanjia.metering.limits import (
+    MAX_TOKENS,
+    Claim,
+    Denied,
+    Limiter,
+    Rate,
+    Settlement,
+    StoreError,
+    Unseeded,
+)
 from kanjia.metering.record import CallRecord
 from kanjia.metering.store import Database
 
-__all__ = ["Caller", "Gatekeeper", "Hold"]
+__all__ = ["Caller", "Gatekeeper", "Hold", "UnpricedModel", "WorstCase"]
 
 log = logging.getLogger("kanjia.metering")
 _TTL = {p: window_ttl_s(p) for p in ("day", "month", "total")}
 #: the gateway's maximum cost counts the prompt with an offline tokenizer; the vendor's
 #: count can be a little higher, so reservations carry this margin
 _MARGIN = Decimal("1.05")
+
+
+class UnpricedModel(PermissionDenied):
+    """A key with a budget asked for a model without a price (nothing to reserve)."""
+
+    code = "model_not_priced"
+
+
+class WorstCase(NamedTuple):
+    """The most one candidate of a request can cost: ``amount`` (None: the model has no
+    price) in ``currency`` for at most ``tokens`` tokens (input plus every output)."""
+
+    model_key: str
+    amount: Decimal | None
+    currency: str
+    tokens: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +126,15 @@ def _money(amount: Decimal) -> str:
 class Gatekeeper:
     def __init__(self, db: Database, limiter: Limiter, fx: Fx, *, require_keys: bool = False,
                  master_key: str | None = None, poll_s: float = 2.0,
-                 before_seed: Callable[[], Awaitable[None]] | None = None) -> None:
+                 before_seed: Callable[[], Awaitable[None]] | None = None,
+                 unpriced: Unpriced | None = None) -> None:
         self.db = db
         self.registry = Registry(db)
         self.directory = Directory(self.registry)
         self.limiter = limiter  # (a property: see below)
         self.fx = fx
-        self.pricing = SellPrices(self.directory.tenant)
+        self.unpriced = unpriced or Unpriced()
+        self.pricing = SellPrices(self.directory.tenant, self.unpriced)
         self.require_keys = require_keys
         self.poll_s = poll_s
         self._master = master_key
@@ -226,12 +253,23 @@ class Gatekeeper:
         self._callers[key.id] = (key, model, caller)
         return caller
 
-    async def reserve(self, caller: Caller, model_key: str, max_cost: Decimal, currency: str,
-                      tokens: int) -> Hold | None:
+    def may_use(self, caller: Caller, model_key: str) -> bool:
+        """May ``caller`` be answered by ``model_key`` (a route's candidate, a failover)?
+        Yes when its key allows the name it asked for (a route it may use) or this model."""
+        key = caller.key
+        return key is None or caller.model_ok or _allowed(key, model_key)
+
+    async def reserve(self, caller: Caller, model_key: str, max_cost: Decimal | None,
+                      currency: str, tokens: int, *,
+                      others: Sequence[WorstCase] = ()) -> Hold | None:
+        """Reserve the request's worst case: the dearest of ``model_key`` at ``max_cost``
+        and every other candidate that may answer it (``others``), at the caller's sell
+        price. ``max_cost`` None: the model has no price (refused under a budget unless
+        the settings price it or allow it)."""
         key = caller.key
         if key is None:
             return None
-        if not caller.model_ok and not _allowed(key, model_key):
+        if not self.may_use(caller, model_key):
             allowed = ", ".join(key.models or ())
             raise PermissionDenied(f"key {key.name!r} may not use {model_key!r} "
                                    f"(allowed: {allowed})")
@@ -239,18 +277,21 @@ class Gatekeeper:
         plan = self._plan(key, now)
         if not plan.metered:
             return None
-        charge, cur = self.pricing.ceiling(key.tenant, model_key, max_cost, currency, tokens)
-        charge *= _MARGIN
+        cases = [WorstCase(model_key, max_cost, currency, tokens), *others]
+        charges = [self._ceiling(key, plan, case) for case in cases]
+        tokens = max(case.tokens for case in cases)
         nano: dict[str, int] = {}
         claims: list[Claim] = []
         for window, limit, ttl, bcur in plan.windows:
             amount = nano.get(bcur)
             if amount is None:
-                converted = charge if bcur == cur else \
-                    self.fx.convert(charge, cur, bcur, _utc_day(now))
-                amount = nano[bcur] = to_nano(converted)
+                day = _utc_day(now)
+                amount = nano[bcur] = max(
+                    to_nano_capped(c if cur == bcur else self.fx.convert(c, cur, bcur, day))
+                    for c, cur in charges)
             claims.append(Claim(window, limit, amount, ttl))
-        rate = Rate(key.id, key.rpm, key.tpm, tokens, int(now // 60)) \
+        charge, cur = charges[0] if len(charges) == 1 else self._dearest(charges, now)
+        rate = Rate(key.id, key.rpm, key.tpm, min(tokens, MAX_TOKENS), int(now // 60)) \
             if key.rpm is not None or key.tpm is not None else None
         budgets = plan.budgets
         hold = Hold(f"{self._hold_prefix}{next(self._hold_ids)}", tuple(claims), budgets,
@@ -266,6 +307,9 @@ class Gatekeeper:
                 await self.limiter.admit(hold.id, hold.claims, rate, now)
         except Denied as denied:
             raise self._refusal(denied, key, hold, now) from None
+        except StoreError as exc:
+            raise Overloaded(f"the budget store refused this request's reservation ({exc})"
+                             ) from None
         except (Unseeded, OSError, ConnectionError) as exc:
             raise Overloaded(f"the budget store is unavailable ({type(exc).__name__}); "
                              "refusing metered requests until it is back") from None
@@ -275,6 +319,25 @@ class Gatekeeper:
                                  "requests until it is back") from None
             raise
         return hold
+
+    def _dearest(self, charges: Sequence[tuple[Decimal, str]],
+                 now: float) -> tuple[Decimal, str]:
+        cur, day = charges[0][1], _utc_day(now)
+        return max(charges, key=lambda c: c[0] if c[1] == cur
+                   else self.fx.convert(c[0], c[1], cur, day))
+
+    def _ceiling(self, key: KeyInfo, plan: _Plan, case: WorstCase) -> tuple[Decimal, str]:
+        """The most ``case`` may be charged (with the margin for the prompt estimate)."""
+        if case.amount is None and not self.pricing.prices_unpriced(key.tenant, case.model_key):
+            if plan.budgets and not self.unpriced.allow:
+                raise UnpricedModel(
+                    f"{case.model_key!r} has no price in the catalog, so key {key.name!r}'s "
+                    "budget cannot cover it; set [budgets] unpriced_price (or allow_unpriced "
+                    "= true) in the config, or use a priced model")
+            return Decimal(0), case.currency
+        charge, cur = self.pricing.ceiling(key.tenant, case.model_key, case.amount,
+                                           case.currency, case.tokens)
+        return charge * _MARGIN, cur
 
     def _plan(self, key: KeyInfo, now: float) -> _Plan:
         plan = self._plans.get(key.id)
@@ -309,9 +372,12 @@ class Gatekeeper:
             span = {"day": "today", "month": "this month", "total": "in total"}[b.period]
             tail = f"; it resets on {when} (UTC)" if when else ""
             inflight = f" plus {_money(held)} held by requests in flight" if held else ""
+            need = from_nano(hold.claims[denied.index].amount)
             return BudgetExceeded(
                 f"budget exceeded: {who} has spent {_money(used)} {b.currency}{inflight} "
-                f"of its {_money(b.amount)} {b.currency} budget {span}{tail}")
+                f"of its {_money(b.amount)} {b.currency} budget {span}, and this request "
+                f"may cost up to {_money(need)} {b.currency} (its input plus its output "
+                f"limit){tail}")
         limit = key.rpm if denied.kind == "rpm" else key.tpm
         unit = "requests" if denied.kind == "rpm" else "tokens"
         wait = int(denied.retry_after + 0.999)
@@ -323,14 +389,14 @@ class Gatekeeper:
             rec.charge, rec.charge_currency = self.pricing.charge(rec)
         charge, cur = rec.charge, rec.charge_currency or rec.currency
         if all(b.currency == cur for b in hold.budgets):
-            nano = to_nano(charge)
+            nano = to_nano_capped(charge)
             actual = [nano] * len(hold.budgets)
         else:
             day = _utc_day(rec.ts)
-            actual = [to_nano(self.fx.convert(charge, cur, b.currency, day))
+            actual = [to_nano_capped(self.fx.convert(charge, cur, b.currency, day))
                       for b in hold.budgets]
         return Settlement(hold.id, hold.claims, actual, hold.rate,
-                          rec.input_tokens + rec.output_tokens)
+                          min(rec.input_tokens + rec.output_tokens, MAX_TOKENS))
 
     async def settle(self, hold: Hold | None, rec: CallRecord) -> None:
         if hold is None:

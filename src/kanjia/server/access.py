@@ -7,14 +7,16 @@ metering package provides the keyed, budgeted implementation.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
 from kanjia.errors import AuthFailed
+from kanjia.metering import WorstCase
 from kanjia.metering.record import CallRecord
 
-__all__ = ["AccessPolicy", "OpenAccess", "Principal", "Reservation"]
+__all__ = ["AccessPolicy", "OpenAccess", "Principal", "Reservation", "WorstCase"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +41,16 @@ class Reservation:
 class AccessPolicy(Protocol):
     async def authenticate(self, api_key: str | None, model: str) -> Principal: ...
 
-    async def reserve(self, principal: Principal, model_key: str, max_cost: Decimal,
-                      currency: str, tokens: int) -> Reservation | None: ...
+    def may_use(self, principal: Principal, model_key: str) -> bool:
+        """May this caller be answered by ``model_key`` (a route's candidate)?"""
+        ...
+
+    async def reserve(self, principal: Principal, model_key: str, max_cost: Decimal | None,
+                      currency: str, tokens: int, *,
+                      others: Sequence[WorstCase] = ()) -> Reservation | None:
+        """Reserve the worst case of the dearest candidate (``model_key`` at ``max_cost``,
+        None when it has no price, or one of ``others``), or refuse (429, 403)."""
+        ...
 
     def settle(self, reservation: Reservation | None, record: CallRecord) -> None:
         """Hand over what the call really cost (settled in the background; never waits)."""
@@ -62,8 +72,12 @@ class OpenAccess:
             raise AuthFailed("a valid API key is required in the Authorization header")
         return Principal()
 
-    async def reserve(self, principal: Principal, model_key: str, max_cost: Decimal,
-                      currency: str, tokens: int) -> Reservation | None:
+    def may_use(self, principal: Principal, model_key: str) -> bool:
+        return True
+
+    async def reserve(self, principal: Principal, model_key: str, max_cost: Decimal | None,
+                      currency: str, tokens: int, *,
+                      others: Sequence[WorstCase] = ()) -> Reservation | None:
         return None
 
     def settle(self, reservation: Reservation | None, record: CallRecord) -> None:

@@ -24,19 +24,20 @@ from kanjia.errors import (
     ClientError,
     KanjiaError,
     NoDeploymentAvailable,
+    PermissionDenied,
     UpstreamError,
     UpstreamProtocolError,
 )
 from kanjia.metering.record import CallRecord
 from kanjia.routing.directory import Target
 from kanjia.routing.health import HealthBoard
-from kanjia.routing.planner import Plan, Planner
+from kanjia.routing.planner import Plan, Planner, narrow
 from kanjia.server._ids import RequestIds
 from kanjia.server._tries import Tries
-from kanjia.server.access import AccessPolicy, Principal, Reservation
+from kanjia.server.access import AccessPolicy, Principal, Reservation, WorstCase
 from kanjia.server.metrics import Metrics
 from kanjia.server.upstream import Upstream, UpstreamResponse
-from kanjia.tokens import TokenCounter
+from kanjia.tokens import DEFAULT_OUTPUT_TOKENS, TokenCounter, choices, output_limit
 from kanjia.vendors import (
     ChatResult,
     Deployment,
@@ -51,6 +52,10 @@ RecordSink = Callable[[CallRecord], None]
 
 #: what may not appear in a header value (uvicorn refuses C0 controls and DEL)
 _HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: a candidate the caller's key may not use
+_FORBIDDEN = "not allowed for this key"
+#: a body this large (bytes of JSON) has its tokens counted off the event loop
+_BIG_BODY = 256 * 1024
 
 
 @dataclass(slots=True)
@@ -134,29 +139,109 @@ class Gateway:
                      t0: float) -> _Ctx:
         model = body["model"]
         principal = await self.access.authenticate(api_key, model)
-        plan = self.planner.plan(model, body, endpoint)
+        plan = self._admissible(self.planner.plan(model, body, endpoint), body, endpoint,
+                                principal)
         ts = time.time()
         ctx = _Ctx(rid=self._ids.new(ts), t0=t0, ts=ts, endpoint=endpoint,
                    body=body, plan=plan, principal=principal)
         if principal.metered:
-            first = plan.targets[0]
-            max_cost, currency, tokens = self._max_cost(first, body, plan)
-            ctx.reservation = await self.access.reserve(principal, first.key, max_cost,
-                                                        currency, tokens)
+            ctx.reservation = await self._reserve(ctx, plan.targets)
         return ctx
 
-    def _max_cost(self, target: Target, body: dict[str, Any],
-                  plan: Plan) -> tuple[Decimal, str, int]:
+    def _admissible(self, plan: Plan, body: dict[str, Any], endpoint: str,
+                    principal: Principal) -> Plan:
+        """The plan without the candidates that cannot serve this request as asked (never
+        silently changed: a model's output limit, ``n``, chat vs embeddings) or that this
+        caller may not use; a 400 (403) when none is left."""
+        def why_not(target: Target) -> str | None:
+            if not self.access.may_use(principal, target.key):
+                return _FORBIDDEN
+            return self._unfit(target, body, endpoint)
+
+        narrowed, reasons = narrow(plan, why_not)
+        if narrowed.targets:
+            return narrowed
+        if all(why == _FORBIDDEN for _, why in reasons):
+            keys = ", ".join(k for k, _ in reasons)
+            tail = f" or any of its candidates ({keys})" if plan.route else ""
+            raise PermissionDenied(f"key {principal.name!r} may not use "
+                                   f"{plan.requested!r}{tail}")
+        if plan.route is None:
+            raise BadRequest(reasons[0][1])
+        detail = "; ".join(f"{key}: {why}" for key, why in reasons[:8])
+        raise BadRequest(f"route {plan.requested!r}: no candidate can serve this request as "
+                         f"asked ({detail})")
+
+    def _unfit(self, target: Target, body: dict[str, Any], endpoint: str) -> str | None:
         entry = target.entry
-        prompt = plan.prompt_tokens
-        out = int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
-        if not out:
-            out = entry.max_output if entry is not None and entry.max_output else 4096
-        out *= max(1, int(body.get("n") or 1))
-        if entry is None:
-            return Decimal(0), self.reporting_currency, prompt + out
-        amount, currency = most_cost(entry, prompt, out, _now())
-        return amount, currency, prompt + out
+        if entry is not None:
+            if endpoint == "chat" and "chat" not in entry.capabilities \
+                    and "embeddings" in entry.capabilities:
+                return f"{target.key} is an embeddings model: use /v1/embeddings"
+            if endpoint == "embeddings" and "embeddings" not in entry.capabilities:
+                return f"{target.key} is not an embeddings model"
+        if endpoint != "chat":
+            return None
+        out = output_limit(body)
+        if out is not None and entry is not None and entry.max_output \
+                and out > entry.max_output:
+            name = "max_completion_tokens" if body.get("max_completion_tokens") is not None \
+                else "max_tokens"
+            return (f"'{name}' is {out}, above {target.key}'s output limit of "
+                    f"{entry.max_output} tokens")
+        if choices(body) > 1:
+            spec = self.planner.directory.specs.get(target.vendor)
+            if spec is not None and not spec.supports_n:
+                return (f"{target.vendor} does not support 'n' > 1: send one request per "
+                        "choice")
+        return None
+
+    async def _reserve(self, ctx: _Ctx, targets: Sequence[Target]) -> Reservation | None:
+        """Reserve the request's worst case on the dearest of ``targets`` (every candidate
+        failover may try): its whole input and its output limit, times ``n``."""
+        counted: dict[str, int] = {}
+        cases = [await self._worst_case(ctx, t, counted) for t in targets]
+        first = cases[0]
+        return await self.access.reserve(ctx.principal, first.model_key, first.amount,
+                                         first.currency, first.tokens, others=cases[1:])
+
+    async def _worst_case(self, ctx: _Ctx, target: Target,
+                          counted: dict[str, int]) -> WorstCase:
+        entry = target.entry
+        prompt = await self._input_tokens(ctx, target, counted)
+        if ctx.endpoint == "chat":
+            out = output_limit(ctx.body) or (entry.max_output if entry is not None
+                                             and entry.max_output else DEFAULT_OUTPUT_TOKENS)
+            out *= choices(ctx.body)
+        else:
+            out = 0
+        now = _now()
+        if entry is None or entry.price_at(now) is None:
+            return WorstCase(target.key, None, self.reporting_currency, prompt + out)
+        amount, currency = most_cost(entry, prompt, out, now)
+        return WorstCase(target.key, amount, currency, prompt + out)
+
+    async def _input_tokens(self, ctx: _Ctx, target: Target, counted: dict[str, int]) -> int:
+        """The request's input tokens with ``target``'s tokenizer: every message, tool and
+        other content it sends (a large body is counted off the event loop)."""
+        encoding = self.counter.family(target.vendor, target.model).encoding
+        known = counted.get(encoding)
+        if known is not None:
+            return known
+        if not self.counter.ready(target.vendor, target.model):
+            await self._tokenizer(target)
+        body, vendor, model = ctx.body, target.vendor, target.model
+        if ctx.endpoint == "embeddings":
+            def count() -> int:
+                return self.counter.count_embedding_tokens(vendor, model, body.get("input"))
+        else:
+            def count() -> int:
+                return self.counter.count_request_tokens(vendor, model, body)
+        if "size" not in counted:
+            counted["size"] = len(orjson.dumps(body))
+        n = await asyncio.to_thread(count) if counted["size"] > _BIG_BODY else count()
+        counted[encoding] = n
+        return n
 
     def _order(self, target: Target, session: str | None = None) -> list[Deployment]:
         """Deployments in the order to try them: a weighted shuffle, each draw in
@@ -400,12 +485,9 @@ class Gateway:
 
     def _count_prompt(self, ctx: _Ctx, target: Target) -> int:
         if ctx.endpoint == "embeddings":
-            inp = ctx.body.get("input")
-            texts = [inp] if isinstance(inp, str) else [t for t in inp or () if isinstance(t, str)]
-            return sum(self.counter.count_text_tokens(target.vendor, target.model, t)
-                       for t in texts)
-        return self.counter.count_prompt_tokens(target.vendor, target.model,
-                                                ctx.body.get("messages") or [])
+            return self.counter.count_embedding_tokens(target.vendor, target.model,
+                                                       ctx.body.get("input"))
+        return self.counter.count_request_tokens(target.vendor, target.model, ctx.body)
 
     def _emit(self, ctx: _Ctx, rec: CallRecord) -> None:
         overhead = max(0.0, (time.perf_counter() - ctx.t0) - ctx.upstream_s) \
@@ -492,10 +574,8 @@ class Gateway:
                    endpoint=ctx.endpoint, body=ctx.body, plan=plan, principal=ctx.principal)
         if not ctx.principal.metered:
             return sub
-        max_cost, currency, tokens = self._max_cost(target, ctx.body, plan)
         try:
-            sub.reservation = await self.access.reserve(ctx.principal, target.key, max_cost,
-                                                        currency, tokens)
+            sub.reservation = await self._reserve(sub, [target])
         except ClientError:
             return None
         return sub
