@@ -253,6 +253,18 @@ class Gatekeeper:
         self._callers[key.id] = (key, model, caller)
         return caller
 
+    async def caller_of(self, key_id: str, model: str) -> Caller:
+        """The caller of a key by id (deferred work queued with it): 401 once revoked."""
+        key = self.directory.by_id.get(key_id)
+        if key is None:
+            await self.directory.poll_for_miss(time.monotonic())
+            key = self.directory.by_id.get(key_id)
+        if key is None:
+            raise AuthFailed(f"API key {key_id} no longer exists")
+        if key.revoked_at is not None:
+            raise AuthFailed(f"API key {key.hint} was revoked")
+        return Caller(key=key, model_ok=_allowed(key, model))
+
     def may_use(self, caller: Caller, model_key: str) -> bool:
         """May ``caller`` be answered by ``model_key`` (a route's candidate, a failover)?
         Yes when its key allows the name it asked for (a route it may use) or this model."""
@@ -415,6 +427,13 @@ class Gatekeeper:
         if not self._settling:
             asyncio.get_running_loop().call_soon(self._settle_queued)
         self._settling.append(self._settlement(hold, rec))
+
+    def release_soon(self, hold: Hold) -> None:
+        """Give ``hold`` back unused (no call was made), like ``settle_soon``."""
+        if not self._settling:
+            asyncio.get_running_loop().call_soon(self._settle_queued)
+        self._settling.append(Settlement(hold.id, hold.claims, [0] * len(hold.claims), None,
+                                         0))
 
     def _settle_queued(self) -> None:
         items, self._settling = self._settling, []

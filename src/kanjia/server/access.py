@@ -16,7 +16,7 @@ from kanjia.errors import AuthFailed
 from kanjia.metering import WorstCase
 from kanjia.metering.record import CallRecord
 
-__all__ = ["AccessPolicy", "OpenAccess", "Principal", "Reservation", "WorstCase"]
+__all__ = ["OPERATOR", "AccessPolicy", "OpenAccess", "Principal", "Reservation", "WorstCase"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,10 @@ class Reservation:
     handle: object = None
 
 
+#: who the gateway's own work (batch jobs queued by the operator) runs as: unmetered
+OPERATOR = Principal(key_id="master", name="master", is_admin=True)
+
+
 class AccessPolicy(Protocol):
     async def authenticate(self, api_key: str | None, model: str) -> Principal: ...
 
@@ -54,6 +58,15 @@ class AccessPolicy(Protocol):
 
     def settle(self, reservation: Reservation | None, record: CallRecord) -> None:
         """Hand over what the call really cost (settled in the background; never waits)."""
+        ...
+
+    def release(self, reservation: Reservation | None) -> None:
+        """Give a reservation back unused (no call was made)."""
+        ...
+
+    async def principal_of(self, key_id: str | None, model: str) -> Principal:
+        """The caller a queued job (deferred work) runs as: the key it was queued with,
+        if still valid (else 401), or the operator's (unmetered) for ``None``."""
         ...
 
 
@@ -82,3 +95,11 @@ class OpenAccess:
 
     def settle(self, reservation: Reservation | None, record: CallRecord) -> None:
         return None
+
+    def release(self, reservation: Reservation | None) -> None:
+        return None
+
+    async def principal_of(self, key_id: str | None, model: str) -> Principal:
+        if key_id is not None:
+            raise AuthFailed("this gateway has no virtual keys")
+        return OPERATOR

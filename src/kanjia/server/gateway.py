@@ -120,9 +120,11 @@ class Gateway:
         self._settling: set[asyncio.Future[None]] = set()
 
     # -- public entry points ----------------------------------------------------
-    async def chat(self, body: dict[str, Any], api_key: str | None,
-                   t0: float) -> CallOutcome | StreamOutcome:
-        ctx = await self._begin("chat", body, api_key, t0)
+    async def chat(self, body: dict[str, Any], api_key: str | None, t0: float, *,
+                   principal: Principal | None = None) -> CallOutcome | StreamOutcome:
+        """``principal``: the caller, when known already (deferred work runs as the key
+        that queued it); else ``api_key`` is authenticated."""
+        ctx = await self._begin("chat", body, api_key, t0, principal)
         if body.get("stream"):
             return await self._stream(ctx)
         if ctx.plan.cascade is not None:
@@ -134,11 +136,18 @@ class Gateway:
         ctx = await self._begin("embeddings", body, api_key, t0)
         return await self._complete(ctx)
 
+    async def admissible(self, body: dict[str, Any], principal: Principal) -> None:
+        """Would this chat request be admitted now (model, limits, key, budget)? Raises
+        what a call would; reserves nothing (deferred work is checked when queued)."""
+        ctx = await self._begin("chat", body, None, time.perf_counter(), principal)
+        self.access.release(ctx.reservation)
+
     # -- stages -------------------------------------------------------------------
     async def _begin(self, endpoint: str, body: dict[str, Any], api_key: str | None,
-                     t0: float) -> _Ctx:
+                     t0: float, principal: Principal | None = None) -> _Ctx:
         model = body["model"]
-        principal = await self.access.authenticate(api_key, model)
+        if principal is None:
+            principal = await self.access.authenticate(api_key, model)
         plan = self._admissible(self.planner.plan(model, body, endpoint), body, endpoint,
                                 principal)
         ts = time.time()

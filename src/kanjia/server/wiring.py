@@ -23,7 +23,7 @@ from decimal import Decimal
 from kanjia.config import Settings
 from kanjia.metering import Caller, Gatekeeper, Hold, Metering, SellPrice, Unpriced, WorstCase
 from kanjia.metering.record import CallRecord
-from kanjia.server.access import Principal, Reservation
+from kanjia.server.access import OPERATOR, Principal, Reservation
 from kanjia.server.admin import handle_admin
 from kanjia.server.app import KanjiaApp
 
@@ -50,7 +50,14 @@ class MeteredAccess:
         self._principals: dict[str, _KeyPrincipal] = {}
 
     async def authenticate(self, api_key: str | None, model: str) -> Principal:
-        caller = await self.gate.authenticate(api_key, model)
+        return self._principal(await self.gate.authenticate(api_key, model))
+
+    async def principal_of(self, key_id: str | None, model: str) -> Principal:
+        if key_id is None:
+            return OPERATOR
+        return self._principal(await self.gate.caller_of(key_id, model))
+
+    def _principal(self, caller: Caller) -> Principal:
         if caller.admin:
             return _MASTER
         if caller.key is None:
@@ -83,6 +90,11 @@ class MeteredAccess:
     def settle(self, reservation: Reservation | None, record: CallRecord) -> None:
         hold = reservation.handle if reservation is not None else None
         self.gate.settle_soon(hold if isinstance(hold, Hold) else None, record)
+
+    def release(self, reservation: Reservation | None) -> None:
+        hold = reservation.handle if reservation is not None else None
+        if isinstance(hold, Hold):
+            self.gate.release_soon(hold)
 
 
 def _unpriced(settings: Settings) -> Unpriced:
