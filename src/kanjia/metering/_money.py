@@ -33,10 +33,10 @@ def to_nano(amount: Decimal) -> int:
 
 
 def to_nano_capped(amount: Decimal) -> int:
-    """``to_nano`` bounded to [0, MAX_NANO]: what a reservation or settlement may count
-    (a worst case larger than any budget is refused either way)."""
-    if not amount.is_finite() or amount >= MAX_BUDGET:
-        return MAX_NANO if not amount.is_signed() else 0
+    """``to_nano`` bounded to [0, MAX_NANO + 1]: what a reservation or settlement may
+    count. MAX_NANO + 1 stands for "more than any budget": no budget admits it."""
+    if not amount.is_finite() or amount > MAX_BUDGET:
+        return MAX_NANO + 1 if not amount.is_signed() else 0
     return max(0, to_nano(amount))
 
 

@@ -176,7 +176,7 @@ def _s(value: int | None) -> str:
 
 def _n(value: int) -> str:
     """An amount as the script takes it: bounded, so no counter can overflow."""
-    return str(max(-MAX_NANO, min(int(value), MAX_NANO)))
+    return str(max(-MAX_NANO - 1, min(int(value), MAX_NANO + 1)))
 
 
 def _text(value: Any) -> str:
