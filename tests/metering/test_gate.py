@@ -226,7 +226,7 @@ async def test_unpriced_models_under_a_budget(db: Database, fx: FixedFx) -> None
         assert hold is not None and hold.claims[0].amount == 0
         # priced: the worst case at the configured price (30 CNY/1M × 200k = 6 CNY > 1 CNY)
         caller = await priced.authenticate(secret, "x")
-        with pytest.raises(BudgetExceeded, match="may cost up to 6.3 CNY"):
+        with pytest.raises(BudgetExceeded, match=r"may cost up to 6\.3 CNY"):
             await priced.reserve(caller, "deepseek/made-up", None, "CNY", 200_000)
         hold = await priced.reserve(caller, "deepseek/made-up", None, "CNY", 10_000)
         rec = make_record(key_id=info.id, vendor="deepseek", model="made-up",
