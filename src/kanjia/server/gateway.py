@@ -240,12 +240,10 @@ class Gateway:
         if not self.counter.ready(target.vendor, target.model):
             await self._tokenizer(target)
         body, vendor, model = ctx.body, target.vendor, target.model
-        if ctx.endpoint == "embeddings":
-            def count() -> int:
-                return self.counter.count_embedding_tokens(vendor, model, body.get("input"))
-        else:
-            def count() -> int:
-                return self.counter.count_request_tokens(vendor, model, body)
+        embeddings = ctx.endpoint == "embeddings"
+
+        def count() -> int:
+            return self.counter.bound_request_tokens(vendor, model, body, embeddings)
         if "size" not in counted:
             counted["size"] = len(orjson.dumps(body))
         n = await asyncio.to_thread(count) if counted["size"] > _BIG_BODY else count()
