@@ -18,26 +18,26 @@ from typing import Any
 
 import orjson
 
-from kanjia.catalog import Catalog, Usage, cost_of, most_cost
+from kanjia.catalog import Catalog, Usage, cost_of
 from kanjia.errors import (
     BadRequest,
     ClientError,
     KanjiaError,
     NoDeploymentAvailable,
-    PermissionDenied,
     UpstreamError,
     UpstreamProtocolError,
 )
 from kanjia.metering.record import CallRecord
 from kanjia.routing.directory import Target
 from kanjia.routing.health import HealthBoard
-from kanjia.routing.planner import Plan, Planner, narrow
+from kanjia.routing.planner import Plan, Planner
+from kanjia.server._admission import Admission
 from kanjia.server._ids import RequestIds
 from kanjia.server._tries import Tries
-from kanjia.server.access import AccessPolicy, Principal, Reservation, WorstCase
+from kanjia.server.access import AccessPolicy, Principal, Reservation
 from kanjia.server.metrics import Metrics
 from kanjia.server.upstream import Upstream, UpstreamResponse
-from kanjia.tokens import DEFAULT_OUTPUT_TOKENS, TokenCounter, choices, output_limit
+from kanjia.tokens import TokenCounter
 from kanjia.vendors import (
     ChatResult,
     Deployment,
@@ -52,10 +52,6 @@ RecordSink = Callable[[CallRecord], None]
 
 #: what may not appear in a header value (uvicorn refuses C0 controls and DEL)
 _HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f]")
-#: a candidate the caller's key may not use
-_FORBIDDEN = "not allowed for this key"
-#: a body this large (bytes of JSON) has its tokens counted off the event loop
-_BIG_BODY = 256 * 1024
 
 
 @dataclass(slots=True)
@@ -93,10 +89,6 @@ class _Ctx:
     attempts: list[str] = field(default_factory=list)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Gateway:
     def __init__(self, *, catalog: Catalog, planner: Planner, upstream: Upstream,
                  health: HealthBoard, metrics: Metrics, access: AccessPolicy,
@@ -110,6 +102,8 @@ class Gateway:
         self.access = access
         self.counter = counter
         self.reporting_currency = reporting_currency
+        self.admission = Admission(counter, planner.directory.specs, reporting_currency,
+                                   self._tokenizer)
         self.max_attempts = max_attempts
         self.sinks = list(sinks)
         self._rng = random.Random()
@@ -148,8 +142,8 @@ class Gateway:
         model = body["model"]
         if principal is None:
             principal = await self.access.authenticate(api_key, model)
-        plan = self._admissible(self.planner.plan(model, body, endpoint), body, endpoint,
-                                principal)
+        plan = self.admission.narrow(self.planner.plan(model, body, endpoint), body, endpoint,
+                                     principal, self.access)
         ts = time.time()
         ctx = _Ctx(rid=self._ids.new(ts), t0=t0, ts=ts, endpoint=endpoint,
                    body=body, plan=plan, principal=principal)
@@ -157,98 +151,13 @@ class Gateway:
             ctx.reservation = await self._reserve(ctx, plan.targets)
         return ctx
 
-    def _admissible(self, plan: Plan, body: dict[str, Any], endpoint: str,
-                    principal: Principal) -> Plan:
-        """The plan without the candidates that cannot serve this request as asked (never
-        silently changed: a model's output limit, ``n``, chat vs embeddings) or that this
-        caller may not use; a 400 (403) when none is left."""
-        def why_not(target: Target) -> str | None:
-            if not self.access.may_use(principal, target.key):
-                return _FORBIDDEN
-            return self._unfit(target, body, endpoint)
-
-        narrowed, reasons = narrow(plan, why_not)
-        if narrowed.targets:
-            return narrowed
-        if all(why == _FORBIDDEN for _, why in reasons):
-            keys = ", ".join(k for k, _ in reasons)
-            tail = f" or any of its candidates ({keys})" if plan.route else ""
-            raise PermissionDenied(f"key {principal.name!r} may not use "
-                                   f"{plan.requested!r}{tail}")
-        if plan.route is None:
-            raise BadRequest(reasons[0][1])
-        detail = "; ".join(f"{key}: {why}" for key, why in reasons[:8])
-        raise BadRequest(f"route {plan.requested!r}: no candidate can serve this request as "
-                         f"asked ({detail})")
-
-    def _unfit(self, target: Target, body: dict[str, Any], endpoint: str) -> str | None:
-        entry = target.entry
-        if entry is not None:
-            if endpoint == "chat" and "chat" not in entry.capabilities \
-                    and "embeddings" in entry.capabilities:
-                return f"{target.key} is an embeddings model: use /v1/embeddings"
-            if endpoint == "embeddings" and "embeddings" not in entry.capabilities:
-                return f"{target.key} is not an embeddings model"
-        if endpoint != "chat":
-            return None
-        out = output_limit(body)
-        if out is not None and entry is not None and entry.max_output \
-                and out > entry.max_output:
-            name = "max_completion_tokens" if body.get("max_completion_tokens") is not None \
-                else "max_tokens"
-            return (f"'{name}' is {out}, above {target.key}'s output limit of "
-                    f"{entry.max_output} tokens")
-        if choices(body) > 1:
-            spec = self.planner.directory.specs.get(target.vendor)
-            if spec is not None and not spec.supports_n:
-                return (f"{target.vendor} does not support 'n' > 1: send one request per "
-                        "choice")
-        return None
-
     async def _reserve(self, ctx: _Ctx, targets: Sequence[Target]) -> Reservation | None:
         """Reserve the request's worst case on the dearest of ``targets`` (every candidate
-        failover may try): its whole input and its output limit, times ``n``."""
-        counted: dict[str, int] = {}
-        cases = [await self._worst_case(ctx, t, counted) for t in targets]
+        failover may try)."""
+        cases = await self.admission.worst_cases(ctx.body, ctx.endpoint, targets)
         first = cases[0]
         return await self.access.reserve(ctx.principal, first.model_key, first.amount,
                                          first.currency, first.tokens, others=cases[1:])
-
-    async def _worst_case(self, ctx: _Ctx, target: Target,
-                          counted: dict[str, int]) -> WorstCase:
-        entry = target.entry
-        prompt = await self._input_tokens(ctx, target, counted)
-        if ctx.endpoint == "chat":
-            out = output_limit(ctx.body) or (entry.max_output if entry is not None
-                                             and entry.max_output else DEFAULT_OUTPUT_TOKENS)
-            out *= choices(ctx.body)
-        else:
-            out = 0
-        now = _now()
-        if entry is None or entry.price_at(now) is None:
-            return WorstCase(target.key, None, self.reporting_currency, prompt + out)
-        amount, currency = most_cost(entry, prompt, out, now)
-        return WorstCase(target.key, amount, currency, prompt + out)
-
-    async def _input_tokens(self, ctx: _Ctx, target: Target, counted: dict[str, int]) -> int:
-        """The request's input tokens with ``target``'s tokenizer: every message, tool and
-        other content it sends (a large body is counted off the event loop)."""
-        encoding = self.counter.family(target.vendor, target.model).encoding
-        known = counted.get(encoding)
-        if known is not None:
-            return known
-        if not self.counter.ready(target.vendor, target.model):
-            await self._tokenizer(target)
-        body, vendor, model = ctx.body, target.vendor, target.model
-        embeddings = ctx.endpoint == "embeddings"
-
-        def count() -> int:
-            return self.counter.bound_request_tokens(vendor, model, body, embeddings)
-        if "size" not in counted:
-            counted["size"] = len(orjson.dumps(body))
-        n = await asyncio.to_thread(count) if counted["size"] > _BIG_BODY else count()
-        counted[encoding] = n
-        return n
 
     def _order(self, target: Target, session: str | None = None) -> list[Deployment]:
         """Deployments in the order to try them: a weighted shuffle, each draw in
