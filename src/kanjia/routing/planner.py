@@ -143,7 +143,7 @@ class Plan:
 def narrow(plan: Plan, why_not: Callable[[Target], str | None]
            ) -> tuple[Plan, list[tuple[str, str]]]:
     """``plan`` without the targets ``why_not`` rules out (a reason each), and those reasons
-    as (target key, reason). A cascade keeps only the models left."""
+    as (target key, reason). A cascade that loses a model becomes a plain request."""
     reasons: list[tuple[str, str]] = []
     keep: list[Target] = []
     for target in plan.targets:
@@ -155,10 +155,9 @@ def narrow(plan: Plan, why_not: Callable[[Target], str | None]
     if not reasons:
         return plan, reasons
     cascade = plan.cascade
-    if cascade is not None:
-        left = {t.key for t in keep}
-        cascade = Cascade(cascade.run, {name: t for name, t in cascade.targets.items()
-                                        if t.key in left})
+    left = {t.key for t in keep}
+    if cascade is not None and any(t.key not in left for t in cascade.targets.values()):
+        cascade = None  # its chain may need a model that is out: plain failover instead
     dropped = {k for k, _ in reasons}
     cands = [Candidate(c.key, False, dict(reasons)[c.key]) if c.key in dropped else c
              for c in plan.candidates]
