@@ -131,6 +131,19 @@ async def test_a_request_whose_worst_case_does_not_fit_is_refused(
     assert await _spent(session, srv.url, made["id"]) <= Decimal("0.002")
 
 
+async def test_without_an_output_limit_the_context_window_bounds_the_worst_case(
+        gw: tuple[ServerThread, str], session: aiohttp.ClientSession) -> None:
+    """moonshot-v1-8k has no output limit in the catalog: a request without max_tokens may
+    be billed for whatever its 8192-token context leaves, not an assumed 4096."""
+    srv, _ = gw
+    made = await _key(session, srv.url, budget="0.01CNY/day")
+    status, data, _ = await _post(session, srv.url,
+                                  chat_body(5, model="moonshot/moonshot-v1-8k") | {
+                                      "max_tokens": None}, made["key"])
+    assert status == 429, data
+    assert _worst(data["error"]["message"]) > Decimal("0.09")  # ~8150 tokens at 12 CNY/1M
+
+
 async def test_f1_two_output_limits_are_refused_and_the_vendor_sees_the_reserved_one(
         gw: tuple[ServerThread, str], session: aiohttp.ClientSession) -> None:
     """F1: max_completion_tokens 1 reserved, max_tokens 4000 forwarded (renamed)."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from kanjia.catalog import most_cost
+from kanjia.catalog import ModelEntry, most_cost
 from kanjia.errors import BadRequest, PermissionDenied
 from kanjia.routing.directory import Target
 from kanjia.routing.planner import Plan, narrow
@@ -39,6 +39,18 @@ class _Counts:
 
     size: int | None = None
     tokens: dict[str, int] = field(default_factory=dict)
+
+
+def _output_worst(body: dict[str, Any], entry: ModelEntry | None, prompt: int) -> int:
+    """The most output tokens a chat request can be billed for: its output limit, else the
+    model's, else what its context window leaves after the prompt, times ``n``."""
+    limit = output_limit(body)
+    if limit is None and entry is not None:
+        if entry.max_output:
+            limit = entry.max_output
+        elif entry.context_window:
+            limit = max(1, entry.context_window - prompt)
+    return (limit or DEFAULT_OUTPUT_TOKENS) * choices(body)
 
 
 class Admission:
@@ -108,11 +120,7 @@ class Admission:
         for target in targets:
             entry = target.entry
             prompt = await self._input_tokens(body, endpoint, target, counts)
-            limit = 0
-            if endpoint == "chat":
-                limit = output_limit(body) or (entry.max_output if entry is not None
-                                               and entry.max_output else DEFAULT_OUTPUT_TOKENS)
-                limit *= choices(body)
+            limit = _output_worst(body, entry, prompt) if endpoint == "chat" else 0
             if entry is None or entry.price_at(now) is None:
                 out.append(WorstCase(target.key, None, self.reporting_currency, prompt + limit))
                 continue
