@@ -25,11 +25,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from kanjia.errors import AuthFailed, BudgetExceeded, Overloaded, PermissionDenied, RateLimited
+from kanjia.errors import AuthFailed, Overloaded, PermissionDenied
 from kanjia.metering._directory import Directory
 from kanjia.metering._fx import Fx
 from kanjia.metering._money import from_nano, to_nano_capped
 from kanjia.metering._pricing import SellPrices, Unpriced
+from kanjia.metering._refusals import UnpricedModel, WorstCase, refusal
 from kanjia.metering._registry import Budget, KeyInfo, Registry, hash_key
 from kanjia.metering._seeding import ledger_spend
 from kanjia.metering._windows import (
@@ -52,29 +53,13 @@ from kanjia.metering.limits import (
 from kanjia.metering.record import CallRecord
 from kanjia.metering.store import Database
 
-__all__ = ["Caller", "Gatekeeper", "Hold", "UnpricedModel", "WorstCase"]
+__all__ = ["Caller", "Gatekeeper", "Hold"]
 
 log = logging.getLogger("kanjia.metering")
 _TTL = {p: window_ttl_s(p) for p in ("day", "month", "total")}
 #: the gateway's maximum cost counts the prompt with an offline tokenizer; the vendor's
 #: count can be a little higher, so reservations carry this margin
 _MARGIN = Decimal("1.05")
-
-
-class UnpricedModel(PermissionDenied):
-    """A key with a budget asked for a model without a price (nothing to reserve)."""
-
-    code = "model_not_priced"
-
-
-class WorstCase(NamedTuple):
-    """The most one candidate of a request can cost: ``amount`` (None: the model has no
-    price) in ``currency`` for at most ``tokens`` tokens (input plus every output)."""
-
-    model_key: str
-    amount: Decimal | None
-    currency: str
-    tokens: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +102,6 @@ def _utc_day(ts: float) -> date:
 
 def _allowed(key: KeyInfo, model: str) -> bool:
     return key.models is None or any(fnmatch.fnmatchcase(model, p) for p in key.models)
-
-
-def _money(amount: Decimal) -> str:
-    return format(amount.quantize(Decimal("0.0001")).normalize(), "f")
 
 
 class Gatekeeper:
@@ -318,7 +299,7 @@ class Gatekeeper:
                 await self._reseed()
                 await self.limiter.admit(hold.id, hold.claims, rate, now)
         except Denied as denied:
-            raise self._refusal(denied, key, hold, now) from None
+            raise refusal(denied, key, hold.budgets, hold.claims, now) from None
         except StoreError as exc:
             raise Overloaded(f"the budget store refused this request's reservation ({exc})"
                              ) from None
@@ -373,28 +354,6 @@ class Gatekeeper:
                 return  # re-seeded while we waited
             self._seeded.clear()
             await self._seed(complete=True)
-
-    def _refusal(self, denied: Denied, key: KeyInfo, hold: Hold, now: float) -> Exception:
-        if denied.kind == "budget":
-            b = hold.budgets[denied.index]
-            who = f"key {key.name!r}" if b.scope == "key" else f"tenant {b.subject!r}"
-            used = from_nano(denied.spent)
-            held = from_nano(denied.reserved)
-            when = window_reset(b.period, now)
-            span = {"day": "today", "month": "this month", "total": "in total"}[b.period]
-            tail = f"; it resets on {when} (UTC)" if when else ""
-            inflight = f" plus {_money(held)} held by requests in flight" if held else ""
-            need = from_nano(hold.claims[denied.index].amount)
-            return BudgetExceeded(
-                f"budget exceeded: {who} has spent {_money(used)} {b.currency}{inflight} "
-                f"of its {_money(b.amount)} {b.currency} budget {span}, and this request "
-                f"may cost up to {_money(need)} {b.currency} (its input plus its output "
-                f"limit){tail}")
-        limit = key.rpm if denied.kind == "rpm" else key.tpm
-        unit = "requests" if denied.kind == "rpm" else "tokens"
-        wait = int(denied.retry_after + 0.999)
-        return RateLimited(f"rate limit: key {key.name!r} may send {limit} {unit} per minute; "
-                           f"retry in {wait}s", retry_after=float(wait))
 
     def _settlement(self, hold: Hold, rec: CallRecord) -> Settlement:
         if rec.charge is None:
