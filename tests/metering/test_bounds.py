@@ -203,3 +203,32 @@ async def test_f13_admin_api_refuses_with_a_400(gw: ServerThread) -> None:
         async with s.post(gw.url + "/v1/chat/completions", json=body,
                           headers={"Authorization": f"Bearer {made['key']}"}) as resp:
             assert resp.status == 200
+
+
+async def test_f13_a_markup_stored_before_the_bounds_fails_before_the_vendor(
+        db: Database, fx: FixedFx) -> None:
+    """A markup of 1e999999999 or a price of 1e15 written by an older version: the gateway
+    still starts, the tenant's requests are refused before any vendor is called (they
+    used to 500 after it), and other tenants' go on."""
+    gate = Gatekeeper(db, LocalLimiter(), fx, poll_s=3600)
+    await gate.start()
+    try:
+        await gate.registry.set_tenant("old", markup=Decimal(2))
+        await db.execute("UPDATE tenants SET markup = ? WHERE name = ?", ("1e999999999", "old"))
+        await gate.registry.set_tenant("older")
+        await db.execute("UPDATE tenants SET price_list = ? WHERE name = ?", (orjson.dumps(
+            {"currency": "CNY", "models": {"*": {"input_mtok": 1e15, "output_mtok": 1}}}
+        ).decode(), "older"))
+        secret, _ = await gate.registry.create_key("c", tenant="old",
+                                                   budgets=[parse_budget("1CNY/day")])
+        unbudgeted, _ = await gate.registry.create_key("e", tenant="older")
+        other, _ = await gate.registry.create_key("d", budgets=[parse_budget("1CNY/day")])
+        await gate.refresh()  # loading them does not fail (nor would a restart)
+        for key in (secret, unbudgeted):
+            with pytest.raises(ConfigError, match="unusable markup or price list"):
+                await gate.reserve(await gate.authenticate(key, "m"), "deepseek/deepseek-chat",
+                                   Decimal("0.01"), "CNY", 10)
+        assert await gate.reserve(await gate.authenticate(other, "m"),
+                                  "deepseek/deepseek-chat", Decimal("0.01"), "CNY", 10)
+    finally:
+        await gate.close()

@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from kanjia.errors import AuthFailed, Overloaded, PermissionDenied
+from kanjia.errors import AuthFailed, ConfigError, Overloaded, PermissionDenied
 from kanjia.metering._directory import Directory
 from kanjia.metering._fx import Fx
 from kanjia.metering._money import from_nano, to_nano_capped
@@ -266,6 +266,9 @@ class Gatekeeper:
             allowed = ", ".join(key.models or ())
             raise PermissionDenied(f"key {key.name!r} may not use {model_key!r} "
                                    f"(allowed: {allowed})")
+        tenant = self.directory.tenant(key.tenant) if key.tenant else None
+        if tenant is not None and tenant.error is not None:
+            raise ConfigError(tenant.error)
         now = time.time()
         plan = self._plan(key, now)
         if not plan.metered:

@@ -116,6 +116,9 @@ class Tenant:
     name: str
     markup: Decimal | None = None
     price_list: PriceList | None = None
+    #: why its stored markup or price list cannot be used (written before they were
+    #: bounded): its requests are refused before any vendor is called
+    error: str | None = None
 
 
 class SellPrices:

@@ -95,8 +95,13 @@ def _budget(row: Sequence[Any]) -> Budget:
 
 
 def _tenant(row: Sequence[Any]) -> Tenant:
-    markup = Decimal(row[1]) if row[1] is not None else None
-    prices = PriceList.parse(orjson.loads(row[2])) if row[2] is not None else None
+    try:
+        markup = check_markup(Decimal(row[1])) if row[1] is not None else None
+        prices = PriceList.parse(orjson.loads(row[2])) if row[2] is not None else None
+    except (ConfigError, ArithmeticError, ValueError) as exc:
+        why = exc.message if isinstance(exc, ConfigError) else str(exc)
+        return Tenant(row[0], error=f"tenant {row[0]!r} has an unusable markup or price "
+                      f"list ({why}); set it again with kanjia keys tenant")
     return Tenant(row[0], markup, prices)
 
 
