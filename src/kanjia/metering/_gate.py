@@ -394,8 +394,8 @@ class Gatekeeper:
         """Give ``hold`` back unused (no call was made), like ``settle_soon``."""
         if not self._settling:
             asyncio.get_running_loop().call_soon(self._settle_queued)
-        self._settling.append(Settlement(hold.id, hold.claims, [0] * len(hold.claims), None,
-                                         0))
+        self._settling.append(Settlement(hold.id, hold.claims, [0] * len(hold.claims),
+                                         hold.rate, 0))
 
     def _settle_queued(self) -> None:
         items, self._settling = self._settling, []
