@@ -26,3 +26,16 @@ async def test_chat_to_an_embeddings_model(client: Client) -> None:
     reply = await client.chat("openai", {**user("hi"), "model": "text-embedding-3-small"})
     assert reply.status == 404
     assert "not a chat model" in reply.json["error"]["message"]
+
+
+async def test_anthropic_output_limit(client: Client) -> None:
+    reply = await client.messages({**user("hi"), "model": "claude-3-5-haiku-20241022",
+                                   "max_tokens": 8193})
+    assert reply.status == 400
+    err = reply.json["error"]
+    assert err["type"] == "invalid_request_error"
+    assert err["message"] == ("max_tokens: 8193 > 8192, which is the maximum allowed number "
+                              "of output tokens for claude-3-5-haiku-20241022")
+    ok = await client.messages({**user("hi"), "model": "claude-3-5-haiku-20241022",
+                                "max_tokens": 8192})
+    assert ok.status == 200

@@ -11,12 +11,20 @@ from aiohttp import web
 from kanjia.sandbox._json import int_or_none
 from kanjia.sandbox._wire import json_response
 
-__all__ = ["chat_refusal"]
+__all__ = ["chat_refusal", "messages_refusal"]
 
 #: vendor → model → the most completion tokens a request may ask for (OpenAI's model pages)
 _OUTPUT_LIMITS: Mapping[str, Mapping[str, int]] = {
     "openai": {"gpt-4o": 16384, "gpt-4o-mini": 16384, "gpt-4.1": 32768,
                "gpt-4.1-mini": 32768},
+}
+#: Anthropic model → its maximum output tokens (Anthropic's models overview)
+_ANTHROPIC_OUTPUT: Mapping[str, int] = {
+    "claude-3-opus-20240229": 4096, "claude-3-sonnet-20240229": 4096,
+    "claude-3-haiku-20240307": 4096, "claude-3-5-sonnet-20240620": 8192,
+    "claude-3-5-haiku-20241022": 8192, "claude-sonnet-4-20250514": 64000,
+    "claude-opus-4-20250514": 32000, "claude-sonnet-4-5-20250929": 64000,
+    "claude-haiku-4-5-20251001": 64000, "claude-opus-4-5-20251101": 64000,
 }
 #: vendor → models that only embed (a chat request to one is refused)
 _EMBEDDING_ONLY: Mapping[str, frozenset[str]] = {
@@ -44,3 +52,12 @@ def chat_refusal(vendor: str, model: str, data: Mapping[str, Any]) -> web.Respon
                           f"{limit} completion tokens, whereas you provided {asked}.",
                           name, "invalid_value")
     return None
+
+
+def messages_refusal(model: str, max_tokens: int | None) -> str | None:
+    """Anthropic's message refusing ``max_tokens`` above the model's limit, or None."""
+    limit = _ANTHROPIC_OUTPUT.get(model)
+    if limit is None or max_tokens is None or max_tokens <= limit:
+        return None
+    return (f"max_tokens: {max_tokens} > {limit}, which is the maximum allowed number of "
+            f"output tokens for {model}")
