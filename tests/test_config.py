@@ -42,3 +42,16 @@ def test_settings_are_frozen() -> None:
     s = load_settings()
     with pytest.raises(ValidationError):
         s.server.port = 1  # type: ignore[misc]
+
+
+def test_budget_settings_for_unpriced_models() -> None:
+    from kanjia.server.wiring import _unpriced
+
+    s = load_settings(None, budgets={"unpriced_price": {"input_mtok": "20", "output_mtok": 60},
+                                     "allow_unpriced": True})
+    policy = _unpriced(s)
+    assert policy.allow and policy.currency == "CNY" and policy.price is not None
+    assert (policy.price.input_mtok, policy.price.output_mtok) == (20, 60)
+    assert not _unpriced(load_settings(None)).allow
+    with pytest.raises(ConfigError):
+        load_settings(None, budgets={"unpriced_price": {"input_mtok": -1, "output_mtok": 1}})

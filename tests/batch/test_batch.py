@@ -63,7 +63,7 @@ def test_runner_records_results_and_errors(tmp_path: Path) -> None:
     bad = q.add(batch_id="b", model="m", body={"model": "bad"}, send_at=0, route=None,
                 target=None, cost_now=None, cost_then=None, currency=None)
 
-    async def send(body: dict[str, Any]) -> dict[str, Any]:
+    async def send(body: dict[str, Any], key_id: str | None) -> dict[str, Any]:
         if body["model"] == "bad":
             raise RuntimeError("vendor down")
         return {"echo": body["model"]}

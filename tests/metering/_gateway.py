@@ -27,13 +27,16 @@ def free_port() -> int:
 
 class GatewayProcess:
     def __init__(self, sandbox_url: str, database: str, journal: Path, log: Path, *,
-                 redis: str | None = None, flush_s: float | None = None) -> None:
+                 redis: str | None = None, flush_s: float | None = None,
+                 config: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = [sys.executable, "-m", "kanjia", "serve", "--sandbox", sandbox_url,
                      "--db", database, "--port", str(self.port)]
         if redis:
             self.args += ["--redis", redis]
+        if config is not None:
+            self.args += ["--config", str(config)]
         self.env = {**os.environ, "KANJIA_MASTER_KEY": MASTER,
                     "KANJIA_JOURNAL_DIR": str(journal)}
         if flush_s is not None:

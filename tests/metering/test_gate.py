@@ -75,25 +75,31 @@ async def test_model_allowlist(gate: Gatekeeper) -> None:
 
 
 async def test_budget_in_another_currency(gate: Gatekeeper) -> None:
-    secret, info = await gate.registry.create_key("usd", budgets=[parse_budget("1USD/day")])
+    secret, info = await gate.registry.create_key("usd", budgets=[parse_budget("1.1USD/day")])
     await gate.refresh()
     caller = await gate.authenticate(secret, "deepseek/deepseek-chat")
     hold = await gate.reserve(caller, "deepseek/deepseek-chat", Decimal("7"), "CNY", 100)
     # 7 CNY = 1 USD, plus the 5% margin for prompt-token estimates
     assert hold is not None and hold.claims[0].amount == 1_050_000_000
+    # 0.05 USD is left: a request whose worst case is more is refused, not admitted
     with pytest.raises(BudgetExceeded) as refused:
-        await gate.reserve(caller, "deepseek/deepseek-chat", Decimal("0.01"), "CNY", 100)
+        await gate.reserve(caller, "deepseek/deepseek-chat", Decimal("0.35"), "CNY", 100)
     assert refused.value.status == 429 and refused.value.code == "budget_exceeded"
-    assert "1 USD budget today" in refused.value.message
+    assert "1.1 USD budget today" in refused.value.message
+    assert "may cost up to 0.0525 USD" in refused.value.message
+    assert "resets on" in refused.value.message
+    small = await gate.reserve(caller, "deepseek/deepseek-chat", Decimal("0.3"), "CNY", 100)
+    assert small is not None  # 0.045 USD fits in what is left
     rec = make_record(key_id=info.id, cost=Decimal("3.5"), currency="CNY")
     await gate.settle(hold, rec)
+    await gate.settle(small, make_record(key_id=info.id, cost=Decimal(0), currency="CNY"))
     state = await gate.budget_status(gate.directory.budgets_of(caller.key))  # type: ignore[arg-type]
     assert (state[0]["spent"], state[0]["reserved"]) == ("0.5", "0")
 
 
 async def test_tenant_markup_is_what_budgets_count(gate: Gatekeeper) -> None:
     await gate.registry.set_tenant("shop", markup=Decimal("1.5"))
-    await gate.registry.set_budget("tenant", "shop", parse_budget("3CNY/month"))
+    await gate.registry.set_budget("tenant", "shop", parse_budget("4CNY/month"))
     secret, info = await gate.registry.create_key("customer", tenant="shop")
     await gate.refresh()
     caller = await gate.authenticate(secret, "m")
@@ -193,3 +199,59 @@ async def test_redis_that_lost_its_state_is_reseeded_from_the_ledger(
     finally:
         await limiter.clear()
         await g.close()
+
+
+async def test_unpriced_models_under_a_budget(db: Database, fx: FixedFx) -> None:
+    from kanjia.metering import SellPrice, Unpriced, UnpricedModel
+
+    refuse = Gatekeeper(db, LocalLimiter(), fx, poll_s=3600)
+    allow = Gatekeeper(db, LocalLimiter(), fx, poll_s=3600, unpriced=Unpriced(allow=True))
+    priced = Gatekeeper(db, LocalLimiter(), fx, poll_s=3600, unpriced=Unpriced(
+        SellPrice(Decimal(10), Decimal(30)), "CNY"))
+    secret, info = await Registry(db).create_key("b", budgets=[parse_budget("1CNY/day")])
+    plain, _ = await Registry(db).create_key("free")
+    for g in (refuse, allow, priced):
+        await g.start()
+    try:
+        caller = await refuse.authenticate(secret, "deepseek/made-up")
+        with pytest.raises(UnpricedModel) as info_:
+            await refuse.reserve(caller, "deepseek/made-up", None, "CNY", 200_000)
+        assert info_.value.status == 403 and "unpriced_price" in info_.value.message
+        # a key without a budget has nothing to protect
+        assert await refuse.reserve(await refuse.authenticate(plain, "x"), "deepseek/made-up",
+                                    None, "CNY", 200_000) is None
+        # allowed: admitted at no charge (while the budget has something left)
+        hold = await allow.reserve(await allow.authenticate(secret, "x"), "deepseek/made-up",
+                                   None, "CNY", 200_000)
+        assert hold is not None and hold.claims[0].amount == 0
+        # priced: the worst case at the configured price (30 CNY/1M × 200k = 6 CNY > 1 CNY)
+        caller = await priced.authenticate(secret, "x")
+        with pytest.raises(BudgetExceeded, match=r"may cost up to 6\.3 CNY"):
+            await priced.reserve(caller, "deepseek/made-up", None, "CNY", 200_000)
+        hold = await priced.reserve(caller, "deepseek/made-up", None, "CNY", 10_000)
+        rec = make_record(key_id=info.id, vendor="deepseek", model="made-up",
+                          input_tokens=1000, output_tokens=1000, cost=Decimal(0))
+        rec.price_period = "unpriced"
+        priced.stamp(rec)  # charged at the configured price, the vendor cost stays 0
+        assert (rec.charge, rec.charge_currency, rec.cost) == (Decimal("0.04"), "CNY", 0)
+        await priced.settle(hold, rec)
+        state = await priced.budget_status(priced.directory.budgets_of(info))
+        assert (state[0]["spent"], state[0]["reserved"]) == ("0.04", "0")
+    finally:
+        for g in (refuse, allow, priced):
+            await g.close()
+
+
+async def test_the_dearest_candidate_is_reserved(gate: Gatekeeper) -> None:
+    from kanjia.metering import WorstCase
+
+    secret, _ = await gate.registry.create_key("f", models=["deepseek/*"],
+                                               budgets=[parse_budget("10CNY/day")])
+    await gate.refresh()
+    caller = await gate.authenticate(secret, "cheap-chat")  # a route it is not given
+    assert not gate.may_use(caller, "openai/gpt-4o")  # so each candidate is judged
+    assert gate.may_use(caller, "deepseek/deepseek-chat")
+    hold = await gate.reserve(caller, "deepseek/deepseek-chat", Decimal("0.1"), "CNY", 10,
+                              others=[WorstCase("deepseek/deepseek-reasoner", Decimal("0.1"),
+                                                "USD", 10)])
+    assert hold is not None and hold.claims[0].amount == 735_000_000  # 0.7 CNY × 1.05

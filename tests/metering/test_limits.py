@@ -32,18 +32,21 @@ def _claim(window: str, limit: int, amount: int) -> Claim:
     return Claim(window, limit, amount, 3600)
 
 
-async def test_admits_while_something_is_left(limiter: Limiter) -> None:
+async def test_admits_while_the_worst_case_fits(limiter: Limiter) -> None:
     w = f"w-{uuid.uuid4().hex}"
     now = time.time()
-    for i in range(4):  # 0, 30, 60, 90 reserved before each: all < 100
+    for i in range(3):  # 0, 30, 60 reserved before each: each 30 more still fits in 100
         await limiter.admit(f"h{i}", [_claim(w, 100, 30)], None, now)
-    with pytest.raises(Denied) as info:
-        await limiter.admit("h4", [_claim(w, 100, 30)], None, now)
-    assert (info.value.kind, info.value.spent, info.value.reserved) == ("budget", 0, 120)
-    for i in range(4):
+    with pytest.raises(Denied) as info:  # 90 + 30 > 100: refused, not admitted
+        await limiter.admit("h3", [_claim(w, 100, 30)], None, now)
+    assert (info.value.kind, info.value.spent, info.value.reserved) == ("budget", 0, 90)
+    await limiter.admit("h4", [_claim(w, 100, 10)], None, now)  # 10 fits exactly
+    with pytest.raises(Denied):  # nothing is left: even a request that costs nothing waits
+        await limiter.admit("h5", [_claim(w, 100, 0)], None, now)
+    for i in (0, 1, 2, 4):
         await limiter.settle(f"h{i}", [_claim(w, 100, 30)], [20], None, 0)
     assert (await limiter.windows([w]))[w] == (80, 0)
-    await limiter.admit("h5", [_claim(w, 100, 30)], None, now)
+    await limiter.admit("h6", [_claim(w, 100, 20)], None, now)
 
 
 async def test_all_claims_or_none(limiter: Limiter) -> None:
@@ -77,7 +80,7 @@ async def test_concurrent_requests_overspend_by_at_most_one_reservation(
         await asyncio.gather(*(one(i) for i in range(200)))
     spent, reserved = (await limiter.windows([w]))[w]
     assert reserved == 0
-    assert limit - reservation <= spent <= limit + reservation
+    assert limit - 2 * reservation <= spent <= limit  # a worst case that does not fit waits
     assert admitted > limit // reservation
 
 

@@ -320,7 +320,8 @@ def test_a_failed_deferred_job_stores_no_key(sb: str, tmp_path: Path) -> None:
     app = build_app(load_settings(None, vendors=vendor_config(sb)), env=KEYS)
     queue = JobQueue(tmp_path / "q.db")
 
-    async def send(body: dict[str, object]) -> dict[str, object]:  # as the app's own runner
+    async def send(body: dict[str, object],
+                   key_id: str | None = None) -> dict[str, object]:  # as the app's own runner
         outcome = await app.services.gateway.chat(body, None, time.perf_counter())
         assert isinstance(outcome, CallOutcome)
         return dict(orjson.loads(outcome.body))

@@ -122,3 +122,19 @@ def test_quality_objective_puts_the_learned_choice_first() -> None:
     assert hard.targets[0].key == "openai/gpt-4o"
     assert [t.key for t in hard.targets] == ["openai/gpt-4o", "qwen/qwen-turbo"]  # fallback kept
     assert {n for n, _ in stub.seen[0][1]} == {"strong", "weak"}
+
+
+def test_narrow_drops_candidates_with_their_reasons() -> None:
+    from kanjia.routing.planner import narrow
+
+    p = _planner(mixed={"models": ["deepseek/deepseek-chat", "openai/gpt-4o"],
+                        "objective": "ordered"})
+    plan = p.plan("mixed", {"messages": [{"role": "user", "content": "hi"}]})
+    assert [t.key for t in plan.targets] == ["deepseek/deepseek-chat", "openai/gpt-4o"]
+    same, none = narrow(plan, lambda t: None)
+    assert same is plan and none == []
+    left, reasons = narrow(plan, lambda t: "no" if t.vendor == "openai" else None)
+    assert [t.key for t in left.targets] == ["deepseek/deepseek-chat"]
+    assert reasons == [("openai/gpt-4o", "no")]
+    dropped = next(c for c in left.candidates if c.key == "openai/gpt-4o")
+    assert not dropped.kept and dropped.reason == "no"

@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS batch_jobs (
     result BLOB,
     error TEXT,
     finished REAL,
-    owner TEXT                       -- sha256 of the API key that queued it (HTTP), or NULL
+    owner TEXT,                      -- sha256 of the API key that queued it (HTTP), or NULL
+    key_id TEXT                      -- the virtual key it is billed to (NULL: the operator)
 );
 CREATE INDEX IF NOT EXISTS batch_jobs_due ON batch_jobs (status, send_at);
 CREATE INDEX IF NOT EXISTS batch_jobs_batch ON batch_jobs (batch_id);
@@ -55,6 +56,7 @@ class Job:
     result: dict[str, Any] | None
     error: str | None
     finished: float | None
+    key_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "batch_id": self.batch_id, "status": self.status,
@@ -66,14 +68,15 @@ class Job:
 
 
 _COLS = ("id, batch_id, created, send_at, status, route, model, target, body, "
-         "expected_cost_now, expected_cost_then, currency, result, error, finished")
+         "expected_cost_now, expected_cost_then, currency, result, error, finished, key_id")
 
 
 def _job(row: tuple[Any, ...]) -> Job:
     (jid, bid, created, send_at, status, route, model, target, body, now, then, cur, result,
-     error, finished) = row
+     error, finished, key_id) = row
     return Job(jid, bid, created, send_at, status, route, model, target, orjson.loads(body),
-               now, then, cur, orjson.loads(result) if result else None, error, finished)
+               now, then, cur, orjson.loads(result) if result else None, error, finished,
+               key_id)
 
 
 class JobQueue:
@@ -89,6 +92,8 @@ class JobQueue:
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(batch_jobs)")}
         if "owner" not in columns:  # a queue made before jobs had owners
             self._db.execute("ALTER TABLE batch_jobs ADD COLUMN owner TEXT")
+        if "key_id" not in columns:  # a queue made before jobs were billed to keys
+            self._db.execute("ALTER TABLE batch_jobs ADD COLUMN key_id TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -96,15 +101,18 @@ class JobQueue:
 
     def add(self, *, batch_id: str, model: str, body: dict[str, Any], send_at: float,
             route: str | None, target: str | None, cost_now: str | None,
-            cost_then: str | None, currency: str | None, owner: str | None = None) -> str:
-        """Queue one job; ``owner`` is who may read it back over HTTP (a key's hash)."""
+            cost_then: str | None, currency: str | None, owner: str | None = None,
+            key_id: str | None = None) -> str:
+        """Queue one job; ``owner`` is who may read it back over HTTP (a key's hash),
+        ``key_id`` the virtual key it is billed to (None: the operator)."""
         jid = "job-" + uuid.uuid4().hex[:20]
         with self._lock:
             self._db.execute(
                 f"INSERT INTO batch_jobs ({_COLS}, owner) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (jid, batch_id, time.time(), send_at, "queued", route, model, target,
-                 orjson.dumps(body), cost_now, cost_then, currency, None, None, None, owner))
+                 orjson.dumps(body), cost_now, cost_then, currency, None, None, None, key_id,
+                 owner))
         return jid
 
     def owner(self, jid: str) -> str | None:
@@ -114,13 +122,15 @@ class JobQueue:
                                    (jid,)).fetchone()
         return str(row[0]) if row and row[0] is not None else None
 
-    def claim_due(self, now: float, limit: int = 100) -> list[Job]:
-        """Mark due jobs as sent and return them (at most once per job)."""
+    def claim_due(self, now: float, limit: int = 100, *, keyed: bool = True) -> list[Job]:
+        """Mark due jobs as sent and return them (at most once per job). ``keyed=False``:
+        only the operator's jobs (a sender that cannot bill a key's budget)."""
+        only = "" if keyed else " AND key_id IS NULL"
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             rows = self._db.execute(
-                f"SELECT {_COLS} FROM batch_jobs WHERE status = 'queued' AND send_at <= ? "
-                "ORDER BY send_at LIMIT ?", (now, limit)).fetchall()
+                f"SELECT {_COLS} FROM batch_jobs WHERE status = 'queued' AND send_at <= ?"
+                f"{only} ORDER BY send_at LIMIT ?", (now, limit)).fetchall()
             self._db.executemany("UPDATE batch_jobs SET status = 'sent' WHERE id = ?",
                                  [(r[0],) for r in rows])
             self._db.execute("COMMIT")

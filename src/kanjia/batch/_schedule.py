@@ -8,6 +8,7 @@ from typing import Any
 
 from kanjia.routing.defer import SendTime, cheapest_send_time
 from kanjia.routing.planner import Planner
+from kanjia.tokens import choices, output_limit
 
 __all__ = ["Schedule", "schedule"]
 
@@ -25,6 +26,6 @@ def schedule(planner: Planner, body: dict[str, Any], now: datetime | None = None
     target = plan.targets[0]
     if target.entry is None:
         return Schedule(target.key, plan.route, None)
-    out = int(body.get("max_completion_tokens") or body.get("max_tokens") or 256)
+    out = (output_limit(body) or 256) * choices(body)
     return Schedule(target.key, plan.route,
                     cheapest_send_time(target.entry, plan.prompt_tokens, out, now))

@@ -157,7 +157,7 @@ def run(gateway_url: str, api_key_env: str, queue: str | None, config_path: str 
 
     async def main() -> int:
         async with aiohttp.ClientSession() as session:
-            async def send(body: dict[str, Any]) -> dict[str, Any]:
+            async def send(body: dict[str, Any], key_id: str | None) -> dict[str, Any]:
                 async with session.post(f"{gateway_url.rstrip('/')}/v1/chat/completions",
                                         json=body,
                                         headers={"Authorization": f"Bearer {key}"}) as r:
@@ -166,7 +166,7 @@ def run(gateway_url: str, api_key_env: str, queue: str | None, config_path: str 
                         raise RuntimeError(f"HTTP {r.status}: {data.get('error')}")
                     return data
 
-            runner = BatchRunner(q, send)
+            runner = BatchRunner(q, send, keyed=False)  # keys' jobs: their gateway sends
             if once:
                 return await runner.run_once()
             await runner.run_forever()

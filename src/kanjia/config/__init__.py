@@ -2,18 +2,22 @@
 
 from kanjia.config._load import load_settings
 from kanjia.config._settings import (
+    BudgetSettings,
     DeploymentSettings,
     RouteSettings,
     ServerSettings,
     Settings,
+    UnpricedPrice,
     VendorSettings,
 )
 
 __all__ = [
+    "BudgetSettings",
     "DeploymentSettings",
     "RouteSettings",
     "ServerSettings",
     "Settings",
+    "UnpricedPrice",
     "VendorSettings",
     "load_settings",
 ]

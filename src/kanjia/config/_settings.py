@@ -88,10 +88,32 @@ class RouteSettings(BaseModel):
     quality_weight: float = Field(0.9, ge=0, le=1)
 
 
+class UnpricedPrice(BaseModel):
+    """The price budgets charge for a model without a catalog price (per 1M tokens)."""
+
+    model_config = _FROZEN
+
+    input_mtok: Decimal = Field(ge=0, le=1_000_000)
+    output_mtok: Decimal = Field(ge=0, le=1_000_000)
+    currency: Literal["CNY", "USD"] = "CNY"
+
+
+class BudgetSettings(BaseModel):
+    """How budgets treat models the price catalog does not price (``[budgets]``)."""
+
+    model_config = _FROZEN
+
+    #: charge such a model at this price (reserved and settled against budgets)
+    unpriced_price: UnpricedPrice | None = None
+    #: let keys with a budget call such a model at no charge (else they are refused)
+    allow_unpriced: bool = False
+
+
 class Settings(BaseModel):
     model_config = _FROZEN
 
     server: ServerSettings = ServerSettings()
+    budgets: BudgetSettings = BudgetSettings()
     vendors: dict[str, VendorSettings] = Field(default_factory=dict)
     aliases: dict[str, str] = Field(default_factory=dict)
     routes: dict[str, RouteSettings] = Field(default_factory=dict)

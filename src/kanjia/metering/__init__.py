@@ -9,8 +9,9 @@
 from kanjia.metering._gate import Caller, Gatekeeper, Hold
 from kanjia.metering._journal import Journal
 from kanjia.metering._money import BudgetSpec, parse_budget
-from kanjia.metering._pricing import PriceList, SellPrice, SellPrices, Tenant
+from kanjia.metering._pricing import PriceList, SellPrice, SellPrices, Tenant, Unpriced
 from kanjia.metering._redis import RedisLimiter
+from kanjia.metering._refusals import UnpricedModel, WorstCase
 from kanjia.metering._registry import Budget, KeyInfo, NotFound, Registry
 from kanjia.metering._service import Metering, journal_dir
 from kanjia.metering._usage import GROUPS, usage_report
@@ -39,6 +40,9 @@ __all__ = [
     "SellPrice",
     "SellPrices",
     "Tenant",
+    "Unpriced",
+    "UnpricedModel",
+    "WorstCase",
     "journal_dir",
     "parse_budget",
     "usage_report",

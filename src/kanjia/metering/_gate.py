@@ -25,11 +25,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from kanjia.errors import AuthFailed, BudgetExceeded, Overloaded, PermissionDenied, RateLimited
+from kanjia.errors import AuthFailed, ConfigError, Overloaded, PermissionDenied
 from kanjia.metering._directory import Directory
 from kanjia.metering._fx import Fx
-from kanjia.metering._money import from_nano, to_nano
-from kanjia.metering._pricing import SellPrices
+from kanjia.metering._money import from_nano, to_nano_capped
+from kanjia.metering._pricing import SellPrices, Unpriced
+from kanjia.metering._refusals import UnpricedModel, WorstCase, refusal
 from kanjia.metering._registry import Budget, KeyInfo, Registry, hash_key
 from kanjia.metering._seeding import ledger_spend
 from kanjia.metering._windows import (
@@ -39,7 +40,16 @@ from kanjia.metering._windows import (
     window_reset,
     window_ttl_s,
 )
-from kanjia.metering.limits import Claim, Denied, Limiter, Rate, Settlement, Unseeded
+from kanjia.metering.limits import (
+    MAX_TOKENS,
+    Claim,
+    Denied,
+    Limiter,
+    Rate,
+    Settlement,
+    StoreError,
+    Unseeded,
+)
 from kanjia.metering.record import CallRecord
 from kanjia.metering.store import Database
 
@@ -94,20 +104,18 @@ def _allowed(key: KeyInfo, model: str) -> bool:
     return key.models is None or any(fnmatch.fnmatchcase(model, p) for p in key.models)
 
 
-def _money(amount: Decimal) -> str:
-    return format(amount.quantize(Decimal("0.0001")).normalize(), "f")
-
-
 class Gatekeeper:
     def __init__(self, db: Database, limiter: Limiter, fx: Fx, *, require_keys: bool = False,
                  master_key: str | None = None, poll_s: float = 2.0,
-                 before_seed: Callable[[], Awaitable[None]] | None = None) -> None:
+                 before_seed: Callable[[], Awaitable[None]] | None = None,
+                 unpriced: Unpriced | None = None) -> None:
         self.db = db
         self.registry = Registry(db)
         self.directory = Directory(self.registry)
         self.limiter = limiter  # (a property: see below)
         self.fx = fx
-        self.pricing = SellPrices(self.directory.tenant)
+        self.unpriced = unpriced or Unpriced()
+        self.pricing = SellPrices(self.directory.tenant, self.unpriced)
         self.require_keys = require_keys
         self.poll_s = poll_s
         self._master = master_key
@@ -226,31 +234,60 @@ class Gatekeeper:
         self._callers[key.id] = (key, model, caller)
         return caller
 
-    async def reserve(self, caller: Caller, model_key: str, max_cost: Decimal, currency: str,
-                      tokens: int) -> Hold | None:
+    async def caller_of(self, key_id: str, model: str) -> Caller:
+        """The caller of a key by id (deferred work queued with it): 401 once revoked."""
+        key = self.directory.by_id.get(key_id)
+        if key is None:
+            await self.directory.poll_for_miss(time.monotonic())
+            key = self.directory.by_id.get(key_id)
+        if key is None:
+            raise AuthFailed(f"API key {key_id} no longer exists")
+        if key.revoked_at is not None:
+            raise AuthFailed(f"API key {key.hint} was revoked")
+        return Caller(key=key, model_ok=_allowed(key, model))
+
+    def may_use(self, caller: Caller, model_key: str) -> bool:
+        """May ``caller`` be answered by ``model_key`` (a route's candidate, a failover)?
+        Yes when its key allows the name it asked for (a route it may use) or this model."""
+        key = caller.key
+        return key is None or caller.model_ok or _allowed(key, model_key)
+
+    async def reserve(self, caller: Caller, model_key: str, max_cost: Decimal | None,
+                      currency: str, tokens: int, *,
+                      others: Sequence[WorstCase] = ()) -> Hold | None:
+        """Reserve the request's worst case: the dearest of ``model_key`` at ``max_cost``
+        and every other candidate that may answer it (``others``), at the caller's sell
+        price. ``max_cost`` None: the model has no price (refused under a budget unless
+        the settings price it or allow it)."""
         key = caller.key
         if key is None:
             return None
-        if not caller.model_ok and not _allowed(key, model_key):
+        if not self.may_use(caller, model_key):
             allowed = ", ".join(key.models or ())
             raise PermissionDenied(f"key {key.name!r} may not use {model_key!r} "
                                    f"(allowed: {allowed})")
+        tenant = self.directory.tenant(key.tenant) if key.tenant else None
+        if tenant is not None and tenant.error is not None:
+            raise ConfigError(tenant.error)
         now = time.time()
         plan = self._plan(key, now)
         if not plan.metered:
             return None
-        charge, cur = self.pricing.ceiling(key.tenant, model_key, max_cost, currency, tokens)
-        charge *= _MARGIN
+        cases = [WorstCase(model_key, max_cost, currency, tokens), *others]
+        charges = [self._ceiling(key, plan, case) for case in cases]
+        tokens = max(case.tokens for case in cases)
         nano: dict[str, int] = {}
         claims: list[Claim] = []
         for window, limit, ttl, bcur in plan.windows:
             amount = nano.get(bcur)
             if amount is None:
-                converted = charge if bcur == cur else \
-                    self.fx.convert(charge, cur, bcur, _utc_day(now))
-                amount = nano[bcur] = to_nano(converted)
+                day = _utc_day(now)
+                amount = nano[bcur] = max(
+                    to_nano_capped(c if cur == bcur else self.fx.convert(c, cur, bcur, day))
+                    for c, cur in charges)
             claims.append(Claim(window, limit, amount, ttl))
-        rate = Rate(key.id, key.rpm, key.tpm, tokens, int(now // 60)) \
+        charge, cur = charges[0] if len(charges) == 1 else self._dearest(charges, now)
+        rate = Rate(key.id, key.rpm, key.tpm, min(tokens, MAX_TOKENS), int(now // 60)) \
             if key.rpm is not None or key.tpm is not None else None
         budgets = plan.budgets
         hold = Hold(f"{self._hold_prefix}{next(self._hold_ids)}", tuple(claims), budgets,
@@ -265,7 +302,10 @@ class Gatekeeper:
                 await self._reseed()
                 await self.limiter.admit(hold.id, hold.claims, rate, now)
         except Denied as denied:
-            raise self._refusal(denied, key, hold, now) from None
+            raise refusal(denied, key, hold.budgets, hold.claims, now) from None
+        except StoreError as exc:
+            raise Overloaded(f"the budget store refused this request's reservation ({exc})"
+                             ) from None
         except (Unseeded, OSError, ConnectionError) as exc:
             raise Overloaded(f"the budget store is unavailable ({type(exc).__name__}); "
                              "refusing metered requests until it is back") from None
@@ -275,6 +315,25 @@ class Gatekeeper:
                                  "requests until it is back") from None
             raise
         return hold
+
+    def _dearest(self, charges: Sequence[tuple[Decimal, str]],
+                 now: float) -> tuple[Decimal, str]:
+        cur, day = charges[0][1], _utc_day(now)
+        return max(charges, key=lambda c: c[0] if c[1] == cur
+                   else self.fx.convert(c[0], c[1], cur, day))
+
+    def _ceiling(self, key: KeyInfo, plan: _Plan, case: WorstCase) -> tuple[Decimal, str]:
+        """The most ``case`` may be charged (with the margin for the prompt estimate)."""
+        if case.amount is None and not self.pricing.prices_unpriced(key.tenant, case.model_key):
+            if plan.budgets and not self.unpriced.allow:
+                raise UnpricedModel(
+                    f"{case.model_key!r} has no price in the catalog, so key {key.name!r}'s "
+                    "budget cannot cover it; set [budgets] unpriced_price (or allow_unpriced "
+                    "= true) in the config, or use a priced model")
+            return Decimal(0), case.currency
+        charge, cur = self.pricing.ceiling(key.tenant, case.model_key, case.amount,
+                                           case.currency, case.tokens)
+        return charge * _MARGIN, cur
 
     def _plan(self, key: KeyInfo, now: float) -> _Plan:
         plan = self._plans.get(key.id)
@@ -299,38 +358,19 @@ class Gatekeeper:
             self._seeded.clear()
             await self._seed(complete=True)
 
-    def _refusal(self, denied: Denied, key: KeyInfo, hold: Hold, now: float) -> Exception:
-        if denied.kind == "budget":
-            b = hold.budgets[denied.index]
-            who = f"key {key.name!r}" if b.scope == "key" else f"tenant {b.subject!r}"
-            used = from_nano(denied.spent)
-            held = from_nano(denied.reserved)
-            when = window_reset(b.period, now)
-            span = {"day": "today", "month": "this month", "total": "in total"}[b.period]
-            tail = f"; it resets on {when} (UTC)" if when else ""
-            inflight = f" plus {_money(held)} held by requests in flight" if held else ""
-            return BudgetExceeded(
-                f"budget exceeded: {who} has spent {_money(used)} {b.currency}{inflight} "
-                f"of its {_money(b.amount)} {b.currency} budget {span}{tail}")
-        limit = key.rpm if denied.kind == "rpm" else key.tpm
-        unit = "requests" if denied.kind == "rpm" else "tokens"
-        wait = int(denied.retry_after + 0.999)
-        return RateLimited(f"rate limit: key {key.name!r} may send {limit} {unit} per minute; "
-                           f"retry in {wait}s", retry_after=float(wait))
-
     def _settlement(self, hold: Hold, rec: CallRecord) -> Settlement:
         if rec.charge is None:
             rec.charge, rec.charge_currency = self.pricing.charge(rec)
         charge, cur = rec.charge, rec.charge_currency or rec.currency
         if all(b.currency == cur for b in hold.budgets):
-            nano = to_nano(charge)
+            nano = to_nano_capped(charge)
             actual = [nano] * len(hold.budgets)
         else:
             day = _utc_day(rec.ts)
-            actual = [to_nano(self.fx.convert(charge, cur, b.currency, day))
+            actual = [to_nano_capped(self.fx.convert(charge, cur, b.currency, day))
                       for b in hold.budgets]
         return Settlement(hold.id, hold.claims, actual, hold.rate,
-                          rec.input_tokens + rec.output_tokens)
+                          min(rec.input_tokens + rec.output_tokens, MAX_TOKENS))
 
     async def settle(self, hold: Hold | None, rec: CallRecord) -> None:
         if hold is None:
@@ -349,6 +389,13 @@ class Gatekeeper:
         if not self._settling:
             asyncio.get_running_loop().call_soon(self._settle_queued)
         self._settling.append(self._settlement(hold, rec))
+
+    def release_soon(self, hold: Hold) -> None:
+        """Give ``hold`` back unused (no call was made), like ``settle_soon``."""
+        if not self._settling:
+            asyncio.get_running_loop().call_soon(self._settle_queued)
+        self._settling.append(Settlement(hold.id, hold.claims, [0] * len(hold.claims),
+                                         hold.rate, 0))
 
     def _settle_queued(self) -> None:
         items, self._settling = self._settling, []

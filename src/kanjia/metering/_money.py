@@ -13,9 +13,15 @@ from typing import Literal
 
 from kanjia.errors import ConfigError
 
-__all__ = ["NANO", "BudgetSpec", "Period", "from_nano", "parse_budget", "to_nano"]
+__all__ = ["MAX_BUDGET", "MAX_NANO", "NANO", "BudgetSpec", "Period", "from_nano",
+           "parse_budget", "to_nano", "to_nano_capped"]
 
 NANO = Decimal(10) ** 9
+#: the largest amount a limit store counts in one step (a reservation, a settlement):
+#: 10⁹ units, so that sums of a few stay inside a signed 64-bit integer (Redis, BIGINT)
+MAX_NANO = 10**18
+#: the largest budget amount (in its currency): 10⁹ units
+MAX_BUDGET = Decimal(MAX_NANO) / NANO
 Period = Literal["day", "month", "total"]
 _PERIODS: tuple[Period, ...] = ("day", "month", "total")
 _SPEC = re.compile(r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<cur>[A-Za-z]{3})\s*"
@@ -24,6 +30,14 @@ _SPEC = re.compile(r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<cur>[A-Za-z]{3})\s*"
 
 def to_nano(amount: Decimal) -> int:
     return int((amount * NANO).to_integral_value(ROUND_HALF_EVEN))
+
+
+def to_nano_capped(amount: Decimal) -> int:
+    """``to_nano`` bounded to [0, MAX_NANO + 1]: what a reservation or settlement may
+    count. MAX_NANO + 1 stands for "more than any budget": no budget admits it."""
+    if not amount.is_finite() or amount > MAX_BUDGET:
+        return MAX_NANO + 1 if not amount.is_signed() else 0
+    return max(0, to_nano(amount))
 
 
 def from_nano(nano: int) -> Decimal:
@@ -53,4 +67,9 @@ def parse_budget(text: str) -> BudgetSpec:
         amount = Decimal(m["amount"])
     except InvalidOperation:  # pragma: no cover - the regex admits only decimals
         raise ConfigError(f"bad budget amount in {text!r}") from None
+    if amount > MAX_BUDGET:
+        raise ConfigError(f"bad budget {text!r}: the amount may be at most "
+                          f"{MAX_BUDGET:,.0f}")
+    if amount != 0 and to_nano(amount) == 0:
+        raise ConfigError(f"bad budget {text!r}: amounts are counted to 9 decimal places")
     return BudgetSpec(amount, m["cur"].upper(), period)

@@ -21,7 +21,17 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import orjson
 import redis.asyncio as aioredis
 
-from kanjia.metering.limits import Claim, Denied, Rate, Settlement, Unseeded, retry_after
+from kanjia.metering.limits import (
+    MAX_NANO,
+    MAX_TOKENS,
+    Claim,
+    Denied,
+    Rate,
+    Settlement,
+    StoreError,
+    Unseeded,
+    retry_after,
+)
 
 __all__ = ["RedisLimiter", "split_prefix"]
 
@@ -29,8 +39,24 @@ __all__ = ["RedisLimiter", "split_prefix"]
 # previous batch was in flight), each atomic and in order: one round trip for many.
 # ARGV[1]: a JSON array of [kind ("a"|"s"), keys, args] (one argument: cheap to send).
 # The keys travel in ARGV, so this needs a single Redis server, not a cluster.
+# Every operation checks its numbers before it writes anything, and runs under pcall:
+# one that fails answers {-2, message} and the others in the batch go on.
 _BATCH = """
+local function int(x)
+  if type(x) ~= 'string' or #x > 19 or not string.match(x, '^%-?%d+$') then
+    error('not a bounded integer: ' .. tostring(x))
+  end
+  return x
+end
+
+local function ints(a, from, step)
+  for j = from, #a, step do if a[j] ~= '' then int(a[j]) end end
+end
+
 local function admit(k, a)
+  int(a[6])
+  ints(a, 8, 3)
+  ints(a, 9, 3)
   if redis.call('EXISTS', k[1]) == 0 then return {-1} end
   local n = (#k - 5) / 2
   for i = 1, n do
@@ -46,7 +72,8 @@ local function admit(k, a)
     end
     local spent = redis.call('HGET', h, 'spent') or '0'
     local reserved = redis.call('HGET', h, 'reserved') or '0'
-    if tonumber(spent) + tonumber(reserved) >= tonumber(a[5 + 3 * i]) then
+    local used, limit = tonumber(spent) + tonumber(reserved), tonumber(a[5 + 3 * i])
+    if used >= limit or used + tonumber(a[6 + 3 * i]) > limit then
       return {1, i - 1, spent, reserved}
     end
   end
@@ -88,6 +115,8 @@ local function admit(k, a)
 end
 
 local function settle(k, a)
+  if a[2] ~= '' then int(a[2]) end
+  ints(a, 3, 2)
   if a[2] ~= '' and a[2] ~= '0' then
     redis.call('INCRBY', k[1], a[2])
     redis.call('EXPIRE', k[1], 180)
@@ -110,7 +139,8 @@ end
 
 local out = {}
 for i, op in ipairs(cjson.decode(ARGV[1])) do
-  if op[1] == 'a' then out[i] = admit(op[2], op[3]) else out[i] = settle(op[2], op[3]) end
+  local ok, res = pcall(op[1] == 'a' and admit or settle, op[2], op[3])
+  if ok then out[i] = res else out[i] = {-2, tostring(res)} end
 end
 return out
 """
@@ -144,6 +174,20 @@ def _s(value: int | None) -> str:
     return "" if value is None else str(int(value))
 
 
+def _n(value: int) -> str:
+    """An amount as the script takes it: bounded, so no counter can overflow."""
+    return str(max(-MAX_NANO - 1, min(int(value), MAX_NANO + 1)))
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _check(result: Any) -> None:
+    if int(result[0]) == -2:
+        raise StoreError(_text(result[1]))
+
+
 class RedisLimiter:
     def __init__(self, url: str, hold_ttl_s: float = 1800.0) -> None:
         url, self.prefix = split_prefix(url)
@@ -171,16 +215,19 @@ class RedisLimiter:
         keys = [f"{self.prefix}:alive", *self._rate_keys(rate)]
         args: list[str] = [repr(now), hold, repr(now + self.hold_ttl_s),
                            _s(rate.rpm) if rate else "", _s(rate.tpm) if rate else "",
-                           str(rate.tokens) if rate else "0", repr(1 - (now % 60) / 60)]
+                           _n(min(rate.tokens, MAX_TOKENS)) if rate else "0",
+                           repr(1 - (now % 60) / 60)]
         for c in claims:
             keys.extend(self._w(c.window))
-            args.extend((str(c.limit), str(c.amount), _s(c.ttl_s)))
+            args.extend((_n(c.limit), _n(c.amount), _s(c.ttl_s)))
         out = await self._call("a", keys, args)
         code = int(out[0])
         if code == 0:
             return
         if code == -1:
             raise Unseeded()
+        if code == -2:
+            raise StoreError(_text(out[1]))
         a, b = int(out[2]), int(out[3])
         if code == 1:
             raise Denied("budget", int(out[1]), a, b)
@@ -193,15 +240,15 @@ class RedisLimiter:
     def _settle_op(self, hold: str, claims: Sequence[Claim], actual: Sequence[int],
                    rate: Rate | None, tokens: int) -> tuple[list[str], list[str]]:
         keys = [self._rate_keys(rate)[2]]
-        args = [hold, str(tokens - rate.tokens) if rate else ""]
+        args = [hold, _n(min(tokens, MAX_TOKENS) - min(rate.tokens, MAX_TOKENS)) if rate else ""]
         for c, amount in zip(claims, actual, strict=True):
             keys.extend(self._w(c.window))
-            args.extend((str(amount), _s(c.ttl_s)))
+            args.extend((_n(amount), _s(c.ttl_s)))
         return keys, args
 
     async def settle(self, hold: str, claims: Sequence[Claim], actual: Sequence[int],
                      rate: Rate | None, tokens: int) -> None:
-        await self._call("s", *self._settle_op(hold, claims, actual, rate, tokens))
+        _check(await self._call("s", *self._settle_op(hold, claims, actual, rate, tokens)))
 
     async def settle_many(self, items: Sequence[Settlement]) -> None:
         """Queue them all for the next script call (one future each, no task each)."""
@@ -214,7 +261,10 @@ class RedisLimiter:
         if not self._draining:
             self._draining = True
             self._next()
-        await asyncio.gather(*futures)
+        failed = [r for r in await asyncio.gather(*futures) if int(r[0]) == -2]
+        if failed:
+            raise StoreError(f"{len(failed)} of {len(items)} settlements failed: "
+                             f"{_text(failed[0][1])}")
 
     async def _call(self, kind: str, keys: list[str], args: list[str]) -> Any:
         if not self._draining:  # nothing in flight: send at once, no task, no queue
@@ -262,7 +312,7 @@ class RedisLimiter:
         args = ["1" if complete else "0"]
         for window, (nano, ttl) in spent.items():
             keys.append(self._w(window)[0])
-            args.extend((str(nano), _s(ttl)))
+            args.extend((_n(nano), _s(ttl)))
         await self._seed(keys=keys, args=args)
 
     async def alive(self) -> bool:

@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 import orjson
 
-from kanjia.errors import BadRequest
+from kanjia.errors import BadRequest, ConfigError
 from kanjia.metering._money import BudgetSpec, Period, from_nano, to_nano
-from kanjia.metering._pricing import PriceList, Tenant
+from kanjia.metering._pricing import PriceList, Tenant, check_markup
 from kanjia.metering.store import Database, Step
 
 __all__ = ["Budget", "Changes", "KeyInfo", "NotFound", "Registry", "Scope", "hash_key",
@@ -29,6 +29,8 @@ __all__ = ["Budget", "Changes", "KeyInfo", "NotFound", "Registry", "Scope", "has
 Scope = Literal["key", "tenant"]
 _KEY_COLS = "id, name, tenant, key_hash, hint, models, rpm, tpm, created_at, revoked_at"
 _BUDGET_COLS = "id, scope, subject, period, amount_nano, currency, deleted_at"
+#: the largest rpm/tpm a key may have (a BIGINT and a Redis counter hold it easily)
+_MAX_RATE = 10**12
 
 
 class NotFound(LookupError):
@@ -93,8 +95,13 @@ def _budget(row: Sequence[Any]) -> Budget:
 
 
 def _tenant(row: Sequence[Any]) -> Tenant:
-    markup = Decimal(row[1]) if row[1] is not None else None
-    prices = PriceList.parse(orjson.loads(row[2])) if row[2] is not None else None
+    try:
+        markup = check_markup(Decimal(row[1])) if row[1] is not None else None
+        prices = PriceList.parse(orjson.loads(row[2])) if row[2] is not None else None
+    except (ConfigError, ArithmeticError, ValueError) as exc:
+        why = exc.message if isinstance(exc, ConfigError) else str(exc)
+        return Tenant(row[0], error=f"tenant {row[0]!r} has an unusable markup or price "
+                      f"list ({why}); set it again with kanjia keys tenant")
     return Tenant(row[0], markup, prices)
 
 
@@ -133,8 +140,8 @@ class Registry:
         if not name.strip():
             raise BadRequest("a key needs a name")
         for limit in (rpm, tpm):
-            if limit is not None and limit <= 0:
-                raise BadRequest("rpm and tpm must be positive")
+            if limit is not None and not 0 < limit <= _MAX_RATE:
+                raise BadRequest(f"rpm and tpm must be from 1 to {_MAX_RATE}")
         secret = new_secret()
         now = time.time()
         info = KeyInfo("key_" + uuid.uuid4().hex[:16], name.strip(), tenant, hash_key(secret),
@@ -186,8 +193,11 @@ class Registry:
         """Create or update a tenant; ``None`` keeps a field unless ``clear``."""
         if not name.strip():
             raise BadRequest("a tenant needs a name")
-        if markup is not None and (not markup.is_finite() or markup <= 0):
-            raise BadRequest("markup must be a positive number, e.g. 1.2")
+        if markup is not None:
+            try:
+                check_markup(markup)
+            except ConfigError as exc:
+                raise BadRequest(exc.message) from None
         now = time.time()
         prices = orjson.dumps(price_list.to_json()).decode() if price_list else None
         keep = "" if clear else "COALESCE(excluded.{0}, tenants.{0})"

@@ -11,6 +11,7 @@ from typing import Literal
 from kanjia.metering._fx import Fx
 from kanjia.metering._gate import Gatekeeper
 from kanjia.metering._journal import Journal
+from kanjia.metering._pricing import Unpriced
 from kanjia.metering._redis import RedisLimiter
 from kanjia.metering._writer import ProcessWriter, RowWriter
 from kanjia.metering.ledger import Ledger
@@ -49,7 +50,8 @@ class Metering:
     def create(cls, database: str, fx: Fx, *, redis: str | None = None,
                journal: Path | None = None, require_keys: bool = False,
                master_key: str | None = None, env: Mapping[str, str] | None = None,
-               writer: Literal["process", "thread"] = "thread") -> Metering:
+               writer: Literal["process", "thread"] = "thread",
+               unpriced: Unpriced | None = None) -> Metering:
         """``$KANJIA_LEDGER_FLUSH_S`` sets how often queued rows are written (0.1 s).
         ``writer="process"``: ledger rows go to the database through a writer process
         (not for an in-memory database, which only this process can see)."""
@@ -64,7 +66,7 @@ class Metering:
                         writer=rows)
         limiter: Limiter = RedisLimiter(redis, HOLD_TTL_S) if redis else LocalLimiter(HOLD_TTL_S)
         gate = Gatekeeper(db, limiter, fx, require_keys=require_keys, master_key=master_key,
-                          before_seed=ledger.flush)
+                          before_seed=ledger.flush, unpriced=unpriced)
         return cls(db, ledger, gate)
 
     async def start(self) -> None:

@@ -4,11 +4,13 @@ A request is *admitted* against its claims (one per budget window it draws on)
 and its key's rate limits in one atomic step, then *settled* with what it really
 cost. Amounts are nano-units of the budget's currency.
 
-Admission rule: a claim passes while ``spent + reserved < limit`` (something is
-left), and then reserves its maximum. So the requests admitted before the last one
-left at most ``limit`` and the last one adds at most its reservation: concurrent
-requests together never overspend by more than one reservation, and a small
-remainder still admits one more request instead of refusing everything.
+Admission rule: a claim passes while ``spent + reserved + amount <= limit`` (its
+worst case fits in what is left), and then reserves that worst case. So admitted
+requests together never reserve more than the limit, and spend more only where a
+call cost more than its reservation (a vendor counting more prompt tokens than the
+gateway's tokenizer; the reservation's margin covers that).
+Amounts are bounded (``MAX_NANO`` per step, ``MAX_TOKENS`` tokens), so no sum a store
+keeps can overflow a 64-bit integer.
 
 Requests per minute pass while the sliding-window count (this minute plus the
 unexpired share of the last) is below the limit; tokens per minute likewise, with
@@ -23,8 +25,13 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol
 
-__all__ = ["Claim", "Denied", "Limiter", "LocalLimiter", "Rate", "Settlement", "Unseeded",
-           "retry_after"]
+from kanjia.metering._money import MAX_NANO
+
+__all__ = ["MAX_NANO", "MAX_TOKENS", "Claim", "Denied", "Limiter", "LocalLimiter", "Rate",
+           "Settlement", "StoreError", "Unseeded", "retry_after"]
+
+#: the most tokens one request counts against a tokens-per-minute limit
+MAX_TOKENS = 10**15
 
 
 # tuples: a few are made for every metered request, and a tuple is made fastest
@@ -64,6 +71,10 @@ class Denied(Exception):
         self.spent = spent
         self.reserved = reserved
         self.retry_after = retry_after
+
+
+class StoreError(Exception):
+    """The shared store refused one operation (the others batched with it went on)."""
 
 
 class Unseeded(Exception):
@@ -174,7 +185,7 @@ class LocalLimiter:
         spent, reserved = self._spent, self._reserved
         for i, c in enumerate(claims):
             s, r = spent.get(c.window, 0), reserved.get(c.window, 0)
-            if s + r >= c.limit:
+            if s + r + c.amount > c.limit or s + r >= c.limit:
                 raise Denied("budget", i, s, r)
         if rate is not None:
             m = self._minutes.get(rate.key_id)

@@ -26,8 +26,9 @@ from kanjia.config import RouteSettings, Settings
 from kanjia.errors import BadRequest, ModelNotFound
 from kanjia.routing.directory import ModelDirectory, Target
 from kanjia.routing.health import HealthBoard
+from kanjia.tokens import output_limit
 
-__all__ = ["Candidate", "Plan", "Planner", "QualityTiers", "rough_prompt_tokens"]
+__all__ = ["Candidate", "Plan", "Planner", "QualityTiers", "narrow", "rough_prompt_tokens"]
 
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 
@@ -139,6 +140,30 @@ class Plan:
         return [t.key for t in self.targets]
 
 
+def narrow(plan: Plan, why_not: Callable[[Target], str | None]
+           ) -> tuple[Plan, list[tuple[str, str]]]:
+    """``plan`` without the targets ``why_not`` rules out (a reason each), and those reasons
+    as (target key, reason). A cascade that loses a model becomes a plain request."""
+    reasons: list[tuple[str, str]] = []
+    keep: list[Target] = []
+    for target in plan.targets:
+        why = why_not(target)
+        if why is None:
+            keep.append(target)
+        else:
+            reasons.append((target.key, why))
+    if not reasons:
+        return plan, reasons
+    cascade = plan.cascade
+    left = {t.key for t in keep}
+    if cascade is not None and any(t.key not in left for t in cascade.targets.values()):
+        cascade = None  # its chain may need a model that is out: plain failover instead
+    dropped = {k for k, _ in reasons}
+    cands = [Candidate(c.key, False, dict(reasons)[c.key]) if c.key in dropped else c
+             for c in plan.candidates]
+    return Plan(plan.requested, plan.route, keep, plan.prompt_tokens, cands, cascade), reasons
+
+
 class Planner:
     def __init__(self, settings: Settings, directory: ModelDirectory, catalog: Catalog,
                  health: HealthBoard, tiers: QualityTiers | None = None,
@@ -162,7 +187,7 @@ class Planner:
         route = self.routes.get(name)
         if route is None:
             return Plan(name, None, [self.directory.resolve(name)], prompt)
-        max_out = int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
+        max_out = output_limit(body) or 0
         needs = set(route.capabilities)
         if body.get("tools"):
             needs.add("tools")

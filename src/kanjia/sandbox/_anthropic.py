@@ -17,6 +17,7 @@ from kanjia.sandbox._anthropic_request import (
     parse_messages,
 )
 from kanjia.sandbox._faults import ERROR_FAULTS
+from kanjia.sandbox._limits import messages_refusal
 from kanjia.sandbox._plan import Choice, plan
 from kanjia.sandbox._sse import SENTINEL, FrameTemplate, sse_event
 from kanjia.sandbox._state import SandboxState
@@ -213,6 +214,9 @@ def messages_handler(state: SandboxState) -> Handler:
         if key == BAD_KEY:
             state.stats.count("anthropic", req.model, None)
             return auth_error.response(retry_after)
+        too_long = messages_refusal(req.model, req.ask.max_tokens)
+        if too_long is not None:
+            return _invalid(too_long)
         fault = state.admit("anthropic", req.model, req.directives)
         ask = req.ask
         if fault in ERROR_FAULTS:

@@ -17,6 +17,7 @@ from kanjia.sandbox._directives import parse_directives
 from kanjia.sandbox._embeddings import as_base64, embedding
 from kanjia.sandbox._faults import ERROR_FAULTS
 from kanjia.sandbox._json import int_or_none
+from kanjia.sandbox._limits import chat_refusal
 from kanjia.sandbox._oa_vendors import OpenAIVendor
 from kanjia.sandbox._openai_render import BROKEN_CHUNK, ChatRender
 from kanjia.sandbox._openai_request import parse_chat
@@ -47,12 +48,16 @@ def chat_handler(state: SandboxState, vendor: OpenAIVendor) -> Handler:
 
     async def chat_completions(request: web.Request) -> web.StreamResponse:
         try:
-            req = parse_chat(await read_json(request), vendor)
+            data = await read_json(request)
+            req = parse_chat(data, vendor)
         except ValueError as exc:
             return bad_json(str(exc))
         if vendor.needs_key and not bearer_ok(request):
             state.stats.count(vendor.id, req.model, None)
             return vendor.errors["auth"].response(retry_after)
+        refused = chat_refusal(vendor.id, req.model, data)
+        if refused is not None:
+            return refused
         fault = state.admit(vendor.id, req.model, req.directives)
         ask = req.ask
         if fault in ERROR_FAULTS:

@@ -7,14 +7,16 @@ metering package provides the keyed, budgeted implementation.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
 from kanjia.errors import AuthFailed
+from kanjia.metering import WorstCase
 from kanjia.metering.record import CallRecord
 
-__all__ = ["AccessPolicy", "OpenAccess", "Principal", "Reservation"]
+__all__ = ["OPERATOR", "AccessPolicy", "OpenAccess", "Principal", "Reservation", "WorstCase"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +38,35 @@ class Reservation:
     handle: object = None
 
 
+#: who the gateway's own work (batch jobs queued by the operator) runs as: unmetered
+OPERATOR = Principal(key_id="master", name="master", is_admin=True)
+
+
 class AccessPolicy(Protocol):
     async def authenticate(self, api_key: str | None, model: str) -> Principal: ...
 
-    async def reserve(self, principal: Principal, model_key: str, max_cost: Decimal,
-                      currency: str, tokens: int) -> Reservation | None: ...
+    def may_use(self, principal: Principal, model_key: str) -> bool:
+        """May this caller be answered by ``model_key`` (a route's candidate)?"""
+        ...
+
+    async def reserve(self, principal: Principal, model_key: str, max_cost: Decimal | None,
+                      currency: str, tokens: int, *,
+                      others: Sequence[WorstCase] = ()) -> Reservation | None:
+        """Reserve the worst case of the dearest candidate (``model_key`` at ``max_cost``,
+        None when it has no price, or one of ``others``), or refuse (429, 403)."""
+        ...
 
     def settle(self, reservation: Reservation | None, record: CallRecord) -> None:
         """Hand over what the call really cost (settled in the background; never waits)."""
+        ...
+
+    def release(self, reservation: Reservation | None) -> None:
+        """Give a reservation back unused (no call was made)."""
+        ...
+
+    async def principal_of(self, key_id: str | None, model: str) -> Principal:
+        """The caller a queued job (deferred work) runs as: the key it was queued with,
+        if still valid (else 401), or the operator's (unmetered) for ``None``."""
         ...
 
 
@@ -62,9 +85,21 @@ class OpenAccess:
             raise AuthFailed("a valid API key is required in the Authorization header")
         return Principal()
 
-    async def reserve(self, principal: Principal, model_key: str, max_cost: Decimal,
-                      currency: str, tokens: int) -> Reservation | None:
+    def may_use(self, principal: Principal, model_key: str) -> bool:
+        return True
+
+    async def reserve(self, principal: Principal, model_key: str, max_cost: Decimal | None,
+                      currency: str, tokens: int, *,
+                      others: Sequence[WorstCase] = ()) -> Reservation | None:
         return None
 
     def settle(self, reservation: Reservation | None, record: CallRecord) -> None:
         return None
+
+    def release(self, reservation: Reservation | None) -> None:
+        return None
+
+    async def principal_of(self, key_id: str | None, model: str) -> Principal:
+        if key_id is not None:
+            raise AuthFailed("this gateway has no virtual keys")
+        return OPERATOR

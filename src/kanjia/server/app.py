@@ -157,8 +157,12 @@ class KanjiaApp:
                                                   self.services.settings.batch_queue)
             gateway = self.services.gateway
 
-            async def send(body: dict[str, Any]) -> dict[str, Any]:
-                outcome = await gateway.chat(body, None, time.perf_counter())
+            async def send(body: dict[str, Any], key_id: str | None) -> dict[str, Any]:
+                # as the key that queued it (reserved and billed to its budget), or the
+                # operator for ``kanjia batch submit`` work
+                principal = await self.services.access.principal_of(key_id, body["model"])
+                outcome = await gateway.chat(body, None, time.perf_counter(),
+                                             principal=principal)
                 assert isinstance(outcome, CallOutcome)
                 return dict(orjson.loads(outcome.body))
 
@@ -263,13 +267,13 @@ async def _deferred(app: KanjiaApp, scope: Scope, send: Send, body: dict[str, An
     s = app.services
     check_model_id(body["model"])
     principal = await s.access.authenticate(_bearer(scope), body["model"])
-    if principal.key_id is not None and not principal.is_admin:
-        raise BadRequest("deferral runs as the gateway: use the admin key or an open gateway")
+    # a key's deferred work is billed to its budget when sent; refused now if it would be
+    await s.gateway.admissible(body, principal)
     from kanjia.batch import schedule
 
     plan = schedule(s.planner, body)
     if plan.when is None or not plan.when.deferred:
-        outcome = await s.gateway.chat(body, _bearer(scope), time.perf_counter())
+        outcome = await s.gateway.chat(body, None, time.perf_counter(), principal=principal)
         assert isinstance(outcome, CallOutcome)
         await _asgi.send_bytes(send, 200, outcome.body, {**outcome.headers,
                                                          "x-kanjia-deferred": "no"})
@@ -279,7 +283,8 @@ async def _deferred(app: KanjiaApp, scope: Scope, send: Send, body: dict[str, An
     jid = queue.add(batch_id="http", model=body["model"], body=body,
                     send_at=when.at.timestamp(), route=plan.route, target=plan.target,
                     cost_now=str(when.cost_now), cost_then=str(when.cost_then),
-                    currency=when.currency, owner=job_owner(_bearer(scope)))
+                    currency=when.currency, owner=job_owner(_bearer(scope)),
+                    key_id=principal.key_id if principal.metered else None)
     await _asgi.send_json(send, 202, {
         "id": jid, "object": "kanjia.deferred", "status": "queued", "target": plan.target,
         "send_at": when.at.isoformat(), "expected_cost_now": str(when.cost_now),

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from kanjia.catalog import Catalog, Usage, cost_of, most_cost
+from kanjia.catalog import Catalog, Usage, cost_of
 from kanjia.errors import (
     BadRequest,
     ClientError,
@@ -32,6 +32,7 @@ from kanjia.metering.record import CallRecord
 from kanjia.routing.directory import Target
 from kanjia.routing.health import HealthBoard
 from kanjia.routing.planner import Plan, Planner
+from kanjia.server._admission import Admission
 from kanjia.server._ids import RequestIds
 from kanjia.server._tries import Tries
 from kanjia.server.access import AccessPolicy, Principal, Reservation
@@ -90,10 +91,6 @@ class _Ctx:
     attempts: list[str] = field(default_factory=list)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Gateway:
     def __init__(self, *, catalog: Catalog, planner: Planner, upstream: Upstream,
                  health: HealthBoard, metrics: Metrics, access: AccessPolicy,
@@ -108,6 +105,8 @@ class Gateway:
         self.access = access
         self.counter = counter
         self.reporting_currency = reporting_currency
+        self.admission = Admission(counter, planner.directory.specs, reporting_currency,
+                                   self._tokenizer)
         self.max_attempts = max_attempts
         self.sinks = list(sinks)
         #: removes the configured secrets from error text (kanjia.scrub.Scrubber)
@@ -120,11 +119,14 @@ class Gateway:
         self._settling: set[asyncio.Future[None]] = set()
 
     # -- public entry points ----------------------------------------------------
-    async def chat(self, body: dict[str, Any], api_key: str | None,
-                   t0: float, *, api: str = "chat") -> CallOutcome | StreamOutcome:
+    async def chat(self, body: dict[str, Any], api_key: str | None, t0: float, *,
+                   api: str = "chat",
+                   principal: Principal | None = None) -> CallOutcome | StreamOutcome:
         """A chat request; ``api`` is the client API it came in on ("chat", "messages",
-        "responses"), recorded as the ledger's ``endpoint``."""
-        ctx = await self._begin(api, body, api_key, t0)
+        "responses"), recorded as the ledger's ``endpoint``. ``principal``: the caller,
+        when known already (deferred work runs as the key that queued it); else
+        ``api_key`` is authenticated."""
+        ctx = await self._begin(api, body, api_key, t0, principal)
         if body.get("stream"):
             return await self._stream(ctx)
         if ctx.plan.cascade is not None:
@@ -136,35 +138,35 @@ class Gateway:
         ctx = await self._begin("embeddings", body, api_key, t0)
         return await self._complete(ctx)
 
+    async def admissible(self, body: dict[str, Any], principal: Principal) -> None:
+        """Would this chat request be admitted now (model, limits, key, budget)? Raises
+        what a call would; reserves nothing (deferred work is checked when queued)."""
+        ctx = await self._begin("chat", body, None, time.perf_counter(), principal)
+        self.access.release(ctx.reservation)
+
     # -- stages -------------------------------------------------------------------
     async def _begin(self, endpoint: str, body: dict[str, Any], api_key: str | None,
-                     t0: float) -> _Ctx:
+                     t0: float, principal: Principal | None = None) -> _Ctx:
         model = check_model_id(body["model"])
-        principal = await self.access.authenticate(api_key, model)
-        plan = self.planner.plan(model, body, "embeddings" if endpoint == "embeddings"
-                                 else "chat")
+        if principal is None:
+            principal = await self.access.authenticate(api_key, model)
+        kind = _kind(endpoint)
+        plan = self.admission.narrow(self.planner.plan(model, body, kind), body, kind,
+                                     principal, self.access)
         ts = time.time()
         ctx = _Ctx(rid=self._ids.new(ts), t0=t0, ts=ts, endpoint=endpoint,
                    body=body, plan=plan, principal=principal)
         if principal.metered:
-            first = plan.targets[0]
-            max_cost, currency, tokens = self._max_cost(first, body, plan)
-            ctx.reservation = await self.access.reserve(principal, first.key, max_cost,
-                                                        currency, tokens)
+            ctx.reservation = await self._reserve(ctx, plan.targets)
         return ctx
 
-    def _max_cost(self, target: Target, body: dict[str, Any],
-                  plan: Plan) -> tuple[Decimal, str, int]:
-        entry = target.entry
-        prompt = plan.prompt_tokens
-        out = int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
-        if not out:
-            out = entry.max_output if entry is not None and entry.max_output else 4096
-        out *= max(1, int(body.get("n") or 1))
-        if entry is None:
-            return Decimal(0), self.reporting_currency, prompt + out
-        amount, currency = most_cost(entry, prompt, out, _now())
-        return amount, currency, prompt + out
+    async def _reserve(self, ctx: _Ctx, targets: Sequence[Target]) -> Reservation | None:
+        """Reserve the request's worst case on the dearest of ``targets`` (every candidate
+        failover may try)."""
+        cases = await self.admission.worst_cases(ctx.body, _kind(ctx.endpoint), targets)
+        first = cases[0]
+        return await self.access.reserve(ctx.principal, first.model_key, first.amount,
+                                         first.currency, first.tokens, others=cases[1:])
 
     def _order(self, target: Target, session: str | None = None) -> list[Deployment]:
         """Deployments in the order to try them: a weighted shuffle, each draw in
@@ -409,12 +411,9 @@ class Gateway:
 
     def _count_prompt(self, ctx: _Ctx, target: Target) -> int:
         if ctx.endpoint == "embeddings":
-            inp = ctx.body.get("input")
-            texts = [inp] if isinstance(inp, str) else [t for t in inp or () if isinstance(t, str)]
-            return sum(self.counter.count_text_tokens(target.vendor, target.model, t)
-                       for t in texts)
-        return self.counter.count_prompt_tokens(target.vendor, target.model,
-                                                ctx.body.get("messages") or [])
+            return self.counter.count_embedding_tokens(target.vendor, target.model,
+                                                       ctx.body.get("input"))
+        return self.counter.count_request_tokens(target.vendor, target.model, ctx.body)
 
     def _emit(self, ctx: _Ctx, rec: CallRecord) -> None:
         overhead = max(0.0, (time.perf_counter() - ctx.t0) - ctx.upstream_s) \
@@ -501,10 +500,8 @@ class Gateway:
                    endpoint=ctx.endpoint, body=ctx.body, plan=plan, principal=ctx.principal)
         if not ctx.principal.metered:
             return sub
-        max_cost, currency, tokens = self._max_cost(target, ctx.body, plan)
         try:
-            sub.reservation = await self.access.reserve(ctx.principal, target.key, max_cost,
-                                                        currency, tokens)
+            sub.reservation = await self._reserve(sub, [target])
         except ClientError:
             return None
         return sub
@@ -543,6 +540,12 @@ class Gateway:
         # model, vendor, deployment and route names come from configs, clients and
         # vendors: none may put a control character into a header
         return {k: _HEADER_UNSAFE.sub("?", v) for k, v in headers.items()}
+
+
+def _kind(endpoint: str) -> str:
+    """What a request asks of a model: "embeddings", else "chat" (chat completions and
+    the Messages and Responses APIs, which are chat underneath)."""
+    return "embeddings" if endpoint == "embeddings" else "chat"
 
 
 def _fmt(amount: Decimal) -> str:

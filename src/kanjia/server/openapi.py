@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kanjia.server.validate import MAX_CHOICES, MAX_OUTPUT_TOKENS
+
 __all__ = ["MODEL_PATTERN", "OPENAPI"]
 
 _ERROR = {"description": "OpenAI-style error",
@@ -75,16 +77,19 @@ OPENAPI: dict[str, Any] = {
             "operationId": "createChatCompletion",
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["model", "messages"],
+                # one output limit: OpenAI refuses both at once, and so does kanjia
+                "not": {"required": ["max_tokens", "max_completion_tokens"]},
                 "properties": {
                     "model": _MODEL,
                     "messages": {"type": "array", "minItems": 1, "items": _MESSAGE},
                     "stream": {"type": "boolean"},
                     "temperature": {"type": "number"},
                     "top_p": {"type": "number"},
-                    "max_tokens": {"type": "integer", "minimum": 1, "maximum": _INT64},
+                    "max_tokens": {"type": "integer", "minimum": 1,
+                                   "maximum": MAX_OUTPUT_TOKENS},
                     "max_completion_tokens": {"type": "integer", "minimum": 1,
-                                              "maximum": _INT64},
-                    "n": {"type": "integer", "minimum": 1, "maximum": 128},
+                                              "maximum": MAX_OUTPUT_TOKENS},
+                    "n": {"type": "integer", "minimum": 1, "maximum": MAX_CHOICES},
                     "stop": {"oneOf": [{"type": "string"},
                                        {"type": "array", "items": {"type": "string"}}]},
                     "tools": {"type": "array", "items": _TOOL},

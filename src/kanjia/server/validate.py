@@ -17,10 +17,16 @@ import orjson
 
 from kanjia.errors import BadRequest
 
-__all__ = ["MAX_DEPTH", "parse_chat", "parse_embeddings", "parse_json", "query_date"]
+__all__ = ["MAX_CHOICES", "MAX_DEPTH", "MAX_OUTPUT_TOKENS", "parse_chat", "parse_embeddings",
+           "parse_json", "query_date"]
 
 #: the deepest nesting of objects and arrays a request body may have
 MAX_DEPTH = 100
+#: the largest output limit any request may ask for (a named model's own limit, from the
+#: catalog, is checked by the gateway); far above every model's, far below an overflow
+MAX_OUTPUT_TOKENS = 1_000_000
+#: the most choices (``n``) a request may ask for (OpenAI's own limit)
+MAX_CHOICES = 128
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _TOOL_CHOICES = frozenset({"none", "auto", "required"})
@@ -151,6 +157,28 @@ def _tools(body: dict[str, Any]) -> None:
                          "{'type': 'function', 'function': {'name': ...}}")
 
 
+class _Combination(BadRequest):
+    code = "invalid_parameter_combination"
+
+
+def _limits(body: dict[str, Any]) -> None:
+    """``max_tokens``/``max_completion_tokens``/``n``: positive, bounded, and at most one of
+    the two output limits (as OpenAI: a vendor told one and a budget reserving for the
+    other would disagree on what the request may cost)."""
+    for name, top in (("max_tokens", MAX_OUTPUT_TOKENS),
+                      ("max_completion_tokens", MAX_OUTPUT_TOKENS), ("n", MAX_CHOICES)):
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise BadRequest(f"'{name}' must be a positive integer")
+        if value > top:
+            raise BadRequest(f"'{name}' must be at most {top}")
+    if body.get("max_tokens") is not None and body.get("max_completion_tokens") is not None:
+        raise _Combination("Setting 'max_tokens' and 'max_completion_tokens' at the same "
+                           "time is not supported.")
+
+
 def parse_chat(raw: bytes) -> dict[str, Any]:
     body = parse_json(raw)
     _model(body)
@@ -158,13 +186,7 @@ def parse_chat(raw: bytes) -> dict[str, Any]:
     _opt(body, "stream", bool, "a boolean")
     _opt(body, "temperature", _NUMBER, "a number")
     _opt(body, "top_p", _NUMBER, "a number")
-    for name in ("max_tokens", "max_completion_tokens", "n"):
-        value = body.get(name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                                  or value < 1):
-            raise BadRequest(f"'{name}' must be a positive integer")
-    if isinstance(body.get("n"), int) and body["n"] > 128:
-        raise BadRequest("'n' must be at most 128")
+    _limits(body)
     stop = body.get("stop")
     if stop is not None and not (isinstance(stop, str) or (
             isinstance(stop, list) and all(isinstance(s, str) for s in stop))):

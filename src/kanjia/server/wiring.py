@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from kanjia.metering import Caller, Gatekeeper, Hold, Metering
+from kanjia.config import Settings
+from kanjia.metering import Caller, Gatekeeper, Hold, Metering, SellPrice, Unpriced, WorstCase
 from kanjia.metering.record import CallRecord
-from kanjia.server.access import Principal, Reservation
+from kanjia.server.access import OPERATOR, Principal, Reservation
 from kanjia.server.admin import handle_admin
 from kanjia.server.app import KanjiaApp
 
@@ -49,7 +50,14 @@ class MeteredAccess:
         self._principals: dict[str, _KeyPrincipal] = {}
 
     async def authenticate(self, api_key: str | None, model: str) -> Principal:
-        caller = await self.gate.authenticate(api_key, model)
+        return self._principal(await self.gate.authenticate(api_key, model))
+
+    async def principal_of(self, key_id: str | None, model: str) -> Principal:
+        if key_id is None:
+            return OPERATOR
+        return self._principal(await self.gate.caller_of(key_id, model))
+
+    def _principal(self, caller: Caller) -> Principal:
         if caller.admin:
             return _MASTER
         if caller.key is None:
@@ -64,11 +72,17 @@ class MeteredAccess:
             key_id=key.id, tenant=key.tenant, name=key.name, caller=caller)
         return made
 
-    async def reserve(self, principal: Principal, model_key: str, max_cost: Decimal,
-                      currency: str, tokens: int) -> Reservation | None:
+    def may_use(self, principal: Principal, model_key: str) -> bool:
+        return not isinstance(principal, _KeyPrincipal) or \
+            self.gate.may_use(principal.caller, model_key)
+
+    async def reserve(self, principal: Principal, model_key: str, max_cost: Decimal | None,
+                      currency: str, tokens: int, *,
+                      others: Sequence[WorstCase] = ()) -> Reservation | None:
         if not isinstance(principal, _KeyPrincipal):
             return None
-        hold = await self.gate.reserve(principal.caller, model_key, max_cost, currency, tokens)
+        hold = await self.gate.reserve(principal.caller, model_key, max_cost, currency, tokens,
+                                       others=others)
         if hold is None:
             return None
         return Reservation(principal, hold.max_charge, hold.currency, tokens, hold)
@@ -76,6 +90,20 @@ class MeteredAccess:
     def settle(self, reservation: Reservation | None, record: CallRecord) -> None:
         hold = reservation.handle if reservation is not None else None
         self.gate.settle_soon(hold if isinstance(hold, Hold) else None, record)
+
+    def release(self, reservation: Reservation | None) -> None:
+        hold = reservation.handle if reservation is not None else None
+        if isinstance(hold, Hold):
+            self.gate.release_soon(hold)
+
+
+def _unpriced(settings: Settings) -> Unpriced:
+    b = settings.budgets
+    price = b.unpriced_price
+    if price is None:
+        return Unpriced(allow=b.allow_unpriced)
+    return Unpriced(SellPrice(price.input_mtok, price.output_mtok), price.currency,
+                    b.allow_unpriced)
 
 
 def wire_extras(app: KanjiaApp, env: Mapping[str, str] | None = None) -> None:
@@ -90,7 +118,7 @@ def wire_extras(app: KanjiaApp, env: Mapping[str, str] | None = None) -> None:
                                require_keys=settings.server.require_keys,
                                master_key=s.master_key,
                                env=os.environ if env is None else env,
-                               writer=settings.ledger_writer)
+                               writer=settings.ledger_writer, unpriced=_unpriced(settings))
     access = MeteredAccess(metering.gate)
     s.access = access
     s.gateway.access = access

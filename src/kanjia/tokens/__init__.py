@@ -9,12 +9,24 @@ See ``_families`` for which tokenizer counts which model and what is an estimate
 
 from kanjia.tokens._counter import IMAGE_TOKENS_HIGH, IMAGE_TOKENS_LOW, TokenCounter
 from kanjia.tokens._families import FAMILIES, Family, family_for
+from kanjia.tokens._request import (
+    DEFAULT_OUTPUT_TOKENS,
+    choices,
+    embedding_inputs,
+    extra_content,
+    output_limit,
+)
 
 __all__ = [
+    "DEFAULT_OUTPUT_TOKENS",
     "FAMILIES",
     "IMAGE_TOKENS_HIGH",
     "IMAGE_TOKENS_LOW",
     "Family",
     "TokenCounter",
+    "choices",
+    "embedding_inputs",
+    "extra_content",
     "family_for",
+    "output_limit",
 ]

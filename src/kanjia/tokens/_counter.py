@@ -18,6 +18,7 @@ from typing import Any
 
 from kanjia.tokens._families import Family, family_for
 from kanjia.tokens._openai import Encoder, load_openai_encoding
+from kanjia.tokens._request import embedding_inputs, extra_content, rough_tokens
 
 __all__ = ["IMAGE_TOKENS_HIGH", "IMAGE_TOKENS_LOW", "TokenCounter"]
 
@@ -90,6 +91,40 @@ class TokenCounter:
             if message.get("name"):
                 total += fam.per_name
         return total + fam.priming
+
+    def count_request_tokens(self, vendor: str, model: str, body: Mapping[str, Any]) -> int:
+        """Prompt tokens of a whole chat request: its messages plus everything else it
+        sends the model (tools, functions, response_format, tool_choice, unknown fields)."""
+        total = self.count_prompt_tokens(vendor, model, body.get("messages") or [])
+        extras = list(extra_content(body))
+        if extras:
+            enc = self._encoder(family_for(vendor, model).encoding)
+            total += sum(len(enc.encode_ordinary(text)) for text in extras)
+        return total
+
+    def count_embedding_tokens(self, vendor: str, model: str, value: Any) -> int:
+        """Tokens of an embeddings ``input`` (texts counted, token ids taken as given)."""
+        texts, ids = embedding_inputs(value)
+        return ids + sum(self.count_text_tokens(vendor, model, t) for t in texts)
+
+    def bound_request_tokens(self, vendor: str, model: str, body: Mapping[str, Any],
+                             embeddings: bool = False) -> int:
+        """What a budget reserves for a request's input: the larger of this tokenizer's
+        count and a tokenizer-free rough count (a vendor whose tokenizer we only
+        approximate, or that counts a little differently, is still covered)."""
+        if embeddings:
+            texts, ids = embedding_inputs(body.get("input"))
+            exact = self.count_embedding_tokens(vendor, model, body.get("input"))
+            return max(exact, ids + sum(rough_tokens(t) for t in texts))
+        exact = self.count_request_tokens(vendor, model, body)
+        fam = family_for(vendor, model)
+        rough = fam.priming
+        for message in body.get("messages") or ():
+            if isinstance(message, Mapping):
+                rough += fam.per_message + sum(rough_tokens(t) + images
+                                               for t, images in _pieces(message))
+        rough += sum(rough_tokens(t) for t in extra_content(body))
+        return max(exact, rough)
 
     # -- internals ---------------------------------------------------------------
     def _encoder(self, encoding: str) -> Encoder:

@@ -1,0 +1,150 @@
+"""What a request may be sent to, and the worst case its budget must hold.
+
+``Admission.narrow`` drops the candidates that cannot serve a request as asked (never
+silently changed: a model's output limit, ``n``, chat vs embeddings) or that the caller's
+key may not use; ``Admission.worst_cases`` is what each remaining candidate may cost at
+most: its whole input (messages, tools and every other content sent) plus its output
+limit, times ``n``. The gateway reserves the dearest of them before any call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from kanjia.catalog import ModelEntry, most_cost
+from kanjia.errors import BadRequest, PermissionDenied
+from kanjia.routing.directory import Target
+from kanjia.routing.planner import Plan, narrow
+from kanjia.server.access import AccessPolicy, Principal, WorstCase
+from kanjia.tokens import DEFAULT_OUTPUT_TOKENS, TokenCounter, choices, output_limit
+from kanjia.vendors import VendorSpec
+
+__all__ = ["Admission"]
+
+#: a candidate the caller's key may not use
+_FORBIDDEN = "not allowed for this key"
+#: a body this large (bytes of JSON) has its tokens counted off the event loop
+_BIG_BODY = 256 * 1024
+
+
+@dataclass(slots=True)
+class _Counts:
+    """One request's input tokens per tokenizer encoding (counted once each)."""
+
+    size: int | None = None
+    tokens: dict[str, int] = field(default_factory=dict)
+
+
+def _output_worst(body: dict[str, Any], entry: ModelEntry | None, prompt: int) -> int:
+    """The most output tokens a chat request can be billed for: its output limit, else the
+    model's, else what its context window leaves after the prompt, times ``n``."""
+    limit = output_limit(body)
+    if limit is None and entry is not None:
+        if entry.max_output:
+            limit = entry.max_output
+        elif entry.context_window:
+            limit = max(1, entry.context_window - prompt)
+    return (limit or DEFAULT_OUTPUT_TOKENS) * choices(body)
+
+
+class Admission:
+    def __init__(self, counter: TokenCounter, specs: Mapping[str, VendorSpec],
+                 reporting_currency: str,
+                 load_tokenizer: Callable[[Target], Awaitable[None]]) -> None:
+        self.counter = counter
+        self.specs = specs
+        self.reporting_currency = reporting_currency
+        self._load = load_tokenizer
+
+    def narrow(self, plan: Plan, body: dict[str, Any], endpoint: str, principal: Principal,
+               access: AccessPolicy) -> Plan:
+        """``plan`` without the candidates that cannot serve this request as asked or that
+        ``principal`` may not use; a 400 (403 when only the key stands in the way) when
+        none is left."""
+        def why_not(target: Target) -> str | None:
+            if not access.may_use(principal, target.key):
+                return _FORBIDDEN
+            return self.unfit(target, body, endpoint)
+
+        narrowed, reasons = narrow(plan, why_not)
+        if narrowed.targets:
+            return narrowed
+        if all(why == _FORBIDDEN for _, why in reasons):
+            keys = ", ".join(k for k, _ in reasons)
+            tail = f" or any of its candidates ({keys})" if plan.route else ""
+            raise PermissionDenied(f"key {principal.name!r} may not use "
+                                   f"{plan.requested!r}{tail}")
+        if plan.route is None:
+            raise BadRequest(reasons[0][1])
+        detail = "; ".join(f"{key}: {why}" for key, why in reasons[:8])
+        raise BadRequest(f"route {plan.requested!r}: no candidate can serve this request as "
+                         f"asked ({detail})")
+
+    def unfit(self, target: Target, body: dict[str, Any], endpoint: str) -> str | None:
+        """Why ``target`` cannot serve ``body`` as asked, or None."""
+        entry = target.entry
+        if entry is not None:
+            if endpoint == "chat" and "chat" not in entry.capabilities \
+                    and "embeddings" in entry.capabilities:
+                return f"{target.key} is an embeddings model: use /v1/embeddings"
+            if endpoint == "embeddings" and "embeddings" not in entry.capabilities:
+                return f"{target.key} is not an embeddings model"
+        if endpoint != "chat":
+            return None
+        out = output_limit(body)
+        if out is not None and entry is not None and entry.max_output \
+                and out > entry.max_output:
+            name = "max_completion_tokens" if body.get("max_completion_tokens") is not None \
+                else "max_tokens"
+            return (f"'{name}' is {out}, above {target.key}'s output limit of "
+                    f"{entry.max_output} tokens")
+        if choices(body) > 1:
+            spec = self.specs.get(target.vendor)
+            if spec is not None and not spec.supports_n:
+                return (f"{target.vendor} does not support 'n' > 1: send one request per "
+                        "choice")
+        return None
+
+    async def worst_cases(self, body: dict[str, Any], endpoint: str,
+                          targets: Sequence[Target]) -> list[WorstCase]:
+        """The most the request can cost on each of ``targets`` (None: no price)."""
+        counts = _Counts()
+        now = datetime.now(UTC)
+        out: list[WorstCase] = []
+        for target in targets:
+            entry = target.entry
+            prompt = await self._input_tokens(body, endpoint, target, counts)
+            limit = _output_worst(body, entry, prompt) if endpoint == "chat" else 0
+            if entry is None or entry.price_at(now) is None:
+                out.append(WorstCase(target.key, None, self.reporting_currency, prompt + limit))
+                continue
+            amount, currency = most_cost(entry, prompt, limit, now)
+            out.append(WorstCase(target.key, amount, currency, prompt + limit))
+        return out
+
+    async def _input_tokens(self, body: dict[str, Any], endpoint: str, target: Target,
+                            counts: _Counts) -> int:
+        """The request's input tokens with ``target``'s tokenizer (or a rough count when
+        that is larger): every message, tool and other content it sends."""
+        encoding = self.counter.family(target.vendor, target.model).encoding
+        known = counts.tokens.get(encoding)
+        if known is not None:
+            return known
+        if not self.counter.ready(target.vendor, target.model):
+            await self._load(target)
+        vendor, model, embeddings = target.vendor, target.model, endpoint == "embeddings"
+
+        def count() -> int:
+            return self.counter.bound_request_tokens(vendor, model, body, embeddings)
+
+        if counts.size is None:
+            counts.size = len(orjson.dumps(body))
+        n = await asyncio.to_thread(count) if counts.size > _BIG_BODY else count()
+        counts.tokens[encoding] = n
+        return n
