@@ -34,7 +34,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: the one API key every keyed vendor rejects (any other non-empty key is accepted)
 BAD_KEY = "bad-key"
 
-#: frames a ``reset`` stream sends before the connection is aborted
+#: frames a ``reset`` stream sends before the connection is aborted (and a ``truncate``
+#: stream before it ends without its end marker)
 RESET_AFTER_FRAMES = 3
 
 _JSON = "application/json"
@@ -106,7 +107,7 @@ async def reply(
     if fault == "reset":
         abort_connection(request)
         return web.Response(status=200)
-    if fault == "malformed":
+    if fault in ("malformed", "truncate"):
         body = body[: max(1, len(body) // 2)]
     return web.Response(body=body, content_type=_JSON)
 
@@ -134,7 +135,7 @@ async def stream(
         await asyncio.sleep(timing.first)
     if fault == "malformed":
         frames = [*frames[:1], broken, *frames[1:]]
-    if fault == "reset":
+    if fault in ("reset", "truncate"):
         frames = frames[:RESET_AFTER_FRAMES]
     if timing.chunk > 0:
         for i, frame in enumerate(frames):

@@ -189,7 +189,9 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
                 break
             await send({"type": "http.response.body", "body": frames, "more_body": True})
         if not gone and not disconnected.is_set():
-            await send({"type": "http.response.body", "body": b"data: [DONE]\n\n",
+            # [DONE] only after the vendor's own end marker: a cut stream ends on its error
+            await send({"type": "http.response.body",
+                        "body": b"data: [DONE]\n\n" if outcome.complete() else b"",
                         "more_body": False})
         gone = gone or disconnected.is_set()
     except OSError:

@@ -24,6 +24,7 @@ from kanjia.errors import (
     ClientError,
     KanjiaError,
     NoDeploymentAvailable,
+    StreamTruncated,
     UpstreamError,
     UpstreamProtocolError,
 )
@@ -31,6 +32,7 @@ from kanjia.metering.record import CallRecord
 from kanjia.routing.directory import Target
 from kanjia.routing.health import HealthBoard
 from kanjia.routing.planner import Plan, Planner
+from kanjia.server._costs import add_cost, chunk_with_cost, price_of
 from kanjia.server._ids import RequestIds
 from kanjia.server._tries import Tries
 from kanjia.server.access import AccessPolicy, Principal, Reservation
@@ -66,12 +68,17 @@ class CallOutcome:
 @dataclass(slots=True)
 class StreamOutcome:
     """A stream whose first chunks have arrived; ``rest`` yields the remaining SSE frames
-    (already framed as ``data: ...\n\n``, batched per upstream read)."""
+    (already framed as ``data: ...\n\n``, batched per upstream read).
+
+    ``complete()`` after ``rest`` is exhausted: the vendor's end marker arrived, so the
+    client may get ``[DONE]``. A stream cut short ends with an error event and no
+    ``[DONE]`` (the client must be able to tell its answer is not whole)."""
 
     headers: dict[str, str]
     first: list[bytes]
     rest: AsyncIterator[bytes]
     finish: Callable[[bool], None] = field(repr=False)
+    complete: Callable[[], bool] = field(repr=False, default=lambda: True)
 
 
 @dataclass(slots=True)
@@ -292,21 +299,34 @@ class Gateway:
         breaker = self.health.get(dep.id)
         state: dict[str, Any] = {"error": None, "done": False}
 
+        def priced(out: bytes) -> bytes:
+            """A chunk carrying usage also carries its cost (``usage.cost``)."""
+            usage = translator.usage
+            if usage is None or b'"usage"' not in out:
+                return out
+            return chunk_with_cost(out, price_of(target.entry, usage, ctx.ts,
+                                                 self.reporting_currency))
+
         async def rest() -> AsyncIterator[bytes]:
             """SSE frames, one batch per upstream read (one write to the client each)."""
             try:
                 if not translator.done:
-                    async for raw in chunks:
-                        frames = [b"data: %s\n\n" % out for event, data in parser.feed(raw)
+                    async for raw in _cut(chunks, target.vendor):
+                        frames = [b"data: %s\n\n" % priced(out)
+                                  for event, data in parser.feed(raw)
                                   for out in translator.feed(event, data)]
                         if frames:
                             yield b"".join(frames)
                         if translator.done:
                             break
-                    frames = [b"data: %s\n\n" % out for event, data in parser.flush()
+                    frames = [b"data: %s\n\n" % priced(out) for event, data in parser.flush()
                               for out in translator.feed(event, data)]
                     if frames:
                         yield b"".join(frames)
+                if not translator.complete:
+                    raise StreamTruncated(f"{target.vendor}: the stream ended before its end "
+                                          "marker; the answer is incomplete",
+                                          vendor=target.vendor)
                 state["done"] = True
             except KanjiaError as exc:
                 state["error"] = exc
@@ -320,14 +340,18 @@ class Gateway:
             if err is None and not disconnected:
                 breaker.success(ttft * 1000)
             usage, text = translator.usage, "".join(translator.output_text)
+            # cut short: the vendor's usage, if any, may not cover what was delivered
+            partial = err is not None
 
             def settle() -> None:
                 self._settle(ctx, target, dep, usage, text,
                              status=err.status if err else 200,
                              error_class=err.code if err else None,
-                             ttft_ms=ttft * 1000, disconnected=disconnected, stream=True)
+                             ttft_ms=ttft * 1000, disconnected=disconnected, stream=True,
+                             partial=partial)
 
-            if usage is not None or self.counter.ready(target.vendor, target.model):
+            if (usage is not None and not partial) \
+                    or self.counter.ready(target.vendor, target.model):
                 settle()
                 return
             # the estimate needs a tokenizer not loaded yet: load it off the event loop
@@ -337,7 +361,8 @@ class Gateway:
             task.add_done_callback(_quiet)
 
         headers = self._headers(ctx, target, None)
-        return StreamOutcome(headers, first, rest(), finish)
+        return StreamOutcome(headers, [priced(out) for out in first], rest(), finish,
+                             lambda: bool(state["done"]))
 
     # -- metering -----------------------------------------------------------------
     async def warm_tokenizers(self) -> None:
@@ -369,13 +394,22 @@ class Gateway:
 
     def _settle(self, ctx: _Ctx, target: Target, dep: Deployment, usage: Usage | None,
                 output_text: str, *, status: int, error_class: str | None,
-                ttft_ms: float | None, disconnected: bool, stream: bool) -> CallRecord:
+                ttft_ms: float | None, disconnected: bool, stream: bool,
+                partial: bool = False) -> CallRecord:
         estimated = usage is None
         if usage is None:
             prompt = self._count_prompt(ctx, target)
             out = self.counter.count_text_tokens(target.vendor, target.model, output_text) \
                 if output_text else 0
             usage = Usage(prompt, 0, 0, out, 0)
+        elif partial and output_text:
+            # a stream cut short: the vendor's usage so far (e.g. Anthropic's message_start)
+            # may count less output than was delivered; bill what was delivered, marked
+            out = self.counter.count_text_tokens(target.vendor, target.model, output_text)
+            if out > usage.output_tokens:
+                usage = Usage(usage.input_tokens, usage.cached_tokens,
+                              usage.cache_write_tokens, out, usage.reasoning_tokens)
+                estimated = True
         rec = CallRecord(
             request_id=ctx.rid, ts=ctx.ts, endpoint=ctx.endpoint, route=ctx.plan.route,
             requested_model=ctx.plan.requested, vendor=target.vendor, model=target.model,
@@ -423,7 +457,10 @@ class Gateway:
         rec = self._settle(ctx, target, dep, result.usage, result.output_text, status=200,
                            error_class=None, ttft_ms=None, disconnected=False, stream=False)
         headers = self._headers(ctx, target, rec)
-        return CallOutcome(result.body, headers, rec, result.output_text)
+        body = add_cost(result.body, rec.cost if rec.price_period != "unpriced" else None,
+                        rec.currency, usage=_usage_of(rec), endpoint=ctx.endpoint,
+                        estimated=rec.usage_estimated)
+        return CallOutcome(body, headers, rec, result.output_text)
 
     async def _cascade(self, ctx: _Ctx) -> CallOutcome:
         """The cascade objective: call the chain's models one after another until the
@@ -530,6 +567,9 @@ class Gateway:
             headers["x-kanjia-price-period"] = rec.price_period or "unpriced"
             if rec.usage_estimated:
                 headers["x-kanjia-usage"] = "estimated"
+        else:  # a stream's headers go out before its cost is known; its price period not
+            headers["x-kanjia-price-period"] = price_of(
+                target.entry, Usage(ctx.plan.prompt_tokens), ctx.ts, self.reporting_currency)[2]
         # model, vendor, deployment and route names come from configs, clients and
         # vendors: none may put a control character into a header
         return {k: _HEADER_UNSAFE.sub("?", v) for k, v in headers.items()}
@@ -542,6 +582,25 @@ def _fmt(amount: Decimal) -> str:
 
 def _error_payload(exc: KanjiaError) -> bytes:
     return orjson.dumps(exc.body())
+
+
+def _usage_of(rec: CallRecord) -> Usage:
+    return Usage(rec.input_tokens, rec.cached_tokens, rec.cache_write_tokens,
+                 rec.output_tokens, rec.reasoning_tokens)
+
+
+async def _cut(chunks: AsyncIterator[bytes], vendor: str) -> AsyncIterator[bytes]:
+    """The rest of a stream whose first byte has reached the client: a connection that
+    breaks or stalls now truncates the answer (no failover can repair it)."""
+    try:
+        async for raw in chunks:
+            yield raw
+    except StreamTruncated:
+        raise
+    except UpstreamError as exc:
+        raise StreamTruncated(f"{vendor}: the stream broke before its end marker "
+                              f"({exc.message}); the answer is incomplete",
+                              vendor=vendor) from None
 
 
 def _quiet(task: asyncio.Future[None]) -> None:
