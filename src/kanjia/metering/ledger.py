@@ -23,11 +23,13 @@ from kanjia.metering._journal import Journal
 from kanjia.metering._rows import (
     COLUMNS,
     KEY,
+    NAMES,
     TABLE,
     DayClock,
     row_from_json,
     row_of,
     row_to_json,
+    to_record,
 )
 from kanjia.metering._writer import RowWriter, ThreadWriter
 from kanjia.metering.record import CallRecord
@@ -77,6 +79,16 @@ class Ledger:
             self._wake.set()
 
     __call__ = record
+
+    async def find(self, request_id: str) -> CallRecord | None:
+        """The record of ``request_id``: still queued here (not yet written: the writer
+        runs every ``interval_s``), else from the database (a primary-key lookup)."""
+        for _, row, _ in reversed(self._pending):
+            if row[0] == request_id:
+                return to_record(row)
+        rows = await self.db.fetch(f"SELECT {', '.join(NAMES)} FROM {TABLE} "
+                                   f"WHERE {KEY} = ?", (request_id,))
+        return to_record(rows[0]) if rows else None
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> int:

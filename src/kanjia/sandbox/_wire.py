@@ -34,8 +34,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: the one API key every keyed vendor rejects (any other non-empty key is accepted)
 BAD_KEY = "bad-key"
 
-#: frames a ``reset`` stream sends before the connection is aborted (and a ``truncate``
-#: stream before it ends without its end marker)
+#: frames a ``reset`` stream sends before the connection is aborted
 RESET_AFTER_FRAMES = 3
 
 _JSON = "application/json"
@@ -135,8 +134,10 @@ async def stream(
         await asyncio.sleep(timing.first)
     if fault == "malformed":
         frames = [*frames[:1], broken, *frames[1:]]
-    if fault in ("reset", "truncate"):
+    if fault == "reset":
         frames = frames[:RESET_AFTER_FRAMES]
+    elif fault == "truncate":  # the first half: never the last frame (the end marker)
+        frames = frames[: max(1, min(len(frames) - 1, len(frames) // 2))]
     if timing.chunk > 0:
         for i, frame in enumerate(frames):
             if i:

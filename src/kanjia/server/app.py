@@ -24,6 +24,7 @@ from kanjia.server.access import AccessPolicy, OpenAccess
 from kanjia.server.gateway import CallOutcome, Gateway, RecordSink
 from kanjia.server.metrics import Metrics
 from kanjia.server.openapi import OPENAPI
+from kanjia.server.requests import lookup_request
 from kanjia.server.upstream import Upstream
 from kanjia.server.validate import parse_chat, parse_embeddings
 from kanjia.tokens import TokenCounter
@@ -70,7 +71,8 @@ class KanjiaApp:
             ("GET", "/openapi.json"): _openapi,
             ("GET", "/status"): _status,
         }
-        self.prefix_routes: list[tuple[str, Handler]] = [("/v1/kanjia/jobs/", _job)]
+        self.prefix_routes: list[tuple[str, Handler]] = [("/v1/kanjia/jobs/", _job),
+                                                         ("/v1/requests/", lookup_request)]
         self.on_startup: list[Hook] = []
         self.on_shutdown: list[Hook] = []
         self._max_body = services.settings.server.max_body_bytes
@@ -79,6 +81,11 @@ class KanjiaApp:
 
     def mount(self, prefix: str, handler: Handler) -> None:
         self.prefix_routes.append((prefix, handler))
+
+    @staticmethod
+    def api_key(scope: Scope) -> str | None:
+        """The caller's key (``Authorization: Bearer``, ``x-api-key`` or ``api-key``)."""
+        return _bearer(scope)
 
     def is_admin(self, scope: Scope) -> bool:
         key = _bearer(scope)
@@ -168,7 +175,6 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
     if isinstance(outcome, CallOutcome):
         await _asgi.send_bytes(send, 200, outcome.body, outcome.headers)
         return
-    await _asgi.start_sse(send, outcome.headers)
     disconnected = asyncio.Event()
 
     async def watch() -> None:
@@ -181,6 +187,7 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
     watcher = asyncio.ensure_future(watch())
     gone = False
     try:
+        await _asgi.start_sse(send, outcome.headers)
         await send({"type": "http.response.body", "body": _asgi.sse_frames(outcome.first),
                     "more_body": True})
         async for frames in outcome.rest:

@@ -6,6 +6,7 @@ Protocol-agnostic: the ASGI layer in app.py parses HTTP and writes replies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import random
 import re
@@ -120,6 +121,8 @@ class Gateway:
         self._loading: dict[str, asyncio.Future[None]] = {}
         #: records waiting for a tokenizer before they can be settled
         self._settling: set[asyncio.Future[None]] = set()
+        #: streams answered (or answering) whose record is not emitted yet, by request id
+        self._unsettled: dict[str, asyncio.Future[None]] = {}
 
     # -- public entry points ----------------------------------------------------
     async def chat(self, body: dict[str, Any], api_key: str | None,
@@ -359,8 +362,10 @@ class Gateway:
             self._settling.add(task)
             task.add_done_callback(self._settling.discard)
             task.add_done_callback(_quiet)
+            task.add_done_callback(lambda _: self._emitted(ctx.rid))  # even if it failed
 
         headers = self._headers(ctx, target, None)
+        self._unsettled[ctx.rid] = asyncio.get_running_loop().create_future()
         return StreamOutcome(headers, [priced(out) for out in first], rest(), finish,
                              lambda: bool(state["done"]))
 
@@ -391,6 +396,20 @@ class Gateway:
     async def _settle_later(self, target: Target, settle: Callable[[], None]) -> None:
         await self._tokenizer(target)
         settle()
+
+    async def settled(self, request_id: str, timeout_s: float = 10.0) -> None:
+        """Wait until the record of ``request_id`` has gone to the sinks, if it has not
+        yet: a stream's record is made after its last byte has gone out, so a client can
+        ask for it a moment before it exists. Returns at once for any other id."""
+        waiting = self._unsettled.get(request_id)
+        if waiting is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(waiting), timeout_s)
+
+    def _emitted(self, request_id: str) -> None:
+        waiting = self._unsettled.pop(request_id, None)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
 
     def _settle(self, ctx: _Ctx, target: Target, dep: Deployment, usage: Usage | None,
                 output_text: str, *, status: int, error_class: str | None,
@@ -449,6 +468,8 @@ class Gateway:
             sink(rec)
         if ctx.reservation is not None:
             self.access.settle(ctx.reservation, rec)
+        if rec.stream:
+            self._emitted(rec.request_id)
 
     async def _finish_ok(self, ctx: _Ctx, target: Target, dep: Deployment,
                          result: ChatResult) -> CallOutcome:

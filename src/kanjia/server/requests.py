@@ -1,0 +1,91 @@
+"""``GET /v1/requests/{request_id}``: what one request cost, from the ledger.
+
+Any client can look up a call after the fact with the id it got in
+``x-kanjia-request-id``: tokens by kind, cost (in the vendor's currency and in the
+reporting currency), the price period, status, latency and the route decision. Only
+the key that made the request (same key id) or the admin key may read it; to any
+other key the record does not exist (404, the same answer as an unknown id). Without
+a ledger (``kanjia serve`` without ``--db``) there is nothing to look up: 404 saying so.
+
+Records reach the database in batches (every ``KANJIA_LEDGER_FLUSH_S``); the lookup
+reads the ledger's queue first, so a request already answered is always found, and a
+stream's record (made after its last byte) is waited for.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kanjia.errors import BadRequest, ModelNotFound
+from kanjia.metering.record import CallRecord
+from kanjia.server import _asgi
+from kanjia.server._asgi import Receive, Scope, Send
+from kanjia.server._costs import cost_number
+
+if TYPE_CHECKING:
+    from kanjia.server.app import KanjiaApp
+
+__all__ = ["PREFIX", "lookup_request", "request_json"]
+
+PREFIX = "/v1/requests/"
+
+
+class NoSuchRequest(ModelNotFound):
+    code = "request_not_found"
+
+
+def _status(rec: CallRecord) -> str:
+    if rec.error_class == "stream_truncated":
+        return "truncated"
+    return "ok" if rec.status < 400 else "error"
+
+
+def request_json(rec: CallRecord) -> dict[str, Any]:
+    """The ledger record of one request, as the endpoint returns it."""
+    unpriced = rec.price_period in (None, "unpriced")
+    out: dict[str, Any] = {
+        "id": rec.request_id, "object": "kanjia.request", "created": rec.ts,
+        "endpoint": rec.endpoint,
+        "status": _status(rec), "http_status": rec.status, "error_class": rec.error_class,
+        "requested_model": rec.requested_model, "route": rec.route,
+        "vendor": rec.vendor, "model": rec.model, "deployment": rec.deployment,
+        "attempts": list(rec.attempts),
+        "usage": {
+            "input_tokens": rec.input_tokens, "cached_tokens": rec.cached_tokens,
+            "cache_write_tokens": rec.cache_write_tokens, "output_tokens": rec.output_tokens,
+            "reasoning_tokens": rec.reasoning_tokens,
+        },
+        "usage_estimated": rec.usage_estimated,
+        "cost": None if unpriced else cost_number(rec.cost),
+        "currency": rec.currency,
+        "cost_reporting": None if unpriced else cost_number(rec.cost_reporting),
+        "reporting_currency": rec.reporting_currency,
+        "price_period": rec.price_period or "unpriced",
+        "latency_ms": round(rec.latency_ms, 3),
+        "ttft_ms": None if rec.ttft_ms is None else round(rec.ttft_ms, 3),
+        "stream": rec.stream, "client_disconnected": rec.client_disconnected,
+        "key_id": rec.key_id, "tenant": rec.tenant,
+    }
+    if rec.charge is not None and rec.charge_currency is not None:
+        out["charge"] = cost_number(rec.charge)
+        out["charge_currency"] = rec.charge_currency
+    return out
+
+
+async def lookup_request(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["method"] != "GET":
+        raise ModelNotFound(f"no such endpoint: {scope['method']} {scope['path']}")
+    rid = scope["path"][len(PREFIX):]
+    if not rid or "/" in rid or len(rid) > 200:
+        raise BadRequest("the request id goes in the path: GET /v1/requests/{request_id}")
+    s = app.services
+    principal = await s.access.authenticate(app.api_key(scope), "")
+    metering = s.extras.get("metering")
+    if metering is None:
+        raise NoSuchRequest("no ledger is configured (kanjia serve --db ...): request "
+                            "records are not kept")
+    await s.gateway.settled(rid)
+    rec = await metering.ledger.find(rid)
+    if rec is None or not (principal.is_admin or rec.key_id == principal.key_id):
+        raise NoSuchRequest(f"no request {rid!r} made with this key")
+    await _asgi.send_json(send, 200, request_json(rec))
