@@ -303,12 +303,9 @@ async def _status(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) ->
         raise AuthFailed("status requires the admin key")
     deployments = []
     for vendor, deps in s.directory.deployments.items():
-        for dep in deps:
-            b = s.health.get(dep.id)
-            b.available() if b.state in ("open", "disabled") else None
-            deployments.append({"deployment": dep.id, "vendor": vendor, "state": b.state,
-                                "reason": b.reason, "recent_failures": len(b.failures),
-                                "latency_ewma_ms": b.latency_ewma_ms})
+        for dep in deps:  # read-only: looking must not take an open breaker's probe slot
+            deployments.append({"deployment": dep.id, "vendor": vendor,
+                                **s.health.snapshot(dep.id)})
     await _asgi.send_json(send, 200, {"deployments": deployments,
                                       "disabled_vendors": s.directory.disabled_reason})
 
