@@ -4,11 +4,12 @@ the deployment out of rotation until the probe, never sent, timed out)."""
 
 from __future__ import annotations
 
+from tests.reliability._util import request
+
 from kanjia.config import load_settings
 from kanjia.errors import Overloaded
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
-from tests.reliability._util import request
 
 
 def test_status_does_not_take_the_probe_slot(sandbox: SandboxThread) -> None:

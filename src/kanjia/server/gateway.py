@@ -526,15 +526,18 @@ class Gateway:
             headers["x-kanjia-candidates"] = ",".join(ctx.plan.candidate_keys)
         records = [o.record for o in answers.values() if o.record is not None]
         currencies = {r.currency for r in records}
+        body = chosen.body
         if len(currencies) == 1:
-            total = sum((r.cost for r in records), Decimal(0))
-            headers["x-kanjia-cost"] = f"{_fmt(total)} {currencies.pop()}"
-        elif records:
+            total, currency = sum((r.cost for r in records), Decimal(0)), currencies.pop()
+        else:
             total = sum((r.cost_reporting for r in records), Decimal(0))
-            headers["x-kanjia-cost"] = f"{_fmt(total)} {self.reporting_currency}"
+            currency = self.reporting_currency
+        if records:  # the reply's usage.cost is what the whole cascade cost, as the header
+            headers["x-kanjia-cost"] = f"{_fmt(total)} {currency}"
+            body = add_cost(body, total, currency)
         overhead_ms = ((time.perf_counter() - ctx.t0) - ctx.upstream_s) * 1000
         headers["x-kanjia-overhead-ms"] = f"{max(0.0, overhead_ms):.3f}"
-        return CallOutcome(chosen.body, headers, chosen.record, chosen.text)
+        return CallOutcome(body, headers, chosen.record, chosen.text)
 
     async def _cascade_step(self, ctx: _Ctx, target: Target, n: int) -> _Ctx | None:
         """The context of the cascade's ``n``-th call (to ``target`` alone), with its own
