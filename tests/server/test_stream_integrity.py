@@ -174,3 +174,21 @@ def test_failover_before_first_byte_still_works(sandbox: SandboxThread) -> None:
         assert r.headers["x-kanjia-vendor"] == "qwen"
         assert r.headers["x-kanjia-attempts"].startswith("deepseek/")
         assert r.body.rstrip().endswith(b"data: [DONE]")
+
+
+def test_openai_sdk_raises_on_a_cut_stream(gw: Gw) -> None:
+    """The official SDK turns the error event into an exception: the caller cannot take
+    a cut answer for a whole one."""
+    import openai
+
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=MASTER, max_retries=0)
+    stream = client.chat.completions.create(
+        model=KINDS[0], max_tokens=100, stream=True,
+        messages=[{"role": "user", "content": "x [[sandbox:fault=truncate]] "
+                                              "[[sandbox:tokens=40]]"}])
+    got: list[Any] = []
+    with pytest.raises(openai.APIError) as caught:
+        got.extend(stream)
+    assert got  # part of the answer arrived first
+    assert "incomplete" in caught.value.message
+    assert (caught.value.body or {}).get("code") == "stream_truncated"
