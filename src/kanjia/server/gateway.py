@@ -365,6 +365,10 @@ class Gateway:
             task.add_done_callback(lambda _: self._emitted(ctx.rid))  # even if it failed
 
         headers = self._headers(ctx, target, None)
+        # a stream's headers go out before its cost is known; its price period is known
+        period = price_of(target.entry, Usage(ctx.plan.prompt_tokens), ctx.ts,
+                          self.reporting_currency)[2]
+        headers["x-kanjia-price-period"] = _HEADER_UNSAFE.sub("?", period)
         self._unsettled[ctx.rid] = asyncio.get_running_loop().create_future()
         return StreamOutcome(headers, [priced(out) for out in first], rest(), finish,
                              lambda: bool(state["done"]))
@@ -591,9 +595,6 @@ class Gateway:
             headers["x-kanjia-price-period"] = rec.price_period or "unpriced"
             if rec.usage_estimated:
                 headers["x-kanjia-usage"] = "estimated"
-        else:  # a stream's headers go out before its cost is known; its price period not
-            headers["x-kanjia-price-period"] = price_of(
-                target.entry, Usage(ctx.plan.prompt_tokens), ctx.ts, self.reporting_currency)[2]
         # model, vendor, deployment and route names come from configs, clients and
         # vendors: none may put a control character into a header
         return {k: _HEADER_UNSAFE.sub("?", v) for k, v in headers.items()}
