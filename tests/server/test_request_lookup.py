@@ -190,3 +190,28 @@ def test_no_ledger_is_a_clear_404(sandbox: SandboxThread) -> None:
         r = request(srv.url, "GET", "/v1/requests/req-0123", None)
         assert r.status == 404
         assert "no ledger" in r.json()["error"]["message"]
+
+
+def test_lookup_on_another_instance(sandbox: SandboxThread,
+                                    tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Two gateways on one ledger (workers or instances behind a balancer): a request
+    answered by one is found at once by the other, though its row is not written yet."""
+    root = tmp_path_factory.mktemp("two")
+    database = str(root / "ledger.db")
+    servers = []
+    for name in ("a", "b"):
+        app = build_app(load_settings(None, sandbox_url=sandbox.url, database=database),
+                        env={"KANJIA_MASTER_KEY": MASTER})
+        wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / name),
+                              "KANJIA_LEDGER_FLUSH_S": "0.2"})
+        servers.append(ServerThread(app))
+    with servers[0] as a, servers[1] as b:
+        for _ in range(5):
+            rid = _chat(a.url, MASTER).headers["x-kanjia-request-id"]
+            got = lookup(b.url, rid, MASTER)
+            assert got.status == 200, got.body
+            assert got.json()["id"] == rid
+        t0 = time.perf_counter()
+        missing = lookup(b.url, "req-" + rid[4:17] + "00000000000", MASTER)
+        assert missing.status == 404
+        assert time.perf_counter() - t0 < 3.0  # a recent id that never comes: bounded

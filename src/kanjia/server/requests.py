@@ -7,13 +7,18 @@ the key that made the request (same key id) or the admin key may read it; to any
 other key the record does not exist (404, the same answer as an unknown id). Without
 a ledger (``kanjia serve`` without ``--db``) there is nothing to look up: 404 saying so.
 
-Records reach the database in batches (every ``KANJIA_LEDGER_FLUSH_S``); the lookup
-reads the ledger's queue first, so a request already answered is always found, and a
-stream's record (made after its last byte) is waited for.
+Records reach the database in batches (every ``KANJIA_LEDGER_FLUSH_S``, 0.1 s). The
+lookup reads this process's queue first, so a request it answered is always found, and
+a stream's record (made after its last byte) is waited for. A request answered by another
+process (``--workers``, or another instance on the same database) is in the database one
+flush later: for an id made in the last day that is not found yet, the lookup reads the
+database again for up to a few flush intervals before answering 404.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 from kanjia.errors import BadRequest, ModelNotFound
@@ -28,6 +33,11 @@ if TYPE_CHECKING:
 __all__ = ["PREFIX", "lookup_request", "request_json"]
 
 PREFIX = "/v1/requests/"
+#: an id made longer ago than this is not waited for (see the module docstring)
+_RECENT_S = 86400.0
+#: how many flush intervals a missing recent id is waited for, and the bounds of the wait
+_FLUSHES = 4
+_WAIT_S = (0.5, 5.0)
 
 
 class NoSuchRequest(ModelNotFound):
@@ -85,7 +95,28 @@ async def lookup_request(app: KanjiaApp, scope: Scope, receive: Receive, send: S
         raise NoSuchRequest("no ledger is configured (kanjia serve --db ...): request "
                             "records are not kept")
     await s.gateway.settled(rid)
-    rec = await metering.ledger.find(rid)
+    ledger = metering.ledger
+    rec = await ledger.find(rid)
+    if rec is None and _recent(rid):  # answered elsewhere, not written yet?
+        wait = min(max(_FLUSHES * ledger.interval_s, _WAIT_S[0]), _WAIT_S[1])
+        step = min(ledger.interval_s / 2, 0.05)
+        deadline = time.monotonic() + wait
+        while rec is None and time.monotonic() < deadline:
+            await asyncio.sleep(step)
+            rec = await ledger.find(rid)
     if rec is None or not (principal.is_admin or rec.key_id == principal.key_id):
         raise NoSuchRequest(f"no request {rid!r} made with this key")
     await _asgi.send_json(send, 200, request_json(rec))
+
+
+def _recent(rid: str) -> bool:
+    """Is ``rid`` a request id (``req-`` + 13 hex digits of µs since the epoch + 11) made
+    in the last day?"""
+    if len(rid) != 28 or not rid.startswith("req-"):
+        return False
+    try:
+        made = int(rid[4:17], 16) / 1e6
+        int(rid[17:], 16)
+    except ValueError:
+        return False
+    return -60.0 < time.time() - made < _RECENT_S
