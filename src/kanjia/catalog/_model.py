@@ -29,7 +29,8 @@ _ZERO = Decimal(0)
 class Rates:
     """Prices per single token in force for one request, and the label that says why."""
 
-    label: str                      # "" for the base price, else "offpeak", "over-200k", ...
+    label: str                      # "" for the base price (or "free"), else the window's
+                                    # ("offpeak", "peak") or tier's ("over-200k") label
     input: Decimal
     cached: Decimal
     cache_write: Decimal
@@ -109,6 +110,9 @@ class PricePeriod:
     note: str | None
     tz: timezone = field(repr=False)
     rates: Rates = field(repr=False)
+    #: what the vendor calls the base prices when windows exist ("offpeak", "standard");
+    #: for display only: a price period id names a window only when one applied
+    base_label: str = ""
 
     def rates_for(self, at: datetime, prompt_tokens: int) -> Rates:
         """The rates for a request of ``prompt_tokens`` at ``at`` (aware)."""
