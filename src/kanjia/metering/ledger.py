@@ -37,6 +37,11 @@ from kanjia.metering.store import Database
 
 __all__ = ["Ledger"]
 
+
+def _call_number(request_id: str) -> int:
+    tail = request_id.rsplit(".", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
 log = logging.getLogger("kanjia.metering")
 
 
@@ -89,6 +94,18 @@ class Ledger:
         rows = await self.db.fetch(f"SELECT {', '.join(NAMES)} FROM {TABLE} "
                                    f"WHERE {KEY} = ?", (request_id,))
         return to_record(rows[0]) if rows else None
+
+    async def find_calls(self, request_id: str) -> list[CallRecord]:
+        """The further calls of a cascade request (``<request id>.<n>``), in order."""
+        prefix = request_id + "."
+        found = {row[0]: row for _, row, _ in self._pending if row[0].startswith(prefix)}
+        # a range on the primary key ('/' follows '.'): an index scan, unlike LIKE
+        rows = await self.db.fetch(f"SELECT {', '.join(NAMES)} FROM {TABLE} "
+                                   f"WHERE {KEY} > ? AND {KEY} < ?",
+                                   (prefix, request_id + "/"))
+        for row in rows:
+            found.setdefault(row[0], row)
+        return [to_record(found[k]) for k in sorted(found, key=_call_number)]
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> int:

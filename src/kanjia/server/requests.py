@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kanjia.errors import BadRequest, ModelNotFound
@@ -36,8 +37,8 @@ PREFIX = "/v1/requests/"
 #: an id made longer ago than this is not waited for (see the module docstring)
 _RECENT_S = 86400.0
 #: how many flush intervals a missing recent id is waited for, and the bounds of the wait
-_FLUSHES = 4
-_WAIT_S = (0.5, 5.0)
+_FLUSHES = 10
+_WAIT_S = (1.0, 5.0)
 
 
 class NoSuchRequest(ModelNotFound):
@@ -106,7 +107,22 @@ async def lookup_request(app: KanjiaApp, scope: Scope, receive: Receive, send: S
             rec = await ledger.find(rid)
     if rec is None or not (principal.is_admin or rec.key_id == principal.key_id):
         raise NoSuchRequest(f"no request {rid!r} made with this key")
-    await _asgi.send_json(send, 200, request_json(rec))
+    out = request_json(rec)
+    calls = await ledger.find_calls(rid) if "." not in rid else []
+    if calls:  # a cascade: every call it made, and what they cost together
+        out["calls"] = [request_json(c) for c in [rec, *calls]]
+        out["total_cost"], out["total_currency"] = _total([rec, *calls])
+    await _asgi.send_json(send, 200, out)
+
+
+def _total(records: list[CallRecord]) -> tuple[float | None, str]:
+    """What the calls cost together: in their currency, or the reporting currency when
+    they differ (as ``x-kanjia-cost`` of a cascade reply)."""
+    currencies = {r.currency for r in records}
+    if len(currencies) == 1:
+        return cost_number(sum((r.cost for r in records), Decimal(0))), currencies.pop()
+    return (cost_number(sum((r.cost_reporting for r in records), Decimal(0))),
+            records[0].reporting_currency)
 
 
 def _recent(rid: str) -> bool:
