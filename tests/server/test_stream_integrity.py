@@ -192,3 +192,29 @@ def test_openai_sdk_raises_on_a_cut_stream(gw: Gw) -> None:
     assert got  # part of the answer arrived first
     assert "incomplete" in caught.value.message
     assert (caught.value.body or {}).get("code") == "stream_truncated"
+
+
+def test_client_gone_mid_stream_bills_what_was_delivered(gw: Gw) -> None:
+    """Anthropic reports usage at message_start (output ~1 token); a client that leaves
+    mid-stream is billed for what was generated so far, marked estimated, not for 1."""
+    import http.client
+    from urllib.parse import urlparse
+
+    u = urlparse(gw.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    body = json.dumps({"model": KINDS[1], "stream": True, "max_tokens": 2000, "messages": [
+        {"role": "user", "content": "long [[sandbox:chunk_ms=5]] [[sandbox:tokens=1500]]"}]})
+    conn.request("POST", "/v1/chat/completions", body=body,
+                 headers={"Content-Type": "application/json", **_auth()})
+    resp = conn.getresponse()
+    rid = resp.getheader("x-kanjia-request-id")
+    got = b""
+    while got.count(b"data: ") < 60:
+        got += resp.read1(4096)
+    conn.sock.shutdown(2)  # type: ignore[union-attr]
+    conn.close()
+    status, rec = lookup(gw.url, str(rid))
+    assert status == 200, rec
+    assert rec["client_disconnected"] is True
+    assert 20 < rec["usage"]["output_tokens"] < 1500
+    assert rec["usage_estimated"] is True

@@ -343,8 +343,9 @@ class Gateway:
             if err is None and not disconnected:
                 breaker.success(ttft * 1000)
             usage, text = translator.usage, "".join(translator.output_text)
-            # cut short: the vendor's usage, if any, may not cover what was delivered
-            partial = err is not None
+            # cut short (the vendor's or the client's doing): the vendor's usage so far, if
+            # any, may not cover what was delivered
+            partial = not state["done"]
 
             def settle() -> None:
                 self._settle(ctx, target, dep, usage, text,
