@@ -55,7 +55,7 @@ def request_json(rec: CallRecord) -> dict[str, Any]:
     """The ledger record of one request, as the endpoint returns it."""
     unpriced = rec.price_period in (None, "unpriced")
     out: dict[str, Any] = {
-        "id": rec.request_id, "object": "kanjia.request", "created": rec.ts,
+        "id": rec.request_id, "object": "kanjia.request", "created": int(rec.ts),
         "endpoint": rec.endpoint,
         "status": _status(rec), "http_status": rec.status, "error_class": rec.error_class,
         "requested_model": rec.requested_model, "route": rec.route,
