@@ -218,3 +218,34 @@ def test_client_gone_mid_stream_bills_what_was_delivered(gw: Gw) -> None:
     assert rec["client_disconnected"] is True
     assert 20 < rec["usage"]["output_tokens"] < 1500
     assert rec["usage_estimated"] is True
+
+
+def test_a_cut_stream_is_never_a_success_in_reports(
+        sandbox: SandboxThread, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The spend report (``/admin/usage``, ``kanjia usage``) counts it as an error, with
+    its cost: what the vendor delivered is paid for."""
+    root = tmp_path_factory.mktemp("report")
+    settings = load_settings(None, sandbox_url=sandbox.url, database=str(root / "l.db"))
+    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER})
+    wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / "j")})
+    with ServerThread(app) as srv:
+        _, cut = _stream(srv.url, KINDS[0], "x [[sandbox:fault=truncate]] [[sandbox:tokens=40]]")
+        _, whole = _stream(srv.url, KINDS[0], "x [[sandbox:tokens=40]]")
+        assert "[DONE]" not in cut and whole[-1] == "[DONE]"
+    # stopped at once: records still being settled (a usage estimate waiting for its
+    # tokenizer) are drained into the ledger before it closes
+
+    from kanjia.metering import usage_report
+    from kanjia.metering.store import open_database
+
+    async def read() -> dict[str, Any]:
+        db = open_database(str(root / "l.db"))
+        await db.connect()
+        try:
+            return await usage_report(db, app.services.catalog.fx)
+        finally:
+            await db.close()
+
+    total = asyncio.run(read())["total"]
+    assert (total["requests"], total["errors"]) == (2, 1)
+    assert total["estimated_usage"] == 1 and total["amount"] > 0

@@ -132,6 +132,7 @@ class KanjiaApp:
             await hook()
 
     async def shutdown(self) -> None:
+        await self.services.gateway.drain()  # records still being settled, before the ledger
         for hook in self.on_shutdown:
             await hook()
         if self._runner is not None:

@@ -402,6 +402,12 @@ class Gateway:
         await self._tokenizer(target)
         settle()
 
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait for the records still being settled (a stream's usage estimate waiting for
+        a tokenizer): at shutdown, before the ledger closes, so none is lost."""
+        if self._settling:
+            await asyncio.wait(set(self._settling), timeout=timeout_s)
+
     async def settled(self, request_id: str, timeout_s: float = 10.0) -> None:
         """Wait until the record of ``request_id`` has gone to the sinks, if it has not
         yet: a stream's record is made after its last byte has gone out, so a client can

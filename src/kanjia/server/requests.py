@@ -45,19 +45,13 @@ class NoSuchRequest(ModelNotFound):
     code = "request_not_found"
 
 
-def _status(rec: CallRecord) -> str:
-    if rec.error_class == "stream_truncated":
-        return "truncated"
-    return "ok" if rec.status < 400 else "error"
-
-
 def request_json(rec: CallRecord) -> dict[str, Any]:
     """The ledger record of one request, as the endpoint returns it."""
     unpriced = rec.price_period in (None, "unpriced")
     out: dict[str, Any] = {
         "id": rec.request_id, "object": "kanjia.request", "created": int(rec.ts),
         "endpoint": rec.endpoint,
-        "status": _status(rec), "http_status": rec.status, "error_class": rec.error_class,
+        "status": rec.outcome, "http_status": rec.status, "error_class": rec.error_class,
         "requested_model": rec.requested_model, "route": rec.route,
         "vendor": rec.vendor, "model": rec.model, "deployment": rec.deployment,
         "attempts": list(rec.attempts),
