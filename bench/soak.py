@@ -48,9 +48,9 @@ FAULT_MIX: dict[str, tuple[float, tuple[str, ...]]] = {
     "rate_limit": (0.25, ("rate_limit_exceeded",)),
     "server_error": (0.25, ("upstream_error",)),
     "overloaded": (0.15, ("overloaded",)),
-    "reset": (0.15, ("upstream_error",)),
+    "reset": (0.15, ("upstream_error", "stream_truncated")),
     "malformed": (0.15, ("bad_gateway",)),
-    "slow_stream": (0.05, ("timeout",)),
+    "slow_stream": (0.05, ("timeout", "stream_truncated")),
 }
 #: a circuit breaker opened by injected failures answers this while open
 BREAKER_CODE = "no_deployment_available"
@@ -144,11 +144,13 @@ async def one(session: Any, url: str, tally: Tally, rnd: random.Random) -> None:
                 buf += chunk
             events = [ln[6:] for ln in buf.split(b"\n") if ln.startswith(b"data: ")]
             if events and events[-1] == b"[DONE]":
-                errs = [e for e in events[:-1] if e.startswith(b'{"error"')]
-                for e in errs:
-                    tally.codes[orjson.loads(e)["error"]["code"]] += 1
+                if any(e.startswith(b'{"error"') for e in events[:-1]):
+                    tally.bad(f"[DONE] after an error event: {buf[-160:]!r}")
                 return
-            tally.bad(f"stream ended without [DONE]: {buf[-160:]!r}")
+            if events and events[-1].startswith(b'{"error"'):  # cut: no [DONE] after it
+                tally.codes[orjson.loads(events[-1])["error"]["code"]] += 1
+                return
+            tally.bad(f"stream ended without [DONE] or an error event: {buf[-160:]!r}")
     except TimeoutError:
         tally.bad(f"client timeout after {time.perf_counter() - t0:.1f} s ({kind})")
     except aiohttp.ClientError as exc:

@@ -26,6 +26,7 @@ OpenAI-style body ``{"error": {"message", "type", "code"}}``.
         ├── Overloaded              503 overloaded               (retryable)
         ├── UpstreamTimeout         504 timeout                  (retryable)
         ├── UpstreamProtocolError   502 bad_gateway              (retryable: malformed body)
+        ├── StreamTruncated         502 stream_truncated         (a stream cut after its first byte)
         └── NoDeploymentAvailable   503 no_deployment_available  (every candidate failed)
 
 Messages never contain secrets: ``redact`` scrubs anything key-shaped when an error is
@@ -60,6 +61,7 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "RateLimited",
+    "StreamTruncated",
     "UnknownEndpoint",
     "UpstreamError",
     "UpstreamProtocolError",
@@ -244,6 +246,16 @@ class UpstreamProtocolError(UpstreamError):
     status = 502
     type = "api_error"
     code = "bad_gateway"
+
+
+class StreamTruncated(UpstreamError):
+    """The vendor's stream ended, broke or stalled before its end marker, after the client
+    got its first byte: never retried (the client already has part of an answer)."""
+
+    status = 502
+    type = "upstream_error"
+    code = "stream_truncated"
+    retryable = False
 
 
 class NoDeploymentAvailable(UpstreamError):

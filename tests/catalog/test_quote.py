@@ -44,7 +44,7 @@ def test_uniform_quote_is_sorted_and_filtered(catalog: Catalog) -> None:
     keys = [r.model.key for r in rows]
     assert "openai/gpt-5" not in keys              # not launched yet on that date
     chat = next(r for r in rows if r.model.key == "deepseek/deepseek-chat")
-    assert chat.period_id == "2025-02-26+standard"   # 20:00 Beijing
+    assert chat.period_id == "2025-02-26"            # 20:00 Beijing: the base price
     assert chat.amount == Decimal(1_000_000) * (1400 * 2 + 600 * Decimal("0.5") + 500 * 8) / 10**6
     big = quote(catalog, Workload.uniform(300_000, 10), at, "USD", capabilities=["tools"])
     assert all((r.model.context_window or 0) >= 300_000 for r in big)

@@ -27,7 +27,7 @@ MODEL = "deepseek/deepseek-chat"
 #: every status a client may legitimately get from the gateway for an upstream failure
 UPSTREAM_CODES = {"rate_limit_exceeded", "insufficient_quota", "upstream_auth_failed",
                   "overloaded", "timeout", "bad_gateway", "upstream_error",
-                  "no_deployment_available"}
+                  "no_deployment_available", "stream_truncated"}
 
 
 @dataclass

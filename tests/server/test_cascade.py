@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import openai
+import orjson
 import pytest
 
 from kanjia.config import load_settings
@@ -107,6 +108,8 @@ def test_hard_prompt_escalates_and_every_call_is_billed(cascade_gw: Any) -> None
         assert Decimal(amount) == sum((r.cost_reporting for r in records), Decimal(0))
     assert all(r.price_period not in (None, "unpriced") for r in records)
     assert all(r.status == 200 for r in records)
+    usage = orjson.loads(raw.text)["usage"]  # usage.cost: the whole cascade's, as the header
+    assert (Decimal(str(usage["cost"])), usage["cost_currency"]) == (Decimal(amount), currency)
 
 
 def test_streamed_requests_on_a_cascade_route_take_the_first_model(cascade_gw: Any) -> None:

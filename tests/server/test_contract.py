@@ -54,7 +54,7 @@ def test_chat(client: openai.OpenAI, model: str) -> None:
     vendor = model.split("/")[0]
     assert raw.headers["x-kanjia-vendor"] == vendor
     assert raw.headers["x-kanjia-model"] == model.split("/", 1)[1]
-    assert raw.headers["x-kanjia-request-id"].startswith("kj-")
+    assert raw.headers["x-kanjia-request-id"].startswith("req-")
     assert float(raw.headers["x-kanjia-overhead-ms"]) >= 0
     amount, currency = raw.headers["x-kanjia-cost"].split()
     assert currency in ("CNY", "USD")

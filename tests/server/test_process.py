@@ -19,7 +19,7 @@ def test_request_ids_sort_by_arrival_and_do_not_collide() -> None:
     t0 = time.time()
     # 10 µs apart (a float near 1.8e9 s resolves about 0.24 µs): in order
     made = [ids.new(t0 + i * 1e-5) for i in range(20_000)]
-    assert all(re.fullmatch(r"kj-[0-9a-f]{24}", rid) for rid in made)
+    assert all(re.fullmatch(r"req-[0-9a-f]{24}", rid) for rid in made)
     assert made == sorted(made)
     same = [ids.new(t0) for _ in range(20_000)]  # the same microsecond: the random part
     assert len(set(same)) == len(same)

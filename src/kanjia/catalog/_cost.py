@@ -43,7 +43,9 @@ class Cost:
 
     amount: Decimal
     currency: str
-    period_id: str                  # "2025-02-26+offpeak"; "unpriced" when no price applied
+    #: "2025-02-26" (its base prices), "2025-02-26+offpeak" (a window or tier applied),
+    #: "2024-05-22+free"; "unpriced" when no price applied
+    period_id: str
     input_amount: Decimal           # uncached prompt tokens
     cached_amount: Decimal
     cache_write_amount: Decimal     # 5-minute and 1-hour writes

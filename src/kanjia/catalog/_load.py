@@ -230,9 +230,11 @@ def _period(p: PeriodSpec, i: int, starts: list[datetime | None], end: datetime 
         source=p.source, checked=p.checked, evidence=p.evidence,
         start_evidence=p.start_evidence, first_seen=p.first_seen, note=_oneline(p.note),
         tz=vendor.tz,
-        rates=Rates.per_mtok("free" if p.free else (p.base_label or ""), inp, cached, write, out,
-                             write_1h),
-        cache_write_1h_mtok=write_1h)
+        # the base prices carry no label: "+offpeak" in a period id means the off-peak
+        # window applied, never that the base price did (base_label is for display)
+        rates=Rates.per_mtok("free" if p.free else "", inp, cached, write, out, write_1h),
+        cache_write_1h_mtok=write_1h,
+        base_label=p.base_label or "")
 
 
 def _tier(t: TierSpec) -> PriceTier:

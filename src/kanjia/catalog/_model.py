@@ -29,7 +29,8 @@ _ZERO = Decimal(0)
 class Rates:
     """Prices per single token in force for one request, and the label that says why."""
 
-    label: str                      # "" for the base price, else "offpeak", "over-200k", ...
+    label: str                      # "" for the base price (or "free"), else the window's
+                                    # ("offpeak", "peak") or tier's ("over-200k") label
     input: Decimal
     cached: Decimal
     cache_write: Decimal
@@ -118,6 +119,9 @@ class PricePeriod:
     rates: Rates = field(repr=False)
     #: 1-hour cache write (Anthropic); None: billed as a 5-minute write
     cache_write_1h_mtok: Decimal | None = None
+    #: what the vendor calls the base prices when windows exist ("offpeak", "standard");
+    #: for display only: a price period id names a window only when one applied
+    base_label: str = ""
 
     def rates_for(self, at: datetime, prompt_tokens: int) -> Rates:
         """The rates for a request of ``prompt_tokens`` at ``at`` (aware)."""

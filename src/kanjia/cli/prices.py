@@ -154,8 +154,8 @@ def _flags(p: PricePeriod) -> str:
     bits = []
     if p.free:
         bits.append("free" + (f" ({p.free_quota})" if p.free_quota else ""))
-    if p.windows and p.rates.label:
-        bits.append(f"shown: {p.rates.label}")
+    if p.windows and p.base_label:
+        bits.append(f"shown: {p.base_label}")
     bits += [f"{w.label} {','.join(w.hours)}{'' if w.days == 'daily' else ' ' + w.days}"
              + f" (in {_num(w.input_mtok)}, out {_num(w.output_mtok)} {p.currency})"
              for w in p.windows]
@@ -246,7 +246,7 @@ def history(model: str, as_json: bool) -> None:
             start_note += f" [date {p.start_evidence}]"
         prices_text = "free" + (f" ({p.free_quota})" if p.free_quota else "") if p.free \
             else _prices_text(p)
-        label = f"+{p.rates.label}" if p.rates.label and p.rates.label != "free" else ""
+        label = f" (base: {p.base_label})" if p.base_label else ""
         click.echo(f"\n{p.id}{label}  from {start}{start_note}  {p.currency}  {prices_text}"
                    f"  [{p.evidence}]")
         for w in p.windows:

@@ -13,11 +13,7 @@ __all__ = ["live_breakers"]
 
 
 def _state(b: Breaker) -> str:
-    if b.state in ("open", "disabled"):
-        wait = b.policy.disabled_probe_s if b.state == "disabled" else b.policy.cooldown_s
-        if b.clock() - b.opened_at >= wait:
-            return "half_open"
-    return b.state
+    return b.view()
 
 
 def live_breakers(directory: ModelDirectory, health: HealthBoard) -> dict[str, Any]:

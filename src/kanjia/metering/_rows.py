@@ -11,7 +11,7 @@ import orjson
 from kanjia.metering._money import from_nano, to_nano
 from kanjia.metering.record import CallRecord
 
-__all__ = ["COLUMNS", "KEY", "TABLE", "DayClock", "row_from_json", "row_of", "row_to_json",
+__all__ = ["COLUMNS", "KEY", "NAMES", "TABLE", "DayClock", "row_from_json", "row_of", "row_to_json",
            "to_record", "utc_day"]
 
 TABLE = "usage_records"

@@ -23,17 +23,24 @@ from kanjia.metering._journal import Journal
 from kanjia.metering._rows import (
     COLUMNS,
     KEY,
+    NAMES,
     TABLE,
     DayClock,
     row_from_json,
     row_of,
     row_to_json,
+    to_record,
 )
 from kanjia.metering._writer import RowWriter, ThreadWriter
 from kanjia.metering.record import CallRecord
 from kanjia.metering.store import Database
 
 __all__ = ["Ledger"]
+
+
+def _call_number(request_id: str) -> int:
+    tail = request_id.rsplit(".", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 log = logging.getLogger("kanjia.metering")
 
@@ -77,6 +84,28 @@ class Ledger:
             self._wake.set()
 
     __call__ = record
+
+    async def find(self, request_id: str) -> CallRecord | None:
+        """The record of ``request_id``: still queued here (not yet written: the writer
+        runs every ``interval_s``), else from the database (a primary-key lookup)."""
+        for _, row, _ in reversed(self._pending):
+            if row[0] == request_id:
+                return to_record(row)
+        rows = await self.db.fetch(f"SELECT {', '.join(NAMES)} FROM {TABLE} "
+                                   f"WHERE {KEY} = ?", (request_id,))
+        return to_record(rows[0]) if rows else None
+
+    async def find_calls(self, request_id: str) -> list[CallRecord]:
+        """The further calls of a cascade request (``<request id>.<n>``), in order."""
+        prefix = request_id + "."
+        found = {row[0]: row for _, row, _ in self._pending if row[0].startswith(prefix)}
+        # a range on the primary key ('/' follows '.'): an index scan, unlike LIKE
+        rows = await self.db.fetch(f"SELECT {', '.join(NAMES)} FROM {TABLE} "
+                                   f"WHERE {KEY} > ? AND {KEY} < ?",
+                                   (prefix, request_id + "/"))
+        for row in rows:
+            found.setdefault(row[0], row)
+        return [to_record(found[k]) for k in sorted(found, key=_call_number)]
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> int:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-__all__ = ["CallRecord"]
+__all__ = ["TRUNCATED", "CallRecord"]
+
+#: the error class of a stream the vendor cut after its first byte reached the client
+TRUNCATED = "stream_truncated"
 
 
 @dataclass(slots=True)
@@ -42,3 +45,12 @@ class CallRecord:
     charge_currency: str | None = None  # currency of ``charge`` (None: ``currency``)
     #: of ``cache_write_tokens``, those written for one hour (Anthropic ``ttl: "1h"``)
     cache_write_1h_tokens: int = 0
+
+    @property
+    def outcome(self) -> str:
+        """``ok``, ``truncated`` (a stream cut after its first byte: stored as status 502
+        with error class ``stream_truncated``, so every report counts it as failed) or
+        ``error``."""
+        if self.error_class == TRUNCATED:
+            return "truncated"
+        return "ok" if self.status < 400 else "error"

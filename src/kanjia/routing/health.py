@@ -54,6 +54,17 @@ class Breaker:
             return True
         return False
 
+    def view(self) -> State:
+        """The state as ``available()`` would find it, without changing anything: an open
+        or disabled breaker past its wait shows ``half_open`` (a probe is due) but is
+        not moved there, so looking never takes the single probe slot."""
+        if self.state in ("open", "disabled"):
+            wait = self.policy.disabled_probe_s if self.state == "disabled" \
+                else self.policy.cooldown_s
+            if self.clock() - self.opened_at >= wait:
+                return "half_open"
+        return self.state
+
     def success(self, latency_ms: float | None = None) -> None:
         self.state = "closed"
         self.probing = False
@@ -106,3 +117,13 @@ class HealthBoard:
 
     def states(self) -> dict[str, Breaker]:
         return dict(self._breakers)
+
+    def snapshot(self, deployment_id: str) -> dict[str, object]:
+        """A read-only view of one deployment's breaker (``/status``, the dashboard):
+        never creates, moves or probes one (``get`` + ``available`` would)."""
+        b = self._breakers.get(deployment_id)
+        if b is None:
+            return {"state": "closed", "reason": "", "recent_failures": 0,
+                    "latency_ewma_ms": None}
+        return {"state": b.view(), "reason": b.reason, "recent_failures": len(b.failures),
+                "latency_ewma_ms": b.latency_ewma_ms}

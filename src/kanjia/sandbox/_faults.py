@@ -6,6 +6,9 @@ misbehave at the connection level and are vendor-independent:
 - ``timeout``: hang for ``hang_s`` seconds, then answer normally;
 - ``reset``: streams send a few chunks then abort the TCP connection (RST);
   non-streams close the connection without a response;
+- ``truncate``: streams send the first half of their frames then end cleanly, without
+  the vendor's end marker (no ``finish_reason``/``[DONE]``, ``message_stop`` or ``finishReason``);
+  non-streams send the first half of the body;
 - ``malformed``: HTTP 200 with a broken JSON body or a broken SSE data line;
 - ``slow_stream``: stream chunks trickle one per 500 ms (non-streams unaffected).
 """
@@ -37,7 +40,7 @@ ERROR_FAULTS = frozenset(
         "content_filter",
     }
 )
-TRANSPORT_FAULTS = frozenset({"timeout", "reset", "malformed", "slow_stream"})
+TRANSPORT_FAULTS = frozenset({"timeout", "reset", "truncate", "malformed", "slow_stream"})
 FAULTS = ERROR_FAULTS | TRANSPORT_FAULTS
 SLOW_STREAM_CHUNK_MS = 500
 

@@ -106,7 +106,7 @@ async def reply(
     if fault == "reset":
         abort_connection(request)
         return web.Response(status=200)
-    if fault == "malformed":
+    if fault in ("malformed", "truncate"):
         body = body[: max(1, len(body) // 2)]
     return web.Response(body=body, content_type=_JSON)
 
@@ -136,6 +136,8 @@ async def stream(
         frames = [*frames[:1], broken, *frames[1:]]
     if fault == "reset":
         frames = frames[:RESET_AFTER_FRAMES]
+    elif fault == "truncate":  # the first half: never the last frame (the end marker)
+        frames = frames[: max(1, min(len(frames) - 1, len(frames) // 2))]
     if timing.chunk > 0:
         for i, frame in enumerate(frames):
             if i:

@@ -1,7 +1,9 @@
 """Request ids that sort by time.
 
-``kj-`` + 13 hex digits of the request's arrival in microseconds since the epoch +
-11 random hex digits (24 after the prefix). Ids made one after another land next
+``req-`` + 13 hex digits of the request's arrival in microseconds since the epoch +
+11 random hex digits (24 after the prefix). The prefix is not ``kj-``: virtual keys
+start with that, and the secret scrubber masks anything ``kj-``-shaped, so a request
+id in kanjia's own messages would read ``***``. Ids made one after another land next
 to each other in the ledger's primary-key index, so an insert touches the index's
 last pages instead of a random one: with random ids (uuid4) a SQLite insert cost
 26 µs of CPU per row on a 100k-row ledger, with these 12 µs, and the gap grows
@@ -23,4 +25,4 @@ class RequestIds:
 
     def new(self, ts: float) -> str:
         """The id of a request that arrived at unix time ``ts``."""
-        return f"kj-{int(ts * 1_000_000):013x}{self._bits(44):011x}"
+        return f"req-{int(ts * 1_000_000):013x}{self._bits(44):011x}"

@@ -35,6 +35,7 @@ from kanjia.server.gateway import CallOutcome, Gateway, RecordSink
 from kanjia.server.metrics import Metrics
 from kanjia.server.model_ids import check_model_id
 from kanjia.server.openapi import OPENAPI
+from kanjia.server.requests import lookup_request
 from kanjia.server.upstream import Upstream
 from kanjia.server.validate import parse_chat, parse_embeddings
 from kanjia.tokens import TokenCounter
@@ -83,7 +84,8 @@ class KanjiaApp:
             ("GET", "/openapi.json"): _openapi,
             ("GET", "/status"): _status,
         }
-        self.prefix_routes: list[tuple[str, Handler]] = [(JOBS_PREFIX, job_handler)]
+        self.prefix_routes: list[tuple[str, Handler]] = [(JOBS_PREFIX, job_handler),
+                                                         ("/v1/requests/", lookup_request)]
         #: wrong master keys per client address (/admin/, /ui, /status, /metrics)
         self.guesses = Guesses()
         self.on_startup: list[Hook] = []
@@ -98,6 +100,11 @@ class KanjiaApp:
 
     def mount(self, prefix: str, handler: Handler) -> None:
         self.prefix_routes.append((prefix, handler))
+
+    @staticmethod
+    def api_key(scope: Scope) -> str | None:
+        """The caller's key (``Authorization: Bearer``, ``x-api-key`` or ``api-key``)."""
+        return _bearer(scope)
 
     def is_admin(self, scope: Scope) -> bool:
         key = _bearer(scope)
@@ -179,6 +186,7 @@ class KanjiaApp:
             await hook()
 
     async def shutdown(self) -> None:
+        await self.services.gateway.drain()  # records still being settled, before the ledger
         for hook in self.on_shutdown:
             await hook()
         if self._runner is not None:
@@ -224,7 +232,6 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
     if isinstance(outcome, CallOutcome):
         await _asgi.send_bytes(send, 200, outcome.body, outcome.headers)
         return
-    await _asgi.start_sse(send, outcome.headers)
     disconnected = asyncio.Event()
 
     async def watch() -> None:
@@ -237,6 +244,7 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
     watcher = asyncio.ensure_future(watch())
     gone = False
     try:
+        await _asgi.start_sse(send, outcome.headers)
         await send({"type": "http.response.body", "body": _asgi.sse_frames(outcome.first),
                     "more_body": True})
         async for frames in outcome.rest:
@@ -245,7 +253,9 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
                 break
             await send({"type": "http.response.body", "body": frames, "more_body": True})
         if not gone and not disconnected.is_set():
-            await send({"type": "http.response.body", "body": b"data: [DONE]\n\n",
+            # [DONE] only after the vendor's own end marker: a cut stream ends on its error
+            await send({"type": "http.response.body",
+                        "body": b"data: [DONE]\n\n" if outcome.complete() else b"",
                         "more_body": False})
         gone = gone or disconnected.is_set()
     except OSError:
@@ -348,12 +358,9 @@ async def _status(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) ->
         raise AuthFailed("status requires the admin key")
     deployments = []
     for vendor, deps in s.directory.deployments.items():
-        for dep in deps:
-            b = s.health.get(dep.id)
-            b.available() if b.state in ("open", "disabled") else None
-            deployments.append({"deployment": dep.id, "vendor": vendor, "state": b.state,
-                                "reason": b.reason, "recent_failures": len(b.failures),
-                                "latency_ewma_ms": b.latency_ewma_ms})
+        for dep in deps:  # read-only: looking must not take an open breaker's probe slot
+            deployments.append({"deployment": dep.id, "vendor": vendor,
+                                **s.health.snapshot(dep.id)})
     await _asgi.send_json(send, 200, {"deployments": deployments,
                                       "disabled_vendors": s.directory.disabled_reason})
 

@@ -6,6 +6,7 @@ Protocol-agnostic: the ASGI layer in app.py parses HTTP and writes replies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import random
 import re
@@ -24,6 +25,7 @@ from kanjia.errors import (
     ClientError,
     KanjiaError,
     NoDeploymentAvailable,
+    StreamTruncated,
     UpstreamError,
     UpstreamProtocolError,
     redact,
@@ -33,6 +35,7 @@ from kanjia.routing.directory import Target
 from kanjia.routing.health import HealthBoard
 from kanjia.routing.planner import Plan, Planner
 from kanjia.server._admission import Admission
+from kanjia.server._costs import add_cost, chunk_with_cost, price_of
 from kanjia.server._ids import RequestIds
 from kanjia.server._tries import Tries
 from kanjia.server.access import AccessPolicy, Principal, Reservation
@@ -69,12 +72,17 @@ class CallOutcome:
 @dataclass(slots=True)
 class StreamOutcome:
     """A stream whose first chunks have arrived; ``rest`` yields the remaining SSE frames
-    (already framed as ``data: ...\n\n``, batched per upstream read)."""
+    (already framed as ``data: ...\n\n``, batched per upstream read).
+
+    ``complete()`` after ``rest`` is exhausted: the vendor's end marker arrived, so the
+    client may get ``[DONE]``. A stream cut short ends with an error event and no
+    ``[DONE]`` (the client must be able to tell its answer is not whole)."""
 
     headers: dict[str, str]
     first: list[bytes]
     rest: AsyncIterator[bytes]
     finish: Callable[[bool], None] = field(repr=False)
+    complete: Callable[[], bool] = field(repr=False, default=lambda: True)
 
 
 @dataclass(slots=True)
@@ -117,6 +125,8 @@ class Gateway:
         self._loading: dict[str, asyncio.Future[None]] = {}
         #: records waiting for a tokenizer before they can be settled
         self._settling: set[asyncio.Future[None]] = set()
+        #: streams answered (or answering) whose record is not emitted yet, by request id
+        self._unsettled: dict[str, asyncio.Future[None]] = {}
 
     # -- public entry points ----------------------------------------------------
     async def chat(self, body: dict[str, Any], api_key: str | None, t0: float, *,
@@ -302,21 +312,34 @@ class Gateway:
         breaker = self.health.get(dep.id)
         state: dict[str, Any] = {"error": None, "done": False}
 
+        def priced(out: bytes) -> bytes:
+            """A chunk carrying usage also carries its cost (``usage.cost``)."""
+            usage = translator.usage
+            if usage is None or b'"usage"' not in out:
+                return out
+            return chunk_with_cost(out, price_of(target.entry, usage, ctx.ts,
+                                                 self.reporting_currency))
+
         async def rest() -> AsyncIterator[bytes]:
             """SSE frames, one batch per upstream read (one write to the client each)."""
             try:
                 if not translator.done:
-                    async for raw in chunks:
-                        frames = [b"data: %s\n\n" % out for event, data in parser.feed(raw)
+                    async for raw in _cut(chunks, target.vendor):
+                        frames = [b"data: %s\n\n" % priced(out)
+                                  for event, data in parser.feed(raw)
                                   for out in translator.feed(event, data)]
                         if frames:
                             yield b"".join(frames)
                         if translator.done:
                             break
-                    frames = [b"data: %s\n\n" % out for event, data in parser.flush()
+                    frames = [b"data: %s\n\n" % priced(out) for event, data in parser.flush()
                               for out in translator.feed(event, data)]
                     if frames:
                         yield b"".join(frames)
+                if not translator.complete:
+                    raise StreamTruncated(f"{target.vendor}: the stream ended before its end "
+                                          "marker; the answer is incomplete",
+                                          vendor=target.vendor)
                 state["done"] = True
             except KanjiaError as exc:
                 state["error"] = exc
@@ -330,14 +353,19 @@ class Gateway:
             if err is None and not disconnected:
                 breaker.success(ttft * 1000)
             usage, text = translator.usage, "".join(translator.output_text)
+            # cut short (the vendor's or the client's doing): the vendor's usage so far, if
+            # any, may not cover what was delivered
+            partial = not state["done"]
 
             def settle() -> None:
                 self._settle(ctx, target, dep, usage, text,
                              status=err.status if err else 200,
                              error_class=err.code if err else None,
-                             ttft_ms=ttft * 1000, disconnected=disconnected, stream=True)
+                             ttft_ms=ttft * 1000, disconnected=disconnected, stream=True,
+                             partial=partial)
 
-            if usage is not None or self.counter.ready(target.vendor, target.model):
+            if (usage is not None and not partial) \
+                    or self.counter.ready(target.vendor, target.model):
                 settle()
                 return
             # the estimate needs a tokenizer not loaded yet: load it off the event loop
@@ -345,9 +373,16 @@ class Gateway:
             self._settling.add(task)
             task.add_done_callback(self._settling.discard)
             task.add_done_callback(_quiet)
+            task.add_done_callback(lambda _: self._emitted(ctx.rid))  # even if it failed
 
         headers = self._headers(ctx, target, None)
-        return StreamOutcome(headers, first, rest(), finish)
+        # a stream's headers go out before its cost is known; its price period is known
+        period = price_of(target.entry, Usage(ctx.plan.prompt_tokens), ctx.ts,
+                          self.reporting_currency)[2]
+        headers["x-kanjia-price-period"] = _HEADER_UNSAFE.sub("?", period)
+        self._unsettled[ctx.rid] = asyncio.get_running_loop().create_future()
+        return StreamOutcome(headers, [priced(out) for out in first], rest(), finish,
+                             lambda: bool(state["done"]))
 
     # -- metering -----------------------------------------------------------------
     async def warm_tokenizers(self) -> None:
@@ -377,15 +412,44 @@ class Gateway:
         await self._tokenizer(target)
         settle()
 
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait for the records still being settled (a stream's usage estimate waiting for
+        a tokenizer): at shutdown, before the ledger closes, so none is lost."""
+        if self._settling:
+            await asyncio.wait(set(self._settling), timeout=timeout_s)
+
+    async def settled(self, request_id: str, timeout_s: float = 10.0) -> None:
+        """Wait until the record of ``request_id`` has gone to the sinks, if it has not
+        yet: a stream's record is made after its last byte has gone out, so a client can
+        ask for it a moment before it exists. Returns at once for any other id."""
+        waiting = self._unsettled.get(request_id)
+        if waiting is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(waiting), timeout_s)
+
+    def _emitted(self, request_id: str) -> None:
+        waiting = self._unsettled.pop(request_id, None)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
+
     def _settle(self, ctx: _Ctx, target: Target, dep: Deployment, usage: Usage | None,
                 output_text: str, *, status: int, error_class: str | None,
-                ttft_ms: float | None, disconnected: bool, stream: bool) -> CallRecord:
+                ttft_ms: float | None, disconnected: bool, stream: bool,
+                partial: bool = False) -> CallRecord:
         estimated = usage is None
         if usage is None:
             prompt = self._count_prompt(ctx, target)
             out = self.counter.count_text_tokens(target.vendor, target.model, output_text) \
                 if output_text else 0
             usage = Usage(prompt, 0, 0, out, 0)
+        elif partial and output_text:
+            # a stream cut short: the vendor's usage so far (e.g. Anthropic's message_start)
+            # may count less output than was delivered; bill what was delivered, marked
+            out = self.counter.count_text_tokens(target.vendor, target.model, output_text)
+            if out > usage.output_tokens:
+                usage = Usage(usage.input_tokens, usage.cached_tokens,
+                              usage.cache_write_tokens, out, usage.reasoning_tokens)
+                estimated = True
         rec = CallRecord(
             request_id=ctx.rid, ts=ctx.ts, endpoint=ctx.endpoint, route=ctx.plan.route,
             requested_model=ctx.plan.requested, vendor=target.vendor, model=target.model,
@@ -423,6 +487,8 @@ class Gateway:
             sink(rec)
         if ctx.reservation is not None:
             self.access.settle(ctx.reservation, rec)
+        if rec.stream:
+            self._emitted(rec.request_id)
 
     async def _finish_ok(self, ctx: _Ctx, target: Target, dep: Deployment,
                          result: ChatResult) -> CallOutcome:
@@ -431,7 +497,10 @@ class Gateway:
         rec = self._settle(ctx, target, dep, result.usage, result.output_text, status=200,
                            error_class=None, ttft_ms=None, disconnected=False, stream=False)
         headers = self._headers(ctx, target, rec)
-        return CallOutcome(result.body, headers, rec, result.output_text)
+        body = add_cost(result.body, rec.cost if rec.price_period != "unpriced" else None,
+                        rec.currency, usage=_usage_of(rec), endpoint=_kind(ctx.endpoint),
+                        estimated=rec.usage_estimated)
+        return CallOutcome(body, headers, rec, result.output_text)
 
     async def _cascade(self, ctx: _Ctx) -> CallOutcome:
         """The cascade objective: call the chain's models one after another until the
@@ -476,15 +545,18 @@ class Gateway:
             headers["x-kanjia-candidates"] = ",".join(ctx.plan.candidate_keys)
         records = [o.record for o in answers.values() if o.record is not None]
         currencies = {r.currency for r in records}
+        body = chosen.body
         if len(currencies) == 1:
-            total = sum((r.cost for r in records), Decimal(0))
-            headers["x-kanjia-cost"] = f"{_fmt(total)} {currencies.pop()}"
-        elif records:
+            total, currency = sum((r.cost for r in records), Decimal(0)), currencies.pop()
+        else:
             total = sum((r.cost_reporting for r in records), Decimal(0))
-            headers["x-kanjia-cost"] = f"{_fmt(total)} {self.reporting_currency}"
+            currency = self.reporting_currency
+        if records:  # the reply's usage.cost is what the whole cascade cost, as the header
+            headers["x-kanjia-cost"] = f"{_fmt(total)} {currency}"
+            body = add_cost(body, total, currency)
         overhead_ms = ((time.perf_counter() - ctx.t0) - ctx.upstream_s) * 1000
         headers["x-kanjia-overhead-ms"] = f"{max(0.0, overhead_ms):.3f}"
-        return CallOutcome(chosen.body, headers, chosen.record, chosen.text)
+        return CallOutcome(body, headers, chosen.record, chosen.text)
 
     async def _cascade_step(self, ctx: _Ctx, target: Target, n: int) -> _Ctx | None:
         """The context of the cascade's ``n``-th call (to ``target`` alone), with its own
@@ -555,6 +627,25 @@ def _fmt(amount: Decimal) -> str:
 
 def _error_payload(exc: KanjiaError) -> bytes:
     return orjson.dumps(exc.body())
+
+
+def _usage_of(rec: CallRecord) -> Usage:
+    return Usage(rec.input_tokens, rec.cached_tokens, rec.cache_write_tokens,
+                 rec.output_tokens, rec.reasoning_tokens)
+
+
+async def _cut(chunks: AsyncIterator[bytes], vendor: str) -> AsyncIterator[bytes]:
+    """The rest of a stream whose first byte has reached the client: a connection that
+    breaks or stalls now truncates the answer (no failover can repair it)."""
+    try:
+        async for raw in chunks:
+            yield raw
+    except StreamTruncated:
+        raise
+    except UpstreamError as exc:
+        raise StreamTruncated(f"{vendor}: the stream broke before its end marker "
+                              f"({exc.message}); the answer is incomplete",
+                              vendor=vendor) from None
 
 
 def _quiet(task: asyncio.Future[None]) -> None:

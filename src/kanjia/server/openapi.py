@@ -122,6 +122,13 @@ OPENAPI: dict[str, Any] = {
         }},
         "/v1/models": {"get": {"operationId": "listModels",
                                "responses": {"200": {"description": "Models and routes"}}}},
+        "/v1/requests/{request_id}": {"get": {
+            "operationId": "getRequest",
+            "summary": "One request's ledger record (to the key that made it, or the admin)",
+            "parameters": [{"name": "request_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The record: tokens, cost, status, route"},
+                          "401": _ERROR, "404": _ERROR}}},
         "/healthz": {"get": {"operationId": "health",
                              "responses": {"200": {"description": "Liveness"}}}},
         "/metrics": {"get": {"operationId": "metrics",

@@ -315,6 +315,11 @@ class AnthropicStream:
         self.output_text: list[str] = []
         self.done = False
 
+    @property
+    def complete(self) -> bool:
+        """The vendor's end marker (``message_stop``) arrived."""
+        return self.done
+
     def _chunk(self, delta: dict[str, Any] | None, finish: str | None = None,
                usage: Usage | None = None) -> bytes:
         return chunk(self._rid, self._model, self._created, delta, finish, usage)

@@ -58,11 +58,19 @@ class StreamTranslator(Protocol):
     ``data: `` prefix); it raises a KanjiaError for an in-stream vendor error.
     After the stream, ``usage`` holds what the vendor reported (or None) and
     ``output_text`` what was generated, for counting when the vendor reports none.
+
+    ``done``: stop reading (the vendor's last event arrived). ``complete``: the vendor's
+    own end marker arrived, so the answer is whole (OpenAI-style: a ``finish_reason`` and
+    ``[DONE]``; Anthropic: ``message_stop``; Gemini: a ``finishReason``). A stream that
+    ends, breaks or stalls before that is truncated, never a success.
     """
 
     usage: Usage | None
     output_text: list[str]
     done: bool
+
+    @property
+    def complete(self) -> bool: ...
 
     def feed(self, event: str | None, data: bytes) -> list[bytes]: ...
 

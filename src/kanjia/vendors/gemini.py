@@ -260,6 +260,11 @@ class GeminiStream:
         self.output_text: list[str] = []
         self.done = False
 
+    @property
+    def complete(self) -> bool:
+        """The vendor's end marker (a ``finishReason``) arrived."""
+        return self.done
+
     def feed(self, event: str | None, data: bytes) -> list[bytes]:
         body = self._adapter._load(data)
         out: list[bytes] = []

@@ -167,7 +167,7 @@ def _message_text(choice: dict[str, Any]) -> str:
 class OpenAIStream:
     """Pass OpenAI-format chunks through, picking out usage and errors."""
 
-    __slots__ = ("_adapter", "_include_usage", "done", "output_text", "usage")
+    __slots__ = ("_adapter", "_finished", "_include_usage", "done", "output_text", "usage")
 
     def __init__(self, adapter: OpenAICompatAdapter, include_usage: bool) -> None:
         self._adapter = adapter
@@ -175,6 +175,12 @@ class OpenAIStream:
         self.usage: Usage | None = None
         self.output_text: list[str] = []
         self.done = False
+        self._finished = False  # a choice's finish_reason arrived
+
+    @property
+    def complete(self) -> bool:
+        """Both end markers arrived: a ``finish_reason`` and ``[DONE]``."""
+        return self.done and self._finished
 
     def feed(self, event: str | None, data: bytes) -> list[bytes]:
         if data == b"[DONE]":
@@ -202,6 +208,8 @@ class OpenAIStream:
                 _fix_finish(choices, self._adapter.spec.finish_reasons):
             data = orjson.dumps(body)
         for choice in choices:
+            if isinstance(choice, dict) and choice.get("finish_reason"):
+                self._finished = True
             delta = choice.get("delta") if isinstance(choice, dict) else None
             if isinstance(delta, dict):
                 content = delta.get("content") or delta.get("reasoning_content")
