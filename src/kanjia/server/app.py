@@ -73,6 +73,8 @@ class KanjiaApp:
         self.prefix_routes: list[tuple[str, Handler]] = [("/v1/kanjia/jobs/", _job)]
         self.on_startup: list[Hook] = []
         self.on_shutdown: list[Hook] = []
+        #: each says what is wrong (a red /healthz, 503) or None
+        self.health_checks: list[Callable[[], str | None]] = []
         self._max_body = services.settings.server.max_body_bytes
         self._queue: JobQueue | None = None
         self._runner: BatchRunner | None = None
@@ -179,7 +181,7 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
                 return
 
     watcher = asyncio.ensure_future(watch())
-    gone = False
+    gone = finished = False
     try:
         await send({"type": "http.response.body", "body": _asgi.sse_frames(outcome.first),
                     "more_body": True})
@@ -189,6 +191,8 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
                 break
             await send({"type": "http.response.body", "body": frames, "more_body": True})
         if not gone and not disconnected.is_set():
+            finished = True
+            outcome.finish(False)  # the record is in the journal before the final frame
             await send({"type": "http.response.body", "body": b"data: [DONE]\n\n",
                         "more_body": False})
         gone = gone or disconnected.is_set()
@@ -197,7 +201,8 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
     finally:
         watcher.cancel()
         await _close(outcome.rest)
-        outcome.finish(gone)
+        if not finished:
+            outcome.finish(gone)
 
 
 async def _deferred(app: KanjiaApp, scope: Scope, send: Send, body: dict[str, Any],
@@ -276,6 +281,10 @@ async def _models(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) ->
 
 
 async def _healthz(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    problems = [p for check in app.health_checks if (p := check()) is not None]
+    if problems:
+        await _asgi.send_json(send, 503, {"status": "failing", "problems": problems})
+        return
     await _asgi.send_json(send, 200, {"status": "ok",
                                       "vendors": list(app.services.directory.enabled_vendors())})
 

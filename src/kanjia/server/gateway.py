@@ -107,6 +107,8 @@ class Gateway:
         self.reporting_currency = reporting_currency
         self.max_attempts = max_attempts
         self.sinks = list(sinks)
+        #: admission guards: each raises (e.g. a 503) when no new request may start
+        self.guards: list[Callable[[], None]] = []
         self._rng = random.Random()
         self._ids = RequestIds()
         #: tokenizers being loaded off the event loop, by encoding
@@ -117,6 +119,7 @@ class Gateway:
     # -- public entry points ----------------------------------------------------
     async def chat(self, body: dict[str, Any], api_key: str | None,
                    t0: float) -> CallOutcome | StreamOutcome:
+        self._admit()
         ctx = await self._begin("chat", body, api_key, t0)
         if body.get("stream"):
             return await self._stream(ctx)
@@ -126,8 +129,13 @@ class Gateway:
 
     async def embeddings(self, body: dict[str, Any], api_key: str | None,
                          t0: float) -> CallOutcome:
+        self._admit()
         ctx = await self._begin("embeddings", body, api_key, t0)
         return await self._complete(ctx)
+
+    def _admit(self) -> None:
+        for guard in self.guards:
+            guard()
 
     # -- stages -------------------------------------------------------------------
     async def _begin(self, endpoint: str, body: dict[str, Any], api_key: str | None,
