@@ -339,7 +339,7 @@ def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,
         except (OSError, ValueError) as exc:
             raise ConfigError(f"quality_router {settings.quality_router!r}: {exc}") from None
     planner = Planner(settings, directory, catalog, health, quality=quality)
-    metrics = Metrics(health)
+    metrics = Metrics(health, known_models=[(t.vendor, t.model) for t in directory.targets])
     upstream = Upstream(settings.server)
     master = env.get(settings.server.master_key_env) or None
     access = access or OpenAccess(master, settings.server.require_keys)
