@@ -49,6 +49,9 @@ __all__ = ["CallOutcome", "Gateway", "StreamOutcome"]
 
 RecordSink = Callable[[CallRecord], None]
 
+#: upstream bodies larger than this are parsed in a worker thread (F18)
+_PARSE_ON_LOOP_BYTES = 1 << 20
+
 #: what may not appear in a header value (uvicorn refuses C0 controls and DEL)
 _HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f]")
 
@@ -202,10 +205,11 @@ class Gateway:
                     ctx.upstream_s += time.perf_counter() - t_up
                 if status >= 400:
                     raise target.adapter.classify_error(status, data, resp.headers)
-                if ctx.endpoint == "chat":
-                    result = target.adapter.parse_chat(data, target.model)
-                else:
-                    result = target.adapter.parse_embeddings(data, target.model)
+                parse = target.adapter.parse_chat if ctx.endpoint == "chat" \
+                    else target.adapter.parse_embeddings
+                # a big body (embeddings of a long batch: tens of MB) parses off the loop
+                result = parse(data, target.model) if len(data) <= _PARSE_ON_LOOP_BYTES \
+                    else await asyncio.to_thread(parse, data, target.model)
             except UpstreamError as exc:
                 breaker.failure(exc)
                 self.metrics.fallback(target.vendor, exc.code)
