@@ -113,6 +113,7 @@ class _Guarded(HttpToolsProtocol):
                 oldest = conn
         victim = oldest if oldest is not None else self
         victim.transport.close()
+        self.connections.discard(victim)  # now, not when the loop reports it closed
 
 
 def guarded_protocol(*, header_timeout_s: float, body_timeout_s: float,

@@ -26,8 +26,9 @@ _OVERRIDES_ENV = "KANJIA_SETTINGS_JSON"
 def _uvicorn_config(app: Any, server: ServerSettings, workers: int = 1,
                     factory: bool = False) -> uvicorn.Config:
     """uvicorn with read timeouts and a connection cap (``_protocol``); the cap is kept
-    within the file-descriptor limit (each client may need an upstream socket too), and
-    uvicorn's own ``limit_concurrency`` (503 past it) sits just above it."""
+    within the file-descriptor limit (each client may need an upstream socket too);
+    uvicorn's own ``limit_concurrency`` (503 past it) bounds requests in flight, with
+    room for those of connections just shed that have not noticed yet."""
     conns = max(16, min(server.max_connections, (_fd_limit() - 64) // 2))
     http = guarded_protocol(header_timeout_s=server.header_timeout_s,
                             body_timeout_s=server.body_timeout_s, max_connections=conns)
@@ -35,7 +36,7 @@ def _uvicorn_config(app: Any, server: ServerSettings, workers: int = 1,
                           lifespan="on", access_log=False, log_level="warning",
                           workers=workers, factory=factory, timeout_graceful_shutdown=10,
                           timeout_keep_alive=server.keep_alive_s,
-                          limit_concurrency=conns + 1)
+                          limit_concurrency=2 * conns)
 
 
 def _fd_limit() -> int:
