@@ -13,8 +13,9 @@ Run: python bench/reliability.py [--kill-runs 5] [--attack-s 20] [--names 20000]
   missing, duplicates per run.
 - attack: a gateway process under ``ulimit -n 1024`` (so its connection cap is 480) with
   the default timeouts (10 s for headers, 30 s for a body); ``--slow`` slow-header and as
-  many slow-body connections that trickle a byte a second and reconnect whenever they
-  are closed, for ``--attack-s`` seconds, while 8 clients send real chat requests.
+  many slow-body connections (from a process of their own) that trickle a byte a second
+  and come back a second after they are closed, for ``--attack-s`` seconds, while 8
+  clients send real chat requests.
   Reports the real traffic's p50/p99 and failures before and during the attack, and how
   the gateway treated the attackers (408s, closes).
 - metrics: ``--names`` requests, each with its own pass-through model name
@@ -28,6 +29,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -137,6 +139,7 @@ async def _attacker(host: str, port: int, body: bool, stop: asyncio.Event,
                     stats["answered_408"] += 1
                 if not data:
                     stats["closed_by_gateway"] += 1
+                    await asyncio.sleep(1.0)  # then come back
                     break
                 if data and not data.startswith(b"HTTP/1.1 408"):
                     stats["other_answer"] += 1
@@ -146,37 +149,38 @@ async def _attacker(host: str, port: int, body: bool, stop: asyncio.Event,
             writer.close()
 
 
-async def _attack(url: str, host: str, port: int, slow: int, seconds: float
-                  ) -> dict[str, Any]:
-    before = await _real_traffic(url, 5.0)
+async def _attackers(host: str, port: int, slow: int, seconds: float) -> dict[str, int]:
     stop = asyncio.Event()
     stats = dict.fromkeys(("connections", "connect_failed", "answered_408",
                            "closed_by_gateway", "reset_by_gateway", "other_answer"), 0)
-    attackers = [asyncio.ensure_future(_attacker(host, port, i % 2 == 1, stop, stats))
-                 for i in range(2 * slow)]
-    await asyncio.sleep(3.0)  # let the attack open its connections
-    during = await _real_traffic(url, seconds)
+    tasks = [asyncio.ensure_future(_attacker(host, port, i % 2 == 1, stop, stats))
+             for i in range(2 * slow)]
+    await asyncio.sleep(seconds)
     stop.set()
-    await asyncio.gather(*attackers, return_exceptions=True)
-    return {"before": before, "during": during, "attackers": stats,
-            "slow_header_connections": slow, "slow_body_connections": slow}
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return stats
 
 
 def attack(slow: int, seconds: float) -> dict[str, Any]:
-    import resource
-
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the attacker needs fds
+    """The attackers run in a process of their own (their reconnects must not slow the
+    client that measures the real traffic)."""
     with sandbox(None) as sb:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         cmd = f"ulimit -n 1024 && exec {sys.executable} -m kanjia serve --sandbox {sb} " \
               f"--port {port}"
         with process(["bash", "-c", cmd], url + "/healthz"):
-            out = asyncio.run(_attack(url, "127.0.0.1", port, slow, seconds))
+            before = asyncio.run(_real_traffic(url, 5.0))
+            attackers = subprocess.Popen(
+                [sys.executable, __file__, "--attacker", f"127.0.0.1:{port}", str(slow),
+                 str(seconds + 4.0)], stdout=subprocess.PIPE)
+            time.sleep(3.0)  # the attack opens its connections
+            during = asyncio.run(_real_traffic(url, seconds))
+            out, _ = attackers.communicate(timeout=120)
             wait_http(url + "/healthz")
-    out["gateway_fd_limit"] = 1024
-    return out
+    return {"before": before, "during": during, "attackers": orjson.loads(out),
+            "slow_header_connections": slow, "slow_body_connections": slow,
+            "gateway_fd_limit": 1024}
 
 
 # -- metrics labels -----------------------------------------------------------------------
@@ -226,7 +230,19 @@ def main() -> None:
     ap.add_argument("--slow", type=int, default=2000, help="slow-header (and slow-body) conns")
     ap.add_argument("--names", type=int, default=20_000)
     ap.add_argument("--skip", default="", help="comma-separated: kill,attack,metrics")
+    ap.add_argument("--attacker", nargs=3, metavar=("HOST:PORT", "SLOW", "SECONDS"),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.attacker:
+        import resource
+
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        host, port = args.attacker[0].rsplit(":", 1)
+        stats = asyncio.run(_attackers(host, int(port), int(args.attacker[1]),
+                                       float(args.attacker[2])))
+        print(orjson.dumps(stats).decode())
+        return
     skip = set(filter(None, args.skip.split(",")))
     result: dict[str, Any] = {"bench": "reliability", "nproc": os.cpu_count()}
     if "kill" not in skip:

@@ -12,9 +12,11 @@ descriptor) for as long as it likes. Here:
   is put into the scope (``kanjia.body_deadline``, loop time) where ``_asgi.read_body``
   answers 408 when it passes; one second later the connection is closed whatever the
   handler did.
-- ``max_connections``: when a new connection would exceed it, the connection that has
-  been waiting longest for a client's headers or body is closed; a connection whose
-  request is being answered is never shed for a new one (then the new one is closed).
+- ``max_connections``: when a new connection would exceed it, one that waits for its
+  client is closed: first the one that has been sending a request (headers or body)
+  the longest, else the longest idle one. Connections younger than ``SHED_GRACE_S``
+  (a real client's request arrives in its first packet) and connections whose request
+  is being answered are never shed; when only such are left, the new one is closed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ __all__ = ["BODY_DEADLINE", "guarded_protocol"]
 
 #: the scope key holding the loop time by which the request body must have arrived
 BODY_DEADLINE = "kanjia.body_deadline"
+#: a connection this young is not shed for another (its request may be on its way)
+SHED_GRACE_S = 0.2
 _TIMEOUT_TEXT = b"request headers not received in time"
 _TIMEOUT_REPLY = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\n"
                   b"content-length: %d\r\nconnection: close\r\n\r\n%s"
@@ -42,9 +46,13 @@ class _Guarded(HttpToolsProtocol):
     _timer: asyncio.TimerHandle | None = None
     #: loop time since when this connection waits for its client (None: it is answered)
     waiting_since: float | None = None
+    #: part of a request has arrived, not all of it
+    partial: bool = False
+    opened: float = 0.0
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
+        self.opened = self.loop.time()
         self._arm(self.header_timeout_s, self._header_timeout)
         if len(self.connections) > self.max_connections:
             self._shed()
@@ -56,6 +64,7 @@ class _Guarded(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.partial = True
         if self._timer is None:
             self._arm(self.header_timeout_s, self._header_timeout)
 
@@ -69,6 +78,7 @@ class _Guarded(HttpToolsProtocol):
         super().on_message_complete()
         self._disarm()
         self.waiting_since = None
+        self.partial = False
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -102,16 +112,18 @@ class _Guarded(HttpToolsProtocol):
 
     # -- the connection cap ----------------------------------------------------------------
     def _shed(self) -> None:
-        oldest: _Guarded | None = None
+        young = self.loop.time() - SHED_GRACE_S
+        best: tuple[bool, float] | None = None
+        victim: _Guarded = self
         for conn in self.connections:
             if not isinstance(conn, _Guarded) or conn is self:
                 continue
             since = conn.waiting_since
-            if since is None or conn.transport.is_closing():
+            if since is None or conn.opened > young or conn.transport.is_closing():
                 continue
-            if oldest is None or since < (oldest.waiting_since or 0.0):
-                oldest = conn
-        victim = oldest if oldest is not None else self
+            rank = (not conn.partial, since)  # partial requests first, then oldest
+            if best is None or rank < best:
+                best, victim = rank, conn
         victim.transport.close()
         self.connections.discard(victim)  # now, not when the loop reports it closed
 
