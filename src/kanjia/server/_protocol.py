@@ -14,9 +14,10 @@ descriptor) for as long as it likes. Here:
   handler did.
 - ``max_connections``: when a new connection would exceed it, one that waits for its
   client is closed: first the one that has been sending a request (headers or body)
-  the longest, else the longest idle one. Connections younger than ``SHED_GRACE_S``
-  (a real client's request arrives in its first packet) and connections whose request
-  is being answered are never shed; when only such are left, the new one is closed.
+  the longest, else the longest idle one. Idle connections younger than
+  ``SHED_GRACE_S`` (a real client's request arrives in its first packet) and
+  connections whose request is being answered are never shed; when only such are
+  left, the new one is closed.
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ class _Guarded(HttpToolsProtocol):
             if not isinstance(conn, _Guarded) or conn is self:
                 continue
             since = conn.waiting_since
-            if since is None or conn.opened > young or conn.transport.is_closing():
+            if since is None or conn.transport.is_closing() or (
+                    not conn.partial and conn.opened > young):
                 continue
             rank = (not conn.partial, since)  # partial requests first, then oldest
             if best is None or rank < best:
