@@ -230,3 +230,19 @@ def test_dashboard_window_to_year_9999_is_clamped_and_off_the_loop(sb: str, tmp_
         assert r.json()["kpis"]["requests"] == 20_000
         assert probe.count > 0
         assert probe.worst < max(0.5, took / 3), (probe.worst, took)
+
+
+# -- F8: a stream's record exists before its final frame ---------------------------------
+def test_stream_record_is_written_before_the_final_frame(gw: Gw) -> None:
+    """Even when the usage estimate must first load a tokenizer (a cold one: hundreds of
+    ms), the record reaches the sinks (the journal) before ``data: [DONE]`` is sent: once
+    a client has the whole stream, its record exists."""
+    for i in range(3):
+        assert not gw.app.services.gateway.counter.ready("openai", "gpt-4o-mini") or i
+        n = len(gw.records)
+        r = chat(gw.url, f"no usage [[sandbox:no_usage]] {i}", model=OPENAI, stream=True)
+        assert r.status == 200 and r.body.rstrip().endswith(b"data: [DONE]")
+        assert len(gw.records) == n + 1  # no waiting: it is there already
+        rec = gw.records[-1]
+        assert rec.stream and rec.usage_estimated and rec.status == 200
+        assert rec.request_id == r.headers["x-kanjia-request-id"]

@@ -192,7 +192,9 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
             await send({"type": "http.response.body", "body": frames, "more_body": True})
         if not gone and not disconnected.is_set():
             finished = True
-            outcome.finish(False)  # the record is in the journal before the final frame
+            pending = outcome.finish(False)  # the record is journaled before the final frame
+            if pending is not None:
+                await pending
             await send({"type": "http.response.body", "body": b"data: [DONE]\n\n",
                         "more_body": False})
         gone = gone or disconnected.is_set()

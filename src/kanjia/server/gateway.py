@@ -10,7 +10,7 @@ import hashlib
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -74,7 +74,9 @@ class StreamOutcome:
     headers: dict[str, str]
     first: list[bytes]
     rest: AsyncIterator[bytes]
-    finish: Callable[[bool], None] = field(repr=False)
+    #: records the stream (``disconnected``); returns what to await before the final
+    #: frame when the record waits for a tokenizer, else None
+    finish: Callable[[bool], Awaitable[None] | None] = field(repr=False)
 
 
 @dataclass(slots=True)
@@ -327,7 +329,7 @@ class Gateway:
             finally:
                 resp.close() if not state["done"] else resp.release()
 
-        def finish(disconnected: bool) -> None:
+        def finish(disconnected: bool) -> Awaitable[None] | None:
             err: KanjiaError | None = state["error"]
             if err is None and not disconnected:
                 breaker.success(ttft * 1000)
@@ -341,12 +343,15 @@ class Gateway:
 
             if usage is not None or self.counter.ready(target.vendor, target.model):
                 settle()
-                return
+                return None
             # the estimate needs a tokenizer not loaded yet: load it off the event loop
             task = asyncio.ensure_future(self._settle_later(target, settle))
             self._settling.add(task)
             task.add_done_callback(self._settling.discard)
             task.add_done_callback(_quiet)
+            guarded = asyncio.shield(task)  # a client gone mid-wait must not cancel it
+            guarded.add_done_callback(_quiet)
+            return guarded
 
         headers = self._headers(ctx, target, None)
         return StreamOutcome(headers, first, rest(), finish)
