@@ -166,3 +166,35 @@ def test_held_rows_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     finally:
         monkeypatch.undo()
         j.close()
+
+
+def test_no_descriptor_for_a_new_segment_keeps_the_journal_working(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """EMFILE when the thread opens the next segment is not a failure of the journal:
+    rows keep going to the current segment, and rotation resumes once it can."""
+    j = Journal(tmp_path, interval_s=0.01, segment_s=0.02)
+    j.start()
+    real_open = os.open
+    failing = {"on": True}
+
+    def bad_open(path: Any, flags: int, *args: Any, **kw: Any) -> int:
+        if failing["on"] and str(path).endswith(".jsonl"):
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real_open(path, flags, *args, **kw)
+
+    monkeypatch.setattr(os, "open", bad_open)
+    try:
+        for i in range(50):
+            assert j.append(i, b'["r%d"]\n' % i)
+            time.sleep(0.002)
+        assert j.error is None and len(list(tmp_path.glob("*.jsonl"))) == 1
+        failing["on"] = False
+        deadline = time.monotonic() + 5
+        while len(list(tmp_path.glob("*.jsonl"))) < 2 and time.monotonic() < deadline:
+            j.append(99, b'["r99"]\n')
+            time.sleep(0.01)
+        assert len(list(tmp_path.glob("*.jsonl"))) >= 2  # rotated again
+    finally:
+        monkeypatch.undo()
+        j.close()
+    assert {b'["r%d"]' % i for i in range(50)} <= set(Journal(tmp_path).recover().lines)

@@ -299,12 +299,17 @@ class Journal:
         seg = self._current
         if seg is not None and self._error is None and seg.size > 0 and (
                 seg.size >= self.segment_bytes or time.monotonic() - seg.opened >= self.segment_s):
-            fresh = self._open()  # here, so that the event loop never opens a file
-            with self._lock:
-                old, self._current = self._current, fresh
-            if old is not None:
-                self._sealed.append(old)
-                os.fdatasync(old.fd)  # its rows still held are fsynced with the next _sync
+            try:
+                fresh = self._open()  # here, so that the event loop never opens a file
+            except OSError as exc:  # e.g. no descriptor left: keep writing to this one
+                log.warning("journal: cannot open a new segment (%s); trying again in 1 s",
+                            exc)
+                seg.opened = time.monotonic() - self.segment_s + 1.0
+            else:
+                with self._lock:
+                    self._current = fresh
+                self._sealed.append(seg)
+                os.fdatasync(seg.fd)  # its rows still held are fsynced with the next _sync
         keep: list[_Segment] = []
         for old in self._sealed:
             if old.max_seq <= self._committed:
