@@ -66,6 +66,21 @@ def test_slow_body_gets_a_408_in_the_api_shape_and_is_closed(guarded: Gw) -> Non
     s.close()
 
 
+def test_endless_headers_are_refused(guarded: Gw) -> None:
+    """The header timeout bounds time; a size cap bounds what a client can pile up in it."""
+    s = raw_socket(guarded.url)
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    try:
+        for i in range(200):
+            s.sendall(b"x-filler-%d: %s\r\n" % (i, b"a" * 1000))
+    except OSError:
+        pass  # closed under our feet: refused
+    reply = read_http_response(s)
+    assert reply.startswith(b"HTTP/1.1 400"), reply[:100]
+    s.close()
+    assert chat(guarded.url, "still here").status == 200
+
+
 def test_slow_connections_do_not_starve_real_traffic(guarded: Gw) -> None:
     """400 slow-header and 400 slow-body connections against a cap of 150: the slowest
     are shed, and every real request meanwhile is answered promptly."""

@@ -12,6 +12,8 @@ descriptor) for as long as it likes. Here:
   is put into the scope (``kanjia.body_deadline``, loop time) where ``_asgi.read_body``
   answers 408 when it passes; one second later the connection is closed whatever the
   handler did.
+- ``MAX_HEADER_BYTES``: a request line plus headers larger than this is refused (400,
+  closed), so that the header timeout bounds a slow client's memory as well as its time.
 - ``max_connections``: when a new connection would exceed it, one that waits for its
   client is closed: first the one that has been sending a request (headers or body)
   the longest, else the longest idle one. Idle connections younger than
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 __all__ = ["BODY_DEADLINE", "guarded_protocol"]
@@ -33,6 +36,8 @@ __all__ = ["BODY_DEADLINE", "guarded_protocol"]
 BODY_DEADLINE = "kanjia.body_deadline"
 #: a connection this young is not shed for another (its request may be on its way)
 SHED_GRACE_S = 0.2
+#: the request line and headers of one request, at most
+MAX_HEADER_BYTES = 64 * 1024
 _TIMEOUT_TEXT = b"request headers not received in time"
 _TIMEOUT_REPLY = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\n"
                   b"content-length: %d\r\nconnection: close\r\n\r\n%s"
@@ -50,6 +55,7 @@ class _Guarded(HttpToolsProtocol):
     #: part of a request has arrived, not all of it
     partial: bool = False
     opened: float = 0.0
+    _header_bytes: int = 0
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -66,8 +72,23 @@ class _Guarded(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.partial = True
+        self._header_bytes = 0
         if self._timer is None:
             self._arm(self.header_timeout_s, self._header_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count(self, n: int) -> None:
+        self._header_bytes += n
+        if self._header_bytes > MAX_HEADER_BYTES:
+            # raised inside the parser: uvicorn answers 400 and closes the connection
+            raise httptools.HttpParserError(f"request headers exceed {MAX_HEADER_BYTES} bytes")
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
