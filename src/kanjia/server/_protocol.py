@@ -16,10 +16,11 @@ descriptor) for as long as it likes. Here:
   closed), so that the header timeout bounds a slow client's memory as well as its time.
 - ``max_connections``: when a new connection would exceed it, one that waits for its
   client is closed: first the one that has been sending a request (headers or body)
-  the longest, else the longest idle one. Idle connections younger than
-  ``SHED_GRACE_S`` (a real client's request arrives in its first packet) and
-  connections whose request is being answered are never shed; when only such are
-  left, the new one is closed.
+  the longest, else the longest idle one; idle connections younger than
+  ``SHED_GRACE_S`` (a real client's request arrives in its first packet), then idle
+  keep-alive connections that were answered before, last.
+  Connections whose request is being answered are never shed; when only such are left,
+  the new one is closed.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class _Guarded(HttpToolsProtocol):
     #: part of a request has arrived, not all of it
     partial: bool = False
     opened: float = 0.0
+    #: a request of this connection was answered
+    served: bool = False
     _header_bytes: int = 0
 
     def connection_made(self, transport: Any) -> None:
@@ -104,6 +107,7 @@ class _Guarded(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        self.served = True
         if not self.transport.is_closing() and not self.pipeline:
             self.waiting_since = self.loop.time()  # keep-alive: idle until the next request
 
@@ -135,16 +139,19 @@ class _Guarded(HttpToolsProtocol):
     # -- the connection cap ----------------------------------------------------------------
     def _shed(self) -> None:
         young = self.loop.time() - SHED_GRACE_S
-        best: tuple[bool, float] | None = None
+        best: tuple[int, float] | None = None
         victim: _Guarded = self
         for conn in self.connections:
             if not isinstance(conn, _Guarded) or conn is self:
                 continue
             since = conn.waiting_since
-            if since is None or conn.transport.is_closing() or (
-                    not conn.partial and conn.opened > young):
+            if since is None or conn.transport.is_closing():
                 continue
-            rank = (not conn.partial, since)  # partial requests first, then oldest
+            # partial requests first, then idle connections past the grace, then younger
+            # ones, then idle keep-alive connections that were answered before (a client
+            # that sends whole requests); the oldest first in each
+            rank = (0 if conn.partial else 3 if conn.served
+                    else 1 if conn.opened <= young else 2, since)
             if best is None or rank < best:
                 best, victim = rank, conn
         victim.transport.close()
