@@ -52,6 +52,7 @@ __all__ = [
     "ContentFiltered",
     "ContextTooLong",
     "KanjiaError",
+    "LedgerUnavailable",
     "LocalNotInstalled",
     "LocalServerError",
     "MethodNotAllowed",
@@ -61,6 +62,7 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "RateLimited",
+    "RequestTimeout",
     "StreamTruncated",
     "UnknownEndpoint",
     "UpstreamError",
@@ -142,6 +144,14 @@ class LocalNotInstalled(LocalServerError):
     code = "local_not_installed"
 
 
+class LedgerUnavailable(KanjiaError):
+    """Usage records cannot be journaled (or the database is far behind): the gateway
+    refuses new requests rather than answer ones it could not bill."""
+
+    status = 503
+    code = "ledger_unavailable"
+
+
 class ClientError(KanjiaError):
     """The request itself is wrong; trying another vendor will not help."""
 
@@ -193,6 +203,13 @@ class MethodNotAllowed(ClientError):
 class PayloadTooLarge(ClientError):
     status = 413
     code = "payload_too_large"
+
+
+class RequestTimeout(ClientError):
+    """The client did not send its request body in time."""
+
+    status = 408
+    code = "request_timeout"
 
 
 class BudgetExceeded(ClientError):

@@ -103,3 +103,29 @@ async def test_failed_writes_are_retried(db: Database) -> None:
         await asyncio.sleep(0.02)
     assert sorted(await _ids(db)) == sorted(r.request_id for r in recs)
     await ledger.close()
+
+
+async def test_a_database_far_behind_refuses_new_requests(db: Database) -> None:
+    """F9: rows waiting for an unreachable database are bounded: past ``max_pending`` the
+    admission guard refuses (503) and the health check says why, until they are written."""
+    from kanjia.errors import LedgerUnavailable
+
+    ledger = Ledger(_Flaky(db, 3), interval_s=0.02, max_pending=4)  # type: ignore[arg-type]
+    await ledger.start()
+    ledger.check()
+    for _ in range(4):
+        ledger.record(make_record())
+    try:
+        ledger.check()
+    except LedgerUnavailable as exc:
+        assert exc.status == 503 and exc.code == "ledger_unavailable"
+    else:
+        raise AssertionError("a full queue must refuse new requests")
+    assert "behind" in (ledger.problem() or "")
+    for _ in range(500):
+        if ledger.pending == 0:
+            break
+        await asyncio.sleep(0.02)
+    ledger.check()
+    assert ledger.problem() is None
+    await ledger.close()

@@ -34,6 +34,16 @@ class ServerSettings(BaseModel):
     #: allocations (Python's default, 700, is reached by requests in flight alone and
     #: cost about 9% of a saturated gateway's CPU); 0 leaves the collector as it is
     gc_threshold: int = Field(10_000, ge=0)
+    #: a client must send its request headers within this long (from its connection,
+    #: or from the first byte of a later request on it), and its body within
+    #: ``body_timeout_s`` after them; else 408 and the connection is closed
+    header_timeout_s: float = Field(10.0, gt=0)
+    body_timeout_s: float = Field(30.0, gt=0)
+    #: an idle keep-alive connection is closed after this many seconds
+    keep_alive_s: int = Field(5, ge=1)
+    #: open client connections at most (also capped by the file-descriptor limit): past
+    #: it, the connection waiting longest for its client is closed
+    max_connections: int = Field(4096, ge=1)
 
 
 class DeploymentSettings(BaseModel):

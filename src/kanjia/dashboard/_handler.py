@@ -15,11 +15,14 @@ ever compared in constant time and never written back into a response.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
+from kanjia.catalog import Catalog
 from kanjia.dashboard._auth import (
     clear_cookie,
     cookie_value,
@@ -34,6 +37,7 @@ from kanjia.dashboard._page import Assets, render_login, render_page
 from kanjia.dashboard._period import Period
 from kanjia.errors import AuthFailed, BadRequest, MethodNotAllowed, ModelNotFound, RateLimited
 from kanjia.metering import Metering
+from kanjia.metering.store import open_database
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
 from kanjia.server._guesses import Guesses
@@ -48,6 +52,8 @@ _FORM_LIMIT = 4096
 _METHODS = {"/ui": ("GET", "HEAD"), "/ui/data.json": ("GET",), "/ui/login": ("POST",),
             "/ui/logout": ("POST",)}
 _CURRENCIES = ("CNY", "USD")
+#: the longest window one dashboard shows (ten years of days)
+MAX_DAYS = 3660
 
 
 def _csp(nonce: str) -> str:
@@ -74,7 +80,16 @@ def _view(app: KanjiaApp, query: dict[str, str]) -> tuple[Period, str]:
                            query_date(query.get("until"), "until"))
     if period.until is not None and period.until <= period.since:
         raise BadRequest("until must be after since")
-    return period, currency
+    return _clamp(period), currency
+
+
+def _clamp(period: Period, today: date | None = None) -> Period:
+    """At most ``MAX_DAYS`` days, ending no later than tomorrow: the ledger holds nothing
+    later, and every day of the window is a point on the page's time axis."""
+    today = today or datetime.now(UTC).date()
+    until = min(period.until, today + timedelta(days=1)) if period.until else None
+    since = max(period.since, (until or today + timedelta(days=1)) - timedelta(days=MAX_DAYS))
+    return Period(min(since, until - timedelta(days=1)) if until else since, until)
 
 
 async def _redirect(send: Send, location: str, cookie: str | None = None) -> None:
@@ -188,12 +203,30 @@ class Dashboard:
             raise ModelNotFound("the dashboard needs a ledger database (kanjia serve --db ...)")
         with contextlib.suppress(RuntimeError):  # the database is away: show what it has
             await metering.ledger.flush()
+        live = live_breakers(s.directory, s.health)
+        url = s.settings.database
         try:
-            return await collect_dashboard(metering.db, s.catalog, period=period,
-                                           currency=currency,
-                                           live=live_breakers(s.directory, s.health))
+            if not url or url.removeprefix("sqlite:///") in ("", ":memory:"):
+                # only this connection sees an in-memory database
+                return await collect_dashboard(metering.db, s.catalog, period=period,
+                                               currency=currency, live=live)
+            # reading and aggregating a window's rows takes seconds on a big ledger: in a
+            # thread of its own, with a connection of its own, off the event loop
+            return await asyncio.to_thread(asyncio.run, _collect(url, s.catalog, period,
+                                                                 currency, live))
         except ValueError as exc:  # a window or currency the reports refuse
             raise BadRequest(str(exc)) from None
+
+
+async def _collect(url: str, catalog: Catalog, period: Period, currency: str,
+                   live: dict[str, Any]) -> dict[str, Any]:
+    db = open_database(url)
+    await db.connect()
+    try:
+        return await collect_dashboard(db, catalog, period=period, currency=currency,
+                                       live=live)
+    finally:
+        await db.close()
 
 
 def _secure(scope: Scope) -> bool:

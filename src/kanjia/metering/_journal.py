@@ -1,9 +1,19 @@
-"""The local journal: every usage row is appended here before it reaches the database.
+"""The local journal: every usage row is written here before its response is sent.
 
-A thread writes and fsyncs the rows queued by the event loop in small groups
-(every ``interval_s``), so after ``kill -9`` or a power cut every row older than
-one interval plus one fsync is on disk. The journal is split in segments; a
-segment is deleted once the database has committed all its rows.
+``append`` writes the row to the current segment with one ``os.write`` on the caller's
+thread (the event loop; a few microseconds into the page cache), so a row is in the
+file, and survives ``kill -9`` of the gateway, before the response that it meters goes
+out. A thread makes the file durable against a power cut or a kernel crash: it
+``fdatasync``s every ``interval_s``, so a power loss can lose the rows answered in the
+last interval plus one fsync. The journal is split in segments, opened ahead by the
+thread; a segment is deleted once the database has committed all its rows.
+
+Failures are never silent. When a write or an fsync fails (a full disk, "too many open
+files"), the journal is ``broken``: rows are held in memory (up to ``max_held``), the
+owner refuses new work (``Ledger.check``) and the health check is red, while the thread
+retries with backoff (up to 5 s): it opens a fresh segment, rewrites every row not yet
+fsynced there, and is healthy again once that write and its fsync succeed. The thread
+never dies of an error.
 
 Each live process holds an ``flock`` on its owner file ``<owner>.lock``; the
 segments of an owner whose lock is free belong to a dead process: ``recover``
@@ -14,25 +24,27 @@ request id) and ``discard`` then deletes them.
 from __future__ import annotations
 
 import collections
-import contextlib
 import fcntl
+import logging
 import os
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 __all__ = ["Journal", "Orphans"]
 
+log = logging.getLogger("kanjia.metering")
+
 _SUFFIX = ".jsonl"
+_MAX_BACKOFF_S = 5.0
 
 
 @dataclass(slots=True)
 class _Segment:
     path: Path
-    file: IO[bytes]
+    fd: int
     opened: float
     size: int = 0
     max_seq: int = -1
@@ -49,14 +61,21 @@ class Orphans:
 
 class Journal:
     def __init__(self, directory: str | Path, *, interval_s: float = 0.05,
-                 segment_s: float = 5.0, segment_bytes: int = 32 << 20) -> None:
+                 segment_s: float = 5.0, segment_bytes: int = 32 << 20,
+                 max_held: int = 100_000) -> None:
         self.directory = Path(directory)
         self.interval_s = interval_s
         self.segment_s = segment_s
         self.segment_bytes = segment_bytes
-        self._queue: collections.deque[tuple[int, bytes]] = collections.deque()
+        self.max_held = max_held
+        #: guards the segments, ``_held`` and ``_error`` (never held during an fsync)
+        self._lock = threading.Lock()
+        #: rows written (or to write) and not yet fsynced, oldest first
+        self._held: collections.deque[tuple[int, bytes]] = collections.deque()
+        self._error: str | None = None
         self._committed = -1
         self._written = -1
+        self._synced = -1
         self._owner = ""
         self._lock_fd = -1
         self._counter = 0
@@ -65,6 +84,11 @@ class Journal:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.fsyncs = 0
+        #: rows that could not even be held in memory (the journal broken for too long)
+        self.dropped = 0
+        #: times the journal broke, and recovered
+        self.failures = 0
+        self.repairs = 0
 
     # -- start-up: what dead processes left behind ---------------------------------
     def recover(self) -> Orphans:
@@ -105,13 +129,40 @@ class Journal:
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.rename(tmp, self.directory / f"{self._owner}.lock")
         self._lock_fd = fd
+        self._current = self._open()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="kanjia-journal", daemon=True)
         self._thread.start()
 
-    def append(self, seq: int, line: bytes) -> None:
-        """Queue one row (called on the event loop; never blocks)."""
-        self._queue.append((seq, line))
+    def append(self, seq: int, line: bytes) -> bool:
+        """Write one row (a newline-terminated line) to the journal file now.
+
+        Called on the event loop: one ``os.write``, no fsync. False when the journal is
+        broken: the row is then held in memory until the journal is repaired (the
+        caller keeps it too, for the database)."""
+        with self._lock:
+            if len(self._held) >= self.max_held:
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 10_000 == 0:
+                    log.error("journal: broken for too long (%s); %d rows are not journaled "
+                              "(they are still queued for the database)",
+                              self._error, self.dropped)
+                return False
+            self._held.append((seq, line))
+            seg = self._current
+            if self._error is None and seg is not None:
+                try:
+                    _write_all(seg.fd, line)
+                except OSError as exc:
+                    self._broke(f"write to {seg.path.name} failed: {exc}")
+                    return False
+                seg.size += len(line)
+                seg.max_seq = max(seg.max_seq, seq)
+                self._written = max(self._written, seq)
+                return True
+            if self._error is None:
+                self._broke("the journal is not open")
+            return False
 
     def committed(self, seq: int) -> None:
         """Every row up to ``seq`` is in the database: its segments may go."""
@@ -121,69 +172,158 @@ class Journal:
     @property
     def durable_seq(self) -> int:
         """The highest sequence number written and fsynced."""
+        return self._synced
+
+    @property
+    def written_seq(self) -> int:
+        """The highest sequence number written to the file (not necessarily fsynced)."""
         return self._written
+
+    @property
+    def error(self) -> str | None:
+        """Why the journal cannot take rows now, or None when it is healthy."""
+        return self._error
+
+    @property
+    def held(self) -> int:
+        """Rows not yet fsynced (all of them in memory too)."""
+        return len(self._held)
 
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        self._write()
-        for seg in [*self._sealed, *([self._current] if self._current else [])]:
-            seg.file.close()
+        try:
+            if self._error is not None:
+                self._repair()
+            self._sync()
+        except OSError as exc:
+            log.error("journal: %d rows could not be made durable at close: %s",
+                      len(self._held), exc)
+        with self._lock:
+            segments = [*self._sealed, *([self._current] if self._current else [])]
+            self._sealed, self._current = [], None
+        for seg in segments:
+            os.close(seg.fd)
             if seg.max_seq <= self._committed:
                 seg.path.unlink(missing_ok=True)
-        self._sealed, self._current = [], None
         if self._lock_fd >= 0:
             if not any(self.directory.glob(f"{self._owner}-*{_SUFFIX}")):
                 (self.directory / f"{self._owner}.lock").unlink(missing_ok=True)
             os.close(self._lock_fd)
             self._lock_fd = -1
 
+    # -- the thread -----------------------------------------------------------------------
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self._write()
-            self._rotate()
+        delay = self.interval_s
+        while not self._stop.wait(delay):
+            try:
+                if self._error is not None:
+                    self._repair()
+                    self.repairs += 1
+                    log.warning("journal: repaired; %d held rows rewritten to %s",
+                                len(self._held), self._current.path.name
+                                if self._current else "?")
+                self._sync()
+                self._rotate()
+            except Exception as exc:  # never die: retry with backoff, loudly
+                with self._lock:
+                    if self._error is None:
+                        self._broke(f"{type(exc).__name__}: {exc}")
+                delay = min(_MAX_BACKOFF_S, max(delay, self.interval_s) * 2)
+                log.error("journal: %s; retrying in %.2f s", self._error, delay)
+            else:
+                delay = self.interval_s
 
-    def _write(self) -> None:
-        items: list[tuple[int, bytes]] = []
-        with contextlib.suppress(IndexError):
-            while True:
-                items.append(self._queue.popleft())
-        if not items:
-            return
-        seg = self._current or self._open()
-        data = b"".join(line for _, line in items)
-        seg.file.write(data)
-        seg.file.flush()
-        os.fdatasync(seg.file.fileno())
+    def _broke(self, why: str) -> None:
+        """Mark the journal broken (with ``_lock`` held)."""
+        if self._error is None:
+            self.failures += 1
+            log.error("journal: %s; refusing new requests until it is repaired", why)
+        self._error = why
+
+    def _sync(self) -> None:
+        """fdatasync the current segment; drop the rows that are now durable."""
+        with self._lock:
+            if self._error is not None or not self._held:
+                return
+            n = len(self._held)
+            last = self._held[n - 1][0]
+            seg = self._current
+        assert seg is not None
+        try:
+            os.fdatasync(seg.fd)
+        except OSError as exc:
+            with self._lock:
+                self._broke(f"fsync of {seg.path.name} failed: {exc}")
+            raise
         self.fsyncs += 1
-        seg.size += len(data)
-        seg.max_seq = max(seg.max_seq, max(seq for seq, _ in items))
-        self._written = max(self._written, seg.max_seq)
+        with self._lock:
+            for _ in range(n):
+                self._held.popleft()
+            self._synced = max(self._synced, last)
+
+    def _repair(self) -> None:
+        """A fresh segment with every row not yet fsynced; raises OSError if it fails."""
+        fresh = self._open()
+        try:
+            with self._lock:
+                data = b"".join(line for _, line in self._held)
+                _write_all(fresh.fd, data)
+                fresh.size = len(data)
+                fresh.max_seq = max((seq for seq, _ in self._held), default=-1)
+                if self._current is not None:
+                    self._sealed.append(self._current)
+                self._current = fresh
+                self._written = max(self._written, fresh.max_seq)
+                self._error = None
+        except OSError:
+            os.close(fresh.fd)
+            fresh.path.unlink(missing_ok=True)
+            raise
 
     def _open(self) -> _Segment:
         self._counter += 1
         path = self.directory / f"{self._owner}-{self._counter:08d}{_SUFFIX}"
-        seg = _Segment(path, open(path, "ab"), time.monotonic())  # noqa: SIM115
-        _fsync_dir(self.directory)
-        self._current = seg
-        return seg
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            _fsync_dir(self.directory)
+        except OSError:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        return _Segment(path, fd, time.monotonic())
 
     def _rotate(self) -> None:
         seg = self._current
-        if seg is not None and (seg.size >= self.segment_bytes
-                                or time.monotonic() - seg.opened >= self.segment_s):
-            self._sealed.append(seg)
-            self._current = None
+        if seg is not None and self._error is None and seg.size > 0 and (
+                seg.size >= self.segment_bytes or time.monotonic() - seg.opened >= self.segment_s):
+            try:
+                fresh = self._open()  # here, so that the event loop never opens a file
+            except OSError as exc:  # e.g. no descriptor left: keep writing to this one
+                log.warning("journal: cannot open a new segment (%s); trying again in 1 s",
+                            exc)
+                seg.opened = time.monotonic() - self.segment_s + 1.0
+            else:
+                with self._lock:
+                    self._current = fresh
+                self._sealed.append(seg)
+                os.fdatasync(seg.fd)  # its rows still held are fsynced with the next _sync
         keep: list[_Segment] = []
         for old in self._sealed:
             if old.max_seq <= self._committed:
-                old.file.close()
+                os.close(old.fd)
                 old.path.unlink(missing_ok=True)
             else:
                 keep.append(old)
         self._sealed = keep
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _try_lock(path: Path) -> int:

@@ -1,8 +1,13 @@
 """The ledger: one usage row per request, journaled at once, written to the database
-in batches by a background task. The request path only appends to two queues.
+in batches by a background task. The request path appends to a queue and writes one
+line to the journal file (``os.write``) before its response is sent.
 
     gateway ──record()──> pending rows ──every 100 ms──> writer ──> database (one transaction)
-                      └─> journal (thread: write + fsync every 50 ms)
+                      └─> journal file (os.write now; a thread fsyncs every 50 ms)
+
+``check()`` is the gateway's admission guard: it refuses new requests (503
+``ledger_unavailable``) while the journal is broken or the database is so far behind
+that ``max_pending`` rows wait in memory; ``problem()`` says the same to the health check.
 
 The writer is the database connection of this process (``ThreadWriter``) or a
 writer process of its own (``ProcessWriter``, what ``kanjia serve`` uses).
@@ -19,6 +24,7 @@ import contextlib
 import logging
 from typing import Any
 
+from kanjia.errors import LedgerUnavailable
 from kanjia.metering._journal import Journal
 from kanjia.metering._rows import (
     COLUMNS,
@@ -48,8 +54,9 @@ log = logging.getLogger("kanjia.metering")
 class Ledger:
     def __init__(self, db: Database, journal: Journal | None = None, *,
                  interval_s: float = 0.1, max_batch: int = 2000,
-                 writer: RowWriter | None = None) -> None:
+                 writer: RowWriter | None = None, max_pending: int = 200_000) -> None:
         self.db = db
+        self.max_pending = max_pending
         self.journal = journal
         self.writer = writer if writer is not None else ThreadWriter(db)
         self.interval_s = interval_s
@@ -71,9 +78,26 @@ class Ledger:
     def pending(self) -> int:
         return len(self._pending)
 
+    def problem(self) -> str | None:
+        """Why the ledger cannot take new records now (None: it can)."""
+        if self.journal is not None and self.journal.error is not None:
+            return f"usage journal: {self.journal.error}"
+        if len(self._pending) >= self.max_pending:
+            return (f"ledger database {self.db.display} is behind: "
+                    f"{len(self._pending)} rows waiting")
+        return None
+
+    def check(self) -> None:
+        """Refuse a new request when its record could not be kept (admission guard)."""
+        if (self.journal is not None and self.journal.error is not None) \
+                or len(self._pending) >= self.max_pending:
+            raise LedgerUnavailable("usage records cannot be written now, so the gateway "
+                                    "takes no new requests; retry later", retry_after=1.0)
+
     # -- the sink -----------------------------------------------------------------------
     def record(self, rec: CallRecord) -> None:
-        """Queue one record (the gateway's sink: cheap, never waits)."""
+        """Queue one record and write it to the journal file (the gateway's sink: one
+        ``os.write``, never waits for a lock held across I/O or for an fsync)."""
         row = row_of(rec, self._days.day(rec.ts))
         line = row_to_json(row)
         self._seq += 1

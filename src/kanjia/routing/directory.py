@@ -101,8 +101,13 @@ class ModelDirectory:
                                     f"{self.disabled_reason.get(vendor, 'not configured')}")
             if not model:
                 raise ModelNotFound(f"model name {name!r} has no model after the vendor")
-            # a model the catalog does not know yet still passes through, unpriced
-            return self._add(vendor, model, self.catalog.get(vendor, model))
+            # a model the catalog does not know yet still passes through, unpriced; it is
+            # not remembered (client-chosen names must not grow the directory)
+            entry = self.catalog.get(vendor, model)
+            if entry is not None:
+                return self._add(vendor, model, entry)
+            return Target(name, vendor, model, None, self.adapters[vendor],
+                          self.deployments[vendor])
         keys = self._bare.get(name, [])
         if len(keys) == 1:
             return self._targets[keys[0]]

@@ -3,12 +3,14 @@ a framework's routing and middleware cost more than the whole request path here.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 import orjson
 
-from kanjia.errors import BadRequest, KanjiaError, PayloadTooLarge
+from kanjia.errors import BadRequest, KanjiaError, PayloadTooLarge, RequestTimeout
+from kanjia.server._protocol import BODY_DEADLINE
 
 __all__ = ["Receive", "Scope", "Send", "read_body", "send_bytes", "send_error", "send_json",
            "start_sse"]
@@ -19,6 +21,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _JSON_CT = (b"content-type", b"application/json")
+#: how long a request body may take when the server sets no deadline of its own
+BODY_TIMEOUT_S = 30.0
 
 
 def _headers(extra: dict[str, str] | None, content_type: tuple[bytes, bytes]
@@ -29,7 +33,14 @@ def _headers(extra: dict[str, str] | None, content_type: tuple[bytes, bytes]
     return out
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+async def read_body(scope: Scope, receive: Receive, limit: int,
+                    timeout_s: float = BODY_TIMEOUT_S) -> bytes:
+    """The request body, at most ``limit`` bytes, received by the scope's body deadline
+    (``kanjia.body_deadline``, set by the gateway's protocol from ``body_timeout_s``), or
+    else within ``timeout_s``: a client that trickles its body gets a 408 and the
+    connection is closed."""
+    loop = asyncio.get_running_loop()
+    deadline = scope.get(BODY_DEADLINE) or loop.time() + timeout_s
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
@@ -40,7 +51,10 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            raise RequestTimeout("the request body was not received in time") from None
         if message["type"] == "http.disconnect":
             raise BadRequest("client disconnected while sending the request")
         body = message.get("body", b"")
@@ -70,6 +84,8 @@ async def send_json(send: Send, status: int, obj: Any, headers: dict[str, str] |
 async def send_error(send: Send, exc: KanjiaError, headers: dict[str, str] | None = None
                      ) -> None:
     extra = dict(headers or {})
+    if exc.status == 408:  # the rest of a late body is not worth reading: close
+        extra["connection"] = "close"
     if exc.retry_after is not None:
         extra["retry-after"] = str(int(exc.retry_after + 0.999))
     await send_json(send, exc.status, exc.body(), extra)

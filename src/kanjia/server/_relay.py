@@ -59,8 +59,7 @@ async def relay(outcome: StreamOutcome, renderer: Renderer, receive: Receive, se
             if out:
                 await _body(send, out)
         if not gone and not disconnected.is_set():
-            complete = getattr(outcome, "complete", None)
-            if complete is not None and not complete():  # no end marker, no error event
+            if not outcome.complete():  # no end marker, no error event
                 end = renderer.fail("the upstream stream ended before its end; "
                                     "the answer is incomplete")
             else:
@@ -68,7 +67,9 @@ async def relay(outcome: StreamOutcome, renderer: Renderer, receive: Receive, se
             if before_end is not None:
                 await before_end()
             finished = True
-            outcome.finish(False)  # settled (and journaled) before the client's last frame
+            pending = outcome.finish(False)  # journaled before the client's last frame
+            if pending is not None:
+                await pending
             await send({"type": "http.response.body", "body": end, "more_body": False})
         gone = gone or disconnected.is_set()
     except OSError:

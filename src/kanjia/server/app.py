@@ -90,6 +90,8 @@ class KanjiaApp:
         self.guesses = Guesses()
         self.on_startup: list[Hook] = []
         self.on_shutdown: list[Hook] = []
+        #: each says what is wrong (a red /healthz, 503) or None
+        self.health_checks: list[Callable[[], str | None]] = []
         self._max_body = services.settings.server.max_body_bytes
         self._queue: JobQueue | None = None
         self._runner: BatchRunner | None = None
@@ -242,7 +244,7 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
                 return
 
     watcher = asyncio.ensure_future(watch())
-    gone = False
+    gone = finished = False
     try:
         await _asgi.start_sse(send, outcome.headers)
         await send({"type": "http.response.body", "body": _asgi.sse_frames(outcome.first),
@@ -253,6 +255,10 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
                 break
             await send({"type": "http.response.body", "body": frames, "more_body": True})
         if not gone and not disconnected.is_set():
+            finished = True
+            pending = outcome.finish(False)  # the record is journaled before the final frame
+            if pending is not None:
+                await pending
             # [DONE] only after the vendor's own end marker: a cut stream ends on its error
             await send({"type": "http.response.body",
                         "body": b"data: [DONE]\n\n" if outcome.complete() else b"",
@@ -263,7 +269,8 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
     finally:
         watcher.cancel()
         await _close(outcome.rest)
-        outcome.finish(gone)
+        if not finished:
+            outcome.finish(gone)
 
 
 async def _deferred(app: KanjiaApp, scope: Scope, send: Send, body: dict[str, Any],
@@ -334,7 +341,12 @@ async def _models(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) ->
 
 
 async def _healthz(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """Liveness: ``{"status": "ok"}``; the enabled vendors only for the admin key."""
+    """Liveness: ``{"status": "ok"}`` (503 ``failing`` with the problems when the ledger
+    cannot journal); the enabled vendors only for the admin key."""
+    problems = [p for check in app.health_checks if (p := check()) is not None]
+    if problems:
+        await _asgi.send_json(send, 503, {"status": "failing", "problems": problems})
+        return
     answer: dict[str, Any] = {"status": "ok"}
     if app.admitted(scope, hold=False):
         answer["vendors"] = list(app.services.directory.enabled_vendors())
@@ -398,7 +410,7 @@ def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,
         except (OSError, ValueError) as exc:
             raise ConfigError(f"quality_router {settings.quality_router!r}: {exc}") from None
     planner = Planner(settings, directory, catalog, health, quality=quality)
-    metrics = Metrics(health)
+    metrics = Metrics(health, known_models=[(t.vendor, t.model) for t in directory.targets])
     upstream = Upstream(settings.server)
     master = env.get(settings.server.master_key_env) or None
     access = access or OpenAccess(master, settings.server.require_keys)

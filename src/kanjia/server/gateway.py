@@ -11,7 +11,7 @@ import hashlib
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -55,6 +55,9 @@ __all__ = ["CallOutcome", "Gateway", "StreamOutcome"]
 
 RecordSink = Callable[[CallRecord], None]
 
+#: upstream bodies larger than this are parsed in a worker thread (F18)
+_PARSE_ON_LOOP_BYTES = 1 << 20
+
 #: what may not appear in a header value (uvicorn refuses C0 controls and DEL)
 _HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f]")
 
@@ -81,7 +84,9 @@ class StreamOutcome:
     headers: dict[str, str]
     first: list[bytes]
     rest: AsyncIterator[bytes]
-    finish: Callable[[bool], None] = field(repr=False)
+    #: records the stream (``disconnected``); returns what to await before the final
+    #: frame when the record waits for a tokenizer, else None
+    finish: Callable[[bool], Awaitable[None] | None] = field(repr=False)
     complete: Callable[[], bool] = field(repr=False, default=lambda: True)
 
 
@@ -119,6 +124,8 @@ class Gateway:
         self.sinks = list(sinks)
         #: removes the configured secrets from error text (kanjia.scrub.Scrubber)
         self.scrub = scrub
+        #: admission guards: each raises (e.g. a 503) when no new request may start
+        self.guards: list[Callable[[], None]] = []
         self._rng = random.Random()
         self._ids = RequestIds()
         #: tokenizers being loaded off the event loop, by encoding
@@ -136,6 +143,7 @@ class Gateway:
         "responses"), recorded as the ledger's ``endpoint``. ``principal``: the caller,
         when known already (deferred work runs as the key that queued it); else
         ``api_key`` is authenticated."""
+        self._admit()
         ctx = await self._begin(api, body, api_key, t0, principal)
         if body.get("stream"):
             return await self._stream(ctx)
@@ -145,6 +153,7 @@ class Gateway:
 
     async def embeddings(self, body: dict[str, Any], api_key: str | None,
                          t0: float) -> CallOutcome:
+        self._admit()
         ctx = await self._begin("embeddings", body, api_key, t0)
         return await self._complete(ctx)
 
@@ -153,6 +162,10 @@ class Gateway:
         what a call would; reserves nothing (deferred work is checked when queued)."""
         ctx = await self._begin("chat", body, None, time.perf_counter(), principal)
         self.access.release(ctx.reservation)
+
+    def _admit(self) -> None:
+        for guard in self.guards:
+            guard()
 
     # -- stages -------------------------------------------------------------------
     async def _begin(self, endpoint: str, body: dict[str, Any], api_key: str | None,
@@ -214,10 +227,11 @@ class Gateway:
                     ctx.upstream_s += time.perf_counter() - t_up
                 if status >= 400:
                     raise target.adapter.classify_error(status, data, resp.headers)
-                if ctx.endpoint != "embeddings":
-                    result = target.adapter.parse_chat(data, target.model)
-                else:
-                    result = target.adapter.parse_embeddings(data, target.model)
+                parse = target.adapter.parse_chat if ctx.endpoint != "embeddings" \
+                    else target.adapter.parse_embeddings
+                # a big body (embeddings of a long batch: tens of MB) parses off the loop
+                result = parse(data, target.model) if len(data) <= _PARSE_ON_LOOP_BYTES \
+                    else await asyncio.to_thread(parse, data, target.model)
             except UpstreamError as exc:
                 breaker.failure(exc)
                 self.metrics.fallback(target.vendor, exc.code)
@@ -348,7 +362,7 @@ class Gateway:
             finally:
                 resp.close() if not state["done"] else resp.release()
 
-        def finish(disconnected: bool) -> None:
+        def finish(disconnected: bool) -> Awaitable[None] | None:
             err: KanjiaError | None = state["error"]
             if err is None and not disconnected:
                 breaker.success(ttft * 1000)
@@ -367,13 +381,16 @@ class Gateway:
             if (usage is not None and not partial) \
                     or self.counter.ready(target.vendor, target.model):
                 settle()
-                return
+                return None
             # the estimate needs a tokenizer not loaded yet: load it off the event loop
             task = asyncio.ensure_future(self._settle_later(target, settle))
             self._settling.add(task)
             task.add_done_callback(self._settling.discard)
             task.add_done_callback(_quiet)
             task.add_done_callback(lambda _: self._emitted(ctx.rid))  # even if it failed
+            guarded = asyncio.shield(task)  # a client gone mid-wait must not cancel it
+            guarded.add_done_callback(_quiet)
+            return guarded
 
         headers = self._headers(ctx, target, None)
         # a stream's headers go out before its cost is known; its price period is known

@@ -1,7 +1,15 @@
-"""Prometheus metrics, in a registry owned by one app (no process-global state)."""
+"""Prometheus metrics, in a registry owned by one app (no process-global state).
+
+Label values are bounded: a model name becomes a ``model`` label only when the gateway
+knows it (the price catalog or the config, ``known_models``); any other name a client
+sends through (``vendor/whatever`` passes through unpriced) is counted as ``other``, so
+a client cannot grow the registry, the scrape or the time a scrape blocks the event loop.
+Without ``known_models`` the first ``max_models`` names get labels, the rest ``other``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +22,8 @@ __all__ = ["Metrics"]
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _STATE = {"closed": 0, "half_open": 1, "open": 2, "disabled": 3}
+#: the ``model`` label of every model name the gateway does not know
+OTHER = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +37,15 @@ class _Children:
 
 
 class Metrics:
-    def __init__(self, health: HealthBoard) -> None:
+    def __init__(self, health: HealthBoard, *,
+                 known_models: Collection[tuple[str, str]] | None = None,
+                 max_models: int = 1000) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._health = health
+        self._known = frozenset(known_models) if known_models is not None else None
+        self._max_models = max_models
+        #: (vendor, model) pairs given a label of their own when no list is known
+        self._labelled: set[tuple[str, str]] = set()
         r = self.registry
         self.requests = Counter("kanjia_requests", "Requests answered",
                                 ["endpoint", "vendor", "model", "status"], registry=r)
@@ -53,9 +69,21 @@ class Metrics:
                              "Circuit breaker: 0 closed, 1 half-open, 2 open, 3 disabled",
                              ["deployment"], registry=r)
 
+    def model_label(self, vendor: str, model: str) -> str:
+        """``model`` itself when the gateway knows it, else ``other`` (bounded labels)."""
+        pair = (vendor, model)
+        if self._known is not None:
+            return model if pair in self._known or model == "none" else OTHER
+        if pair in self._labelled:
+            return model
+        if len(self._labelled) < self._max_models:
+            self._labelled.add(pair)
+            return model
+        return OTHER
+
     def observe(self, rec: CallRecord, overhead_s: float | None) -> None:
         vendor = rec.vendor or "none"
-        model = rec.model or "none"
+        model = self.model_label(vendor, rec.model or "none")
         key = (rec.endpoint, vendor, model, rec.status, rec.reporting_currency)
         c = self._children.get(key)
         if c is None:  # ``labels()`` validates and locks: once per label set, not per call

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
 import socket
 import threading
 from typing import Any
 
 import uvicorn
 
-from kanjia.config import Settings, load_settings
+from kanjia.config import ServerSettings, Settings, load_settings
 from kanjia.server._gc import tune_gc
+from kanjia.server._protocol import guarded_protocol
 from kanjia.server.app import KanjiaApp, build_app
 from kanjia.server.wiring import wire_extras
 
@@ -20,11 +23,33 @@ _CONFIG_ENV = "KANJIA_CONFIG"
 _OVERRIDES_ENV = "KANJIA_SETTINGS_JSON"
 
 
-def _uvicorn_config(app: Any, host: str, port: int, workers: int = 1,
+def _uvicorn_config(app: Any, server: ServerSettings, workers: int = 1,
                     factory: bool = False) -> uvicorn.Config:
-    return uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools",
+    """uvicorn with read timeouts and a connection cap (``_protocol``); the cap is kept
+    within the file-descriptor limit (each client may need an upstream socket too);
+    uvicorn's own ``limit_concurrency`` (503 past it) bounds requests in flight, with
+    room for those of connections just shed that have not noticed yet."""
+    conns = max(16, min(server.max_connections, (_fd_limit() - 64) // 2))
+    http = guarded_protocol(header_timeout_s=server.header_timeout_s,
+                            body_timeout_s=server.body_timeout_s, max_connections=conns)
+    return uvicorn.Config(app, host=server.host, port=server.port, loop="uvloop", http=http,
                           lifespan="on", access_log=False, log_level="warning",
-                          workers=workers, factory=factory, timeout_graceful_shutdown=10)
+                          workers=workers, factory=factory, timeout_graceful_shutdown=10,
+                          timeout_keep_alive=server.keep_alive_s,
+                          limit_concurrency=2 * conns)
+
+
+def _fd_limit() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def _raise_fd_limit() -> None:
+    """A gateway process may use as many descriptors as it is allowed (soft = hard)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def make_app(settings: Settings) -> KanjiaApp:
@@ -58,17 +83,19 @@ def app_from_env() -> KanjiaApp:
 
 def serve(settings: Settings, config_path: str | None, workers: int = 1,
           overrides: dict[str, Any] | None = None, app: KanjiaApp | None = None) -> None:
-    host, port = settings.server.host, settings.server.port
+    _raise_fd_limit()
     if workers > 1:
         import orjson
 
         if config_path:
             os.environ[_CONFIG_ENV] = config_path
         os.environ[_OVERRIDES_ENV] = orjson.dumps(overrides or {}).decode()
-        config = _uvicorn_config("kanjia.server.run:app_from_env", host, port, workers, True)
+        config = _uvicorn_config("kanjia.server.run:app_from_env", settings.server, workers,
+                                 True)
         uvicorn.Server(config).run()
         return
-    uvicorn.Server(_uvicorn_config(_own_process(app or make_app(settings)), host, port)).run()
+    uvicorn.Server(_uvicorn_config(_own_process(app or make_app(settings)),
+                                   settings.server)).run()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -84,7 +111,9 @@ class ServerThread:
         self.app = app
         self.host = host
         self.port = port or free_port(host)
-        self._server = uvicorn.Server(_uvicorn_config(app, self.host, self.port))
+        server = app.services.settings.server.model_copy(
+            update={"host": self.host, "port": self.port})
+        self._server = uvicorn.Server(_uvicorn_config(app, server))
         self._thread = threading.Thread(target=self._run, name="kanjia-gateway", daemon=True)
 
     @property

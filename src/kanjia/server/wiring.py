@@ -124,6 +124,8 @@ def wire_extras(app: KanjiaApp, env: Mapping[str, str] | None = None) -> None:
     s.gateway.access = access
     # order matters: the charge is stamped on the record before the ledger copies it
     s.gateway.sinks.extend([metering.gate.stamp, metering.ledger.record])
+    s.gateway.guards.append(metering.ledger.check)  # no request that could not be billed
+    app.health_checks.append(metering.ledger.problem)
     s.extras["metering"] = metering
     app.on_startup.append(metering.start)
     app.on_shutdown.append(metering.close)
