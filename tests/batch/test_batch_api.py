@@ -8,12 +8,12 @@ import io
 import json
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import urllib.request
 import openai
 import pytest
 

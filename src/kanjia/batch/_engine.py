@@ -126,8 +126,8 @@ class BatchEngine:
             for _, h in holds:  # the batch is refused: give back what it held
                 self._release(h, bid)
             raise
-        for n, cid, why in bad:
-            rows.append((n, cid or "", {}, "rejected", "", 0.0))
+        for n, bad_cid, _ in bad:
+            rows.append((n, bad_cid or "", {}, "rejected", "", 0.0))
         ts = int(now.timestamp())
         doc: dict[str, Any] = {
             "id": bid, "object": "batch", "endpoint": endpoint, "errors": None,
@@ -144,10 +144,10 @@ class BatchEngine:
                 {"code": "invalid_request", "line": n, "message": f"line {n}: {why}",
                  "param": None} for n, _, why in sorted(bad)]}
         self.store.add_batch(owner, doc, now.timestamp() + deadline_s, rows)
-        for n, cid, why in bad:
+        for n, bad_cid, why in bad:
             self.store.finish_line(bid, n, "failed",
-                                   error_line(cid, "invalid_request", f"line {n}: {why}", n),
-                                   False)
+                                   error_line(bad_cid, "invalid_request", f"line {n}: {why}",
+                                              n), False)
         self._principals[bid] = principal
         for n, hold in holds:
             self._holds[(bid, n)] = hold
@@ -319,9 +319,9 @@ class BatchEngine:
                 return
             results: dict[str, ItemResult] = {}
             for call in adapter.results(dep, vb):
-                for r in adapter.parse_results(await self.io.call(call), target.model,
-                                               endpoint):
-                    results[r.custom_id] = r
+                for item in adapter.parse_results(await self.io.call(call), target.model,
+                                                  endpoint):
+                    results[item.custom_id] = item
         except UpstreamError as exc:
             log.warning("batch %s: polling %s batch %s failed: %s", bid, target.vendor, vbid,
                         exc.message)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import email.parser
 import email.policy
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 import orjson
@@ -162,7 +162,7 @@ def _multipart(content_type: str, raw: bytes) -> dict[str, tuple[str | None, byt
     if not msg.is_multipart():
         raise BadRequest("the multipart body could not be read")
     out: dict[str, tuple[str | None, bytes]] = {}
-    for part in msg.iter_parts():  # type: ignore[attr-defined]
+    for part in msg.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if not name:
             continue
