@@ -220,3 +220,33 @@ def test_store_is_durable(gw: ServerThread, tmp_path: Path) -> None:
     s = BatchStore(tmp_path / "q.api.db")
     assert s.content("k1", row.id) == b"{}\n" and s.content("k2", row.id) is None
     s.close()
+
+
+def test_cli_submit_with_deadline_and_status(gw: ServerThread, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from kanjia.cli.main import cli
+
+    src = tmp_path / "work.jsonl"
+    src.write_text("\n".join([
+        _line("v1", "openai/gpt-4o-mini", "one"),
+        json.dumps({"model": "openai/gpt-4o-mini",  # a bare chat body works too
+                    "messages": [{"role": "user", "content": "two"}], "max_tokens": 5}),
+        '{"custom_id": "bad", "body": {"model": "openai/gpt-4o-mini"}}',
+    ]) + "\n")
+    runner = CliRunner()
+    res = runner.invoke(cli, ["batch", "submit", str(src), "--deadline", "24h",
+                              "--gateway", gw.url, "--json"])
+    assert res.exit_code == 0, res.output
+    made = json.loads(res.output)
+    assert made["request_counts"] == {"total": 3, "completed": 0, "failed": 1}
+    done = _wait(_client(gw), made["id"])
+    assert done.status == "completed"
+    res = runner.invoke(cli, ["batch", "status", "--batch", made["id"], "--gateway", gw.url])
+    assert res.exit_code == 0, res.output
+    assert "vendor_batch=2" in res.output and "rejected=1" in res.output
+    assert "openai/gpt-4o-mini" in res.output
+    res = runner.invoke(cli, ["batch", "submit", str(src), "--deadline", "soon",
+                              "--gateway", gw.url])
+    assert res.exit_code != 0 and "--deadline" in res.output
+    assert len(res.output.strip().splitlines()) == 1

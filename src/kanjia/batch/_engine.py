@@ -162,6 +162,22 @@ class BatchEngine:
             raise BatchNotFound(f"no batch {bid!r}")
         return _public(row.doc)
 
+    def lines(self, owner: str, bid: str) -> dict[str, Any]:
+        """kanjia's view of a batch: which way each line went, its target and cost."""
+        row = self.store.batch(bid, owner)
+        if row is None:
+            raise BatchNotFound(f"no batch {bid!r}")
+        data = [{"line": ln.n, "custom_id": ln.custom_id or None, "way": ln.way,
+                 "target": ln.target or None, "status": ln.status,
+                 "send_at": int(ln.send_at) if ln.way == "offpeak" else None,
+                 "cost": ln.cost, "currency": ln.currency}
+                for ln in self.store.lines(bid)]
+        ways: dict[str, int] = defaultdict(int)
+        for d in data:
+            ways[d["way"]] += 1
+        return {"object": "kanjia.batch_lines", "batch_id": bid,
+                "status": row.doc["status"], "ways": dict(ways), "data": data}
+
     async def cancel(self, owner: str, bid: str) -> dict[str, Any]:
         row = self.store.batch(bid, owner)
         if row is None:

@@ -3,7 +3,8 @@
 ``POST /v1/files`` (multipart, purpose=batch), ``GET /v1/files/{id}``,
 ``GET /v1/files/{id}/content``, ``POST /v1/batches``, ``GET /v1/batches``,
 ``GET /v1/batches/{id}``, ``POST /v1/batches/{id}/cancel`` — the shapes of OpenAI's
-API, so the ``openai`` SDK's batch code works unchanged. Files and batches belong to
+API, so the ``openai`` SDK's batch code works unchanged — and kanjia's own
+``GET /v1/kanjia/batches/{id}/lines`` (which way each line went). Files and batches belong to
 the key that created them: another key gets a 404.
 """
 
@@ -39,6 +40,7 @@ def register(app: KanjiaApp) -> None:
     app.routes[("GET", "/v1/batches")] = _list
     app.mount("/v1/files/", _file)
     app.mount("/v1/batches/", _batch)
+    app.mount("/v1/kanjia/batches/", _lines)
 
     async def startup() -> None:
         if store_path(app.services.settings.batch_queue).exists():
@@ -151,6 +153,17 @@ async def _batch(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> 
         await _asgi.send_json(send, 200, await engine.cancel(owner, bid))
     else:
         raise BatchNotFound(f"the endpoint {scope['method']} {scope['path']} does not exist")
+
+
+async def _lines(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """``GET /v1/kanjia/batches/{id}/lines``: which way each line went (now, off-peak,
+    the vendor's batch API), where, at what cost."""
+    _, owner, _ = await _who(app, scope)
+    bid, _, tail = scope["path"][len("/v1/kanjia/batches/"):].partition("/")
+    if scope["method"] != "GET" or tail != "lines":
+        raise BatchNotFound(f"the endpoint {scope['method']} {scope['path']} does not exist")
+    engine = await _engine(app)
+    await _asgi.send_json(send, 200, engine.lines(owner, bid))
 
 
 def _multipart(content_type: str, raw: bytes) -> dict[str, tuple[str | None, bytes]]:
