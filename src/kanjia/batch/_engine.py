@@ -167,14 +167,15 @@ class BatchEngine:
         row = self.store.batch(bid, owner)
         if row is None:
             raise BatchNotFound(f"no batch {bid!r}")
+        lines = self.store.lines(bid)
         data = [{"line": ln.n, "custom_id": ln.custom_id or None, "way": ln.way,
                  "target": ln.target or None, "status": ln.status,
                  "send_at": int(ln.send_at) if ln.way == "offpeak" else None,
                  "cost": ln.cost, "currency": ln.currency}
-                for ln in self.store.lines(bid)]
+                for ln in lines]
         ways: dict[str, int] = defaultdict(int)
-        for d in data:
-            ways[d["way"]] += 1
+        for ln in lines:
+            ways[ln.way] += 1
         return {"object": "kanjia.batch_lines", "batch_id": bid,
                 "status": row.doc["status"], "ways": dict(ways), "data": data}
 
