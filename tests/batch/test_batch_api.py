@@ -48,9 +48,12 @@ def ledger() -> Ledger:
 
 
 @pytest.fixture(scope="module")
-def gw(sandbox: SandboxThread, ledger: Ledger, tmp_path_factory: pytest.TempPathFactory
-       ) -> Iterator[ServerThread]:
-    queue = tmp_path_factory.mktemp("batch") / "kanjia-batch.db"
+def queue(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("batch") / "kanjia-batch.db"
+
+
+@pytest.fixture(scope="module")
+def gw(sandbox: SandboxThread, ledger: Ledger, queue: Path) -> Iterator[ServerThread]:
     settings = load_settings(None, sandbox_url=sandbox.url, batch_queue=str(queue),
                              server={"upstream_timeout_s": 5.0})
     app = build_app(settings, env={}, sinks=[ledger.append])
@@ -250,3 +253,45 @@ def test_cli_submit_with_deadline_and_status(gw: ServerThread, tmp_path: Path) -
                               "--gateway", gw.url])
     assert res.exit_code != 0 and "--deadline" in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_a_batch_past_its_window_expires(gw: ServerThread, sandbox: SandboxThread,
+                                         queue: Path) -> None:
+    import sqlite3
+
+    from kanjia.batch._store import store_path
+
+    client = _client(gw)
+    _control(sandbox, delay_s=60)  # the vendor batch would take a minute
+    try:
+        f = client.files.create(file=_jsonl([_line("slow", "openai/gpt-4o-mini", "q")]),
+                                purpose="batch")
+        batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                      completion_window="24h")
+        db = sqlite3.connect(store_path(str(queue)))  # the window ran out long ago
+        with db:
+            db.execute("UPDATE api_batches SET deadline = 0 WHERE id = ?", (batch.id,))
+        db.close()
+        done = _wait(client, batch.id)
+        assert done.status == "expired" and done.expired_at
+        assert done.request_counts is not None and done.request_counts.failed == 1
+        assert done.error_file_id
+        err = json.loads(client.files.content(done.error_file_id).text)
+        assert err["custom_id"] == "slow" and err["error"]["code"] == "batch_expired"
+    finally:
+        _control(sandbox, delay_s=0.3)
+
+
+def test_embeddings_batch(gw: ServerThread, ledger: Ledger) -> None:
+    client = _client(gw)
+    line = json.dumps({"custom_id": "e1", "method": "POST", "url": "/v1/embeddings",
+                       "body": {"model": "openai/text-embedding-3-small",
+                                "input": ["some text to embed"]}})
+    f = client.files.create(file=_jsonl([line]), purpose="batch")
+    done = _wait(client, client.batches.create(input_file_id=f.id, endpoint="/v1/embeddings",
+                                               completion_window="24h").id)
+    assert done.status == "completed" and done.output_file_id
+    out = json.loads(client.files.content(done.output_file_id).text)
+    assert out["response"]["body"]["data"][0]["embedding"]
+    rec = next(r for r in ledger.records if r.request_id == out["response"]["request_id"])
+    assert (rec.price_period or "").endswith("+batch") and rec.input_tokens > 0

@@ -35,7 +35,8 @@ __all__ = ["BatchEngine", "BatchNotFound"]
 
 log = logging.getLogger("kanjia.batch")
 
-_OPEN = ("validating", "in_progress", "finalizing", "cancelling")
+#: how long after its completion window a batch may still collect results
+_GRACE_S = 600.0
 
 
 class BatchNotFound(ModelNotFound):
@@ -194,12 +195,23 @@ class BatchEngine:
     # -- one pass ------------------------------------------------------------------
     async def tick(self) -> None:
         for row in self.store.open_batches():
-            await self._advance(row.id, row.doc)
+            await self._advance(row.id, row.doc, row.deadline)
 
-    async def _advance(self, bid: str, doc: dict[str, Any]) -> None:
+    async def _advance(self, bid: str, doc: dict[str, Any], deadline: float) -> None:
         now = time.time()
         pending = self.store.lines(bid, "pending")
         submitted = self.store.lines(bid, "submitted")
+        if now > deadline + _GRACE_S and (pending or submitted):
+            # past its completion window: what has not come back expires (OpenAI's
+            # "expired"); a vendor batch still running is cancelled
+            await self._cancel_vendor(bid, submitted)
+            for line in pending + submitted:
+                self.store.finish_line(bid, line.n, "failed", error_line(
+                    line.custom_id, "batch_expired",
+                    "the request did not finish within the completion window"), False)
+                self._release(self._holds.pop((bid, line.n), None), bid)
+            self._finalize(bid, "expired")
+            return
         if doc["status"] == "cancelling":
             for line in pending:
                 self.store.finish_line(bid, line.n, "cancelled", error_line(
@@ -244,7 +256,7 @@ class BatchEngine:
         doc["status"] = status
         doc["finalizing_at"] = doc.get("finalizing_at") or now
         doc[{"completed": "completed_at", "cancelled": "cancelled_at",
-             "failed": "failed_at"}[status]] = now
+             "failed": "failed_at", "expired": "expired_at"}[status]] = now
         self.store.save_batch(doc)
         self._principals.pop(bid, None)
         return doc

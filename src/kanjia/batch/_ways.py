@@ -52,7 +52,8 @@ def choose_way(planner: Planner, body: dict[str, Any], endpoint: str, deadline_s
     plan = planner.plan(body["model"], body, kind)
     target = plan.targets[0]
     entry = target.entry
-    prompt = plan.prompt_tokens
+    prompt = plan.prompt_tokens or (_embedding_tokens(body.get("input"))
+                                    if kind == "embeddings" else 0)
     out = int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
     if not out:
         out = 0 if kind == "embeddings" else (
@@ -75,3 +76,12 @@ def choose_way(planner: Planner, body: dict[str, Any], endpoint: str, deadline_s
         options.append(Way("vendor_batch", target, plan.route, now, bcost, bcur,
                            prompt + out))
     return min(options, key=lambda w: (w.max_cost, _ORDER[w.way]))
+
+
+def _embedding_tokens(inp: Any) -> int:
+    """A rough count of an embeddings input (the planner counts chat prompts only)."""
+    items = [inp] if isinstance(inp, str) else list(inp or ())
+    if items and all(isinstance(x, int) for x in items):
+        return len(items)  # one list of token ids
+    return sum(len(x) // 3 + 1 if isinstance(x, str) else len(x) if isinstance(x, list)
+               else 0 for x in items)
