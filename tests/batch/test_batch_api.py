@@ -295,3 +295,18 @@ def test_embeddings_batch(gw: ServerThread, ledger: Ledger) -> None:
     assert out["response"]["body"]["data"][0]["embedding"]
     rec = next(r for r in ledger.records if r.request_id == out["response"]["request_id"])
     assert (rec.price_period or "").endswith("+batch") and rec.input_tokens > 0
+
+
+def test_no_usage_from_the_vendor_is_counted_and_marked(gw: ServerThread,
+                                                        ledger: Ledger) -> None:
+    client = _client(gw)
+    f = client.files.create(file=_jsonl([_line(
+        "nu", "openai/gpt-4o-mini", "tell me [[sandbox:no_usage]] [[sandbox:tokens=30]]")]),
+        purpose="batch")
+    done = _wait(client, client.batches.create(
+        input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h").id)
+    assert done.output_file_id
+    out = json.loads(client.files.content(done.output_file_id).text)
+    rec = next(r for r in ledger.records if r.request_id == out["response"]["request_id"])
+    assert rec.usage_estimated and rec.input_tokens > 0 and rec.output_tokens > 0
+    assert (rec.price_period or "").endswith("+batch") and rec.cost > 0

@@ -301,7 +301,8 @@ class BatchEngine:
                     return
                 rid = "req_" + uuid.uuid4().hex[:24]
                 cost, cur = self._bill(bid, line, target, dep, result.usage, ts, t0,
-                                       batch=False, rid=rid, route=plan.route)
+                                       batch=False, rid=rid, route=plan.route,
+                                       output_text=result.output_text)
                 self.store.finish_line(bid, line.n, "done", output_line(
                     line.custom_id, 200, rid, orjson.loads(result.body)), True, cost, cur)
                 return
@@ -368,7 +369,7 @@ class BatchEngine:
             else:
                 rid = r.request_id or "req_" + uuid.uuid4().hex[:24]
                 cost, cur = self._bill(bid, ln, target, dep, r.usage, ts, None, batch=True,
-                                       rid=rid, route=None)
+                                       rid=rid, route=None, output_text=r.output_text)
                 self.store.finish_line(bid, ln.n, "done", output_line(
                     ln.custom_id, 200, rid, orjson.loads(r.body)), True, cost, cur)
 
@@ -387,16 +388,24 @@ class BatchEngine:
     # -- billing -------------------------------------------------------------------
     def _bill(self, bid: str, line: LineRow, target: Target, dep: Deployment,
               usage: Usage | None, ts: float, t0: float | None, *, batch: bool, rid: str,
-              route: str | None) -> tuple[str | None, str | None]:
+              route: str | None, output_text: str = "") -> tuple[str | None, str | None]:
         s = self.s
         principal = self._principals.get(bid) or Principal()
         estimated = usage is None
         if usage is None:  # the vendor sent no usage: count it, marked as an estimate
-            from kanjia.tokens import TokenCounter
-
-            counter = TokenCounter()
-            usage = Usage(counter.count_prompt_tokens(target.vendor, target.model,
-                                                      line.body.get("messages") or []), 0, 0, 0)
+            counter = s.gateway.counter
+            inp = line.body.get("input")
+            if "messages" in line.body:
+                prompt = counter.count_prompt_tokens(target.vendor, target.model,
+                                                     line.body.get("messages") or [])
+            else:
+                texts = [inp] if isinstance(inp, str) else [t for t in inp or ()
+                                                              if isinstance(t, str)]
+                prompt = sum(counter.count_text_tokens(target.vendor, target.model, t)
+                             for t in texts)
+            out = counter.count_text_tokens(target.vendor, target.model, output_text) \
+                if output_text else 0
+            usage = Usage(prompt, 0, 0, out)
         rec = CallRecord(
             request_id=rid, ts=ts, endpoint="batch", route=route,
             requested_model=str(line.body.get("model")), vendor=target.vendor,

@@ -61,6 +61,8 @@ class ItemResult:
     usage: Usage | None = None
     error: str | None = None        # None: succeeded
     request_id: str = ""
+    #: the generated text, for counting when the vendor reported no usage
+    output_text: str = ""
 
 
 class BatchAdapter(Protocol):

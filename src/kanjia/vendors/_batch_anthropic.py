@@ -84,7 +84,8 @@ class AnthropicBatch:
                     out.append(ItemResult(cid, exc.status, message, error=exc.message))
                     continue
                 out.append(ItemResult(cid, 200, parsed.body, parsed.usage,
-                                      request_id=str((result.get("message") or {}).get("id", ""))))
+                                      request_id=str((result.get("message") or {}).get("id", "")),
+                                      output_text=parsed.output_text))
             else:
                 err = result.get("error") if kind == "errored" else None
                 inner = err.get("error") if isinstance(err, dict) else None

@@ -127,7 +127,8 @@ class OpenAIBatch:
                 out.append(ItemResult(cid, exc.status, body, error=exc.message,
                                       request_id=rid))
                 continue
-            out.append(ItemResult(cid, 200, parsed.body, parsed.usage, request_id=rid))
+            out.append(ItemResult(cid, 200, parsed.body, parsed.usage, request_id=rid,
+                                  output_text=parsed.output_text))
         return out
 
 
