@@ -310,3 +310,39 @@ def test_no_usage_from_the_vendor_is_counted_and_marked(gw: ServerThread,
     rec = next(r for r in ledger.records if r.request_id == out["response"]["request_id"])
     assert rec.usage_estimated and rec.input_tokens > 0 and rec.output_tokens > 0
     assert (rec.price_period or "").endswith("+batch") and rec.cost > 0
+
+
+def test_a_restarted_gateway_resumes_open_batches(sandbox: SandboxThread, tmp_path: Path
+                                                   ) -> None:
+    queue = tmp_path / "kanjia-batch.db"
+    settings = load_settings(None, sandbox_url=sandbox.url, batch_queue=str(queue))
+
+    def app() -> ServerThread:
+        a = build_app(settings, env={})
+        a.services.extras["batch_poll_s"] = 0.05
+        return ServerThread(a)
+
+    _control(sandbox, delay_s=60)
+    try:
+        with app() as first:
+            client = _client(first)
+            f = client.files.create(file=_jsonl([
+                _line("v", "openai/gpt-4o-mini", "later"),
+                _line("n", "deepseek/deepseek-chat", "now")]), purpose="batch")
+            batch = client.batches.create(input_file_id=f.id,
+                                          endpoint="/v1/chat/completions",
+                                          completion_window="24h")
+            list_page = client.batches.list(limit=10)
+            assert [b.id for b in list_page.data] == [batch.id]
+        _control(sandbox, delay_s=0.1)  # the vendor finishes while kanjia is down
+        with app() as second:
+            client = _client(second)
+            done = _wait(client, batch.id)
+            assert done.status == "completed" and done.request_counts is not None
+            assert done.request_counts.completed == 2
+            assert done.output_file_id
+            ids = {json.loads(x)["custom_id"]
+                   for x in client.files.content(done.output_file_id).text.splitlines()}
+            assert ids == {"v", "n"}
+    finally:
+        _control(sandbox, delay_s=0.3)
