@@ -84,3 +84,27 @@ def test_anthropic_message_batches(sandbox: SandboxThread) -> None:
     assert results["a"]["message"]["usage"]["output_tokens"] == 3
     assert results["b"]["type"] == "errored"
     _post(f"{sandbox.url}/_sandbox/batches", {"delay_s": 0.3})
+
+
+def test_anthropic_sdk_against_the_sandbox(sandbox: SandboxThread) -> None:
+    import anthropic
+
+    _post(f"{sandbox.url}/_sandbox/batches", {"delay_s": 0.1, "fail": ["bad"]})
+    client = anthropic.Anthropic(base_url=f"{sandbox.url}/anthropic", api_key="k",
+                                 max_retries=0)
+    params = {"model": "claude-3-5-haiku-20241022", "max_tokens": 50,
+              "messages": [{"role": "user", "content": "hi [[sandbox:tokens=6]]"}]}
+    batch = client.messages.batches.create(requests=[
+        {"custom_id": "good", "params": params},  # type: ignore[list-item]
+        {"custom_id": "bad", "params": params}])  # type: ignore[list-item]
+    assert batch.processing_status == "in_progress"
+    t0 = time.monotonic()
+    while (got := client.messages.batches.retrieve(batch.id)).processing_status != "ended":
+        assert time.monotonic() - t0 < 10
+        time.sleep(0.05)
+    assert got.request_counts.succeeded == 1 and got.request_counts.errored == 1
+    results = {r.custom_id: r.result for r in client.messages.batches.results(batch.id)}
+    good = results["good"]
+    assert good.type == "succeeded" and good.message.usage.output_tokens == 6
+    assert results["bad"].type == "errored"
+    _post(f"{sandbox.url}/_sandbox/batches", {"delay_s": 0.3, "fail": []})

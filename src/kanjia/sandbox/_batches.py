@@ -101,9 +101,11 @@ async def _run(sim: BatchSim, b: _Batch, request: web.Request) -> None:
         origin = f"{request.scheme}://{request.host}"
         if b.vendor == "anthropic":
             url = f"{origin}/anthropic/v1/messages"
-            headers = {"x-api-key": request.headers.get("x-api-key", ""),
-                       "anthropic-version": request.headers.get("anthropic-version",
+            headers = {"anthropic-version": request.headers.get("anthropic-version",
                                                                 "2023-06-01")}
+            for name in ("x-api-key", "Authorization"):
+                if request.headers.get(name):
+                    headers[name] = request.headers[name]
         else:
             path = "embeddings" if b.endpoint.endswith("/embeddings") else "chat/completions"
             url = f"{origin}/{b.vendor}/{path}"
@@ -141,9 +143,10 @@ def _put(sim: BatchSim, content: bytes) -> str:
 
 
 def _auth_ok(request: web.Request, vendor: str) -> bool:
-    if vendor == "anthropic":
-        return bool(request.headers.get("x-api-key"))
-    return request.headers.get("Authorization", "").startswith("Bearer ")
+    bearer = request.headers.get("Authorization", "").startswith("Bearer ")
+    if vendor == "anthropic":  # x-api-key, or a bearer token as the newer SDKs send
+        return bool(request.headers.get("x-api-key")) or bearer
+    return bearer
 
 
 def add_batch_routes(app: web.Application) -> None:
