@@ -214,7 +214,7 @@ def test_cancel(gw: ServerThread, sandbox: SandboxThread) -> None:
 
 
 def test_store_is_durable(gw: ServerThread, tmp_path: Path) -> None:
-    from kanjia.batch._store import BatchStore, store_path
+    from kanjia.batch import BatchStore, store_path
 
     assert store_path(str(tmp_path / "q.db")).name == "q.api.db"
     s = BatchStore(tmp_path / "q.api.db")
@@ -259,7 +259,7 @@ def test_a_batch_past_its_window_expires(gw: ServerThread, sandbox: SandboxThrea
                                          queue: Path) -> None:
     import sqlite3
 
-    from kanjia.batch._store import store_path
+    from kanjia.batch import store_path
 
     client = _client(gw)
     _control(sandbox, delay_s=60)  # the vendor batch would take a minute

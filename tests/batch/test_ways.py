@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from kanjia.batch._ways import choose_way
+from kanjia.batch import choose_way
 from kanjia.catalog import Usage, cost_of, load_catalog
 from kanjia.config import load_settings
 from kanjia.routing.directory import ModelDirectory

@@ -11,18 +11,17 @@ import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from kanjia.batch._billing import line_record, release
 from kanjia.batch._lines import ENDPOINTS, error_line, output_line, parse_input, parse_window
 from kanjia.batch._store import BatchStore, LineRow
 from kanjia.batch._vendor_io import VendorIO
 from kanjia.batch._ways import choose_way
-from kanjia.catalog import Usage, cost_of
+from kanjia.catalog import Usage
 from kanjia.errors import BadRequest, KanjiaError, ModelNotFound, UpstreamError
-from kanjia.metering.record import CallRecord
 from kanjia.routing.directory import Target
 from kanjia.server.access import Principal, Reservation
 from kanjia.vendors import Deployment
@@ -389,62 +388,19 @@ class BatchEngine:
     def _bill(self, bid: str, line: LineRow, target: Target, dep: Deployment,
               usage: Usage | None, ts: float, t0: float | None, *, batch: bool, rid: str,
               route: str | None, output_text: str = "") -> tuple[str | None, str | None]:
-        s = self.s
-        principal = self._principals.get(bid) or Principal()
-        estimated = usage is None
-        if usage is None:  # the vendor sent no usage: count it, marked as an estimate
-            counter = s.gateway.counter
-            inp = line.body.get("input")
-            if "messages" in line.body:
-                prompt = counter.count_prompt_tokens(target.vendor, target.model,
-                                                     line.body.get("messages") or [])
-            else:
-                texts = [inp] if isinstance(inp, str) else [t for t in inp or ()
-                                                              if isinstance(t, str)]
-                prompt = sum(counter.count_text_tokens(target.vendor, target.model, t)
-                             for t in texts)
-            out = counter.count_text_tokens(target.vendor, target.model, output_text) \
-                if output_text else 0
-            usage = Usage(prompt, 0, 0, out)
-        rec = CallRecord(
-            request_id=rid, ts=ts, endpoint="batch", route=route,
-            requested_model=str(line.body.get("model")), vendor=target.vendor,
-            model=target.model, deployment=dep.name, tenant=principal.tenant,
-            key_id=principal.key_id, input_tokens=usage.input_tokens,
-            cached_tokens=usage.cached_tokens, cache_write_tokens=usage.cache_write_tokens,
-            cache_write_1h_tokens=usage.cache_write_1h_tokens,
-            output_tokens=usage.output_tokens, reasoning_tokens=usage.reasoning_tokens,
-            usage_estimated=estimated, reporting_currency=s.gateway.reporting_currency,
-            latency_ms=(time.perf_counter() - t0) * 1000 if t0 is not None else 0.0,
-            attempts=[target.key])
-        cost_str, currency = None, None
-        if target.entry is not None:
-            at = datetime.fromtimestamp(ts, UTC)
-            cost = cost_of(usage, target.entry, at, batch=batch)
-            rec.cost, rec.currency, rec.price_period = cost.amount, cost.currency, \
-                cost.period_id
-            rec.cost_reporting = s.catalog.fx.convert(cost.amount, cost.currency,
-                                                      rec.reporting_currency, at.date())
-            cost_str, currency = str(cost.amount), cost.currency
-        else:
-            rec.currency, rec.price_period = rec.reporting_currency, "unpriced"
-        s.metrics.observe(rec, None)
-        for sink in s.gateway.sinks:
-            sink(rec)
+        """The line's ledger row (at the batch price when ``batch``), its hold settled."""
+        rec = line_record(self.s, self._principals.get(bid) or Principal(), line.body,
+                          target, dep, usage, ts, t0, batch=batch, rid=rid, route=route,
+                          output_text=output_text)
         hold = self._holds.pop((bid, line.n), None)
         if hold is not None:
-            s.access.settle(hold, rec)
-        return cost_str, currency
+            self.s.access.settle(hold, rec)
+        if rec.price_period == "unpriced":
+            return None, None
+        return str(rec.cost), rec.currency
 
     def _release(self, hold: Reservation | None, bid: str) -> None:
-        """Give a hold back unused: settle it with a record of nothing spent."""
-        if hold is None:
-            return
-        rec = CallRecord(request_id="release-" + bid, ts=time.time(), endpoint="batch",
-                         route=None, requested_model="", key_id=hold.principal.key_id,
-                         tenant=hold.principal.tenant, cost=Decimal(0), currency=hold.currency,
-                         charge=Decimal(0), status=499)
-        self.s.access.settle(hold, rec)
+        release(self.s.access, hold, bid)
 
 
 def _public(doc: dict[str, Any]) -> dict[str, Any]:
