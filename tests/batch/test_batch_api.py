@@ -346,3 +346,20 @@ def test_a_restarted_gateway_resumes_open_batches(sandbox: SandboxThread, tmp_pa
             assert ids == {"v", "n"}
     finally:
         _control(sandbox, delay_s=0.3)
+
+
+def test_a_refused_vendor_batch_falls_back_to_now(gw: ServerThread, sandbox: SandboxThread,
+                                                  ledger: Ledger) -> None:
+    client = _client(gw)
+    _control(sandbox, refuse=True)
+    try:
+        f = client.files.create(file=_jsonl([_line("fb", "openai/gpt-4o-mini", "q")]),
+                                purpose="batch")
+        done = _wait(client, client.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h").id)
+    finally:
+        _control(sandbox, refuse=False)
+    assert done.status == "completed" and done.output_file_id
+    out = json.loads(client.files.content(done.output_file_id).text)
+    rec = next(r for r in ledger.records if r.request_id == out["response"]["request_id"])
+    assert not (rec.price_period or "").endswith("+batch")  # sent live, billed live

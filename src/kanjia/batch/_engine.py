@@ -330,9 +330,12 @@ class BatchEngine:
                 file_id = adapter.parse_upload(await self.io.call(up))
             vb = adapter.parse_batch(await self.io.call(
                 adapter.create(dep, items, target.model, endpoint, file_id)))
-        except KanjiaError as exc:  # the vendor refused the batch: fail its lines
-            for ln in lines:
-                self._fail(bid, ln, exc)
+        except KanjiaError as exc:
+            # the vendor's batch API refused: the lines go now, at the standard price
+            # (billed as sent), rather than fail
+            log.warning("batch %s: %s batch API refused (%s); sending %d lines now", bid,
+                        target.vendor, exc.message, len(lines))
+            await asyncio.gather(*(self._direct(bid, endpoint, ln) for ln in lines))
             return
         self.store.set_submitted(bid, [ln.n for ln in lines], vb.id)
 

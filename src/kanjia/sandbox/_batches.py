@@ -2,10 +2,12 @@
 Kimi, GLM) and Anthropic Message Batches.
 
 A batch ends ``delay_s`` after it was created (``POST /_sandbox/batches``
-``{"delay_s": 0.2, "fail": ["custom-id", ...]}`` sets the delay and the requests that
-fail). Each request then runs through this sandbox's own live endpoint, so directives
-(``[[sandbox:fault=server_error]]``, ``[[sandbox:tokens=N]]``) and usage behave exactly as
-they do live; a failed request lands in the error file (Anthropic: an ``errored`` result).
+``{"delay_s": 0.2, "fail": ["custom-id", ...], "refuse": false}`` sets the delay, the
+requests that fail, and whether creating a batch fails as a whole). Each request then
+runs through this sandbox's own live endpoint, so directives
+(``[[sandbox:fault=server_error]]``, ``[[sandbox:tokens=N]]``) and usage behave exactly
+as they do live; a failed request lands in the error file (Anthropic: an ``errored``
+result).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class _Batch:
 class BatchSim:
     delay_s: float = 1.0
     fail: set[str] = field(default_factory=set)
+    #: refuse to create batches (HTTP 500), as a vendor batch API that is down
+    refuse: bool = False
     files: dict[str, bytes] = field(default_factory=dict)
     batches: dict[str, _Batch] = field(default_factory=dict)
     created: int = 0
@@ -162,7 +166,10 @@ def add_batch_routes(app: web.Application) -> None:
             sim.delay_s = float(data["delay_s"])
         if "fail" in data:
             sim.fail = {str(x) for x in data["fail"]}
+        if "refuse" in data:
+            sim.refuse = bool(data["refuse"])
         return json_response({"delay_s": sim.delay_s, "fail": sorted(sim.fail),
+                              "refuse": sim.refuse,
                               "batches": len(sim.batches)})
 
     r.add_post("/_sandbox/batches", control)
@@ -199,6 +206,10 @@ def _openai_routes(r: web.UrlDispatcher, sim: BatchSim, vendor: str) -> None:
     async def create(request: web.Request) -> web.Response:
         if not _auth_ok(request, vendor):
             return _err(401, "invalid api key")
+        if sim.refuse:
+            return json_response({"error": {"message": "batch service unavailable",
+                                            "type": "server_error", "code": None,
+                                            "param": None}}, status=500)
         data = await read_json(request)
         raw = sim.files.get(str(data.get("input_file_id")))
         if raw is None:
@@ -250,6 +261,9 @@ def _anthropic_routes(r: web.UrlDispatcher, sim: BatchSim) -> None:
             return json_response({"type": "error", "error": {
                 "type": "authentication_error", "message": "x-api-key header is required"}},
                 status=401)
+        if sim.refuse:
+            return json_response({"type": "error", "error": {
+                "type": "api_error", "message": "batch service unavailable"}}, status=500)
         data = await read_json(request)
         reqs = data.get("requests") if isinstance(data, dict) else None
         if not isinstance(reqs, list) or not reqs:
