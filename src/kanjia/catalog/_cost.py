@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from kanjia.catalog._model import ModelEntry
+from kanjia.catalog._model import ModelEntry, PricePeriod, Rates
 
-__all__ = ["Cost", "Usage", "cost_of", "estimate_cost", "most_cost"]
+__all__ = ["Cost", "Usage", "batch_rates", "cost_of", "estimate_cost", "most_cost"]
 
 _ZERO = Decimal(0)
 
@@ -55,9 +55,11 @@ class Cost:
     partial: bool = False
 
 
-def cost_of(usage: Usage, model: ModelEntry, at: datetime) -> Cost:
+def cost_of(usage: Usage, model: ModelEntry, at: datetime, *, batch: bool = False) -> Cost:
     """The cost of ``usage`` on ``model`` at ``at`` (naive means UTC).
 
+    ``batch``: the request went through the vendor's batch API, priced at the model's
+    ``batch_factor`` of the standard (windowless) price; the period id ends ``+batch``.
     Never raises for a missing price: a model without a period in force returns a
     zero ``Cost`` with ``priced=False`` and ``period_id="unpriced"``.
     """
@@ -67,7 +69,7 @@ def cost_of(usage: Usage, model: ModelEntry, at: datetime) -> Cost:
     if period is None:
         return Cost(_ZERO, model.currency, "unpriced", _ZERO, _ZERO, _ZERO, _ZERO, priced=False)
     prompt = usage.input_tokens
-    rates = period.rates_for(at, prompt)
+    rates = batch_rates(model, period, prompt) if batch else period.rates_for(at, prompt)
     cached = usage.cached_tokens
     write = usage.cache_write_tokens
     uncached = prompt - cached - write
@@ -88,6 +90,22 @@ def cost_of(usage: Usage, model: ModelEntry, at: datetime) -> Cost:
                 partial=not rates.output_known and usage.output_tokens > 0)
 
 
+def batch_rates(model: ModelEntry, period: PricePeriod, prompt_tokens: int) -> Rates:
+    """The rates of a request sent through the vendor's batch API: the model's
+    ``batch_factor`` times the standard rates (tiers apply, off-peak windows do not)."""
+    factor = model.batch_factor
+    if factor is None:
+        raise ValueError(f"{model.key} has no batch price in the catalog")
+    base = period.rates
+    for tier in reversed(period.tiers):
+        if prompt_tokens > tier.above_input_tokens:
+            base = tier.rates
+            break
+    return Rates("batch", base.input * factor, base.cached * factor,
+                 base.cache_write * factor, base.output * factor, base.output_known,
+                 None if base.cache_write_1h is None else base.cache_write_1h * factor)
+
+
 def estimate_cost(model: ModelEntry, prompt_tokens: int, output_tokens: int,
                   cached_share: float, at: datetime) -> Cost:
     """The expected cost of a request, for routing: ``cached_share`` of the prompt hits."""
@@ -97,13 +115,14 @@ def estimate_cost(model: ModelEntry, prompt_tokens: int, output_tokens: int,
 
 
 def most_cost(model: ModelEntry, prompt_tokens: int, output_tokens: int,
-              at: datetime) -> tuple[Decimal, str]:
+              at: datetime, *, batch: bool = False) -> tuple[Decimal, str]:
     """The most a request can cost (no prompt token cached): what a budget reserves.
     The same rates as ``cost_of`` (``at`` aware), without building a ``Cost``."""
     period = model.price_at(at)
     if period is None:
         return _ZERO, model.currency
-    rates = period.rates_for(at, prompt_tokens)
+    rates = batch_rates(model, period, prompt_tokens) if batch \
+        else period.rates_for(at, prompt_tokens)
     top = max(rates.input, rates.cache_write,
               rates.cache_write if rates.cache_write_1h is None else rates.cache_write_1h)
     return top * prompt_tokens + rates.output * output_tokens, period.currency

@@ -33,6 +33,7 @@ from kanjia.catalog._model import (
     parse_offset,
 )
 from kanjia.catalog._schema import (
+    BatchSpec,
     FxFile,
     ModelSpec,
     PeriodSpec,
@@ -87,7 +88,7 @@ def load_catalog(extra_dirs: Sequence[Path] = (),
             raise ConfigError(f"{label}: vendor {vendor_id!r} is already defined with another "
                               "region or currency")
         for m in spec.models:
-            entry = _entry(known, m, label)
+            entry = _entry(known, m, label, spec.vendor.batch)
             for name in (entry.model, *entry.aliases):
                 key = f"{vendor_id}/{name}".lower()
                 if key in seen:
@@ -159,7 +160,8 @@ def _vendor(vendor_id: str, spec: VendorFile) -> VendorInfo:
                       pricing_urls=tuple(v.pricing_urls), tz=parse_offset(offset), note=v.note)
 
 
-def _entry(vendor: VendorInfo, m: ModelSpec, label: str) -> ModelEntry:
+def _entry(vendor: VendorInfo, m: ModelSpec, label: str,
+           batch: BatchSpec | None = None) -> ModelEntry:
     def fail(field: str, msg: str) -> ConfigError:
         return ConfigError(f"{label}: model {m.id!r}: field {field}: {msg}")
 
@@ -184,7 +186,15 @@ def _entry(vendor: VendorInfo, m: ModelSpec, label: str) -> ModelEntry:
         periods=periods, family=m.family, note=_oneline(m.note),
         catalog_ids=MappingProxyType({str(k): v for k, v in m.ids.items()}), source_file=label,
         differs=MappingProxyType({str(k): " ".join(v.split()) for k, v in m.differs.items()}),
-        _starts=tuple(s for s in starts if s is not None))
+        _starts=tuple(s for s in starts if s is not None),
+        **_batch(batch, m.id))
+
+
+def _batch(batch: BatchSpec | None, model: str) -> dict[str, Any]:
+    if batch is None or (batch.models and model not in batch.models):
+        return {}
+    return {"batch_factor": batch.factor,
+            "batch_source": f"{batch.source} (checked {batch.checked.isoformat()})"}
 
 
 def _oneline(text: str | None) -> str | None:

@@ -177,6 +177,10 @@ class ModelEntry:
     source_file: str = ""
     #: other catalog -> why its values differ from ours (with our primary source)
     differs: Mapping[str, str] = field(default_factory=dict)
+    #: through the vendor's batch API every price is this share of the standard one
+    #: (None: no batch API for this model); ``batch_source`` cites it
+    batch_factor: Decimal | None = None
+    batch_source: str | None = None
     _starts: tuple[datetime, ...] = field(default=(), repr=False)
 
     @property

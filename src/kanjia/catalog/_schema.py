@@ -191,6 +191,20 @@ class ModelSpec(_Strict):
         return self
 
 
+class BatchSpec(_Strict):
+    """The vendor's batch API (files + batches, Message Batches): every price of a request
+    sent through it is ``factor`` times the standard price in force (cached and cache
+    writes included; off-peak windows do not apply)."""
+
+    factor: Decimal = Field(gt=0, le=1, allow_inf_nan=False)
+    #: the models the batch API serves; empty: every model of the vendor
+    models: list[str] = Field(default_factory=list)
+    source: str = Field(min_length=3)
+    checked: date
+    evidence: Evidence
+    note: str | None = None
+
+
 class VendorInfoSpec(_Strict):
     name: str = Field(min_length=1)
     region: Region
@@ -200,6 +214,8 @@ class VendorInfoSpec(_Strict):
     #: UTC offset of dates and time windows; defaults to +08:00 for cn, else +00:00
     timezone: str | None = None
     note: str | None = None
+    #: batch API prices, when the vendor sells batch processing
+    batch: BatchSpec | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -41,4 +41,7 @@ def build_app(settings: SandboxSettings | None = None) -> web.Application:
         router.add_get(f"/gemini/{version}/models", gemini_models)
     add_control_routes(app, state, VENDORS)
     add_usage_routes(app, state, VENDORS)
+    from kanjia.sandbox._batches import add_batch_routes
+
+    add_batch_routes(app)  # the vendors' batch APIs (files + batches, Message Batches)
     return app

@@ -99,6 +99,9 @@ class KanjiaApp:
         from kanjia.server._ingress import register
 
         register(self)  # the Anthropic Messages and OpenAI Responses APIs
+        from kanjia.batch._http import register as register_batches
+
+        register_batches(self)  # the OpenAI-compatible Files and Batches APIs
 
     def mount(self, prefix: str, handler: Handler) -> None:
         self.prefix_routes.append((prefix, handler))
