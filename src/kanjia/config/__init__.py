@@ -3,6 +3,7 @@
 from kanjia.config._load import load_settings
 from kanjia.config._settings import (
     DeploymentSettings,
+    ResponseCacheSettings,
     RouteSettings,
     ServerSettings,
     Settings,
@@ -11,6 +12,7 @@ from kanjia.config._settings import (
 
 __all__ = [
     "DeploymentSettings",
+    "ResponseCacheSettings",
     "RouteSettings",
     "ServerSettings",
     "Settings",

@@ -6,6 +6,7 @@ Protocol-agnostic: the ASGI layer in app.py parses HTTP and writes replies.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import random
 import re
@@ -18,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from kanjia.cache import CacheRequest
 from kanjia.catalog import Catalog, Usage, cost_of, most_cost
 from kanjia.errors import (
     BadRequest,
@@ -32,6 +34,7 @@ from kanjia.routing.directory import Target
 from kanjia.routing.health import HealthBoard
 from kanjia.routing.planner import Plan, Planner
 from kanjia.server._ids import RequestIds
+from kanjia.server._response_cache import CacheHook, CacheSlot
 from kanjia.server._tries import Tries
 from kanjia.server.access import AccessPolicy, Principal, Reservation
 from kanjia.server.metrics import Metrics
@@ -86,6 +89,8 @@ class _Ctx:
     reservation: Reservation | None = None
     upstream_s: float = 0.0
     attempts: list[str] = field(default_factory=list)
+    cache: CacheSlot | None = None    # the response cache's slot, when it is used
+    after: Callable[[CallRecord], None] | None = None  # told of the record once emitted
 
 
 def _now() -> datetime:
@@ -113,18 +118,54 @@ class Gateway:
         self._loading: dict[str, asyncio.Future[None]] = {}
         #: records waiting for a tokenizer before they can be settled
         self._settling: set[asyncio.Future[None]] = set()
+        #: the response cache (build_app sets it)
+        self.cache: CacheHook | None = None
 
     # -- public entry points ----------------------------------------------------
     async def chat(self, body: dict[str, Any], api_key: str | None,
-                   t0: float, *, api: str = "chat") -> CallOutcome | StreamOutcome:
+                   t0: float, *, api: str = "chat",
+                   cache: CacheRequest | None = None) -> CallOutcome | StreamOutcome:
         """A chat request; ``api`` is the client API it came in on ("chat", "messages",
-        "responses"), recorded as the ledger's ``endpoint``."""
-        ctx = await self._begin(api, body, api_key, t0)
+        "responses"), recorded as the ledger's ``endpoint``; ``cache`` is what the
+        client asked of the response cache (its ``x-kanjia-cache`` headers)."""
+        ctx = await self._begin(api, body, api_key, t0, cache)
+        if ctx.cache is not None:
+            if ctx.cache.hit is not None:
+                return self._cached(ctx, ctx.cache)
+            return await self._cache_miss(ctx, ctx.cache)
         if body.get("stream"):
             return await self._stream(ctx)
         if ctx.plan.cascade is not None:
             return await self._cascade(ctx)
         return await self._complete(ctx)
+
+    def _cached(self, ctx: _Ctx, slot: CacheSlot) -> CallOutcome | StreamOutcome:
+        """A response-cache hit: nothing reserved, nothing called, recorded at cost 0."""
+        assert self.cache is not None
+        ans = self.cache.answer(slot, rid=ctx.rid, ts=ctx.ts, t0=ctx.t0,
+                                endpoint=ctx.endpoint, body=ctx.body, plan=ctx.plan,
+                                principal=ctx.principal)
+        if ans.body is not None:
+            self._emit(ctx, ans.record)
+            return CallOutcome(ans.body, ans.headers, ans.record)
+
+        def finish(disconnected: bool) -> None:
+            ans.record.client_disconnected = disconnected
+            self._emit(ctx, ans.record)
+        return StreamOutcome(ans.headers, ans.chunks or [], _no_frames(), finish)
+
+    async def _cache_miss(self, ctx: _Ctx, slot: CacheSlot) -> CallOutcome | StreamOutcome:
+        """Answer from the vendor and keep the answer when it is whole."""
+        assert self.cache is not None
+        if ctx.body.get("stream"):
+            out = await self._stream(ctx)
+            out.headers["x-kanjia-cache"] = slot.mode
+            ctx.after = self.cache.after(slot)
+            return dataclasses.replace(out, rest=self.cache.tee(slot, out.first, out.rest))
+        done = await (self._cascade(ctx) if ctx.plan.cascade is not None
+                      else self._complete(ctx))
+        await self.cache.store_json(slot, done.body, done.record, done.headers)
+        return done
 
     async def embeddings(self, body: dict[str, Any], api_key: str | None,
                          t0: float) -> CallOutcome:
@@ -133,7 +174,7 @@ class Gateway:
 
     # -- stages -------------------------------------------------------------------
     async def _begin(self, endpoint: str, body: dict[str, Any], api_key: str | None,
-                     t0: float) -> _Ctx:
+                     t0: float, cache: CacheRequest | None = None) -> _Ctx:
         model = body["model"]
         principal = await self.access.authenticate(api_key, model)
         plan = self.planner.plan(model, body, "embeddings" if endpoint == "embeddings"
@@ -141,6 +182,10 @@ class Gateway:
         ts = time.time()
         ctx = _Ctx(rid=self._ids.new(ts), t0=t0, ts=ts, endpoint=endpoint,
                    body=body, plan=plan, principal=principal)
+        if self.cache is not None:  # a hit reserves nothing
+            ctx.cache = await self.cache.open(endpoint, body, plan, principal, cache, None)
+            if ctx.cache is not None and ctx.cache.hit is not None:
+                return ctx
         if principal.metered:
             first = plan.targets[0]
             max_cost, currency, tokens = self._max_cost(first, body, plan)
@@ -417,6 +462,8 @@ class Gateway:
         self.metrics.observe(rec, overhead)
         for sink in self.sinks:
             sink(rec)
+        if ctx.after is not None:
+            ctx.after(rec)
         if ctx.reservation is not None:
             self.access.settle(ctx.reservation, rec)
 
@@ -546,6 +593,11 @@ def _fmt(amount: Decimal) -> str:
 
 def _error_payload(exc: KanjiaError) -> bytes:
     return orjson.dumps(exc.body())
+
+
+async def _no_frames() -> AsyncIterator[bytes]:
+    return
+    yield  # an async generator that yields nothing
 
 
 def _quiet(task: asyncio.Future[None]) -> None:
