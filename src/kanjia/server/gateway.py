@@ -32,7 +32,7 @@ from kanjia.errors import (
 from kanjia.metering.record import CallRecord
 from kanjia.routing.directory import Target
 from kanjia.routing.health import HealthBoard
-from kanjia.routing.planner import Plan, Planner
+from kanjia.routing.planner import Plan, Planner, PriceControls, take_controls
 from kanjia.server._ids import RequestIds
 from kanjia.server._response_cache import CacheHook, CacheSlot
 from kanjia.server._tries import Tries
@@ -128,7 +128,8 @@ class Gateway:
         """A chat request; ``api`` is the client API it came in on ("chat", "messages",
         "responses"), recorded as the ledger's ``endpoint``; ``cache`` is what the
         client asked of the response cache (its ``x-kanjia-cache`` headers)."""
-        ctx = await self._begin(api, body, api_key, t0, cache)
+        controls = take_controls(body, self.planner.directory.specs)
+        ctx = await self._begin(api, body, api_key, t0, cache, controls)
         if ctx.cache is not None:
             if ctx.cache.hit is not None:
                 return self._cached(ctx, ctx.cache)
@@ -174,16 +175,18 @@ class Gateway:
 
     # -- stages -------------------------------------------------------------------
     async def _begin(self, endpoint: str, body: dict[str, Any], api_key: str | None,
-                     t0: float, cache: CacheRequest | None = None) -> _Ctx:
+                     t0: float, cache: CacheRequest | None = None,
+                     controls: PriceControls | None = None) -> _Ctx:
         model = body["model"]
         principal = await self.access.authenticate(api_key, model)
         plan = self.planner.plan(model, body, "embeddings" if endpoint == "embeddings"
-                                 else "chat")
+                                 else "chat", controls)
         ts = time.time()
         ctx = _Ctx(rid=self._ids.new(ts), t0=t0, ts=ts, endpoint=endpoint,
                    body=body, plan=plan, principal=principal)
         if self.cache is not None:  # a hit reserves nothing
-            ctx.cache = await self.cache.open(endpoint, body, plan, principal, cache, None)
+            ctx.cache = await self.cache.open(endpoint, body, plan, principal, cache,
+                                              controls.key() if controls else None)
             if ctx.cache is not None and ctx.cache.hit is not None:
                 return ctx
         if principal.metered:
