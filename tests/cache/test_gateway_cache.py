@@ -244,7 +244,7 @@ def test_json_answer_replayed_as_stream_to_the_sdk(gw: Gw) -> None:
 def test_incomplete_and_failed_answers_are_not_cached(gw: Gw) -> None:
     use = {"x-kanjia-cache": "use"}
     cut = {"messages": _msgs("cut short please"), "max_tokens": 2}
-    _, h, d = gw.chat(cut, use)
+    d = gw.chat(cut, use)[2]
     assert json.loads(d)["choices"][0]["finish_reason"] == "length"
     assert gw.chat(cut, use)[1]["x-kanjia-cache"] == "miss"          # not stored
     bad = {"messages": _msgs("[[sandbox:fault=content_filter]] no")}
