@@ -10,17 +10,18 @@ not know keep their ledger cost on both sides, so they save nothing.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from kanjia.catalog import Catalog, ModelEntry
 from kanjia.metering.store import Database
-from kanjia.reports._amounts import check_currency, money
-from kanjia.reports._query import check_by
+from kanjia.reports._amounts import Amounts, check_currency, money
+from kanjia.reports._query import check_by, where
 from kanjia.reports._replay import Keep, Line, Pick, kind_of, pick, replay, utc
 from kanjia.reports._scan import layout, scan
 from kanjia.reports._shape import counts, diff, notes, ordered, window
 
-__all__ = ["find_model", "savings_report"]
+__all__ = ["cache_saved", "find_model", "savings_report"]
 
 
 def find_model(catalog: Catalog, name: str, what: str) -> ModelEntry:
@@ -42,7 +43,10 @@ async def savings_report(db: Database, catalog: Catalog, *, since: date | None =
     ``total`` is the ledger's cost, ``saving`` = baseline_total - total (and its share
     of the baseline); each row has its cost, ``baseline`` and ``saving``. ``levers``
     splits the same into ``routing`` (requests a route chose the model for) and
-    ``direct`` (requests that named their model)."""
+    ``direct`` (requests that named their model), and ``response_cache``: requests
+    answered from kanjia's response cache (cost 0), whose saving is what each hit
+    recorded as ``saved`` (its cached usage at the answering model's price then), not a
+    baseline re-pricing; it is included in the total ``saving``."""
     currency = check_currency(currency)
     check_by(by)
     base = find_model(catalog, baseline, "baseline")
@@ -84,6 +88,18 @@ async def savings_report(db: Database, catalog: Catalog, *, since: date | None =
     levers = [row("lever", by_lever.lines[name]) for name in ("routing", "direct")
               if name in by_lever.lines]
     saving = diff(total.replayed, total.actual, currency, share_of=total.replayed)
+    hits = by_lever.lines.get("response_cache")
+    if hits is not None:
+        saved = await cache_saved(db, catalog, since, until)
+        cached = {"baseline": money(saved, currency),
+                  "saving": diff(saved, hits.actual, currency, share_of=saved)}
+        levers.append({"lever": "response_cache", **money(hits.actual, currency),
+                       **counts(hits), **cached, "partial": False})
+        if by == "lever":
+            rows = [{**x, **cached} if x["lever"] == "response_cache" else x for x in rows]
+        both = Amounts(total.replayed.cny + saved.cny, total.replayed.usd + saved.usd)
+        saving = {**diff(both, total.actual, currency, share_of=total.replayed),
+                  "response_cache": money(saved, currency)}
     return {"kind": "savings", **window(since, until), "by": by, "currency": currency,
             "baseline": base.key,
             "total": {**money(total.actual, currency), **counts(total)},
@@ -91,3 +107,18 @@ async def savings_report(db: Database, catalog: Catalog, *, since: date | None =
             "rows": rows, "levers": levers, "partial": total.partial,
             "notes": notes(result, f"priced at {base.key}'s nearest price"),
             "cells": result.cells}
+
+
+async def cache_saved(db: Database, catalog: Catalog, since: date | None,
+                      until: date | None) -> Amounts:
+    """What the response cache's hits saved: their recorded ``saved``, converted at each
+    day's exchange rate."""
+    clause, args = where(since, until)
+    nano = Decimal(10) ** 9
+    out = Amounts()
+    rows = await db.fetch(f"SELECT day, currency, SUM(saved_nano) FROM usage_records "
+                          f"WHERE {clause} AND cache_hit = 1 GROUP BY day, currency", args)
+    for day, cur, saved in rows:
+        out.add(Amounts.of(catalog.fx, Decimal(int(saved or 0)) / nano, str(cur),
+                           date.fromisoformat(str(day))))
+    return out
