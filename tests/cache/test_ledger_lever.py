@@ -12,8 +12,15 @@ import pytest
 from tests._services import PG_URL, pg_reachable
 
 from kanjia.catalog import load_catalog
-from kanjia.metering._rows import COLUMNS, KEY, TABLE, row_from_json, row_of, row_to_json, \
-    to_record
+from kanjia.metering._rows import (
+    COLUMNS,
+    KEY,
+    TABLE,
+    row_from_json,
+    row_of,
+    row_to_json,
+    to_record,
+)
 from kanjia.metering.record import CallRecord
 from kanjia.metering.store import Database, migrate, open_database
 from kanjia.reports import savings_report

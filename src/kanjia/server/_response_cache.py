@@ -91,7 +91,7 @@ class CacheHook:
             return None
         req = req or CacheRequest()
         route = self.routes.get(plan.route) if plan.route is not None else None
-        if not self.cache.active(req, route, bool(getattr(principal, "response_cache", False))):
+        if not self.cache.active(req, route, principal.response_cache):
             return None
         model = plan.route if plan.route is not None else plan.targets[0].key
         scope = self.cache.scope(principal.tenant, principal.key_id)
