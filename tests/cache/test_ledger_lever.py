@@ -24,6 +24,7 @@ from kanjia.metering._rows import (
 from kanjia.metering.record import CallRecord
 from kanjia.metering.store import Database, migrate, open_database
 from kanjia.reports import savings_report
+from kanjia.reports._billed import billed_usage
 
 CATALOG = load_catalog()
 TS = 1_741_000_000.0  # 2025-03-03
@@ -74,6 +75,9 @@ async def _check(db: Database) -> None:
     # the total saving is the routing and direct savings plus what the cache saved
     assert r["saving"]["amount"] == pytest.approx(
         sum(x["saving"]["amount"] for x in r["levers"]))
+    # reconcile compares what the vendor billed: hits never reached it
+    billed = await billed_usage(db, "deepseek", [(int(TS) - 10, int(TS) + 10)])
+    assert sum(b.requests for b in billed) == 2
     row = {x["lever"]: x for x in r["rows"]}["response_cache"]
     assert row["requests"] == 2 and row["saving"]["amount"] == pytest.approx(12.5)
 
