@@ -315,3 +315,51 @@ def test_a_failing_backend_answers_without_cache(sandbox: SandboxThread,
             st, h, d = g.chat({"messages": _msgs("redis is down")})
             assert st == 200 and _content(d) and h["x-kanjia-cache"] == "miss"
     assert hook.cache.failures >= 3     # looked up twice, stored (at least) once
+
+
+def test_redis_backend_through_the_gateway(sandbox: SandboxThread) -> None:
+    import asyncio
+    import uuid
+
+    import redis.asyncio as aioredis
+
+    from kanjia.cache import RedisStore
+    from kanjia.config import ResponseCacheSettings
+
+    async def up() -> bool:
+        client = aioredis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=1)
+        try:
+            return bool(await client.ping())
+        except Exception:
+            return False
+        finally:
+            await client.aclose()
+    if not asyncio.run(up()):
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    prefix = f"kanjia-test-rc-{uuid.uuid4().hex[:8]}:"
+    settings = load_settings(None, sandbox_url=sandbox.url, redis="redis://127.0.0.1:6379/0",
+                             response_cache={"enabled": True})
+    app = build_app(settings, env={})
+    hook = app.services.gateway.cache
+    assert hook is not None
+    hook.cache = ResponseCache(ResponseCacheSettings(enabled=True),
+                               store=RedisStore("redis://127.0.0.1:6379/0", prefix=prefix))
+    with ServerThread(app) as srv:
+        g = Gw(srv, Ledger(), TenantAccess(), hook.cache)
+        body = {"messages": _msgs("redis backed"), "stream": True}
+        _, h1, d1 = g.chat(body)
+        assert h1["x-kanjia-cache"] == "miss" and g.cache.wait_stored(1)
+        _, h2, d2 = g.chat(body)
+        assert h2["x-kanjia-cache"] == "hit"
+        assert _stream_text(d2)[0] == _stream_text(d1)[0]
+
+    async def keys() -> list[bytes]:
+        client = aioredis.Redis.from_url("redis://127.0.0.1:6379/0")
+        try:
+            found = [k async for k in client.scan_iter(match=prefix + "*")]
+            if found:
+                await client.delete(*found)
+            return found
+        finally:
+            await client.aclose()
+    assert len(asyncio.run(keys())) == 1   # one entry, under the tenant-scoped key
