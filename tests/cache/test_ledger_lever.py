@@ -72,9 +72,16 @@ async def _check(db: Database) -> None:
     assert cache["requests"] == 2 and cache["amount"] == 0
     assert cache["saving"]["amount"] == pytest.approx(12.5)
     assert r["saving"]["response_cache"]["amount"] == pytest.approx(12.5)
-    # the total saving is the routing and direct savings plus what the cache saved
+    # the total saving is the routing and direct savings plus what the cache saved, and
+    # still baseline_total - total
     assert r["saving"]["amount"] == pytest.approx(
         sum(x["saving"]["amount"] for x in r["levers"]))
+    assert r["saving"]["amount"] == pytest.approx(
+        r["baseline_total"]["amount"] - r["total"]["amount"])
+    by_model = await savings_report(db, CATALOG, baseline="openai/gpt-4o", currency="CNY")
+    assert by_model["saving"]["amount"] == pytest.approx(r["saving"]["amount"])
+    assert sum(x["saving"]["amount"] for x in by_model["rows"]) == pytest.approx(
+        r["saving"]["amount"])
     # reconcile compares what the vendor billed: hits never reached it
     billed = await billed_usage(db, "deepseek", [(int(TS) - 10, int(TS) + 10)])
     assert sum(b.requests for b in billed) == 2
