@@ -56,14 +56,14 @@ class TenantAccess:
     """The API key names the tenant; every request is metered (reservations counted)."""
 
     def __init__(self) -> None:
-        self.reserved: list[str] = []
+        self.reserved: list[tuple[str, Decimal, int]] = []
 
     async def authenticate(self, api_key: str | None, model: str) -> Principal:
         return Principal(key_id=api_key, tenant=api_key, metered=True)
 
     async def reserve(self, principal: Principal, model_key: str, max_cost: Decimal,
                       currency: str, tokens: int) -> Reservation | None:
-        self.reserved.append(model_key)
+        self.reserved.append((model_key, max_cost, tokens))
         return None
 
     def settle(self, reservation: Reservation | None, record: CallRecord) -> None:
@@ -147,7 +147,9 @@ def test_use_miss_then_hit_recorded_at_cost_zero(gw: Gw) -> None:
     assert hit.saved == miss.cost and hit.saved > 0 and hit.currency == miss.currency
     assert hit.input_tokens == hit.output_tokens == 0   # no vendor billed any token
     assert hit.vendor == "deepseek" and hit.deployment is None
-    assert len(gw.access.reserved) == reserved           # a hit reserves nothing
+    # a hit reserves nothing (0, no tokens): only the key's allowlist and rate limits
+    assert gw.access.reserved[reserved:] == [(MODEL, Decimal(0), 0)]
+    assert gw.access.reserved[reserved - 1][1] > 0          # the miss reserved its cost
 
 
 def test_skip_and_refresh(gw: Gw) -> None:

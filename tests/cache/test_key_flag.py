@@ -87,6 +87,13 @@ def test_key_flag_turns_the_cache_on(gw: tuple[ServerThread, str]) -> None:
     _, h4, _ = _post(srv.url, path, body, on["key"], {"x-kanjia-cache": "skip"})
     assert "x-kanjia-cache" not in h4
 
+    # a key of the same tenant that may not use the model gets no cached answer either
+    st, _, qwen = _post(srv.url, "/admin/keys", {"name": "qwen-only", "tenant": "acme",
+                                                 "models": ["qwen/*"],
+                                                 "response_cache": True}, MASTER)
+    st, _, err = _post(srv.url, path, body, qwen["key"])
+    assert st == 403 and "may not use" in err["error"]["message"]
+
     miss = asyncio.run(_row(database, h1["x-kanjia-request-id"]))
     hit = asyncio.run(_row(database, h2["x-kanjia-request-id"]))
     assert miss[0] == 0 and miss[2] > 0

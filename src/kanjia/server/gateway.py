@@ -184,10 +184,17 @@ class Gateway:
         ts = time.time()
         ctx = _Ctx(rid=self._ids.new(ts), t0=t0, ts=ts, endpoint=endpoint,
                    body=body, plan=plan, principal=principal)
-        if self.cache is not None:  # a hit reserves nothing
+        if self.cache is not None:
             ctx.cache = await self.cache.open(endpoint, body, plan, principal, cache,
                                               controls.key() if controls else None)
-            if ctx.cache is not None and ctx.cache.hit is not None:
+            hit = ctx.cache.hit if ctx.cache is not None else None
+            if hit is not None:
+                # a hit costs nothing: reserve 0, which still applies the key's model
+                # allowlist and rate limits to the model that answered
+                if principal.metered:
+                    ctx.reservation = await self.access.reserve(
+                        principal, f"{hit.vendor}/{hit.model}", Decimal(0),
+                        self.reporting_currency, 0)
                 return ctx
         if principal.metered:
             first = plan.targets[0]
