@@ -288,9 +288,10 @@ def test_journal_lines_from_before_the_one_hour_column_still_load() -> None:
     row = row_of(rec)
     assert len(row) == len(COLUMNS) and to_record(row).cache_write_1h_tokens == 2000
     assert row_from_json(row_to_json(row)) == row
-    legacy = json.dumps(list(row[:-1])).encode()
-    assert row_from_json(legacy) == (*row[:-1], 0)
-    assert row_from_json(json.dumps(list(row[:-2])).encode()) is None
+    # the 1-hour column, then the response cache's two, were added after it
+    legacy = json.dumps(list(row[:-3])).encode()
+    assert row_from_json(legacy) == (*row[:-3], 0, 0, 0)
+    assert row_from_json(json.dumps(list(row[:-4])).encode()) is None
 
 
 async def test_usage_report_keeps_cache_reads_and_writes_apart(

@@ -68,15 +68,19 @@ def keys() -> None:
 @click.option("--tpm", type=click.IntRange(min=1), default=None, help="Tokens per minute.")
 @click.option("--models", default=None,
               help="Comma-separated models, routes or patterns it may use (deepseek/*).")
+@click.option("--response-cache", is_flag=True,
+              help="Answer its repeated identical requests from kanjia's response cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_DB
 def create(name: str, tenant: str | None, budgets: tuple[str, ...], rpm: int | None,
-           tpm: int | None, models: str | None, as_json: bool, database: str) -> None:
+           tpm: int | None, models: str | None, response_cache: bool, as_json: bool,
+           database: str) -> None:
     """Create a key; it is printed once and stored hashed."""
     specs = _budgets(budgets)
     allow = [m.strip() for m in models.split(",") if m.strip()] if models else None
     secret, info = run_on(database, lambda r: r.create_key(
-        name, tenant=tenant, models=allow, rpm=rpm, tpm=tpm, budgets=specs))
+        name, tenant=tenant, models=allow, rpm=rpm, tpm=tpm, budgets=specs,
+        response_cache=response_cache))
     if as_json:
         click.echo(json.dumps({"key": secret, **info.public(),
                                "budgets": [str(s) for s in specs]}))

@@ -30,6 +30,10 @@ from kanjia.cli._common import friendly as _friendly
 
 __all__ = ["breakeven", "report"]
 
+_LEVERS = {"routing": "routing (requests sent to a route)",
+           "direct": "direct model choices (requests that named their model)",
+           "response_cache": "response cache (answered by kanjia, no vendor call; saving "
+                             "as recorded at the answering model's price)"}
 GROUP_NAMES = ("vendor", "model", "route", "key", "tenant", "day", "lever")
 DEFAULT_BASELINE = "openai/gpt-4o"
 #: the value of a bare --baseline: $KANJIA_BASELINE, else DEFAULT_BASELINE
@@ -179,8 +183,7 @@ def _print_report(r: dict[str, Any]) -> None:
         click.echo(f"saved {_num(s['amount'])} {cur} ({_other(s)} {alt}), "
                    f"{_pct(s['share'])} of the baseline")
         for lever in r["levers"]:
-            who = ("routing (requests sent to a route)" if lever["lever"] == "routing"
-                   else "direct model choices (requests that named their model)")
+            who = _LEVERS.get(lever["lever"], lever["lever"])
             click.echo(f"  {who}: {lever['requests']} requests, saved "
                        f"{_num(lever['saving']['amount'])} {cur} "
                        f"({_pct(lever['saving']['share'])} of their baseline)")

@@ -4,6 +4,7 @@ from kanjia.config._load import load_settings
 from kanjia.config._settings import (
     BudgetSettings,
     DeploymentSettings,
+    ResponseCacheSettings,
     RouteSettings,
     ServerSettings,
     Settings,
@@ -14,6 +15,7 @@ from kanjia.config._settings import (
 __all__ = [
     "BudgetSettings",
     "DeploymentSettings",
+    "ResponseCacheSettings",
     "RouteSettings",
     "ServerSettings",
     "Settings",

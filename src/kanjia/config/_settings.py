@@ -96,6 +96,29 @@ class RouteSettings(BaseModel):
     task: str | None = None
     #: cost/quality trade-off weight when no quality_target is given (0 = cheapest)
     quality_weight: float = Field(0.9, ge=0, le=1)
+    #: answer repeated identical requests to this route from kanjia's response cache
+    response_cache: bool = False
+    #: how long this route's cached answers live (unset: [response_cache] ttl_s)
+    response_cache_ttl_s: int | None = Field(None, ge=1)
+
+
+class ResponseCacheSettings(BaseModel):
+    """The exact response cache: identical requests answered without a vendor call."""
+
+    model_config = _FROZEN
+
+    #: on for every request (routes and keys can turn it on for theirs; the
+    #: ``x-kanjia-cache`` header decides per request)
+    enabled: bool = False
+    ttl_s: int = Field(3600, ge=1)
+    #: bounds of the local store (Redis bounds itself: set its maxmemory policy)
+    max_entries: int = Field(10_000, ge=1)
+    max_bytes: int = Field(256 * 1024 * 1024, ge=1024)
+    #: "tenant": a tenant's answers are only served to the same tenant
+    scope: Literal["tenant", "global"] = "tenant"
+    #: the local store's SQLite file (unset: beside a SQLite ledger, else
+    #: kanjia-response-cache.db); ignored when ``redis`` is set
+    path: str | None = None
 
 
 class UnpricedPrice(BaseModel):
@@ -139,6 +162,7 @@ class Settings(BaseModel):
     #: where deferred requests (x-kanjia-defer, kanjia batch) wait for cheaper prices
     batch_queue: str = "kanjia-batch.db"
     fx: dict[str, Decimal] = Field(default_factory=dict)
+    response_cache: ResponseCacheSettings = ResponseCacheSettings()
     #: the user's price-override file (`kanjia catalog import --apply` writes it); unset:
     #: $KANJIA_PRICE_OVERRIDES or ~/.config/kanjia/price-overrides.toml when it exists
     price_overrides: str | None = None

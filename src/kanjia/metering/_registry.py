@@ -27,7 +27,8 @@ __all__ = ["Budget", "Changes", "KeyInfo", "NotFound", "Registry", "Scope", "has
            "new_secret"]
 
 Scope = Literal["key", "tenant"]
-_KEY_COLS = "id, name, tenant, key_hash, hint, models, rpm, tpm, created_at, revoked_at"
+_KEY_COLS = ("id, name, tenant, key_hash, hint, models, rpm, tpm, created_at, revoked_at, "
+             "response_cache")
 _BUDGET_COLS = "id, scope, subject, period, amount_nano, currency, deleted_at"
 #: the largest rpm/tpm a key may have (a BIGINT and a Redis counter hold it easily)
 _MAX_RATE = 10**12
@@ -57,12 +58,15 @@ class KeyInfo:
     tpm: int | None
     created_at: float
     revoked_at: float | None = None
+    #: its requests use kanjia's response cache (unless a request says otherwise)
+    response_cache: bool = False
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "tenant": self.tenant, "hint": self.hint,
                 "models": list(self.models) if self.models is not None else None,
                 "rpm": self.rpm, "tpm": self.tpm, "created_at": self.created_at,
-                "revoked": self.revoked_at is not None, "revoked_at": self.revoked_at}
+                "revoked": self.revoked_at is not None, "revoked_at": self.revoked_at,
+                "response_cache": self.response_cache}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +91,7 @@ class Budget:
 def _key(row: Sequence[Any]) -> KeyInfo:
     models = tuple(orjson.loads(row[5])) if row[5] is not None else None
     return KeyInfo(row[0], row[1], row[2], row[3], row[4], models, row[6], row[7], row[8],
-                   row[9])
+                   row[9], bool(row[10]))
 
 
 def _budget(row: Sequence[Any]) -> Budget:
@@ -134,8 +138,8 @@ class Registry:
     # -- keys -----------------------------------------------------------------------------
     async def create_key(self, name: str, *, tenant: str | None = None,
                          models: Sequence[str] | None = None, rpm: int | None = None,
-                         tpm: int | None = None, budgets: Sequence[BudgetSpec] = ()
-                         ) -> tuple[str, KeyInfo]:
+                         tpm: int | None = None, budgets: Sequence[BudgetSpec] = (),
+                         response_cache: bool = False) -> tuple[str, KeyInfo]:
         """Create a key; returns the secret (shown once) and what is stored."""
         if not name.strip():
             raise BadRequest("a key needs a name")
@@ -146,15 +150,16 @@ class Registry:
         now = time.time()
         info = KeyInfo("key_" + uuid.uuid4().hex[:16], name.strip(), tenant, hash_key(secret),
                        f"{secret[:7]}…{secret[-4:]}",
-                       tuple(models) if models is not None else None, rpm, tpm, now)
+                       tuple(models) if models is not None else None, rpm, tpm, now,
+                       response_cache=response_cache)
         steps: list[Step] = []
         if tenant:
             steps.append(_tenant_step(tenant, now))
         steps.append((f"INSERT INTO api_keys ({_KEY_COLS}, updated_at) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
                       (info.id, info.name, tenant, info.key_hash, info.hint,
                        orjson.dumps(list(models)).decode() if models is not None else None,
-                       rpm, tpm, now, now)))
+                       rpm, tpm, now, int(response_cache), now)))
         steps.extend(_budget_step("key", info.id, spec, now) for spec in budgets)
         await self.db.transaction(steps)
         return secret, info

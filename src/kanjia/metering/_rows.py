@@ -28,10 +28,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("charge_currency", "text"), ("latency_ms", "float8"), ("ttft_ms", "float8"),
     ("status", "int4"), ("error_class", "text"), ("stream", "int2"),
     ("client_disconnected", "int2"), ("attempts", "text"), ("cache_write_1h_tokens", "int8"),
+    ("cache_hit", "int2"), ("saved_nano", "int8"),
 )
 NAMES = tuple(name for name, _ in COLUMNS)
-#: journal lines written before ``cache_write_1h_tokens`` existed, and its default
-_LEGACY = (len(COLUMNS) - 1, (0,))
+#: journal lines written before the last columns existed (``cache_write_1h_tokens``,
+#: then ``cache_hit`` and ``saved_nano``): their length -> the defaults that complete them
+_LEGACY = {len(COLUMNS) - 3: (0, 0, 0), len(COLUMNS) - 2: (0, 0)}
 
 
 def utc_day(ts: float) -> str:
@@ -67,6 +69,7 @@ def row_of(rec: CallRecord, day: str | None = None) -> tuple[Any, ...]:
         None if rec.ttft_ms is None else float(rec.ttft_ms), int(rec.status), rec.error_class,
         int(bool(rec.stream)), int(bool(rec.client_disconnected)),
         orjson.dumps(list(rec.attempts)).decode(), int(rec.cache_write_1h_tokens),
+        int(bool(rec.cache_hit)), to_nano(rec.saved),
     )
 
 
@@ -83,8 +86,7 @@ def row_from_json(line: bytes) -> tuple[Any, ...] | None:
         return None
     if not isinstance(data, list):
         return None
-    if len(data) == _LEGACY[0]:
-        data.extend(_LEGACY[1])
+    data.extend(_LEGACY.get(len(data), ()))
     if len(data) != len(COLUMNS):
         return None
     return tuple(data)
@@ -108,4 +110,5 @@ def to_record(row: tuple[Any, ...]) -> CallRecord:
         stream=bool(d["stream"]), client_disconnected=bool(d["client_disconnected"]),
         attempts=list(orjson.loads(d["attempts"])),
         cache_write_1h_tokens=int(d["cache_write_1h_tokens"] or 0),
+        cache_hit=bool(d["cache_hit"]), saved=from_nano(d["saved_nano"] or 0),
     )

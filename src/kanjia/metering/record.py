@@ -45,6 +45,10 @@ class CallRecord:
     charge_currency: str | None = None  # currency of ``charge`` (None: ``currency``)
     #: of ``cache_write_tokens``, those written for one hour (Anthropic ``ttl: "1h"``)
     cache_write_1h_tokens: int = 0
+    #: answered from kanjia's response cache: no vendor call, cost 0
+    cache_hit: bool = False
+    #: what the cached answer would have cost at the price in force now (in ``currency``)
+    saved: Decimal = Decimal(0)
 
     @property
     def outcome(self) -> str:

@@ -17,8 +17,8 @@ from kanjia.metering.store import Database
 
 __all__ = ["BILLED", "BilledSums", "billed_usage"]
 
-#: the SQL condition of a row the vendor bills
-BILLED = "(status < 400 OR input_tokens + output_tokens > 0)"
+#: the SQL condition of a row the vendor bills (a response-cache hit reached no vendor)
+BILLED = "(cache_hit = 0 AND (status < 400 OR input_tokens + output_tokens > 0))"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,9 @@ from typing import Any
 __all__ = ["GROUPS", "LEVER", "check_by", "label_of", "ts_bounds", "where"]
 
 #: how a request chose its model: through a route ("routing") or named by the client
-LEVER = "(CASE WHEN route IS NULL THEN 'direct' ELSE 'routing' END)"
+#: ("direct"); or it was answered from kanjia's response cache ("response_cache")
+LEVER = ("(CASE WHEN cache_hit = 1 THEN 'response_cache' "
+         "WHEN route IS NULL THEN 'direct' ELSE 'routing' END)")
 
 #: --by value -> the ledger columns (or expressions) that name a row ("day" comes from
 #: the time)

@@ -10,17 +10,18 @@ not know keep their ledger cost on both sides, so they save nothing.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from kanjia.catalog import Catalog, ModelEntry
 from kanjia.metering.store import Database
-from kanjia.reports._amounts import check_currency, money
-from kanjia.reports._query import check_by
-from kanjia.reports._replay import Keep, Line, Pick, kind_of, pick, replay, utc
+from kanjia.reports._amounts import Amounts, check_currency, money
+from kanjia.reports._query import GROUPS, check_by, label_of, where
+from kanjia.reports._replay import Keep, Line, Pick, Replay, kind_of, pick, replay, utc
 from kanjia.reports._scan import layout, scan
 from kanjia.reports._shape import counts, diff, notes, ordered, window
 
-__all__ = ["find_model", "savings_report"]
+__all__ = ["add_cache_saved", "find_model", "savings_report"]
 
 
 def find_model(catalog: Catalog, name: str, what: str) -> ModelEntry:
@@ -42,7 +43,12 @@ async def savings_report(db: Database, catalog: Catalog, *, since: date | None =
     ``total`` is the ledger's cost, ``saving`` = baseline_total - total (and its share
     of the baseline); each row has its cost, ``baseline`` and ``saving``. ``levers``
     splits the same into ``routing`` (requests a route chose the model for) and
-    ``direct`` (requests that named their model)."""
+    ``direct`` (requests that named their model), and ``response_cache``: requests
+    answered from kanjia's response cache (cost 0), whose saving is what each hit
+    recorded as ``saved`` (its cached usage at the answering model's price then), not a
+    baseline re-pricing: hits have no tokens to re-price, so that is their baseline, in
+    every row, in ``baseline_total`` and in ``saving`` (and apart, as
+    ``saving.response_cache``)."""
     currency = check_currency(currency)
     check_by(by)
     base = find_model(catalog, baseline, "baseline")
@@ -67,6 +73,7 @@ async def savings_report(db: Database, catalog: Catalog, *, since: date | None =
 
     cells = await scan(db, lay, since=since, until=until, by=by)
     result = replay(cells, catalog, resolve, by=by)
+    await add_cache_saved(db, catalog, result, since=since, until=until, by=by)
     total = result.total()
 
     def row(name: str, line: Line) -> dict[str, Any]:
@@ -76,14 +83,20 @@ async def savings_report(db: Database, catalog: Catalog, *, since: date | None =
                 "partial": line.partial}
 
     rows = [row(by, line) for line in ordered(result.lines.values(), by, currency)]
-    # who gets the credit: requests a route chose their model for, and requests that
-    # named their model (the client's own choice, not kanjia's routing)
-    by_lever = result if by == "lever" else replay(
-        await scan(db, lay, since=since, until=until, by="lever"), catalog, resolve,
-        by="lever")
-    levers = [row("lever", by_lever.lines[name]) for name in ("routing", "direct")
-              if name in by_lever.lines]
+    # who gets the credit: requests a route chose their model for, requests that named
+    # their model (the client's own choice, not kanjia's routing), and requests the
+    # response cache answered
+    by_lever = result
+    if by != "lever":
+        by_lever = replay(await scan(db, lay, since=since, until=until, by="lever"), catalog,
+                          resolve, by="lever")
+        await add_cache_saved(db, catalog, by_lever, since=since, until=until, by="lever")
+    levers = [row("lever", by_lever.lines[name])
+              for name in ("routing", "direct", "response_cache") if name in by_lever.lines]
     saving = diff(total.replayed, total.actual, currency, share_of=total.replayed)
+    hits = by_lever.lines.get("response_cache")
+    if hits is not None:
+        saving["response_cache"] = money(hits.replayed, currency)
     return {"kind": "savings", **window(since, until), "by": by, "currency": currency,
             "baseline": base.key,
             "total": {**money(total.actual, currency), **counts(total)},
@@ -91,3 +104,25 @@ async def savings_report(db: Database, catalog: Catalog, *, since: date | None =
             "rows": rows, "levers": levers, "partial": total.partial,
             "notes": notes(result, f"priced at {base.key}'s nearest price"),
             "cells": result.cells}
+
+
+async def add_cache_saved(db: Database, catalog: Catalog, result: Replay, *,
+                          since: date | None, until: date | None, by: str) -> None:
+    """Add what the response cache's hits saved (their recorded ``saved``, converted at
+    each day's exchange rate) to the baseline of their rows: a hit costs nothing and
+    carries no tokens to re-price, so the baseline is what it would have cost."""
+    clause, args = where(since, until)
+    cols = ", ".join(GROUPS[by])
+    nano = Decimal(10) ** 9
+    rows = await db.fetch(f"SELECT {cols}, day, currency, SUM(saved_nano) FROM usage_records "
+                          f"WHERE {clause} AND cache_hit = 1 GROUP BY {cols}, day, currency",
+                          args)
+    width = len(GROUPS[by])
+    for r in rows:
+        label = label_of(by, r[:width])
+        day, cur, saved = r[width:]
+        line = result.lines.get(label)
+        if line is None:
+            line = result.lines[label] = Line(label)
+        line.replayed.add(Amounts.of(catalog.fx, Decimal(int(saved or 0)) / nano, str(cur),
+                                     date.fromisoformat(str(day))))

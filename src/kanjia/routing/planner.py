@@ -24,11 +24,13 @@ from typing import Any, Protocol
 from kanjia.catalog import Catalog, estimate_cost
 from kanjia.config import RouteSettings, Settings
 from kanjia.errors import BadRequest, ModelNotFound
+from kanjia.routing._price_controls import PriceControls, apply_controls, take_controls
 from kanjia.routing.directory import ModelDirectory, Target
 from kanjia.routing.health import HealthBoard
 from kanjia.tokens import output_limit
 
-__all__ = ["Candidate", "Plan", "Planner", "QualityTiers", "narrow", "rough_prompt_tokens"]
+__all__ = ["Candidate", "Plan", "Planner", "PriceControls", "QualityTiers", "narrow",
+           "rough_prompt_tokens", "take_controls"]
 
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 
@@ -182,11 +184,15 @@ class Planner:
         self._ranked_max = 4096
         self.quality = quality
 
-    def plan(self, name: str, body: Mapping[str, Any], endpoint: str = "chat") -> Plan:
+    def plan(self, name: str, body: Mapping[str, Any], endpoint: str = "chat",
+             controls: PriceControls | None = None) -> Plan:
         prompt = rough_prompt_tokens(body.get("messages")) if endpoint == "chat" else 0
         route = self.routes.get(name)
         if route is None:
-            return Plan(name, None, [self.directory.resolve(name)], prompt)
+            plan = Plan(name, None, [self.directory.resolve(name)], prompt)
+            if controls is not None:
+                self._controls(plan, controls)
+            return plan
         max_out = output_limit(body) or 0
         needs = set(route.capabilities)
         if body.get("tools"):
@@ -202,10 +208,20 @@ class Planner:
         elif (route.objective == "cascade" and self.quality is not None
               and len(plan.targets) > 1 and endpoint == "chat"):
             self._start_cascade(plan, route, body)
+        if controls is not None and plan.targets:
+            self._controls(plan, controls)
         if not plan.targets:
             reasons = "; ".join(f"{c.key}: {c.reason}" for c in plan.candidates[:8])
             raise BadRequest(f"route {name!r}: no model fits this request ({reasons})")
         return plan
+
+    def _controls(self, plan: Plan, controls: PriceControls) -> None:
+        """The request's own price controls (``provider``, ``:floor``/``:nitro``)."""
+        def exclude(t: Target, why: str) -> None:
+            plan.candidates = [Candidate(t.key, False, why) if c.key == t.key else c
+                               for c in plan.candidates]
+        apply_controls(plan, controls, catalog=self.catalog, health=self.health,
+                       at=self._clock(), exclude=exclude)
 
     def explain(self, name: str, prompt_tokens: int, max_tokens: int,
                 at: datetime | None = None) -> Plan:

@@ -16,6 +16,7 @@ from kanjia.routing.directory import ModelDirectory
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
 from kanjia.server._relay import relay
+from kanjia.server._response_cache import cache_headers
 from kanjia.server.gateway import CallOutcome
 from kanjia.server.validate import parse_chat, parse_json
 
@@ -85,7 +86,8 @@ async def messages(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -
     try:
         raw = await _asgi.read_body(scope, receive, s.settings.server.max_body_bytes)
         req = messages_to_chat(parse_json(raw), reasoning_check(s.directory))
-        outcome = await s.gateway.chat(checked(req.chat), api_key(scope), t0, api="messages")
+        outcome = await s.gateway.chat(checked(req.chat), api_key(scope), t0, api="messages",
+                                       cache=cache_headers(scope))
     except KanjiaError as exc:
         await send_anthropic_error(app, send, exc)
         return

@@ -28,6 +28,7 @@ from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
 from kanjia.server._messages_http import EFFORT_VENDORS, api_key, checked
 from kanjia.server._relay import relay
+from kanjia.server._response_cache import cache_headers
 from kanjia.server.gateway import CallOutcome
 from kanjia.server.validate import parse_json
 
@@ -100,7 +101,8 @@ async def responses(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) 
             raise PreviousResponseNotFound(f"Previous response with id '{prev}' not found.")
         history = stored.history
     req = responses_to_chat(body, history, hints_for(s.directory))
-    outcome = await s.gateway.chat(checked(req.chat), key, t0, api="responses")
+    outcome = await s.gateway.chat(checked(req.chat), key, t0, api="responses",
+                                   cache=cache_headers(scope))
     rid = "resp_" + _suffix(outcome.headers)
     headers = dict(outcome.headers)
     headers["x-request-id"] = headers.get("x-kanjia-request-id", "")  # the SDK's _request_id

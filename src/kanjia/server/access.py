@@ -27,6 +27,8 @@ class Principal:
     is_admin: bool = False
     #: its requests are reserved and settled (the gateway skips both otherwise)
     metered: bool = False
+    #: its requests use the response cache (its key says so)
+    response_cache: bool = False
 
 
 @dataclass(slots=True)

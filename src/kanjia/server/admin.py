@@ -1,7 +1,8 @@
 """``/admin/``: keys, tenants, budgets and usage over HTTP, for the master key only.
 
     GET    /admin/keys                 list (``?all=1``: with revoked ones)
-    POST   /admin/keys                 {name, tenant?, models?, rpm?, tpm?, budget?}
+    POST   /admin/keys                 {name, tenant?, models?, rpm?, tpm?, budget?,
+                                        response_cache?}
                                        → 201 with the key itself (shown once)
     GET    /admin/keys/{id|name}       one key, with its budgets' spend
     DELETE /admin/keys/{id|name}       revoke (also POST /admin/keys/{id}/revoke)
@@ -103,9 +104,12 @@ async def _create_key(ctx: _Ctx) -> tuple[int, Any]:
                                    and all(isinstance(x, str) for x in models)):
         raise BadRequest("models must be a list of model names or patterns")
     specs = _specs(ctx, b.get("budget"))
+    cache = b.get("response_cache", False)
+    if not isinstance(cache, bool):
+        raise BadRequest("response_cache must be a boolean")
     secret, info = await ctx.m.gate.registry.create_key(
         name, tenant=tenant, models=models, rpm=_int(b, "rpm"), tpm=_int(b, "tpm"),
-        budgets=specs)
+        budgets=specs, response_cache=cache)
     await ctx.m.gate.refresh()
     return 201, {"key": secret, **info.public(), "budgets": [str(s) for s in specs]}
 

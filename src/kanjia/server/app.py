@@ -30,6 +30,7 @@ from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
 from kanjia.server._guesses import Guesses
 from kanjia.server._jobs import JOBS_PREFIX, job_handler, job_owner
+from kanjia.server._response_cache import CacheHook, cache_headers
 from kanjia.server.access import AccessPolicy, OpenAccess
 from kanjia.server.gateway import CallOutcome, Gateway, RecordSink
 from kanjia.server.metrics import Metrics
@@ -233,7 +234,8 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
     if defer is not None:
         await _deferred(app, scope, send, body, defer)
         return
-    outcome = await app.services.gateway.chat(body, _bearer(scope), t0)
+    outcome = await app.services.gateway.chat(body, _bearer(scope), t0,
+                                              cache=cache_headers(scope))
     if isinstance(outcome, CallOutcome):
         await _asgi.send_bytes(send, 200, outcome.body, outcome.headers)
         return
@@ -425,7 +427,14 @@ def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,
                       reporting_currency=settings.server.reporting_currency,
                       max_attempts=settings.server.max_attempts, sinks=sinks or [],
                       scrub=scrub)
+    from kanjia.cache import ResponseCache
+
+    gateway.cache = CacheHook(ResponseCache(settings.response_cache, redis=settings.redis,
+                                            database=settings.database),
+                              catalog, settings.routes, settings.server.reporting_currency)
     services = Services(settings, catalog, directory, planner, health, metrics, gateway,
                         upstream, access, master, scrub=scrub)
-    return KanjiaApp(services)
+    app = KanjiaApp(services)
+    app.on_shutdown.append(gateway.cache.close)
+    return app
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import random
 import re
@@ -19,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from kanjia.cache import CacheRequest
 from kanjia.catalog import Catalog, Usage, cost_of
 from kanjia.errors import (
     BadRequest,
@@ -33,10 +35,11 @@ from kanjia.errors import (
 from kanjia.metering.record import CallRecord
 from kanjia.routing.directory import Target
 from kanjia.routing.health import HealthBoard
-from kanjia.routing.planner import Plan, Planner
+from kanjia.routing.planner import Plan, Planner, PriceControls, take_controls
 from kanjia.server._admission import Admission
 from kanjia.server._costs import add_cost, chunk_with_cost, price_of
 from kanjia.server._ids import RequestIds
+from kanjia.server._response_cache import CacheHook, CacheSlot
 from kanjia.server._tries import Tries
 from kanjia.server.access import AccessPolicy, Principal, Reservation
 from kanjia.server.metrics import Metrics
@@ -102,6 +105,8 @@ class _Ctx:
     reservation: Reservation | None = None
     upstream_s: float = 0.0
     attempts: list[str] = field(default_factory=list)
+    cache: CacheSlot | None = None    # the response cache's slot, when it is used
+    after: Callable[[CallRecord], None] | None = None  # told of the record once emitted
 
 
 class Gateway:
@@ -134,22 +139,58 @@ class Gateway:
         self._settling: set[asyncio.Future[None]] = set()
         #: streams answered (or answering) whose record is not emitted yet, by request id
         self._unsettled: dict[str, asyncio.Future[None]] = {}
+        #: the response cache (build_app sets it)
+        self.cache: CacheHook | None = None
 
     # -- public entry points ----------------------------------------------------
     async def chat(self, body: dict[str, Any], api_key: str | None, t0: float, *,
-                   api: str = "chat",
-                   principal: Principal | None = None) -> CallOutcome | StreamOutcome:
+                   api: str = "chat", principal: Principal | None = None,
+                   cache: CacheRequest | None = None) -> CallOutcome | StreamOutcome:
         """A chat request; ``api`` is the client API it came in on ("chat", "messages",
         "responses"), recorded as the ledger's ``endpoint``. ``principal``: the caller,
         when known already (deferred work runs as the key that queued it); else
-        ``api_key`` is authenticated."""
+        ``api_key`` is authenticated. ``cache`` is what the client asked of the response
+        cache (its ``x-kanjia-cache`` headers)."""
         self._admit()
-        ctx = await self._begin(api, body, api_key, t0, principal)
+        controls = take_controls(body, self.planner.directory.specs)
+        ctx = await self._begin(api, body, api_key, t0, principal, cache, controls)
+        if ctx.cache is not None:
+            if ctx.cache.hit is not None:
+                return self._cached(ctx, ctx.cache)
+            return await self._cache_miss(ctx, ctx.cache)
         if body.get("stream"):
             return await self._stream(ctx)
         if ctx.plan.cascade is not None:
             return await self._cascade(ctx)
         return await self._complete(ctx)
+
+    def _cached(self, ctx: _Ctx, slot: CacheSlot) -> CallOutcome | StreamOutcome:
+        """A response-cache hit: nothing reserved, nothing called, recorded at cost 0."""
+        assert self.cache is not None
+        ans = self.cache.answer(slot, rid=ctx.rid, ts=ctx.ts, t0=ctx.t0,
+                                endpoint=ctx.endpoint, body=ctx.body, plan=ctx.plan,
+                                principal=ctx.principal)
+        if ans.body is not None:
+            self._emit(ctx, ans.record)
+            return CallOutcome(ans.body, ans.headers, ans.record)
+
+        def finish(disconnected: bool) -> None:
+            ans.record.client_disconnected = disconnected
+            self._emit(ctx, ans.record)
+        return StreamOutcome(ans.headers, ans.chunks or [], _no_frames(), finish)
+
+    async def _cache_miss(self, ctx: _Ctx, slot: CacheSlot) -> CallOutcome | StreamOutcome:
+        """Answer from the vendor and keep the answer when it is whole."""
+        assert self.cache is not None
+        if ctx.body.get("stream"):
+            out = await self._stream(ctx)
+            out.headers["x-kanjia-cache"] = slot.mode
+            ctx.after = self.cache.after(slot)
+            return dataclasses.replace(out, rest=self.cache.tee(slot, out.first, out.rest))
+        done = await (self._cascade(ctx) if ctx.plan.cascade is not None
+                      else self._complete(ctx))
+        await self.cache.store_json(slot, done.body, done.record, done.headers)
+        return done
 
     async def embeddings(self, body: dict[str, Any], api_key: str | None,
                          t0: float) -> CallOutcome:
@@ -169,16 +210,30 @@ class Gateway:
 
     # -- stages -------------------------------------------------------------------
     async def _begin(self, endpoint: str, body: dict[str, Any], api_key: str | None,
-                     t0: float, principal: Principal | None = None) -> _Ctx:
+                     t0: float, principal: Principal | None = None,
+                     cache: CacheRequest | None = None,
+                     controls: PriceControls | None = None) -> _Ctx:
         model = check_model_id(body["model"])
         if principal is None:
             principal = await self.access.authenticate(api_key, model)
         kind = _kind(endpoint)
-        plan = self.admission.narrow(self.planner.plan(model, body, kind), body, kind,
-                                     principal, self.access)
+        plan = self.admission.narrow(self.planner.plan(model, body, kind, controls), body,
+                                     kind, principal, self.access)
         ts = time.time()
         ctx = _Ctx(rid=self._ids.new(ts), t0=t0, ts=ts, endpoint=endpoint,
                    body=body, plan=plan, principal=principal)
+        if self.cache is not None:
+            ctx.cache = await self.cache.open(endpoint, body, plan, principal, cache,
+                                              controls.key() if controls else None)
+            hit = ctx.cache.hit if ctx.cache is not None else None
+            if hit is not None:
+                # a hit costs nothing: reserve 0, which still applies the key's model
+                # allowlist and rate limits to the model that answered
+                if principal.metered:
+                    ctx.reservation = await self.access.reserve(
+                        principal, f"{hit.vendor}/{hit.model}", Decimal(0),
+                        self.reporting_currency, 0)
+                return ctx
         if principal.metered:
             ctx.reservation = await self._reserve(ctx, plan.targets)
         return ctx
@@ -502,6 +557,8 @@ class Gateway:
         self.metrics.observe(rec, overhead)
         for sink in self.sinks:
             sink(rec)
+        if ctx.after is not None:
+            ctx.after(rec)
         if ctx.reservation is not None:
             self.access.settle(ctx.reservation, rec)
         if rec.stream:
@@ -663,6 +720,9 @@ async def _cut(chunks: AsyncIterator[bytes], vendor: str) -> AsyncIterator[bytes
         raise StreamTruncated(f"{vendor}: the stream broke before its end marker "
                               f"({exc.message}); the answer is incomplete",
                               vendor=vendor) from None
+async def _no_frames() -> AsyncIterator[bytes]:
+    return
+    yield  # an async generator that yields nothing
 
 
 def _quiet(task: asyncio.Future[None]) -> None:

@@ -195,6 +195,7 @@ def parse_chat(raw: bytes) -> dict[str, Any]:
     _opt(body, "response_format", dict, "an object")
     _opt(body, "stream_options", dict, "an object")
     _opt(body, "user", str, "a string")
+    _opt(body, "provider", dict, "an object (OpenRouter's provider preferences)")
     return body
 
 

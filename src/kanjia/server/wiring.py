@@ -69,7 +69,8 @@ class MeteredAccess:
         if len(self._principals) > 100_000:
             self._principals.clear()
         made = self._principals[key.id] = _KeyPrincipal(
-            key_id=key.id, tenant=key.tenant, name=key.name, caller=caller)
+            key_id=key.id, tenant=key.tenant, name=key.name, caller=caller,
+            response_cache=key.response_cache)
         return made
 
     def may_use(self, principal: Principal, model_key: str) -> bool:

@@ -186,7 +186,8 @@
       ": saved ", el("strong", { cls: s.saving >= 0 ? "good" : "bad",
                                  text: money(s.saving) + share }), "."]));
     var who = { routing: "through a route (kanjia chose the model)",
-                direct: "named by the client (its own choice)" };
+                direct: "named by the client (its own choice)",
+                response_cache: "answered from kanjia's response cache (no vendor call)" };
     (s.levers || []).forEach(function (l) {
       b.appendChild(el("p", { cls: "note", text: l.requests + " request(s) " +
         (who[l.lever] || l.lever) + ": paid " + money(l.actual) + ", saved " +

@@ -119,6 +119,15 @@ def m004_cache_write_1h() -> list[str]:
             "ADD COLUMN cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0"]
 
 
+@_migration
+def m005_response_cache() -> list[str]:
+    # answers from kanjia's response cache (cost 0) and what each would have cost; keys
+    # whose requests use the cache
+    return ["ALTER TABLE usage_records ADD COLUMN cache_hit SMALLINT NOT NULL DEFAULT 0",
+            "ALTER TABLE usage_records ADD COLUMN saved_nano BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE api_keys ADD COLUMN response_cache SMALLINT NOT NULL DEFAULT 0"]
+
+
 _TABLE = ("CREATE TABLE IF NOT EXISTS kanjia_migrations ("
           "name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
 
