@@ -24,10 +24,11 @@ def _lab() -> ModuleType:
     try:
         import kanjia.lab
     except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] not in LAB_LIBRARIES:
+        library = (exc.name or "").split(".")[0]
+        if library not in LAB_LIBRARIES:
             raise
         raise BadInput(
-            f"kanjia router needs the router lab's libraries ({exc.name} is missing): "
+            f"kanjia router needs the router lab's libraries ({library} is missing): "
             "pip install 'kanjia[lab]'"
         ) from None
     return kanjia.lab
