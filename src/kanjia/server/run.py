@@ -30,8 +30,8 @@ def _uvicorn_config(app: Any, host: str, port: int, workers: int = 1,
 def make_app(settings: Settings) -> KanjiaApp:
     app = build_app(settings)
     wire_extras(app)
-    # usage estimates must not load a tokenizer while serving (it stalls the event loop)
-    app.on_startup.append(app.services.gateway.warm_tokenizers)
+    # tokenizers load on first need, per family, off the event loop (gateway._tokenizer):
+    # only a vendor that omits usage needs one, and five held at once cost ~230 MB RSS
     return app
 
 
