@@ -4,8 +4,11 @@ each vendor, with the tokenizers loaded lazily (now) and eagerly at start-up (be
     python bench/memory.py [--stream] [--omit-usage]
 
 Starts the sandbox and ``kanjia serve --sandbox URL`` twice: ``after`` is the gateway as
-it ships; ``before`` is the same app with the old start-up hook that loaded the tokenizer
-of every model (``Gateway.warm_tokenizers``), started through the same ``serve``. For
+it ships (the estimating tokenizer, o200k, loads at start-up; the exact families of
+DeepSeek, Qwen and older OpenAI models on their first estimate); ``before`` is the same app
+with the old start-up hook that loaded the tokenizer of every model
+(``Gateway.warm_tokenizers``) and the old OpenAI encoders, started through the same
+``serve``. For
 each: VmRSS (/proc/PID/status) once idle, then one chat request per vendor (the first
 chat model the gateway lists for it), timing each first request, then VmRSS again.
 With ``--omit-usage`` every vendor leaves usage out (the sandbox's ``no_usage``
@@ -26,9 +29,13 @@ from typing import Any
 
 from _harness import emit, free_port, process, sandbox
 
-#: the gateway's start-up before the change: make_app plus the eager warm-up hook
+#: the gateway's start-up before the change: make_app plus the eager warm-up hook, and
+#: OpenAI's encodings as full ``tiktoken.Encoding`` objects (without the Rust module on
+#: ``tiktoken``'s namespace, kanjia falls back to them; tiktoken.core keeps its own handle)
 _EAGER = """
 import sys
+import tiktoken
+del tiktoken._tiktoken
 from kanjia.config import load_settings
 from kanjia.server import run
 

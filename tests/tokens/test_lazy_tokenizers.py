@@ -1,5 +1,6 @@
-"""``kanjia serve`` loads no tokenizer at start-up: a vendor that reports usage never needs
-one, and the first estimate loads only its own family's."""
+"""``kanjia serve`` loads one tokenizer at start-up, the estimating one (o200k); a vendor
+that reports usage never needs another, and an exact family's first estimate loads only
+that family's."""
 
 from __future__ import annotations
 
@@ -27,13 +28,18 @@ def test_tokenizers_load_on_first_need_per_family(sandbox: SandboxThread) -> Non
     app = make_app(load_settings(None, sandbox_url=sandbox.url))
     counter = app.services.gateway.counter
     targets = [(t.vendor, t.model) for t in app.services.directory.targets]
-    assert any(v == "deepseek" for v, _ in targets) and any(v == "qwen" for v, _ in targets)
+    exact = [(v, m) for v, m in targets if counter.family(v, m).encoding != "o200k_base"]
+    assert ("deepseek", "deepseek-chat") in exact and ("qwen", "qwen-max") in exact
+    assert not any(counter.ready(v, m) for v, m in targets)       # built: none loaded
     with ServerThread(app) as srv:
-        assert not any(counter.ready(v, m) for v, m in targets)   # started: none loaded
+        # started: the estimating tokenizer only (Claude, Gemini, GLM, ... and gpt-4o)
+        assert counter.ready("anthropic", "claude-3-5-haiku-20241022")
+        assert counter.ready("openai", "gpt-4o-mini")
+        assert not any(counter.ready(v, m) for v, m in exact)
 
         headers, _ = _chat(srv.url, "deepseek/deepseek-chat", "hi")
         assert "x-kanjia-usage" not in headers
-        assert not any(counter.ready(v, m) for v, m in targets)   # usage came from the vendor
+        assert not any(counter.ready(v, m) for v, m in exact)     # usage came from the vendor
 
         headers, _ = _chat(srv.url, "deepseek/deepseek-chat", "hi [[sandbox:no_usage]]")
         assert headers["x-kanjia-usage"] == "estimated"

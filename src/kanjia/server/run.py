@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
@@ -30,8 +31,11 @@ def _uvicorn_config(app: Any, host: str, port: int, workers: int = 1,
 def make_app(settings: Settings) -> KanjiaApp:
     app = build_app(settings)
     wire_extras(app)
-    # tokenizers load on first need, per family, off the event loop (gateway._tokenizer):
-    # only a vendor that omits usage needs one, and five held at once cost ~230 MB RSS
+    # only a vendor that omits usage needs a tokenizer. The estimating one (o200k: every
+    # model without an exact tokenizer, OpenAI's too) loads before serving, as loading holds
+    # the GIL ~0.4 s; the exact families load on first need (all five cost ~230 MB RSS)
+    counter = app.services.gateway.counter
+    app.on_startup.append(lambda: asyncio.to_thread(counter.load_estimator))
     return app
 
 
