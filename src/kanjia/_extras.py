@@ -17,7 +17,8 @@ class MissingExtra(KanjiaError):
     code = "missing_extra"
 
 
-def require(module: str, extra: str, purpose: str) -> None:
-    """Raise :class:`MissingExtra` unless ``module`` can be imported (not importing it)."""
+def require(module: str, extra: str, purpose: str, package: str | None = None) -> None:
+    """Raise :class:`MissingExtra` unless ``module`` (of the distribution ``package``) can
+    be imported; it is not imported here."""
     if find_spec(module) is None:
-        raise MissingExtra(f"{purpose} needs {module}: pip install 'kanjia[{extra}]'")
+        raise MissingExtra(f"{purpose} needs {package or module}: pip install 'kanjia[{extra}]'")

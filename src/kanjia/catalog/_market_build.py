@@ -190,7 +190,7 @@ def _capabilities(model_id: str, name: str | None) -> list[str] | None:
 
 def build_market(catalog: Catalog, today: date | None = None) -> dict[str, Any]:
     """The market file's content for ``catalog`` (kanjia's own sourced data only)."""
-    require("genai_prices", "catalog", "building the market file")
+    require("genai_prices", "catalog", "building the market file", "genai-prices")
     from genai_prices.data_snapshot import get_snapshot
 
     from kanjia.catalog._compare import GENAI_PROVIDERS
