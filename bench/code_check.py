@@ -21,8 +21,8 @@ import time
 import numpy as np
 
 from _harness import percentiles
-from kanjia.routing.quality import CodeChecker, load_dataset
-from kanjia.routing.quality._codecheck import extract_tests
+from kanjia.lab import CodeChecker, load_dataset
+from kanjia.lab._codecheck import extract_tests
 
 
 def main() -> None:

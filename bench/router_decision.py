@@ -15,7 +15,8 @@ import time
 import numpy as np
 
 from _harness import percentiles
-from kanjia.routing.quality import QualityRouter, load_dataset
+from kanjia.lab import load_dataset
+from kanjia.routing.quality import QualityRouter
 
 
 def main() -> None:

@@ -54,11 +54,34 @@ def _check_charts(driver: Any) -> dict[str, Any]:
 def _screenshot(driver: Any, path: Path) -> Path:
     """The whole page: grow the window to the document's height, then shoot."""
     height = int(driver.execute_script("return document.documentElement.scrollHeight"))
-    driver.set_window_size(1440, min(height + 140, 6000))
-    time.sleep(0.3)  # Chart.js redraws on resize
+    _resize(driver, 1440, min(height + 140, 6000))
     assert driver.save_screenshot(str(path))
-    driver.set_window_size(1440, 1000)
+    _resize(driver, 1440, 1000)
     return path
+
+
+#: resolves once the viewport is no longer ``arguments[0]`` px high (the resize has been
+#: laid out: Chart.js's ResizeObserver has fired and redrawn, animations are off on resize)
+#: and two frames have been painted since
+_RESIZED = """
+var before = arguments[0], done = arguments[arguments.length - 1];
+function painted() { requestAnimationFrame(function () { requestAnimationFrame(done); }); }
+(function check() {
+  if (window.innerHeight !== before) { painted(); } else { requestAnimationFrame(check); }
+})();
+"""
+
+
+def _resize(driver: Any, width: int, height: int) -> None:
+    """Resize the window and wait until the page has been laid out and repainted at the new
+    size (a no-op wait when the size does not change)."""
+    before = driver.get_window_size()
+    if (before["width"], before["height"]) == (width, height):
+        return
+    inner = driver.execute_script("return window.innerHeight")
+    driver.set_window_size(width, height)
+    if before["height"] != height:
+        driver.execute_async_script(_RESIZED, inner)
 
 
 def _not_injected(driver: Any) -> None:

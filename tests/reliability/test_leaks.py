@@ -54,18 +54,31 @@ def _burst(gw: Gw, seed: int, n: int = 120, threads: int = 24) -> None:
     assert not c.errors, c.errors[:3]
 
 
+def _steady_fds(timeout: float = 5.0) -> int:
+    """The open descriptors once sockets closing after the tasks have closed: the same count
+    on three reads in a row, 50 ms apart."""
+    deadline = time.monotonic() + timeout
+    reads = [open_fds()]
+    while len(reads) < 3 or len(set(reads[-3:])) > 1:
+        assert time.monotonic() < deadline, f"open descriptors never settled: {reads[-5:]}"
+        time.sleep(0.05)
+        reads.append(open_fds())
+    return reads[-1]
+
+
 def test_bursts_leave_no_tasks_or_connections_behind(gw: Gw) -> None:
     base_tasks = gw.tasks()
     _burst(gw, 0)
     assert gw.settle(base_tasks) <= base_tasks
-    time.sleep(0.3)
-    fds_after_first = open_fds()
+    fds_after_first = _steady_fds()
     for seed in (1000, 2000):
         _burst(gw, seed)
         assert gw.settle(base_tasks) <= base_tasks
-    time.sleep(0.3)
     # pooled keep-alive connections may vary a little with the interleaving; leaks grow
-    # with every burst (here: 240 more requests)
+    # with every burst (here: 240 more requests), and never come back down
+    deadline = time.monotonic() + 5.0
+    while open_fds() > fds_after_first + 24 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert open_fds() <= fds_after_first + 24
     # one record per request, and every record settled
     n = 3 * 120

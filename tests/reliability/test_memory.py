@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -50,27 +50,60 @@ def proc_gateway(rel_sandbox: SandboxThread) -> Iterator[tuple[str, int]]:
         stop_process(p)
 
 
-def _probe_max_latency(url: str, stop: threading.Event, out: list[float]) -> None:
-    while not stop.is_set():
-        t = time.monotonic()
-        request(url, "GET", "/healthz", timeout=10)
-        out.append(time.monotonic() - t)
-        time.sleep(0.01)
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _wait_until(ready: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+class _Probe:
+    """Health checks in a loop on a thread; each one's latency, and a condition to wait
+    for a number of them."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.latencies: list[float] = []
+        self.stop = threading.Event()
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            t = time.monotonic()
+            request(self.url, "GET", "/healthz", timeout=10)
+            with self.changed:
+                self.latencies.append(time.monotonic() - t)
+                self.changed.notify_all()
+            self.stop.wait(0.01)
+
+    def wait_for(self, n: int, timeout: float = 10.0) -> None:
+        """Until ``n`` probes have completed."""
+        with self.changed:
+            assert self.changed.wait_for(lambda: len(self.latencies) >= n, timeout), \
+                f"{len(self.latencies)} of {n} health probes in {timeout} s"
 
 
 def test_first_usage_estimate_does_not_stall_the_event_loop(
         proc_gateway: tuple[str, int]) -> None:
     url, _ = proc_gateway
     assert chat(url, "warm").status == 200
-    lat: list[float] = []
-    stop = threading.Event()
-    t = threading.Thread(target=_probe_max_latency, args=(url, stop, lat))
-    t.start()
-    time.sleep(0.2)
-    r = chat(url, "no usage here [[sandbox:no_usage]]", model="openai/gpt-4o-mini")
-    time.sleep(0.2)
-    stop.set()
-    t.join(10)
+    probe = _Probe(url)
+    probe.thread.start()
+    try:
+        probe.wait_for(5)  # probing before the request
+        r = chat(url, "no usage here [[sandbox:no_usage]]", model="openai/gpt-4o-mini")
+        # the reply waited for the estimate, so the tokenizer has loaded; a probe that was
+        # in flight meanwhile has finished once two more have
+        probe.wait_for(len(probe.latencies) + 2)
+    finally:
+        probe.stop.set()
+        probe.thread.join(10)
+    lat = probe.latencies
     assert r.status == 200 and r.headers.get("x-kanjia-usage") == "estimated"
     assert max(lat) < 0.15, f"health probe stalled {max(lat) * 1000:.0f} ms"
 
@@ -83,11 +116,14 @@ def test_abandoned_streams_memory_is_bounded(proc_gateway: tuple[str, int]) -> N
     chat(url, "warm [[sandbox:no_usage]]", model="openai/gpt-4o-mini")
     after: list[int] = []
     for _ in range(3):
+        fds = _fds(pid)
         socks = Concurrently(lambda i: _open_stream(url), 150).run(30).results
         for s in socks:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             s.close()
-        time.sleep(1.0)
+        # the gateway has let go of the dropped streams: their client and upstream sockets
+        _wait_until(lambda fds=fds: _fds(pid) <= fds + 16, 15,  # type: ignore[misc]
+                    "the gateway to close dropped streams")
         assert chat(url, "still there?").status == 200
         after.append(_rss(pid))
     growth = after[-1] - after[0]

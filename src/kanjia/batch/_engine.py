@@ -24,8 +24,7 @@ from kanjia.catalog import Usage
 from kanjia.errors import BadRequest, KanjiaError, ModelNotFound, UpstreamError
 from kanjia.routing.directory import Target
 from kanjia.server.access import Principal, Reservation
-from kanjia.vendors import Deployment
-from kanjia.vendors._batch import BatchItem, ItemResult, batch_adapter_for
+from kanjia.vendors import BatchItem, Deployment, ItemResult, batch_adapter_for
 
 if TYPE_CHECKING:
     from kanjia.server.app import Services

@@ -6,7 +6,7 @@ from __future__ import annotations
 import aiohttp
 
 from kanjia.errors import UpstreamError, UpstreamTimeout
-from kanjia.vendors._batch import BatchCall
+from kanjia.vendors import BatchCall
 
 __all__ = ["VendorIO"]
 

@@ -12,7 +12,7 @@ from kanjia.catalog import most_cost
 from kanjia.routing.defer import cheapest_send_time
 from kanjia.routing.directory import Target
 from kanjia.routing.planner import Planner
-from kanjia.vendors._batch import batch_adapter_for
+from kanjia.vendors import batch_adapter_for
 from kanjia.vendors._batch_openai import OPENAI_STYLE
 
 __all__ = ["VENDOR_WINDOW_S", "Way", "choose_way"]

@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from kanjia._extras import require
 from kanjia.catalog._catalog import Catalog
 from kanjia.catalog._model import ModelEntry, PricePeriod
 
@@ -111,6 +112,7 @@ def shade(color: str, n: int) -> str:
 def render_chart(catalog: Catalog, out: Path, vendors: Sequence[str] = (),
                  currency: str = "CNY", today: date | None = None) -> int:
     """Draw the chart to ``out`` (.png, .svg or .html); returns the number of lines."""
+    require("matplotlib", "charts", "drawing the price chart")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.dates import DateFormatter, MonthLocator
     from matplotlib.figure import Figure

@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from kanjia._extras import require
 from kanjia.catalog._catalog import Catalog
 from kanjia.catalog._model import ModelEntry
 from kanjia.errors import ConfigError
@@ -135,6 +136,7 @@ def _raw_diff(catalog: Catalog, name: str, model: ModelEntry, their_id: str, at:
 def compare_genai_prices(catalog: Catalog, at: datetime | None = None,
                          tolerance: Decimal = TOLERANCE) -> Comparison:
     """Our prices against the snapshot bundled in genai-prices (offline)."""
+    require("genai_prices", "catalog", "comparing with genai-prices", "genai-prices")
     from genai_prices.data_snapshot import get_snapshot
     from genai_prices.types import TieredPrices
 

@@ -22,6 +22,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from kanjia._extras import require
 from kanjia.catalog._catalog import Catalog
 
 __all__ = ["MARKET_FILE", "NOT_CALLABLE", "PROVIDER_VENDORS", "SKIPPED_PROVIDERS", "build_market",
@@ -189,6 +190,7 @@ def _capabilities(model_id: str, name: str | None) -> list[str] | None:
 
 def build_market(catalog: Catalog, today: date | None = None) -> dict[str, Any]:
     """The market file's content for ``catalog`` (kanjia's own sourced data only)."""
+    require("genai_prices", "catalog", "building the market file", "genai-prices")
     from genai_prices.data_snapshot import get_snapshot
 
     from kanjia.catalog._compare import GENAI_PROVIDERS

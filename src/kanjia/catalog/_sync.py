@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from kanjia._extras import require
 from kanjia.catalog._catalog import Catalog
 from kanjia.catalog._model import ModelEntry
 from kanjia.catalog._override import Override
@@ -201,6 +202,7 @@ def _kanjia(raw: dict[str, Any], vendor: str, label: str) -> list[Offer]:
 
 def genai_offers(catalog: Catalog) -> list[Offer]:
     """The genai-prices snapshot's current prices for kanjia's own models."""
+    require("genai_prices", "catalog", "reading genai-prices", "genai-prices")
     from genai_prices.data_snapshot import get_snapshot
     from genai_prices.types import TieredPrices
 

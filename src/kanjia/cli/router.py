@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import click
@@ -12,7 +13,25 @@ import orjson
 from kanjia.cli._common import BadInput
 
 if TYPE_CHECKING:
-    from kanjia.routing.quality import CodeChecker
+    from kanjia.lab import CodeChecker
+
+#: the libraries of the ``lab`` extra: one of them missing means the extra is not installed
+LAB_LIBRARIES = frozenset({"scipy", "pandas", "pyarrow", "matplotlib"})
+
+
+def _lab() -> ModuleType:
+    """The router lab, or a one-line error saying how to install it."""
+    try:
+        import kanjia.lab
+    except ModuleNotFoundError as exc:
+        library = (exc.name or "").split(".")[0]
+        if library not in LAB_LIBRARIES:
+            raise
+        raise BadInput(
+            f"kanjia router needs the router lab's libraries ({library} is missing): "
+            "pip install 'kanjia[lab]'"
+        ) from None
+    return kanjia.lab
 
 
 @click.group()
@@ -35,13 +54,12 @@ def router() -> None:
 )
 def train(data_dir: str, out: Path, folds: int, no_cascades: bool, code_checks: bool) -> None:
     """Fit on the train split only and write the router file (.npz, no pickles)."""
-    from kanjia.routing.quality import TrainOptions, load_dataset, train_router
-
+    lab = _lab()
     if code_checks:
         _isolated_checker()
-    data = load_dataset(data_dir)
-    options = TrainOptions(folds=folds, cascades=not no_cascades, code_checks=code_checks)
-    model = train_router(data, options, log=lambda msg: click.echo(msg, err=True))
+    data = lab.load_dataset(data_dir)
+    options = lab.TrainOptions(folds=folds, cascades=not no_cascades, code_checks=code_checks)
+    model = lab.train_router(data, options, log=lambda msg: click.echo(msg, err=True))
     model.save(out)
     click.echo(
         f"wrote {out} ({len(model.models)} models, tasks: {', '.join(model.plans)})", err=True
@@ -68,33 +86,29 @@ def evaluate_command(
     data_dir: str, router_file: Path, as_json: bool, plot: Path | None, code_checks: bool
 ) -> None:
     """Report on the test split only: curve, baselines, AIQ, APGR/CPT, decision time."""
-    from kanjia.routing.quality import QualityRouter, evaluate, load_dataset
+    from kanjia.routing.quality import QualityRouter
 
-    data = load_dataset(data_dir)
+    lab = _lab()
+    data = lab.load_dataset(data_dir)
     model = QualityRouter.load(router_file)
     if code_checks:
         model = model.with_checker(_isolated_checker())
-    report = evaluate(model, data)
+    report = lab.evaluate(model, data)
     report["data"] = str(data_dir)
     if plot is not None:
-        from kanjia.routing.quality import plot_report
-
-        plot_report(report, plot, title=f"{Path(data_dir).name}: test split")
+        lab.plot_report(report, plot, title=f"{Path(data_dir).name}: test split")
     if as_json:
         sys.stdout.write(orjson.dumps(report, option=orjson.OPT_SERIALIZE_NUMPY).decode() + "\n")
         return
-    from kanjia.routing.quality import format_summary
-
-    click.echo(format_summary(report))
+    click.echo(lab.format_summary(report))
 
 
 def _isolated_checker() -> CodeChecker:
     """A code checker, or a one-line error when this machine cannot isolate one."""
-    from kanjia.routing.quality import CodeChecker, CodeCheckUnavailable
-
-    checker = CodeChecker()
+    lab = _lab()
+    checker: CodeChecker = lab.CodeChecker()
     try:
         checker.ensure_available()
-    except CodeCheckUnavailable as exc:
+    except lab.CodeCheckUnavailable as exc:
         raise BadInput(f"--code-checks: {exc}") from None
     return checker

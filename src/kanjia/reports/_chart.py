@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from kanjia._extras import require
+
 __all__ = ["breakeven_chart", "report_chart"]
 
 _API = "#1f4fd1"
@@ -21,6 +23,7 @@ def _png(fig: Any) -> bytes:
 
 
 def _figure(width: float, height: float) -> Any:
+    require("matplotlib", "charts", "drawing a chart")
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height))

@@ -1,5 +1,6 @@
 """A report as one self-contained HTML page: inline CSS, tables, the chart as an
-embedded PNG. Nothing is fetched from anywhere."""
+embedded PNG (without the ``charts`` extra the page says so in place of the chart).
+Nothing is fetched from anywhere."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
+from kanjia._extras import MissingExtra
 from kanjia.reports._chart import breakeven_chart, report_chart
 
 __all__ = ["render_html"]
@@ -120,8 +122,14 @@ def render_html(report: dict[str, Any]) -> str:
     """The page for any report dict of ``kanjia.reports``."""
     kind = report.get("kind", "spend")
     title = _TITLES.get(kind, "Report")
-    png = breakeven_chart(report) if kind == "breakeven" else report_chart(report)
+    no_chart = None
+    try:
+        png = breakeven_chart(report) if kind == "breakeven" else report_chart(report)
+    except MissingExtra as exc:
+        png, no_chart = None, exc.message
     body = [f"<h1>kanjia: {_e(title)}</h1>", _meta(report), _summary(report)]
+    if no_chart is not None:
+        body.append(f"<p class='meta'>no chart: {_e(no_chart)}</p>")
     if png is not None:
         data = base64.b64encode(png).decode()
         body.append(f"<p><img alt='chart' src='data:image/png;base64,{data}'></p>")

@@ -106,3 +106,12 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 def sse_frames(payloads: Iterable[bytes]) -> bytes:
     return b"".join(b"data: " + p + b"\n\n" for p in payloads)
+
+
+def bearer(scope: Scope) -> str | None:
+    """The API key a request presents: ``Authorization: Bearer``, ``x-api-key`` or
+    ``api-key``."""
+    auth = header(scope, b"authorization")
+    if auth and auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    return header(scope, b"x-api-key") or header(scope, b"api-key")

@@ -100,7 +100,7 @@ class KanjiaApp:
         from kanjia.server._ingress import register
 
         register(self)  # the Anthropic Messages and OpenAI Responses APIs
-        from kanjia.batch._http import register as register_batches
+        from kanjia.server._batches_http import register as register_batches
 
         register_batches(self)  # the OpenAI-compatible Files and Batches APIs
 
@@ -219,11 +219,7 @@ class KanjiaApp:
                 return
 
 
-def _bearer(scope: Scope) -> str | None:
-    auth = _asgi.header(scope, b"authorization")
-    if auth and auth[:7].lower() == "bearer ":
-        return auth[7:].strip() or None
-    return _asgi.header(scope, b"x-api-key") or _asgi.header(scope, b"api-key")
+_bearer = _asgi.bearer
 
 
 async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import resource
@@ -55,8 +56,11 @@ def _raise_fd_limit() -> None:
 def make_app(settings: Settings) -> KanjiaApp:
     app = build_app(settings)
     wire_extras(app)
-    # usage estimates must not load a tokenizer while serving (it stalls the event loop)
-    app.on_startup.append(app.services.gateway.warm_tokenizers)
+    # only a vendor that omits usage needs a tokenizer. The estimating one (o200k: every
+    # model without an exact tokenizer, OpenAI's too) loads before serving, as loading holds
+    # the GIL ~0.4 s; the exact families load on first need (all five cost ~230 MB RSS)
+    counter = app.services.gateway.counter
+    app.on_startup.append(lambda: asyncio.to_thread(counter.load_estimator))
     return app
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kanjia.tokens._families import Family, family_for
+from kanjia.tokens._families import FAMILIES, Family, family_for
 from kanjia.tokens._openai import Encoder, load_openai_encoding
 from kanjia.tokens._request import embedding_inputs, extra_content, rough_tokens
 
@@ -57,6 +57,11 @@ class TokenCounter:
     def load(self, vendor: str, model: str) -> None:
         """Load the tokenizer ``model`` counts with (blocking: call it off the event loop)."""
         self._encoder(family_for(vendor, model).encoding)
+
+    def load_estimator(self) -> None:
+        """Load the tokenizer of the ``estimate`` family (blocking): it counts every model
+        that has no exact tokenizer, and OpenAI's o200k models."""
+        self._encoder(FAMILIES["estimate"].encoding)
 
     def warm(self, models: Iterable[tuple[str, str]]) -> None:
         """Load the tokenizers of every (vendor, model), each once (blocking)."""

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kanjia.catalog import Usage
-from kanjia.vendors.base import Adapter, Deployment
+from kanjia.vendors.base import Deployment
 
-__all__ = ["BatchAdapter", "BatchCall", "BatchItem", "ItemResult", "VendorBatch",
-           "batch_adapter_for"]
+__all__ = ["BatchAdapter", "BatchCall", "BatchItem", "ItemResult", "VendorBatch"]
+
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +87,3 @@ class BatchAdapter(Protocol):
     def results(self, dep: Deployment, batch: VendorBatch) -> list[BatchCall]: ...
 
     def parse_results(self, data: bytes, model: str, endpoint: str) -> list[ItemResult]: ...
-
-
-def batch_adapter_for(vendor: str, adapter: Adapter) -> BatchAdapter | None:
-    """The vendor's batch adapter, or None when kanjia cannot use its batch API."""
-    from kanjia.vendors._batch_anthropic import AnthropicBatch
-    from kanjia.vendors._batch_openai import OPENAI_STYLE, OpenAIBatch
-
-    if vendor == "anthropic":
-        return AnthropicBatch(adapter)
-    paths = OPENAI_STYLE.get(vendor)
-    return OpenAIBatch(adapter, paths) if paths is not None else None

@@ -1,5 +1,7 @@
-"""The quality router: which model will answer this prompt well, learned from recorded
-outcomes, with the cascade objective and the offline evaluation (issue 8).
+"""The quality router as the gateway runs it: which model will answer this prompt well,
+learned from recorded outcomes, and the cascade objective (issue 8). Training, evaluation,
+the data readers, plots and the code-check jail are the router lab (``kanjia.lab``,
+``pip install 'kanjia[lab]'``); nothing here imports it.
 
 Run time::
 
@@ -9,29 +11,7 @@ Run time::
     run = router.start(prompt, task, weight)          # cascade: next_model/observe/answer
 """
 
-from kanjia.routing.quality._cascade import CascadePolicy, CascadeRun
-from kanjia.routing.quality._codecheck import CodeChecker, CodeCheckUnavailable, SandboxLimits
-from kanjia.routing.quality._dataset import Dataset
-from kanjia.routing.quality._evaluate import evaluate
-from kanjia.routing.quality._loading import data_root, load_dataset
-from kanjia.routing.quality._plot import plot_report
+from kanjia.routing.quality._cascade import AnswerChecker, CascadePolicy, CascadeRun
 from kanjia.routing.quality._router import QualityRouter
-from kanjia.routing.quality._summary import format_summary
-from kanjia.routing.quality._train import TrainOptions, train_router
 
-__all__ = [
-    "CascadePolicy",
-    "CascadeRun",
-    "CodeCheckUnavailable",
-    "CodeChecker",
-    "Dataset",
-    "QualityRouter",
-    "SandboxLimits",
-    "TrainOptions",
-    "data_root",
-    "evaluate",
-    "format_summary",
-    "load_dataset",
-    "plot_report",
-    "train_router",
-]
+__all__ = ["AnswerChecker", "CascadePolicy", "CascadeRun", "QualityRouter"]

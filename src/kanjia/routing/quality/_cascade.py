@@ -4,25 +4,44 @@ far is reliable enough to stop. The client gets one answer and is billed for eve
 
 Three scorers: on choice tasks a vote over the answers' options (``_vote``: agreement of
 the called models, weighted by each one's confusion table); on code tasks the share of the
-other answers' tests each answer's code passes (``_codecheck``, when running code is
-allowed); elsewhere logistic heads on the answers' keys, their agreement, their shape and
-the prompt-level prior."""
+other answers' tests each answer's code passes (an :class:`AnswerChecker`, the lab's
+``CodeChecker``, when running code is allowed: offline only); elsewhere logistic heads on
+the answers' keys, their agreement, their shape and the prompt-level prior."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from kanjia.routing.quality._answers import answer_key, answer_shape, jaccard, word_set
-from kanjia.routing.quality._codecheck import CodeChecker, rank_answers
 from kanjia.routing.quality._logistic import LinearHeads
 from kanjia.routing.quality._vote import VoteModel, answer_codes
 
 FloatArray = npt.NDArray[np.float64]
+
+
+class AnswerChecker(Protocol):
+    """Scores code answers by running them (``kanjia.lab.CodeChecker``, offline only: the
+    gateway never runs a model's code)."""
+
+    def scores(self, responses: Sequence[str | None]) -> list[float]:
+        """Per answer: the share of the other answers' tests its code passes; NaN when
+        the other answers wrote no tests."""
+        ...
+
+
+def rank_answers(scores: Sequence[float], prior: Sequence[float]) -> tuple[int, float]:
+    """(position of the answer to return, its score): the best score, ties (and answers
+    nobody wrote tests for) going to the highest ``prior`` (in [0, 1]: the model's train
+    accuracy on the task); the score is NaN when no answer could be checked."""
+    keys = [(-1.0 if math.isnan(s) else s) + 1e-3 * p for s, p in zip(scores, prior, strict=True)]
+    best = max(range(len(keys)), key=keys.__getitem__)
+    return best, scores[best]
 
 
 @dataclass(frozen=True)
@@ -99,7 +118,7 @@ class CascadeRun:
     policy: CascadePolicy
     prior_logits: Sequence[float]
     prompt: str = ""
-    checker: CodeChecker | None = None
+    checker: AnswerChecker | None = None
     _responses: list[str | None] = field(default_factory=list)
     _chosen: str | None = None
     quality: float = float("nan")

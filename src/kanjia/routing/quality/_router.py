@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kanjia.routing.quality._cascade import CascadePolicy, CascadeRun, feature_dim
-from kanjia.routing.quality._codecheck import CodeChecker
+from kanjia.routing.quality._cascade import AnswerChecker, CascadePolicy, CascadeRun, feature_dim
 from kanjia.routing.quality._decide import pick_by_target, pick_by_weight
 from kanjia.routing.quality._features import FeatureSpace
 from kanjia.routing.quality._logistic import LinearHeads, sigmoid
 from kanjia.routing.quality._plan import ANY_TASK, TaskPlan, route_only_plan
+from kanjia.routing.quality._storage import StoredRouter, read_router, write_router
 
 FloatArray = npt.NDArray[np.float64]
 DEFAULT_WEIGHT = 0.9
@@ -34,21 +34,21 @@ class QualityRouter:
     info: Mapping[str, Any] = field(default_factory=dict)
     #: runs answers' code for code-check cascades (offline evaluation only: the gateway
     #: never sets one); without one they call their most accurate model alone
-    checker: CodeChecker | None = field(default=None, compare=False)
+    checker: AnswerChecker | None = field(default=None, compare=False)
 
     # -- loading -----------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path) -> QualityRouter:
-        from kanjia.routing.quality._storage import read_router
-
-        return read_router(Path(path))
+        s = read_router(Path(path))
+        return cls(s.features, s.heads, s.model_names, s.expected_cost, s.cost_scale,
+                   s.plans, s.cascades, s.info)
 
     def save(self, path: str | Path) -> None:
-        from kanjia.routing.quality._storage import write_router
+        stored = StoredRouter(self.features, self.heads, self.model_names, self.expected_cost,
+                              self.cost_scale, self.plans, self.cascades, self.info)
+        write_router(stored, Path(path))
 
-        write_router(self, Path(path))
-
-    def with_checker(self, checker: CodeChecker | None) -> QualityRouter:
+    def with_checker(self, checker: AnswerChecker | None) -> QualityRouter:
         """This router, running answers' code with ``checker`` (``None``: never)."""
         return replace(self, checker=checker)
 

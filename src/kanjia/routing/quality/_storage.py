@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +17,27 @@ from kanjia.routing.quality._cascade import CascadePolicy
 from kanjia.routing.quality._features import FeatureSpace
 from kanjia.routing.quality._logistic import LinearHeads
 from kanjia.routing.quality._plan import Choice, TaskPlan
-from kanjia.routing.quality._router import QualityRouter
 from kanjia.routing.quality._vote import VoteModel
 
 FORMAT = "kanjia-quality-router/2"
 
 
-def write_router(router: QualityRouter, path: Path) -> None:
+@dataclass(frozen=True)
+class StoredRouter:
+    """What a router file holds: the fields of ``QualityRouter`` (which reads and writes
+    itself through this module, so this module does not know the router class)."""
+
+    features: FeatureSpace
+    heads: LinearHeads
+    model_names: tuple[str, ...]
+    expected_cost: Mapping[str, npt.NDArray[np.float64]]
+    cost_scale: float
+    plans: Mapping[str, TaskPlan] = field(default_factory=dict)
+    cascades: Mapping[str, tuple[CascadePolicy, ...]] = field(default_factory=dict)
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+def write_router(router: StoredRouter, path: Path) -> None:
     arrays: dict[str, npt.NDArray[Any]] = {
         "idf": router.features.idf.astype(np.float32),
         "head_weights": router.heads.weights.astype(np.float32),
@@ -77,7 +93,7 @@ def write_router(router: QualityRouter, path: Path) -> None:
     path.write_bytes(buffer.getvalue())
 
 
-def read_router(path: Path) -> QualityRouter:
+def read_router(path: Path) -> StoredRouter:
     with np.load(path, allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     header = json.loads(arrays["header"].tobytes().decode("utf-8"))
@@ -136,7 +152,7 @@ def read_router(path: Path) -> QualityRouter:
         )
         for task, rows in header["plans"].items()
     }
-    return QualityRouter(
+    return StoredRouter(
         features=features,
         heads=heads,
         model_names=tuple(header["models"]),

@@ -13,15 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from kanjia.routing.quality._search import Candidate, candidate_models
-from kanjia.routing.quality._vote import (
-    VoteModel,
-    answer_codes,
-    choice_vocabulary,
-    fit_vote,
-    right_options,
-    vote_arrays,
-)
+from kanjia.lab._search import Candidate, candidate_models
+from kanjia.lab._votefit import choice_vocabulary, fit_vote, right_options, vote_arrays
+from kanjia.routing.quality._vote import VoteModel, answer_codes
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -18,8 +18,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from kanjia.batch._engine import BatchEngine, BatchNotFound
-from kanjia.batch._store import BatchStore, store_path
+from kanjia.batch import BatchEngine, BatchNotFound, BatchStore, store_path
 from kanjia.errors import BadRequest
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
@@ -70,9 +69,7 @@ async def _engine(app: KanjiaApp) -> BatchEngine:
 
 
 async def _who(app: KanjiaApp, scope: Scope) -> tuple[str | None, str, Principal]:
-    from kanjia.server.app import _bearer
-
-    key = _bearer(scope)
+    key = _asgi.bearer(scope)
     principal = await app.services.access.authenticate(key, "")
     return key, principal.key_id or "", principal
 

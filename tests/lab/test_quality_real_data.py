@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kanjia.routing.quality import data_root, load_dataset
-from kanjia.routing.quality._baselines import task_label
+from kanjia.lab import data_root, load_dataset
+from kanjia.lab._baselines import task_label
 
 ROUTERBENCH = data_root() / "routerbench"
 

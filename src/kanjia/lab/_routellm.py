@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kanjia.routing.quality._dataset import Dataset
-from kanjia.routing.quality._prices import ASSUMED_OUTPUT_TOKENS, TOKENIZER, price_of
-from kanjia.routing.quality._split import hash_split
-from kanjia.routing.quality._tokens import count_tokens
+from kanjia.lab._dataset import Dataset
+from kanjia.lab._prices import ASSUMED_OUTPUT_TOKENS, TOKENIZER, price_of
+from kanjia.lab._split import hash_split
+from kanjia.lab._tokens import count_tokens
 
 TEST_FRACTION = 0.3
 RESPONSE_SUFFIX = "_response"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kanjia.routing.quality._dataset import Dataset
-from kanjia.routing.quality._routellm import read_routellm
-from kanjia.routing.quality._routerbench import is_routerbench_file, read_routerbench
+from kanjia.lab._dataset import Dataset
+from kanjia.lab._routellm import read_routellm
+from kanjia.lab._routerbench import is_routerbench_file, read_routerbench
 
 DATA_ENV = "KANJIA_DATA_DIR"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kanjia.routing.quality._dataset import Dataset
+from kanjia.lab._dataset import Dataset
 
 COST_SUFFIX = "|total_cost"
 RESPONSE_SUFFIX = "|model_response"

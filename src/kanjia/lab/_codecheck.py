@@ -108,15 +108,6 @@ def extract_tests(text: str | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def rank_answers(scores: Sequence[float], prior: Sequence[float]) -> tuple[int, float]:
-    """(position of the answer to return, its score): the best score, ties (and answers
-    nobody wrote tests for) going to the highest ``prior`` (in [0, 1]: the model's train
-    accuracy on the task); the score is NaN when no answer could be checked."""
-    keys = [(-1.0 if math.isnan(s) else s) + 1e-3 * p for s, p in zip(scores, prior, strict=True)]
-    best = max(range(len(keys)), key=keys.__getitem__)
-    return best, scores[best]
-
-
 class CodeCheckUnavailable(RuntimeError):
     """This machine cannot isolate a code check (no unprivileged namespaces)."""
 
@@ -147,7 +138,7 @@ def isolation_prefix() -> tuple[str, ...] | None:
 
 
 def _child_source() -> str:
-    return resources.files("kanjia.routing.quality").joinpath("_coderun.py").read_text()
+    return resources.files("kanjia.lab").joinpath("_coderun.py").read_text()
 
 
 def _valid(result: object, tests: Sequence[str]) -> Passes:

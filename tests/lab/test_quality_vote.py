@@ -7,18 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kanjia.routing.quality import CascadePolicy, CascadeRun, QualityRouter, load_dataset
+from kanjia.lab import load_dataset
+from kanjia.lab._fit import fit_heads
+from kanjia.lab._levels import global_levels, task_hull
+from kanjia.lab._search import Candidate
+from kanjia.lab._votefit import choice_vocabulary, fit_vote, right_options, vote_arrays
+from kanjia.routing.quality import CascadePolicy, CascadeRun, QualityRouter
 from kanjia.routing.quality._answers import choice_key, prompt_options
-from kanjia.routing.quality._logistic import fit_heads
-from kanjia.routing.quality._plan import global_levels, task_hull
-from kanjia.routing.quality._search import Candidate
-from kanjia.routing.quality._vote import (
-    answer_codes,
-    choice_vocabulary,
-    fit_vote,
-    right_options,
-    vote_arrays,
-)
+from kanjia.routing.quality._vote import answer_codes
 
 PROMPT = "Which one?\nA) Kyle\nB) Logan\nPrint only a single choice. Answer:"
 

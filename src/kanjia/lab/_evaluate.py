@@ -7,18 +7,16 @@ from typing import Any
 
 import numpy as np
 
-from kanjia.routing.quality._baselines import (
+from kanjia.lab._baselines import (
     Baseline,
     oracle,
     random_mix,
     single_models,
     task_label,
 )
-from kanjia.routing.quality._dataset import Dataset
-from kanjia.routing.quality._metrics import aiq, apgr, cpt, dominance_margin
-from kanjia.routing.quality._plan import WEIGHTS
-from kanjia.routing.quality._router import QualityRouter
-from kanjia.routing.quality._simulate import (
+from kanjia.lab._dataset import Dataset
+from kanjia.lab._metrics import aiq, apgr, cpt, dominance_margin
+from kanjia.lab._simulate import (
     Outcome,
     ReplayCache,
     route_by_target,
@@ -26,6 +24,8 @@ from kanjia.routing.quality._simulate import (
     router_logits,
     run_plan,
 )
+from kanjia.routing.quality._plan import WEIGHTS
+from kanjia.routing.quality._router import QualityRouter
 
 TARGETS = tuple(float(t) for t in np.round(np.linspace(0.05, 0.99, 48), 4))
 BUDGETS = (0.13, 0.25)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from quality_synthetic import MODELS
 
-from kanjia.routing.quality import load_dataset
-from kanjia.routing.quality._prices import price_of
-from kanjia.routing.quality._tokens import count_tokens
+from kanjia.lab import load_dataset
+from kanjia.lab._prices import price_of
+from kanjia.lab._tokens import count_tokens
 
 
 def test_routerbench_layout_is_read_without_a_fixed_model_list(bench_dir: Path) -> None:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from quality_synthetic import COSTS, MODELS
 
-from kanjia.routing.quality import QualityRouter, load_dataset
+from kanjia.lab import load_dataset
+from kanjia.routing.quality import QualityRouter
 from kanjia.routing.quality._decide import pick_by_target, picks_by_target
 
 

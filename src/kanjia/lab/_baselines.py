@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kanjia.routing.quality._dataset import Dataset
-from kanjia.routing.quality._metrics import Point
+from kanjia.lab._dataset import Dataset
+from kanjia.lab._metrics import Point
 from kanjia.routing.quality._plan import WEIGHTS
 
 #: The per-task router's headline point: weight 0.9 reproduces the reference choice on

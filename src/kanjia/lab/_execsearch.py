@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from kanjia.routing.quality._codecheck import CodeChecker, Job, cross_jobs, extract_code
-from kanjia.routing.quality._search import Candidate, candidate_models
+from kanjia.lab._codecheck import CodeChecker, Job, cross_jobs, extract_code
+from kanjia.lab._search import Candidate, candidate_models
 
 FloatArray = npt.NDArray[np.float64]
 Responses = Sequence[Sequence[str | None]]

@@ -21,13 +21,13 @@ def pair_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def bench_router(bench_dir: Path) -> Any:
-    from kanjia.routing.quality import TrainOptions, load_dataset, train_router
+    from kanjia.lab import TrainOptions, load_dataset, train_router
 
     return train_router(load_dataset(bench_dir), TrainOptions(folds=3, n_buckets=1 << 12))
 
 
 @pytest.fixture(scope="session")
 def bench_report(bench_router: Any, bench_dir: Path) -> Any:
-    from kanjia.routing.quality import evaluate, load_dataset
+    from kanjia.lab import evaluate, load_dataset
 
     return evaluate(bench_router, load_dataset(bench_dir))

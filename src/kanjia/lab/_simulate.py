@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from kanjia.lab._dataset import Dataset
+from kanjia.lab._featurize import transform
 from kanjia.routing.quality._cascade import CascadeRun
-from kanjia.routing.quality._dataset import Dataset
 from kanjia.routing.quality._decide import picks_by_target, picks_by_weight
 from kanjia.routing.quality._logistic import sigmoid
 from kanjia.routing.quality._router import QualityRouter
@@ -27,7 +28,7 @@ class Outcome:
 
 
 def router_logits(router: QualityRouter, data: Dataset) -> FloatArray:
-    x = router.features.transform(data.prompts, data.tasks)
+    x = transform(router.features, data.prompts, data.tasks)
     return router.heads.logits(x)
 
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from kanjia.lab._fit import fit_heads
 from kanjia.routing.quality._cascade import state_features
-from kanjia.routing.quality._logistic import LinearHeads, fit_heads
+from kanjia.routing.quality._logistic import LinearHeads
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

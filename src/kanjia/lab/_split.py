@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-
-def stable_fraction(text: str, salt: str = "") -> float:
-    """A number in [0, 1) fixed by the text (CRC-32, not Python's salted hash)."""
-    return zlib.crc32((salt + text).encode("utf-8")) / 2**32
+from kanjia.routing.quality._plan import stable_fraction
 
 
 def hash_split(

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from kanjia.cli.router import router
-from kanjia.routing.quality._metrics import aiq, apgr, cpt, dominance_margin, upper_hull
+from kanjia.lab._metrics import aiq, apgr, cpt, dominance_margin, upper_hull
 
 
 def test_report_has_the_required_keys(bench_report: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Protocol
 
-from kanjia.routing.quality._prices import TOKENIZER
+from kanjia.lab._prices import TOKENIZER
 
 
 class _Encoding(Protocol):

@@ -12,26 +12,26 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from kanjia.lab._codecheck import CodeChecker
+from kanjia.lab._dataset import Dataset
+from kanjia.lab._execsearch import exec_candidates, is_code_task
+from kanjia.lab._featurize import fit_features, transform
+from kanjia.lab._fit import fit_heads
+from kanjia.lab._levels import global_levels, task_hull
+from kanjia.lab._search import Candidate, cascade_candidates, fit_steps
+from kanjia.lab._split import hash_split, kfold_ids
+from kanjia.lab._votesearch import vote_candidates
 from kanjia.routing.quality._cascade import CascadePolicy
-from kanjia.routing.quality._codecheck import CodeChecker
-from kanjia.routing.quality._dataset import Dataset
 from kanjia.routing.quality._decide import picks_by_weight
-from kanjia.routing.quality._execsearch import exec_candidates, is_code_task
-from kanjia.routing.quality._features import FeatureSpace
-from kanjia.routing.quality._logistic import LinearHeads, fit_heads
+from kanjia.routing.quality._logistic import LinearHeads
 from kanjia.routing.quality._plan import (
     ANY_TASK,
     WEIGHTS,
     Choice,
     TaskPlan,
-    global_levels,
-    task_hull,
 )
 from kanjia.routing.quality._router import QualityRouter, single_model_policy
-from kanjia.routing.quality._search import Candidate, cascade_candidates, fit_steps
-from kanjia.routing.quality._split import hash_split, kfold_ids
 from kanjia.routing.quality._vote import VoteModel
-from kanjia.routing.quality._votesearch import vote_candidates
 
 FloatArray = npt.NDArray[np.float64]
 C_GRID = (0.5, 2.0, 8.0)
@@ -162,9 +162,9 @@ def train_router(
     train = data.train()
     if len(train) == 0:
         raise ValueError("the train split is empty")
-    fitted = FeatureSpace.fit(train.prompts, train.tasks, n_buckets=options.n_buckets)
+    fitted = fit_features(train.prompts, train.tasks, n_buckets=options.n_buckets)
     features = replace(fitted, idf=fitted.idf.astype(np.float32).astype(np.float64))
-    x = features.transform(train.prompts, train.tasks)
+    x = transform(features, train.prompts, train.tasks)
     c = choose_c(x, train.quality, train.prompts)
     log(f"prompt router: C={c} (validation log-loss), {x.shape[1]} features")
     heads = _as_stored(fit_heads(x, train.quality, c))

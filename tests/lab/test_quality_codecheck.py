@@ -13,12 +13,9 @@ import numpy as np
 import pytest
 from quality_synthetic import make_codebench
 
-from kanjia.routing.quality import (
-    CascadePolicy,
-    CascadeRun,
+from kanjia.lab import (
     CodeChecker,
     CodeCheckUnavailable,
-    QualityRouter,
     SandboxLimits,
     TrainOptions,
     evaluate,
@@ -26,12 +23,13 @@ from kanjia.routing.quality import (
     load_dataset,
     train_router,
 )
-from kanjia.routing.quality._codecheck import (
+from kanjia.lab._codecheck import (
     extract_code,
     extract_tests,
     isolation_prefix,
     run_jobs,
 )
+from kanjia.routing.quality import CascadePolicy, CascadeRun, QualityRouter
 
 FENCE = "```"
 
@@ -208,7 +206,7 @@ def test_the_child_refuses_to_run_outside_its_own_pid_namespace() -> None:
 
 
 def test_a_checker_refuses_without_isolation(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("kanjia.routing.quality._codecheck.isolation_prefix", lambda: None)
+    monkeypatch.setattr("kanjia.lab._codecheck.isolation_prefix", lambda: None)
     with pytest.raises(CodeCheckUnavailable):
         CodeChecker().scores([_coded("return x", "f"), TESTS])
 
@@ -329,7 +327,7 @@ def test_the_cli_says_in_one_line_when_it_cannot_isolate(
 
     from kanjia.cli.main import cli
 
-    monkeypatch.setattr("kanjia.routing.quality._codecheck.isolation_prefix", lambda: None)
+    monkeypatch.setattr("kanjia.lab._codecheck.isolation_prefix", lambda: None)
     out = tmp_path / "r.npz"
     args = ["router", "train", "--data", str(code_dir), "--out", str(out), "--code-checks"]
     result = CliRunner().invoke(cli, args)
