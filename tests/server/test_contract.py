@@ -26,6 +26,15 @@ VENDOR_MODELS = {
     "openrouter": "qwen/qwen-max",
     "anthropic": "claude-3-5-haiku-20241022",
     "gemini": "gemini-2.0-flash",
+    "mistral": "mistral-small-latest",
+    "xai": "grok-3-mini",
+    "groq": "llama-3.3-70b-versatile",
+    "together": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+    "fireworks": "deepseek-v3-0324",
+    "cerebras": "llama3.1-8b",
+    "perplexity": "sonar",
+    "novita": "deepseek/deepseek-v3-0324",
+    "cohere": "command-a-03-2025",
 }
 MODELS = [f"{v}/{m}" for v, m in VENDOR_MODELS.items()]
 
