@@ -35,6 +35,7 @@ VENDOR_MODELS = {
     "perplexity": "sonar",
     "novita": "deepseek/deepseek-v3-0324",
     "cohere": "command-a-03-2025",
+    "azure": "gpt-4o-mini",
 }
 MODELS = [f"{v}/{m}" for v, m in VENDOR_MODELS.items()]
 

@@ -55,6 +55,8 @@ class OpenAIVendor:
     usage_details: bool = False
     #: model-name prefixes the prompt cache serves (empty: every model)
     cache_models: tuple[str, ...] = ()
+    #: a header taking the key besides ``Authorization: Bearer`` (Azure's ``api-key``)
+    key_header: str | None = None
 
     def cache_for(self, model: str) -> CachePolicy | None:
         """The prompt-cache policy for ``model``, or None when it caches nothing."""

@@ -21,11 +21,22 @@ class VendorSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
-    kind: Literal["openai", "anthropic", "gemini"]
+    kind: Literal["openai", "anthropic", "gemini", "azure", "bedrock"]
+    #: may hold ``{region}`` (Bedrock), filled from the deployment's region
     base_url: str
     key_env: tuple[str, ...] = ()
     base_url_env: str | None = None
-    auth: Literal["bearer", "none", "x-api-key", "x-goog-api-key"] = "bearer"
+    auth: Literal["bearer", "none", "x-api-key", "x-goog-api-key", "api-key", "sigv4"] = "bearer"
+    #: secret parts beyond the key (SigV4's secret access key and session token), by the
+    #: name the adapter reads them under -> the environment variable holding each
+    secret_env: Mapping[str, str] = Field(default_factory=dict)
+    #: the API version sent when a deployment names none (Azure's ``api-version``), and
+    #: the environment variable that overrides it
+    api_version: str | None = None
+    api_version_env: str | None = None
+    #: environment variables naming the region, first set wins (Bedrock: AWS_REGION)
+    region_env: tuple[str, ...] = ()
+    default_region: str | None = None
     region: Literal["cn", "global", "self-hosted"]
     supports_n: bool = False
     stream_usage: Literal["option", "always"] = "option"

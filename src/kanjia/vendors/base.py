@@ -29,6 +29,18 @@ class Deployment:
     weight: float = 1.0
     #: extra request headers taken from the environment (e.g. Qianfan's appid)
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: secret parts beyond ``api_key`` (SigV4's secret access key, session token)
+    secrets: Mapping[str, str] = field(repr=False, default_factory=dict)
+    #: Azure's ``api-version`` ("v1": the v1 API without deployment URLs)
+    api_version: str | None = None
+    #: model -> the name the vendor deploys it under (Azure deployment names)
+    model_deployments: Mapping[str, str] = field(default_factory=dict)
+    #: the cloud region (Bedrock: signs requests for it)
+    region: str | None = None
+
+    def deployment_for(self, model: str) -> str:
+        """The vendor-side deployment name of ``model`` (the model itself by default)."""
+        return self.model_deployments.get(model, model)
 
     @property
     def id(self) -> str:

@@ -30,6 +30,10 @@ class OpenAICompatAdapter:
             headers["Authorization"] = f"Bearer {dep.api_key}"
         return headers
 
+    def _url(self, dep: Deployment, model: str, endpoint: str) -> str:
+        """Where ``endpoint`` ("chat/completions", "embeddings") lives for ``model``."""
+        return f"{dep.base_url}/{endpoint}"
+
     def _shape(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         out = dict(body)
         out["model"] = model
@@ -55,14 +59,14 @@ class OpenAICompatAdapter:
                 opts = dict(out.get("stream_options") or {})
                 opts["include_usage"] = True
                 out["stream_options"] = opts
-        return UpstreamRequest(f"{dep.base_url}/chat/completions", self._headers(dep),
+        return UpstreamRequest(self._url(dep, model, "chat/completions"), self._headers(dep),
                                orjson.dumps(out))
 
     def embeddings_request(self, dep: Deployment, body: dict[str, Any],
                            model: str) -> UpstreamRequest:
         out = dict(body)
         out["model"] = model
-        return UpstreamRequest(f"{dep.base_url}/embeddings", self._headers(dep),
+        return UpstreamRequest(self._url(dep, model, "embeddings"), self._headers(dep),
                                orjson.dumps(out))
 
     # -- responses ------------------------------------------------------------
