@@ -27,7 +27,7 @@ def test_vendors_served() -> None:
         *("deepseek", "qwen", "zhipu", "moonshot", "minimax", "doubao", "qianfan", "hunyuan"),
         *("spark", "siliconflow", "openai", "openrouter", "vllm", "ollama", "llamacpp"),
         *("mistral", "xai", "groq", "together", "fireworks", "cerebras", "perplexity", "novita"),
-        *("cohere", "anthropic", "gemini", "azure"),
+        *("cohere", "anthropic", "gemini", "azure", "bedrock"),
     }
 
 

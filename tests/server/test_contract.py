@@ -36,6 +36,7 @@ VENDOR_MODELS = {
     "novita": "deepseek/deepseek-v3-0324",
     "cohere": "command-a-03-2025",
     "azure": "gpt-4o-mini",
+    "bedrock": "amazon.nova-lite-v1:0",
 }
 MODELS = [f"{v}/{m}" for v, m in VENDOR_MODELS.items()]
 

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from kanjia.sandbox._anthropic import messages_handler
 from kanjia.sandbox._azure import add_azure_routes
+from kanjia.sandbox._bedrock import add_bedrock_routes
 from kanjia.sandbox._control import add_control_routes
 from kanjia.sandbox._gemini import gemini_handler, gemini_models_handler
 from kanjia.sandbox._oa_vendors import OA_VENDORS
@@ -17,7 +18,7 @@ from kanjia.sandbox._usage_routes import add_usage_routes
 __all__ = ["VENDORS", "build_app"]
 
 #: every vendor id the sandbox serves, each at ``/{vendor}``
-VENDORS: tuple[str, ...] = (*OA_VENDORS, "anthropic", "gemini", "azure")
+VENDORS: tuple[str, ...] = (*OA_VENDORS, "anthropic", "gemini", "azure", "bedrock")
 
 _CLIENT_MAX_SIZE = 64 * 1024 * 1024
 
@@ -39,6 +40,7 @@ def build_app(settings: SandboxSettings | None = None) -> web.Application:
         router.add_post(f"/gemini/{version}/models/{{target}}", gemini)
         router.add_get(f"/gemini/{version}/models", gemini_models)
     add_azure_routes(router, state)
+    add_bedrock_routes(router, state)
     add_control_routes(app, state, VENDORS)
     add_usage_routes(app, state, VENDORS)
     return app

@@ -1,7 +1,14 @@
 """Vendor adapters behind one small interface (see base.py), OpenAI-compatible ones as data."""
 
 from kanjia.vendors._spec import VendorSpec, load_vendor_specs
-from kanjia.vendors.base import Adapter, ChatResult, Deployment, StreamTranslator, UpstreamRequest
+from kanjia.vendors.base import (
+    Adapter,
+    ChatResult,
+    Deployment,
+    StreamDecoder,
+    StreamTranslator,
+    UpstreamRequest,
+)
 from kanjia.vendors.registry import adapter_for
 from kanjia.vendors.sse import SSEParser
 
@@ -10,6 +17,7 @@ __all__ = [
     "ChatResult",
     "Deployment",
     "SSEParser",
+    "StreamDecoder",
     "StreamTranslator",
     "UpstreamRequest",
     "VendorSpec",

@@ -15,7 +15,8 @@ from kanjia.catalog import Usage
 from kanjia.errors import KanjiaError
 from kanjia.vendors._spec import VendorSpec
 
-__all__ = ["Adapter", "ChatResult", "Deployment", "StreamTranslator", "UpstreamRequest"]
+__all__ = ["Adapter", "ChatResult", "Deployment", "StreamDecoder", "StreamTranslator",
+           "UpstreamRequest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,16 @@ class ChatResult:
     output_text: str = ""
 
 
+class StreamDecoder(Protocol):
+    """Splits a streamed response body into ``(event, data)`` pairs: SSEParser for
+    text/event-stream, botocore's event-stream buffer for Bedrock. ``feed`` takes raw
+    bytes as they arrive; ``flush`` ends the stream."""
+
+    def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]: ...
+
+    def flush(self) -> list[tuple[str | None, bytes]]: ...
+
+
 class StreamTranslator(Protocol):
     """Turns one upstream SSE event at a time into OpenAI chunk payloads.
 
@@ -88,6 +99,8 @@ class Adapter(Protocol):
     def parse_chat(self, data: bytes, model: str) -> ChatResult: ...
 
     def stream_translator(self, model: str, include_usage: bool) -> StreamTranslator: ...
+
+    def stream_decoder(self) -> StreamDecoder: ...
 
     def embeddings_request(self, dep: Deployment, body: dict[str, Any],
                            model: str) -> UpstreamRequest: ...

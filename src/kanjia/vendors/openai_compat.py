@@ -13,6 +13,7 @@ from kanjia.vendors._errors import make_error
 from kanjia.vendors._openai_format import usage_from_openai
 from kanjia.vendors._spec import VendorSpec
 from kanjia.vendors.base import ChatResult, Deployment, UpstreamRequest
+from kanjia.vendors.sse import SSEParser
 
 __all__ = ["OpenAICompatAdapter"]
 
@@ -110,6 +111,9 @@ class OpenAICompatAdapter:
         raw_usage = body.get("usage")
         usage = usage_from_openai(raw_usage) if isinstance(raw_usage, dict) else None
         return ChatResult(body=data, usage=usage)
+
+    def stream_decoder(self) -> SSEParser:
+        return SSEParser()
 
     def stream_translator(self, model: str, include_usage: bool) -> OpenAIStream:
         return OpenAIStream(self, include_usage)

@@ -8,6 +8,7 @@ from kanjia.vendors._spec import VendorSpec
 from kanjia.vendors.anthropic import AnthropicAdapter
 from kanjia.vendors.azure import AzureAdapter
 from kanjia.vendors.base import Adapter
+from kanjia.vendors.bedrock import BedrockAdapter
 from kanjia.vendors.gemini import GeminiAdapter
 from kanjia.vendors.openai_compat import OpenAICompatAdapter
 
@@ -18,6 +19,7 @@ ADAPTER_KINDS: dict[str, Callable[[VendorSpec], Adapter]] = {
     "anthropic": AnthropicAdapter,
     "gemini": GeminiAdapter,
     "azure": AzureAdapter,
+    "bedrock": BedrockAdapter,
 }
 
 
