@@ -104,3 +104,15 @@ def test_perplexity_html_401_is_an_auth_failure() -> None:
     page = b"<html><head><title>401 Authorization Required</title></head></html>"
     err = adapter_for(SPECS["perplexity"]).classify_error(401, page, {})
     assert type(err) is e.VendorAuthFailed
+
+
+def test_fireworks_gets_its_account_model_path() -> None:
+    spec = SPECS["fireworks"]
+    adapter = adapter_for(spec)
+    dep = Deployment(spec, spec.base_url, "k")
+    sent = orjson.loads(adapter.chat_request(dep, {"messages": []}, "deepseek-v3-0324",
+                                             False).body)
+    assert sent["model"] == "accounts/fireworks/models/deepseek-v3-0324"
+    own = "accounts/me/models/my-lora"
+    assert orjson.loads(adapter.chat_request(dep, {"messages": []}, own, False).body)[
+        "model"] == own

@@ -214,9 +214,11 @@ OA_VENDORS: Mapping[str, OpenAIVendor] = {
         ),
         _vendor(
             "fireworks",
-            ("deepseek-v3-0324", "accounts/fireworks/models/deepseek-v3-0324",
-             "llama-v3p1-8b-instruct", "gpt-oss-120b"),
+            ("accounts/fireworks/models/deepseek-v3-0324",
+             "accounts/fireworks/models/llama-v3p1-8b-instruct",
+             "accounts/fireworks/models/gpt-oss-120b"),
             supports_n=True,
+
             cache=CachePolicy(unit=1, minimum=1024),
             id_prefix="",
             **_FILTERS,

@@ -51,6 +51,14 @@ class VendorSpec(BaseModel):
     #: the vendor takes Anthropic-style ``cache_control`` marks in OpenAI messages and
     #: bills them at prices the catalog models; otherwise they are removed before sending
     cache_control: bool = False
+    #: prepended on the wire to model ids without a "/" (Fireworks' catalog names
+    #: ``deepseek-v3-0324``, its API ``accounts/fireworks/models/deepseek-v3-0324``)
+    model_prefix: str | None = None
+
+    def wire_model(self, model: str) -> str:
+        """The model id as the vendor's API takes it."""
+        return f"{self.model_prefix}{model}" if self.model_prefix and "/" not in model \
+            else model
 
 
 def load_vendor_specs(text: str | None = None) -> dict[str, VendorSpec]:

@@ -37,7 +37,7 @@ class OpenAICompatAdapter:
 
     def _shape(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         out = dict(body)
-        out["model"] = model
+        out["model"] = self.spec.wire_model(model)
         spec = self.spec
         for old, new in spec.renames.items():
             if old in out:
@@ -66,7 +66,7 @@ class OpenAICompatAdapter:
     def embeddings_request(self, dep: Deployment, body: dict[str, Any],
                            model: str) -> UpstreamRequest:
         out = dict(body)
-        out["model"] = model
+        out["model"] = self.spec.wire_model(model)
         return UpstreamRequest(self._url(dep, model, "embeddings"), self._headers(dep),
                                orjson.dumps(out))
 
