@@ -160,7 +160,8 @@ def test_error_classes(client: openai.OpenAI, model: str, fault: str) -> None:
 
 
 @pytest.mark.parametrize("model", ["deepseek/deepseek-chat", "anthropic/claude-3-5-haiku-20241022",
-                                   "gemini/gemini-2.0-flash", "zhipu/glm-4-flash"])
+                                   "gemini/gemini-2.0-flash", "zhipu/glm-4-flash",
+                                   "azure/gpt-4o-mini", "bedrock/amazon.nova-lite-v1:0"])
 def test_stream_errors_before_first_byte(client: openai.OpenAI, model: str) -> None:
     with pytest.raises(openai.APIStatusError) as info:
         stream = client.chat.completions.create(

@@ -283,3 +283,28 @@ def test_stream_without_usage_is_estimated_not_free(client: openai.OpenAI) -> No
         model="bedrock/amazon.nova-lite-v1:0", max_tokens=10,
         messages=[{"role": "user", "content": "count me [[sandbox:no_usage]]"}])
     assert raw.headers.get("x-kanjia-usage") == "estimated"
+
+
+def test_json_mode_and_n() -> None:
+    body = converse_body({"messages": [{"role": "user", "content": "x"}],
+                          "response_format": {"type": "json_object"}})
+    assert body["system"][-1]["text"].startswith("Respond with one valid JSON object")
+    with pytest.raises(e.BadRequest, match="n must be 1"):
+        converse_body({"messages": [{"role": "user", "content": "x"}], "n": 2})
+
+
+def test_cache_control_becomes_cache_points() -> None:
+    mark = {"type": "ephemeral"}
+    body = converse_body({"messages": [
+        {"role": "system", "content": [{"type": "text", "text": "long rules",
+                                        "cache_control": mark}]},
+        {"role": "user", "content": "doc", "cache_control": mark},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "question"}],
+        "tools": [{"type": "function", "cache_control": mark,
+                   "function": {"name": "f", "parameters": {"type": "object"}}}]})
+    point = {"cachePoint": {"type": "default"}}
+    assert body["system"] == [{"text": "long rules"}, point]
+    assert body["messages"][0]["content"] == [{"text": "doc"}, point]
+    assert point not in body["messages"][2]["content"]
+    assert body["toolConfig"]["tools"][-1] == point

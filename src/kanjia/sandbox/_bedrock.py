@@ -118,8 +118,6 @@ _BROKEN = frame({":event-type": "contentBlockDelta", ":message-type": "event"},
 
 
 def _converse_handler(state: SandboxState, streamed: bool) -> Handler:
-    retry_after = state.settings.retry_after_s
-
     async def converse(request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         refused = check_sigv4(request, raw, "bedrock")
@@ -135,11 +133,7 @@ def _converse_handler(state: SandboxState, streamed: bool) -> Handler:
         ask = req.ask
         if fault in ERROR_FAULTS:
             if fault != "content_filter":
-                status, name, message = BEDROCK_ERRORS[fault]
-                response = aws_error(status, name, message)
-                if status == 429:
-                    response.headers["Retry-After"] = str(retry_after)
-                return response
+                return aws_error(*BEDROCK_ERRORS[fault])  # AWS sends no Retry-After
             ask = dataclasses.replace(ask, filtered=True)
         choice = plan(ask)[0]
         state.usage.record(VENDOR, "completions", model, ask.prompt_tokens, 0, 0, choice.tokens)

@@ -26,8 +26,19 @@ __all__ = ["STOP", "converse_body", "converse_usage", "message_of"]
 STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
         "tool_use": "tool_calls", "guardrail_intervened": "content_filter",
         "content_filtered": "content_filter", "model_context_window_exceeded": "length"}
+_JSON_INSTRUCTION = "Respond with one valid JSON object and nothing else."
 _IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg",
                   "image/gif": "gif", "image/webp": "webp"}
+
+
+_CACHE_POINT = {"cachePoint": {"type": "default"}}
+
+
+def _cache_mark(blocks: list[dict[str, Any]], marked: Any) -> None:
+    """An Anthropic-style ``cache_control`` (on a part, a message or a tool) becomes a
+    Converse ``cachePoint`` block after what it marks: the prefix up to it is cached."""
+    if marked is not None and blocks and blocks[-1] != _CACHE_POINT:
+        blocks.append(dict(_CACHE_POINT))
 
 
 def _content(content: Any) -> list[dict[str, Any]]:
@@ -40,6 +51,7 @@ def _content(content: Any) -> list[dict[str, Any]]:
         if part.get("type") == "text" and isinstance(part.get("text"), str):
             if part["text"]:
                 blocks.append({"text": part["text"]})
+                _cache_mark(blocks, part.get("cache_control"))
         elif part.get("type") == "image_url":
             split = data_url(image_url_of(part))
             if split is None or split[0] not in _IMAGE_FORMATS:
@@ -75,7 +87,9 @@ def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if role in ("system", "developer"):
             continue
         if role == "tool":
-            add("user", [_tool_result(m)])
+            blocks = [_tool_result(m)]
+            _cache_mark(blocks, m.get("cache_control"))
+            add("user", blocks)
         elif role == "assistant":
             blocks = _content(m.get("content"))
             for call in m.get("tool_calls") or ():
@@ -83,9 +97,13 @@ def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 blocks.append({"toolUse": {"toolUseId": str(call.get("id") or ""),
                                            "name": fn.get("name", ""),
                                            "input": json_args(fn.get("arguments"))}})
-            add("assistant", blocks or [{"text": " "}])
+            blocks = blocks or [{"text": " "}]
+            _cache_mark(blocks, m.get("cache_control"))
+            add("assistant", blocks)
         elif role == "user":
-            add("user", _content(m.get("content")) or [{"text": " "}])
+            blocks = _content(m.get("content")) or [{"text": " "}]
+            _cache_mark(blocks, m.get("cache_control"))
+            add("user", blocks)
         else:
             raise BadRequest(f"unsupported message role {role!r}")
     return out
@@ -95,7 +113,7 @@ def _tool_config(body: dict[str, Any]) -> dict[str, Any] | None:
     tools = body.get("tools")
     if not isinstance(tools, list) or not tools:
         return None
-    specs = []
+    specs: list[dict[str, Any]] = []
     for t in tools:
         fn = t.get("function") if isinstance(t, dict) and t.get("type") == "function" else None
         if not isinstance(fn, dict):
@@ -105,6 +123,7 @@ def _tool_config(body: dict[str, Any]) -> dict[str, Any] | None:
         if fn.get("description"):
             spec["description"] = fn["description"]
         specs.append({"toolSpec": spec})
+        _cache_mark(specs, t.get("cache_control") or fn.get("cache_control"))
     choice = body.get("tool_choice")
     if choice == "none" or not specs:
         return None  # Converse has no "none": no tools offered
@@ -123,10 +142,21 @@ def converse_body(body: dict[str, Any]) -> dict[str, Any]:
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise BadRequest("'messages' must be an array")
+    n = body.get("n")
+    if isinstance(n, int) and n > 1:
+        raise BadRequest("bedrock returns one choice: n must be 1")
     out: dict[str, Any] = {"messages": _messages(messages)}
-    system = [{"text": text_of(m.get("content"))} for m in messages
-              if isinstance(m, dict) and m.get("role") in ("system", "developer")
-              and text_of(m.get("content"))]
+    system: list[dict[str, Any]] = []
+    for m in messages:
+        if isinstance(m, dict) and m.get("role") in ("system", "developer"):
+            content = m.get("content")
+            system.extend(_content(content) if isinstance(content, list)
+                          else [{"text": text_of(content)}] if text_of(content) else [])
+            _cache_mark(system, m.get("cache_control"))
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
+        # Converse has no JSON mode: asked for in the system prompt, as for Anthropic
+        system.append({"text": _JSON_INSTRUCTION})
     if system:
         out["system"] = system
     config: dict[str, Any] = {}
