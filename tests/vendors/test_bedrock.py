@@ -308,3 +308,13 @@ def test_cache_control_becomes_cache_points() -> None:
     assert body["messages"][0]["content"] == [{"text": "doc"}, point]
     assert point not in body["messages"][2]["content"]
     assert body["toolConfig"]["tools"][-1] == point
+
+
+def test_broken_stream_is_never_a_success(client: openai.OpenAI) -> None:
+    # a frame with a bad CRC: an error (before or after the first byte), never a success
+    with pytest.raises(openai.APIError, match="event-stream frame"):
+        stream = client.chat.completions.create(
+            model="bedrock/amazon.nova-lite-v1:0", stream=True,
+            messages=[{"role": "user", "content": "hi [[sandbox:fault=malformed]]"}])
+        for _ in stream:
+            pass
