@@ -106,3 +106,14 @@ def test_deployments_in_config() -> None:
 def test_bad_deployment_settings_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         load_settings(None, vendors={"azure": {"deployments": [{"name": "x", **bad}]}})
+
+
+@pytest.mark.parametrize("model", ["..", "."])
+def test_dot_segments_are_refused(model: str) -> None:
+    with pytest.raises(e.BadRequest):
+        adapter_for(AZURE).chat_request(_dep(api_version="2024-10-21"), {"messages": []},
+                                        model, stream=False)
+    with pytest.raises(e.BadRequest):
+        adapter_for(SPECS["bedrock"]).chat_request(
+            Deployment(SPECS["bedrock"], "https://x", "AK", secrets={"secret_access_key": "s"}),
+            {"messages": []}, model, stream=False)

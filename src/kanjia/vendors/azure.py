@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from kanjia.errors import BadRequest
 from kanjia.vendors.base import Deployment, UpstreamRequest
 from kanjia.vendors.openai_compat import OpenAICompatAdapter
 
@@ -42,7 +43,10 @@ class AzureAdapter(OpenAICompatAdapter):
         version = self._version(dep)
         if version == _V1:
             return f"{dep.base_url}/openai/v1/{endpoint}"
-        name = quote(dep.deployment_for(model), safe="")
+        deployment = dep.deployment_for(model)
+        if deployment in ("", ".", ".."):  # HTTP clients resolve dot segments
+            raise BadRequest(f"model {model!r} cannot be used in this vendor's URL")
+        name = quote(deployment, safe="")
         query = urlencode({"api-version": version})
         return f"{dep.base_url}/openai/deployments/{name}/{endpoint}?{query}"
 

@@ -131,6 +131,8 @@ class BedrockAdapter:
     def chat_request(self, dep: Deployment, body: dict[str, Any], model: str,
                      stream: bool) -> UpstreamRequest:
         action = "converse-stream" if stream else "converse"
+        if model in ("", ".", ".."):  # HTTP clients resolve dot segments
+            raise BadRequest(f"model {model!r} cannot be used in this vendor's URL")
         # ":" stays as is (aiohttp would unescape "%3A" and SigV4 signs the path as sent);
         # "/" in an inference-profile ARN is escaped
         url = f"{dep.base_url}/model/{quote(model, safe=':')}/{action}"
