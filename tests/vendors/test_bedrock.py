@@ -318,3 +318,28 @@ def test_broken_stream_is_never_a_success(client: openai.OpenAI) -> None:
             messages=[{"role": "user", "content": "hi [[sandbox:fault=malformed]]"}])
         for _ in stream:
             pass
+
+
+def test_cache_points_are_written_then_read_and_priced(client: openai.OpenAI) -> None:
+    rules = "Rule: answer briefly and cite the price table. " * 200  # > 1024 tokens
+    messages: Any = [
+        {"role": "system", "content": [{"type": "text", "text": rules,
+                                        "cache_control": {"type": "ephemeral"}}]},
+        {"role": "user", "content": "what does deepseek-chat cost?"}]
+    model = "bedrock/amazon.nova-lite-v1:0"
+    first = client.chat.completions.with_raw_response.create(model=model, messages=messages,
+                                                             max_tokens=8)
+    second = client.chat.completions.with_raw_response.create(model=model, messages=messages,
+                                                              max_tokens=8)
+    u1, u2 = first.parse().usage, second.parse().usage
+    assert u1 is not None and u2 is not None
+    assert u1.prompt_tokens == u2.prompt_tokens > 1024
+    details = u1.prompt_tokens_details
+    assert details is not None and not details.cached_tokens
+    assert (details.model_extra or {}).get("cache_write_tokens", 0) > 1024
+    assert u2.prompt_tokens_details is not None
+    assert u2.prompt_tokens_details.cached_tokens and u2.prompt_tokens_details.cached_tokens > 1024
+    # the read is priced at Nova Lite's cache-read price: the second call costs less
+    cost1 = float(first.headers["x-kanjia-cost"].split()[0])
+    cost2 = float(second.headers["x-kanjia-cost"].split()[0])
+    assert 0 < cost2 < cost1

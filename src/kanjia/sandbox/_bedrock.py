@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kanjia.sandbox._bedrock_request import ConverseRequest, parse_converse
+from kanjia.sandbox._bedrock_request import VENDOR, ConverseRequest, cache_usage, parse_converse
 from kanjia.sandbox._eventstream import event_frame, frame
 from kanjia.sandbox._faults import ERROR_FAULTS
 from kanjia.sandbox._plan import Choice, plan
@@ -25,7 +25,6 @@ from kanjia.sandbox._wire import Handler, reply, stream
 
 __all__ = ["BEDROCK_ERRORS", "add_bedrock_routes", "aws_error"]
 
-VENDOR = "bedrock"
 _NAMESPACE = "http://internal.amazon.com/coral/com.amazon.bedrock/"
 _STOP = {"stop": "end_turn", "stop_sequence": "stop_sequence", "length": "max_tokens",
          "tool": "tool_use", "filter": "content_filtered"}
@@ -65,11 +64,15 @@ class ConverseRender:
     request: ConverseRequest
     choice: Choice
     tool_id: str
+    cache: tuple[int, int] = (0, 0)
 
     def usage(self) -> dict[str, Any]:
+        """``inputTokens`` leaves out the cache reads and writes, as Bedrock's does."""
         prompt, output = self.request.ask.prompt_tokens, self.choice.tokens
-        return {"inputTokens": prompt, "outputTokens": output, "totalTokens": prompt + output,
-                "cacheReadInputTokens": 0, "cacheWriteInputTokens": 0}
+        read, written = self.cache
+        return {"inputTokens": prompt - read - written, "outputTokens": output,
+                "totalTokens": prompt + output, "cacheReadInputTokens": read,
+                "cacheWriteInputTokens": written}
 
     def body(self) -> bytes:
         choice = self.choice
@@ -136,8 +139,10 @@ def _converse_handler(state: SandboxState, streamed: bool) -> Handler:
                 return aws_error(*BEDROCK_ERRORS[fault])  # AWS sends no Retry-After
             ask = dataclasses.replace(ask, filtered=True)
         choice = plan(ask)[0]
-        state.usage.record(VENDOR, "completions", model, ask.prompt_tokens, 0, 0, choice.tokens)
-        render = ConverseRender(req, choice, state.response_id("tooluse_"))
+        read, written = cache_usage(state, req)
+        state.usage.record(VENDOR, "completions", model, ask.prompt_tokens, read, written,
+                           choice.tokens)
+        render = ConverseRender(req, choice, state.response_id("tooluse_"), (read, written))
         timing = state.timing(req.directives, fault, streamed)
         if streamed:
             return await stream(request, state, render.frames(), timing, fault, _BROKEN,

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from kanjia.sandbox._cache import Segments
 from kanjia.sandbox._directives import Directives, parse_directives
 from kanjia.sandbox._json import as_dict, as_list, int_or_none
 from kanjia.sandbox._openai_request import IMAGE_TOKENS
 from kanjia.sandbox._plan import Ask
+from kanjia.sandbox._state import SandboxState
 from kanjia.sandbox._tokens import MESSAGE_OVERHEAD, PRIMING, text_tokens
 from kanjia.sandbox._tools import ToolCall, example_args
 
-__all__ = ["ConverseRequest", "parse_converse"]
+__all__ = ["VENDOR", "ConverseRequest", "cache_usage", "parse_converse"]
 
+VENDOR = "bedrock"
 _ROLES = ("user", "assistant")
+#: Bedrock caches no prefix shorter than this (Claude and Nova models' minimum)
+CACHE_MINIMUM = 1024
+_TTL_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +30,9 @@ class ConverseRequest:
     model: str
     ask: Ask
     directives: Directives
+    segments: Segments = field(default_factory=Segments)
+    #: indexes into ``segments.bounds`` of the boundaries ``cachePoint`` blocks mark
+    marks: tuple[int, ...] = ()
 
 
 def _block_tokens(block: dict[str, Any]) -> tuple[str, int]:
@@ -49,7 +58,7 @@ def _block_tokens(block: dict[str, Any]) -> tuple[str, int]:
                  else orjson.dumps(p.get("json")).decode()
                  for p in map(as_dict, as_list(result.get("content")))]
         return "".join(parts), 0
-    if "cachePoint" in block or "reasoningContent" in block:
+    if "reasoningContent" in block:
         return "", 0
     raise ValueError(f"unknown content block {sorted(block)[:1]}")
 
@@ -76,20 +85,37 @@ def _tool(config: dict[str, Any], directives: Directives, ends_with_user: bool
 
 
 def parse_converse(model: str, data: Any) -> ConverseRequest:
-    """The request's ``Ask``; ``ValueError`` (a ValidationException) when malformed."""
+    """The request's ``Ask``; ``ValueError`` (a ValidationException) when malformed.
+
+    Each block is a cache segment; a ``cachePoint`` block marks the boundary before it."""
     if not isinstance(data, dict):
         raise ValueError("request body must be a JSON object")
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ValueError("messages must be a non-empty list")
-    tokens = PRIMING
-    for block in as_list(data.get("system")):
-        text = as_dict(block).get("text")
-        if isinstance(text, str):
-            tokens += text_tokens(text) + MESSAGE_OVERHEAD
+    segments = Segments()
+    marks: list[int] = []
+
+    def block(raw: Any, overhead: int) -> str:
+        item = as_dict(raw)
+        if "cachePoint" in item:
+            if segments.bounds and (not marks or marks[-1] != len(segments.bounds) - 1):
+                marks.append(len(segments.bounds) - 1)
+            return ""
+        text, extra = _block_tokens(item)
+        segments.add(text, text_tokens(text) + extra + overhead)
+        return text
+
+    for raw in as_list(data.get("system")):
+        block(raw, MESSAGE_OVERHEAD)
     config = as_dict(data.get("toolConfig"))
-    if config:
-        tokens += text_tokens(orjson.dumps(config.get("tools")).decode())
+    for raw in as_list(config.get("tools")):
+        item = as_dict(raw)
+        if "cachePoint" in item:
+            block(item, 0)
+        else:
+            spec = orjson.dumps(item.get("toolSpec")).decode()
+            segments.add(spec, text_tokens(spec))
     last_user = ""
     previous = None
     for message in messages:
@@ -103,20 +129,34 @@ def parse_converse(model: str, data: Any) -> ConverseRequest:
         content = as_list(message.get("content"))
         if not content:
             raise ValueError("messages content must not be empty")
-        texts = []
-        for block in content:
-            text, extra = _block_tokens(as_dict(block))
-            texts.append(text)
-            tokens += text_tokens(text) + extra
-        tokens += MESSAGE_OVERHEAD
+        texts = [block(raw, MESSAGE_OVERHEAD if i == 0 else 0) for i, raw in enumerate(content)]
         if role == "user":
-            last_user = "\n".join(texts)
+            last_user = "\n".join(t for t in texts if t)
     if messages[0].get("role") != "user":
         raise ValueError("A conversation must start with a user message.")
     directives = parse_directives(last_user)
     inference = as_dict(data.get("inferenceConfig"))
     stop = tuple(s for s in as_list(inference.get("stopSequences")) if isinstance(s, str))
-    ask = Ask(prompt_tokens=tokens, last_user=last_user, directives=directives,
-              max_tokens=int_or_none(inference.get("maxTokens")), max_is_cap=True,
-              tool=_tool(config, directives, messages[-1].get("role") == "user"), stop=stop)
-    return ConverseRequest(model, ask, directives)
+    ask = Ask(prompt_tokens=PRIMING + segments.tokens, last_user=last_user,
+              directives=directives, max_tokens=int_or_none(inference.get("maxTokens")),
+              max_is_cap=True, tool=_tool(config, directives, messages[-1].get("role") == "user"),
+              stop=stop)
+    return ConverseRequest(model, ask, directives, segments, tuple(marks))
+
+
+def cache_usage(state: SandboxState, req: ConverseRequest) -> tuple[int, int]:
+    """(read, written) prompt tokens: the prefix up to the longest live cache point is
+    read, the rest up to the last cache point written (five minutes, refreshed by hits);
+    prefixes under ``CACHE_MINIMUM`` tokens are not cached. ``[[sandbox:cached=N]]``
+    reads N."""
+    total = req.ask.prompt_tokens
+    if req.directives.cached is not None:
+        return min(req.directives.cached, total), 0
+    bounds = req.segments.bounds
+    marks = [bounds[i] for i in req.marks if bounds[i][1] >= CACHE_MINIMUM]
+    cache = state.cache
+    read = next((tokens for chain, tokens in reversed(marks) if cache.hit(VENDOR, chain)), 0)
+    written = max(0, marks[-1][1] - read) if marks else 0
+    for chain, _ in marks:
+        cache.keep(VENDOR, chain, _TTL_S)
+    return read, written
