@@ -26,7 +26,8 @@ def test_vendors_served() -> None:
     assert set(sandbox_pkg.VENDORS) == {
         *("deepseek", "qwen", "zhipu", "moonshot", "minimax", "doubao", "qianfan", "hunyuan"),
         *("spark", "siliconflow", "openai", "openrouter", "vllm", "ollama", "llamacpp"),
-        *("anthropic", "gemini"),
+        *("mistral", "xai", "groq", "together", "fireworks", "cerebras", "perplexity", "novita"),
+        *("cohere", "anthropic", "gemini", "azure", "bedrock"),
     }
 
 

@@ -26,6 +26,17 @@ VENDOR_MODELS = {
     "openrouter": "qwen/qwen-max",
     "anthropic": "claude-3-5-haiku-20241022",
     "gemini": "gemini-2.0-flash",
+    "mistral": "mistral-small-latest",
+    "xai": "grok-3-mini",
+    "groq": "llama-3.3-70b-versatile",
+    "together": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+    "fireworks": "deepseek-v3-0324",
+    "cerebras": "llama3.1-8b",
+    "perplexity": "sonar",
+    "novita": "deepseek/deepseek-v3-0324",
+    "cohere": "command-a-03-2025",
+    "azure": "gpt-4o-mini",
+    "bedrock": "amazon.nova-lite-v1:0",
 }
 MODELS = [f"{v}/{m}" for v, m in VENDOR_MODELS.items()]
 
@@ -149,7 +160,8 @@ def test_error_classes(client: openai.OpenAI, model: str, fault: str) -> None:
 
 
 @pytest.mark.parametrize("model", ["deepseek/deepseek-chat", "anthropic/claude-3-5-haiku-20241022",
-                                   "gemini/gemini-2.0-flash", "zhipu/glm-4-flash"])
+                                   "gemini/gemini-2.0-flash", "zhipu/glm-4-flash",
+                                   "azure/gpt-4o-mini", "bedrock/amazon.nova-lite-v1:0"])
 def test_stream_errors_before_first_byte(client: openai.OpenAI, model: str) -> None:
     with pytest.raises(openai.APIStatusError) as info:
         stream = client.chat.completions.create(

@@ -4,9 +4,9 @@ environment variables that hold them."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -53,6 +53,14 @@ class DeploymentSettings(BaseModel):
     base_url: str | None = None
     api_key_env: str | None = None
     weight: float = Field(1.0, gt=0)
+    #: Azure OpenAI: the ``api-version`` query parameter ("v1" for the v1 API)
+    api_version: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z0-9.\-]+$")
+    #: Azure OpenAI: model -> deployment name (unlisted models: the model name itself)
+    model_deployments: dict[str, Annotated[str, StringConstraints(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")]] = \
+        Field(default_factory=dict)
+    #: AWS Bedrock: the region requests are signed for (default $AWS_REGION)
+    region: str | None = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
 
 
 class VendorSettings(BaseModel):

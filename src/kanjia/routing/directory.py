@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from kanjia.catalog import Catalog, ModelEntry
-from kanjia.config import Settings, VendorSettings
+from kanjia.config import DeploymentSettings, Settings, VendorSettings
 from kanjia.errors import ConfigError, ModelNotFound
 from kanjia.vendors import Adapter, Deployment, VendorSpec, adapter_for
 
@@ -124,20 +125,30 @@ def _deployments(spec: VendorSpec, vs: VendorSettings, sandbox_url: str | None,
         return "disabled in config"
     if sandbox_url:
         base = f"{sandbox_url.rstrip('/')}/{spec.id}"
-        return (Deployment(spec, base, SANDBOX_KEY, "sandbox"),)
+        return (Deployment(spec, base, SANDBOX_KEY, "sandbox",
+                           secrets={name: SANDBOX_KEY for name in spec.secret_env},
+                           region=spec.default_region),)
     default_base = vs.base_url or (env.get(spec.base_url_env) if spec.base_url_env else None) \
         or spec.base_url
     key_envs = (vs.api_key_env,) if vs.api_key_env else spec.key_env
     default_key = next((env[k] for k in key_envs if env.get(k)), None)
     headers = {h: env[var] for h, var in spec.header_env.items() if env.get(var)}
+    extra = _extras(spec, env)
+    if not default_base and not (vs.deployments and all(d.base_url for d in vs.deployments)):
+        return f"set ${spec.base_url_env} or base_url in config"
+    if spec.auth == "sigv4" and not default_key and vs.enabled:
+        # no keys in the environment: the AWS SDK's credential chain (profile, SSO, role)
+        return tuple(Deployment(spec, _base(default_base, d.base_url, d.region, extra), None,
+                                d.name, d.weight, headers, **_fields(d, extra))
+                     for d in vs.deployments or (DeploymentSettings(),))
     if vs.deployments:
         deps = []
         for d in vs.deployments:
             key = env.get(d.api_key_env) if d.api_key_env else default_key
             if spec.auth != "none" and not key:
                 return f"deployment {d.name!r} needs ${d.api_key_env or key_envs[0]}"
-            deps.append(Deployment(spec, (d.base_url or default_base).rstrip("/"), key, d.name,
-                                   d.weight, headers))
+            deps.append(Deployment(spec, _base(default_base, d.base_url, d.region, extra), key,
+                                   d.name, d.weight, headers, **_fields(d, extra)))
         return tuple(deps)
     if spec.auth == "none":
         explicit = vs.enabled or vs.base_url or (spec.base_url_env and env.get(spec.base_url_env))
@@ -146,4 +157,27 @@ def _deployments(spec: VendorSpec, vs: VendorSettings, sandbox_url: str | None,
         return (Deployment(spec, default_base.rstrip("/"), default_key, headers=headers),)
     if not default_key:
         return f"set ${' or $'.join(key_envs)}"
-    return (Deployment(spec, default_base.rstrip("/"), default_key, headers=headers),)
+    return (Deployment(spec, _base(default_base, None, None, extra), default_key,
+                       headers=headers, **_fields(DeploymentSettings(), extra)),)
+
+
+def _extras(spec: VendorSpec, env: Mapping[str, str]) -> dict[str, Any]:
+    """What a vendor reads beyond a key: secret parts, API version, region."""
+    secrets = {name: env[var] for name, var in spec.secret_env.items() if env.get(var)}
+    version = (env.get(spec.api_version_env) if spec.api_version_env else None) \
+        or spec.api_version
+    region = next((env[v] for v in spec.region_env if env.get(v)), None) or spec.default_region
+    return {"secrets": secrets, "api_version": version, "region": region}
+
+
+def _fields(d: DeploymentSettings, extra: dict[str, Any]) -> dict[str, Any]:
+    return {"secrets": extra["secrets"], "api_version": d.api_version or extra["api_version"],
+            "model_deployments": dict(d.model_deployments),
+            "region": d.region or extra["region"]}
+
+
+def _base(default: str, own: str | None, region: str | None, extra: dict[str, Any]) -> str:
+    """The deployment's base URL, its ``{region}`` filled in (Bedrock)."""
+    base = (own or default).rstrip("/")
+    return base.replace("{region}", region or extra["region"] or "") if "{region}" in base \
+        else base

@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from kanjia.sandbox._anthropic import messages_handler
+from kanjia.sandbox._azure import add_azure_routes
+from kanjia.sandbox._bedrock import add_bedrock_routes
 from kanjia.sandbox._control import add_control_routes
 from kanjia.sandbox._echo import echo_key_middleware, record_middleware
 from kanjia.sandbox._gemini import gemini_handler, gemini_models_handler
@@ -17,7 +19,7 @@ from kanjia.sandbox._usage_routes import add_usage_routes
 __all__ = ["VENDORS", "build_app"]
 
 #: every vendor id the sandbox serves, each at ``/{vendor}``
-VENDORS: tuple[str, ...] = (*OA_VENDORS, "anthropic", "gemini")
+VENDORS: tuple[str, ...] = (*OA_VENDORS, "anthropic", "gemini", "azure", "bedrock")
 
 _CLIENT_MAX_SIZE = 64 * 1024 * 1024
 
@@ -39,6 +41,8 @@ def build_app(settings: SandboxSettings | None = None) -> web.Application:
     for version in ("v1beta", "v1"):
         router.add_post(f"/gemini/{version}/models/{{target}}", gemini)
         router.add_get(f"/gemini/{version}/models", gemini_models)
+    add_azure_routes(router, state)
+    add_bedrock_routes(router, state)
     add_control_routes(app, state, VENDORS)
     add_usage_routes(app, state, VENDORS)
     from kanjia.sandbox._batches import add_batch_routes

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from kanjia.sandbox._cache import CachePolicy
 from kanjia.sandbox._errors import ErrorReply
 from kanjia.sandbox._oa_errors import OA_ERRORS
+from kanjia.sandbox._oa_market_errors import MARKET_ERRORS
 
 __all__ = ["OA_VENDORS", "OpenAIVendor"]
 
@@ -54,6 +55,8 @@ class OpenAIVendor:
     usage_details: bool = False
     #: model-name prefixes the prompt cache serves (empty: every model)
     cache_models: tuple[str, ...] = ()
+    #: a header taking the key besides ``Authorization: Bearer`` (Azure's ``api-key``)
+    key_header: str | None = None
 
     def cache_for(self, model: str) -> CachePolicy | None:
         """The prompt-cache policy for ``model``, or None when it caches nothing."""
@@ -66,10 +69,13 @@ class OpenAIVendor:
 
 
 def _vendor(id_: str, models: tuple[str, ...], **quirks: Any) -> OpenAIVendor:
-    return OpenAIVendor(id_, models, OA_ERRORS[id_], **quirks)
+    errors = OA_ERRORS[id_] if id_ in OA_ERRORS else MARKET_ERRORS[id_]
+    return OpenAIVendor(id_, models, errors, **quirks)
 
 
 _SELF_HOSTED: dict[str, Any] = {"needs_key": False, "filter_finish": "content_filter"}
+#: the global market's vendors filter by finishing early, as OpenAI's moderation does
+_FILTERS: dict[str, Any] = {"filter_finish": "content_filter"}
 
 OA_VENDORS: Mapping[str, OpenAIVendor] = {
     v.id: v
@@ -169,6 +175,80 @@ OA_VENDORS: Mapping[str, OpenAIVendor] = {
             ("default",),
             stream_usage="last_chunk",
             **_SELF_HOSTED,
+        ),
+        # -- the global market's OpenAI-compatible vendors ----------------------------------
+        _vendor(
+            "mistral",
+            ("mistral-small-latest", "mistral-large-latest", "codestral", "magistral-small"),
+            supports_n=True,
+            stream_usage="last_chunk",
+            id_prefix="",
+            reasoning_models=("magistral",),
+            **_FILTERS,
+        ),
+        _vendor(
+            "xai",
+            ("grok-3-mini", "grok-3", "grok-4-0709", "grok-code-fast-1"),
+            supports_n=True,
+            cache=CachePolicy(unit=1, minimum=1024),
+            reasoning_models=("grok-3-mini", "grok-4"),
+            system_fingerprint="fp_sandbox_xai",
+            id_prefix="",
+            **_FILTERS,
+        ),
+        _vendor(
+            "groq",
+            ("llama-3.1-8b-instant", "llama-3.3-70b-versatile", "openai/gpt-oss-120b"),
+            cache=CachePolicy(unit=1, minimum=1024),
+            cache_models=("moonshotai/", "openai/gpt-oss"),
+            system_fingerprint="fp_sandbox_groq",
+            **_FILTERS,
+        ),
+        _vendor(
+            "together",
+            ("meta-llama/Llama-3.3-70B-Instruct-Turbo", "deepseek-ai/DeepSeek-V3",
+             "Qwen/Qwen2.5-72B-Instruct-Turbo"),
+            supports_n=True,
+            id_prefix="",
+            **_FILTERS,
+        ),
+        _vendor(
+            "fireworks",
+            ("accounts/fireworks/models/deepseek-v3-0324",
+             "accounts/fireworks/models/llama-v3p1-8b-instruct",
+             "accounts/fireworks/models/gpt-oss-120b"),
+            supports_n=True,
+
+            cache=CachePolicy(unit=1, minimum=1024),
+            id_prefix="",
+            **_FILTERS,
+        ),
+        _vendor(
+            "cerebras",
+            ("llama3.1-8b", "llama-3.3-70b", "gpt-oss-120b", "qwen-3-32b"),
+            system_fingerprint="fp_sandbox_cerebras",
+            **_FILTERS,
+        ),
+        _vendor(
+            "perplexity",
+            ("sonar", "sonar-pro", "sonar-reasoning"),
+            stream_usage="last_chunk",
+            reasoning_models=("sonar-reasoning",),
+            id_prefix="",
+            **_FILTERS,
+        ),
+        _vendor(
+            "novita",
+            ("deepseek/deepseek-v3-0324", "meta-llama/llama-3.1-8b-instruct",
+             "qwen/qwen3-32b-fp8"),
+            supports_n=True,
+            **_FILTERS,
+        ),
+        _vendor(
+            "cohere",
+            ("command-a-03-2025", "command-r-08-2024", "command-r7b-12-2024", "command-a"),
+            id_prefix="",
+            **_FILTERS,
         ),
     )
 }

@@ -38,21 +38,29 @@ from kanjia.sandbox._wire import (
 __all__ = ["chat_handler", "embeddings_handler", "models_handler"]
 
 
-def bearer_ok(request: web.Request) -> bool:
+def bearer_ok(request: web.Request, vendor: OpenAIVendor | None = None) -> bool:
+    """A good key in ``Authorization: Bearer`` (or the vendor's own key header)."""
     key = bearer_key(request)
+    if not key and vendor is not None and vendor.key_header:
+        key = request.headers.get(vendor.key_header, "").strip()
     return bool(key) and key != BAD_KEY
 
 
-def chat_handler(state: SandboxState, vendor: OpenAIVendor) -> Handler:
+def chat_handler(state: SandboxState, vendor: OpenAIVendor,
+                 path_model: str | None = None) -> Handler:
+    """``path_model``: the route part naming the model (Azure's deployment), which then
+    wins over the body's ``model``."""
     retry_after = state.settings.retry_after_s
 
     async def chat_completions(request: web.Request) -> web.StreamResponse:
         try:
             data = await read_json(request)
+            if path_model and isinstance(data, dict):
+                data["model"] = request.match_info[path_model]
             req = parse_chat(data, vendor)
         except ValueError as exc:
             return bad_json(str(exc))
-        if vendor.needs_key and not bearer_ok(request):
+        if vendor.needs_key and not bearer_ok(request, vendor):
             state.stats.count(vendor.id, req.model, None)
             return vendor.errors["auth"].response(retry_after)
         refused = chat_refusal(vendor.id, req.model, data)
@@ -99,7 +107,8 @@ def _embedding_inputs(data: Any) -> list[str]:
     raise ValueError("'input' must be a string, an array of strings or of token arrays")
 
 
-def embeddings_handler(state: SandboxState, vendor: OpenAIVendor) -> Handler:
+def embeddings_handler(state: SandboxState, vendor: OpenAIVendor,
+                       path_model: str | None = None) -> Handler:
     retry_after = state.settings.retry_after_s
 
     async def embeddings(request: web.Request) -> web.StreamResponse:
@@ -108,8 +117,8 @@ def embeddings_handler(state: SandboxState, vendor: OpenAIVendor) -> Handler:
             texts = _embedding_inputs(data)
         except ValueError as exc:
             return bad_json(str(exc))
-        model = str(data.get("model") or "")
-        if vendor.needs_key and not bearer_ok(request):
+        model = request.match_info[path_model] if path_model else str(data.get("model") or "")
+        if vendor.needs_key and not bearer_ok(request, vendor):
             state.stats.count(vendor.id, model, None)
             return vendor.errors["auth"].response(retry_after)
         directives = parse_directives(texts[-1])
@@ -149,7 +158,7 @@ def models_handler(state: SandboxState, vendor: OpenAIVendor) -> Handler:
     }
 
     async def models(request: web.Request) -> web.StreamResponse:
-        if vendor.needs_key and not bearer_ok(request):
+        if vendor.needs_key and not bearer_ok(request, vendor):
             return vendor.errors["auth"].response(state.settings.retry_after_s)
         return json_response(listing)
 

@@ -49,7 +49,7 @@ from kanjia.tokens import TokenCounter
 from kanjia.vendors import (
     ChatResult,
     Deployment,
-    SSEParser,
+    StreamDecoder,
     StreamTranslator,
     UpstreamRequest,
 )
@@ -336,7 +336,7 @@ class Gateway:
                     target.adapter.parse_chat(data, target.model)
                     raise UpstreamProtocolError(f"{target.vendor}: expected an event stream")
                 translator = target.adapter.stream_translator(target.model, include_usage)
-                parser = SSEParser()
+                parser = target.adapter.stream_decoder()
                 chunks = resp.chunks()
                 first = await self._first_chunks(chunks, parser, translator)
             except UpstreamError as exc:
@@ -359,7 +359,7 @@ class Gateway:
         raise self._exhausted(ctx, tries)
 
     @staticmethod
-    async def _first_chunks(chunks: AsyncIterator[bytes], parser: SSEParser,
+    async def _first_chunks(chunks: AsyncIterator[bytes], parser: StreamDecoder,
                             translator: StreamTranslator) -> list[bytes]:
         """Read until the first client-visible payload: failover is possible until then."""
         first: list[bytes] = []
@@ -376,7 +376,7 @@ class Gateway:
 
     def _stream_outcome(self, ctx: _Ctx, target: Target, dep: Deployment,
                         resp: UpstreamResponse, chunks: AsyncIterator[bytes],
-                        parser: SSEParser, translator: StreamTranslator, first: list[bytes],
+                        parser: StreamDecoder, translator: StreamTranslator, first: list[bytes],
                         ttft: float) -> StreamOutcome:
         breaker = self.health.get(dep.id)
         state: dict[str, Any] = {"error": None, "done": False}

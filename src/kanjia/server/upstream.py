@@ -25,7 +25,9 @@ class UpstreamResponse:
 
     @property
     def is_event_stream(self) -> bool:
-        return "event-stream" in self._resp.headers.get("Content-Type", "")
+        """SSE (text/event-stream) or AWS event-stream (application/vnd.amazon.eventstream)."""
+        kind = self._resp.headers.get("Content-Type", "")
+        return "event-stream" in kind or "vnd.amazon.eventstream" in kind
 
     async def read(self) -> bytes:
         try:

@@ -3,7 +3,14 @@
 from kanjia.vendors._batch import BatchAdapter, BatchCall, BatchItem, ItemResult, VendorBatch
 from kanjia.vendors._batch_select import batch_adapter_for
 from kanjia.vendors._spec import VendorSpec, load_vendor_specs
-from kanjia.vendors.base import Adapter, ChatResult, Deployment, StreamTranslator, UpstreamRequest
+from kanjia.vendors.base import (
+    Adapter,
+    ChatResult,
+    Deployment,
+    StreamDecoder,
+    StreamTranslator,
+    UpstreamRequest,
+)
 from kanjia.vendors.registry import adapter_for
 from kanjia.vendors.sse import SSEParser
 
@@ -16,6 +23,7 @@ __all__ = [
     "Deployment",
     "ItemResult",
     "SSEParser",
+    "StreamDecoder",
     "StreamTranslator",
     "UpstreamRequest",
     "VendorBatch",

@@ -28,13 +28,16 @@ _KEYWORDS: tuple[tuple[tuple[str, ...], ErrorClass], ...] = (
     (("insufficient balance", "insufficient_quota", "credit balance", "arrearage", "欠费",
       "余额不足", "overdue",
       "balance is insufficient", "account balance", "credits are depleted",
-      "prepayment credits", "insufficient credits"), "balance"),
+      "prepayment credits", "insufficient credits", "spending limit", "available credits",
+      "invalid_payment_instrument", "payment instrument"),
+     "balance"),
     (("api key not valid", "invalid api key", "incorrect api key", "invalid_api_key",
       "authentication fails", "authentication failed", "unauthorized", "鉴权失败",
       "api_key_invalid"), "auth"),
     (("context length", "context_length", "maximum context", "too many tokens",
       "prompt is too long", "input length", "too long", "超过最大长度", "context window",
-      "token limit", "max_seq_len", "maximum number of tokens", "上下文", "exceeds the limit"),
+      "token limit", "max_seq_len", "maximum number of tokens", "maximum prompt length",
+      "上下文", "exceeds the limit"),
      "context"),
     (("content_filter", "sensitive", "data_inspection", "high risk", "inappropriate", "敏感",
       "safety", "exists risk", "flagged", "usage policy", "moderation", "审核"), "content_filter"),
@@ -71,7 +74,7 @@ def extract_code_message(data: bytes) -> tuple[list[str], str]:
         sources.append({"code": br.get("status_code"), "message": br.get("status_msg")})
     sources.append(body)
     for src in sources:
-        for key in ("code", "status", "type", "error_code", "Code"):
+        for key in ("code", "status", "type", "error_code", "Code", "reason"):
             val = src.get(key)
             if val not in (None, "", 0) and not isinstance(val, dict | list):
                 codes.append(str(val))

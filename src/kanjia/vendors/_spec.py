@@ -21,11 +21,22 @@ class VendorSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
-    kind: Literal["openai", "anthropic", "gemini"]
+    kind: Literal["openai", "anthropic", "gemini", "azure", "bedrock"]
+    #: may hold ``{region}`` (Bedrock), filled from the deployment's region
     base_url: str
     key_env: tuple[str, ...] = ()
     base_url_env: str | None = None
-    auth: Literal["bearer", "none", "x-api-key", "x-goog-api-key"] = "bearer"
+    auth: Literal["bearer", "none", "x-api-key", "x-goog-api-key", "api-key", "sigv4"] = "bearer"
+    #: secret parts beyond the key (SigV4's secret access key and session token), by the
+    #: name the adapter reads them under -> the environment variable holding each
+    secret_env: Mapping[str, str] = Field(default_factory=dict)
+    #: the API version sent when a deployment names none (Azure's ``api-version``), and
+    #: the environment variable that overrides it
+    api_version: str | None = None
+    api_version_env: str | None = None
+    #: environment variables naming the region, first set wins (Bedrock: AWS_REGION)
+    region_env: tuple[str, ...] = ()
+    default_region: str | None = None
     region: Literal["cn", "global", "self-hosted"]
     supports_n: bool = False
     stream_usage: Literal["option", "always"] = "option"
@@ -40,6 +51,14 @@ class VendorSpec(BaseModel):
     #: the vendor takes Anthropic-style ``cache_control`` marks in OpenAI messages and
     #: bills them at prices the catalog models; otherwise they are removed before sending
     cache_control: bool = False
+    #: prepended on the wire to model ids without a "/" (Fireworks' catalog names
+    #: ``deepseek-v3-0324``, its API ``accounts/fireworks/models/deepseek-v3-0324``)
+    model_prefix: str | None = None
+
+    def wire_model(self, model: str) -> str:
+        """The model id as the vendor's API takes it."""
+        return f"{self.model_prefix}{model}" if self.model_prefix and "/" not in model \
+            else model
 
 
 def load_vendor_specs(text: str | None = None) -> dict[str, VendorSpec]:

@@ -15,6 +15,7 @@ from kanjia.vendors._messages import data_url, image_url_of, json_args, system_t
 from kanjia.vendors._openai_format import chunk, completion
 from kanjia.vendors._spec import VendorSpec
 from kanjia.vendors.base import ChatResult, Deployment, UpstreamRequest
+from kanjia.vendors.sse import SSEParser
 
 __all__ = ["AnthropicAdapter"]
 
@@ -284,6 +285,9 @@ class AnthropicAdapter:
         out = completion(rid, body.get("model", model),
                          [{"index": 0, "message": message, "finish_reason": finish}], usage)
         return ChatResult(out, usage, "".join(texts))
+
+    def stream_decoder(self) -> SSEParser:
+        return SSEParser()
 
     def stream_translator(self, model: str, include_usage: bool) -> AnthropicStream:
         return AnthropicStream(self, model, include_usage)

@@ -15,7 +15,8 @@ from kanjia.catalog import Usage
 from kanjia.errors import KanjiaError
 from kanjia.vendors._spec import VendorSpec
 
-__all__ = ["Adapter", "ChatResult", "Deployment", "StreamTranslator", "UpstreamRequest"]
+__all__ = ["Adapter", "ChatResult", "Deployment", "StreamDecoder", "StreamTranslator",
+           "UpstreamRequest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,18 @@ class Deployment:
     weight: float = 1.0
     #: extra request headers taken from the environment (e.g. Qianfan's appid)
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: secret parts beyond ``api_key`` (SigV4's secret access key, session token)
+    secrets: Mapping[str, str] = field(repr=False, default_factory=dict)
+    #: Azure's ``api-version`` ("v1": the v1 API without deployment URLs)
+    api_version: str | None = None
+    #: model -> the name the vendor deploys it under (Azure deployment names)
+    model_deployments: Mapping[str, str] = field(default_factory=dict)
+    #: the cloud region (Bedrock: signs requests for it)
+    region: str | None = None
+
+    def deployment_for(self, model: str) -> str:
+        """The vendor-side deployment name of ``model`` (the model itself by default)."""
+        return self.model_deployments.get(model, model)
 
     @property
     def id(self) -> str:
@@ -49,6 +62,16 @@ class ChatResult:
     body: bytes
     usage: Usage | None
     output_text: str = ""
+
+
+class StreamDecoder(Protocol):
+    """Splits a streamed response body into ``(event, data)`` pairs: SSEParser for
+    text/event-stream, botocore's event-stream buffer for Bedrock. ``feed`` takes raw
+    bytes as they arrive; ``flush`` ends the stream."""
+
+    def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]: ...
+
+    def flush(self) -> list[tuple[str | None, bytes]]: ...
 
 
 class StreamTranslator(Protocol):
@@ -84,6 +107,8 @@ class Adapter(Protocol):
     def parse_chat(self, data: bytes, model: str) -> ChatResult: ...
 
     def stream_translator(self, model: str, include_usage: bool) -> StreamTranslator: ...
+
+    def stream_decoder(self) -> StreamDecoder: ...
 
     def embeddings_request(self, dep: Deployment, body: dict[str, Any],
                            model: str) -> UpstreamRequest: ...

@@ -16,6 +16,7 @@ from kanjia.vendors._openai_format import chunk, completion
 from kanjia.vendors._paths import path_segment
 from kanjia.vendors._spec import VendorSpec
 from kanjia.vendors.base import ChatResult, Deployment, UpstreamRequest
+from kanjia.vendors.sse import SSEParser
 
 __all__ = ["GeminiAdapter"]
 
@@ -209,6 +210,9 @@ class GeminiAdapter:
         rid = "chatcmpl-" + str(body.get("responseId") or "gemini")
         return ChatResult(completion(rid, body.get("modelVersion", model), choices, usage),
                           usage, "".join(texts))
+
+    def stream_decoder(self) -> SSEParser:
+        return SSEParser()
 
     def stream_translator(self, model: str, include_usage: bool) -> GeminiStream:
         return GeminiStream(self, model, include_usage)

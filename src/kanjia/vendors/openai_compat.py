@@ -13,6 +13,7 @@ from kanjia.vendors._errors import make_error
 from kanjia.vendors._openai_format import usage_from_openai
 from kanjia.vendors._spec import VendorSpec
 from kanjia.vendors.base import ChatResult, Deployment, UpstreamRequest
+from kanjia.vendors.sse import SSEParser
 
 __all__ = ["OpenAICompatAdapter"]
 
@@ -30,9 +31,13 @@ class OpenAICompatAdapter:
             headers["Authorization"] = f"Bearer {dep.api_key}"
         return headers
 
+    def _url(self, dep: Deployment, model: str, endpoint: str) -> str:
+        """Where ``endpoint`` ("chat/completions", "embeddings") lives for ``model``."""
+        return f"{dep.base_url}/{endpoint}"
+
     def _shape(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         out = dict(body)
-        out["model"] = model
+        out["model"] = self.spec.wire_model(model)
         spec = self.spec
         for old, new in spec.renames.items():
             if old in out:
@@ -55,14 +60,14 @@ class OpenAICompatAdapter:
                 opts = dict(out.get("stream_options") or {})
                 opts["include_usage"] = True
                 out["stream_options"] = opts
-        return UpstreamRequest(f"{dep.base_url}/chat/completions", self._headers(dep),
+        return UpstreamRequest(self._url(dep, model, "chat/completions"), self._headers(dep),
                                orjson.dumps(out))
 
     def embeddings_request(self, dep: Deployment, body: dict[str, Any],
                            model: str) -> UpstreamRequest:
         out = dict(body)
-        out["model"] = model
-        return UpstreamRequest(f"{dep.base_url}/embeddings", self._headers(dep),
+        out["model"] = self.spec.wire_model(model)
+        return UpstreamRequest(self._url(dep, model, "embeddings"), self._headers(dep),
                                orjson.dumps(out))
 
     # -- responses ------------------------------------------------------------
@@ -106,6 +111,9 @@ class OpenAICompatAdapter:
         raw_usage = body.get("usage")
         usage = usage_from_openai(raw_usage) if isinstance(raw_usage, dict) else None
         return ChatResult(body=data, usage=usage)
+
+    def stream_decoder(self) -> SSEParser:
+        return SSEParser()
 
     def stream_translator(self, model: str, include_usage: bool) -> OpenAIStream:
         return OpenAIStream(self, include_usage)

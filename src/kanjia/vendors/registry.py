@@ -6,7 +6,9 @@ from collections.abc import Callable
 
 from kanjia.vendors._spec import VendorSpec
 from kanjia.vendors.anthropic import AnthropicAdapter
+from kanjia.vendors.azure import AzureAdapter
 from kanjia.vendors.base import Adapter
+from kanjia.vendors.bedrock import BedrockAdapter
 from kanjia.vendors.gemini import GeminiAdapter
 from kanjia.vendors.openai_compat import OpenAICompatAdapter
 
@@ -16,6 +18,8 @@ ADAPTER_KINDS: dict[str, Callable[[VendorSpec], Adapter]] = {
     "openai": OpenAICompatAdapter,
     "anthropic": AnthropicAdapter,
     "gemini": GeminiAdapter,
+    "azure": AzureAdapter,
+    "bedrock": BedrockAdapter,
 }
 
 
