@@ -4,6 +4,7 @@ takes part in an import cycle, and nothing at run time imports the router lab.""
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,15 @@ HEAVY = ("pandas", "pyarrow", "matplotlib", "scipy", "sklearn")
 
 
 def _import_graph() -> dict[str, set[str]]:
+    """The graph of ``_build_graph``, built in a fresh interpreter: in a process where an
+    earlier test caught a RecursionError (the fuzz tests), CPython 3.11's ``ast.parse``
+    can fail with "AST constructor recursion depth mismatch"."""
+    out = subprocess.run([sys.executable, __file__], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    return {k: set(v) for k, v in json.loads(out).items()}
+
+
+def _build_graph() -> dict[str, set[str]]:
     """kanjia module -> the kanjia modules it imports anywhere in its body (lazy imports
     too: a cycle through a function-level import is still a cycle in the design), leaving
     out ``if TYPE_CHECKING:`` blocks."""
@@ -134,3 +144,7 @@ def test_architecture_md_lists_every_package() -> None:
     present |= {f"routing/{p.name}" for p in (PACKAGE / "routing").iterdir()
                 if p.is_dir() and any(p.glob("*.py"))}
     assert listed == present
+
+
+if __name__ == "__main__":  # the import graph, as JSON (see _import_graph)
+    print(json.dumps({k: sorted(v) for k, v in _build_graph().items()}))
