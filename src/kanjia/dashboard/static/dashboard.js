@@ -357,7 +357,7 @@
         d.cuts.forEach(function (cut) {
           var pt = pts[cut.index];
           if (!pt || Number.isNaN(pt.y)) { return; }
-          var w = g.measureText(cut.text).width + 4, h = 12;
+          var w = g.measureText(cut.text).width + 7, h = 12;
           var spots = [[pt.x + 3, pt.y + 3], [pt.x + 3, pt.y - h - 3], [pt.x - w - 3, pt.y + 3]];
           for (var k = 0; k < spots.length; k++) {
             var x = Math.min(spots[k][0], area.right - w), y = spots[k][1];
@@ -368,8 +368,10 @@
             if (clash) { continue; }
             g.fillStyle = "rgba(255,255,255,0.85)";
             g.fillRect(x, y, w, h);
+            g.fillStyle = d.borderColor;  /* a tick in the line's colour: whose cut it is */
+            g.fillRect(x, y + 1, 2, h - 2);
             g.fillStyle = "#222";
-            g.fillText(cut.text, x + 2, y + 1);
+            g.fillText(cut.text, x + 4, y + 1);
             drawn.push({ x: x, y: y, w: w, h: h, text: cut.text, model: d.model });
             break;
           }
