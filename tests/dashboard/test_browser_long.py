@@ -31,7 +31,7 @@ return {bucket: ch.canvas.dataset.bucket, bars: ch.data.labels.length,
         legendBoxes: ch.legend.legendHitBoxes.map(function (b) {
           return [b.left, b.left + b.width]; }),
         legendTexts: ch.legend.legendItems.map(function (i) { return i.text; }),
-        width: ch.width};
+        barWidth: ch.getDatasetMeta(0).data[0].width, width: ch.width};
 """
 
 _PRICES = """
@@ -105,6 +105,7 @@ def test_three_years_desktop(long_report: Path, at_width: Any, screenshots: Path
     spend = browser.execute_script(_SPEND)
     assert spend["bucket"] == "month" and spend["title"] == "Spend over time, per month"
     assert 30 <= spend["bars"] <= 40, spend["bars"]  # readable bars, not 1,096 slivers
+    assert spend["barWidth"] >= 15, spend["barWidth"]
     assert spend["datasets"] >= 5
     ticks = spend["ticks"]
     assert len(ticks) >= 12, ticks  # the axis is labelled along its length
@@ -161,6 +162,7 @@ def test_three_years_narrow(long_report: Path, at_width: Any, screenshots: Path)
     assert page["scroll"] <= page["vw"], page  # nothing wider than the screen
     spend = browser.execute_script(_SPEND)
     assert spend["legend"] == "bottom"  # not a legend eating half the width
+    assert spend["barWidth"] >= 4, spend["barWidth"]
     for left, right in spend["legendBoxes"]:
         assert left >= 0 and right <= spend["width"], spend
     ticks = spend["ticks"]
