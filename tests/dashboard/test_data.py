@@ -8,7 +8,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,9 @@ from tests._services import PG_URL, pg_reachable
 
 from kanjia.dashboard import Period, collect_dashboard
 from kanjia.dashboard._page import embed_json
-from kanjia.dashboard._reports import fill_days
+from kanjia.dashboard._reports import bucket_for, bucket_of, fill_days
 
+from ._longledger import first_day, write_ledger
 from ._traffic import HOSTILE_MODEL, MASTER, Served, http, served_gateway
 
 
@@ -163,3 +164,134 @@ def test_period() -> None:
     assert len(p.days(today=date(2026, 3, 2))) == 30
     clause, args = Period(date(2026, 1, 1), date(2026, 1, 3)).where()
     assert clause == "ts >= ? AND ts < ?" and args[1] - args[0] == 2 * 86400
+
+
+def test_buckets() -> None:
+    assert [bucket_for(n) for n in (1, 30, 90, 91, 366, 367, 1096)] == [
+        "day", "day", "day", "week", "week", "month", "month"]
+    assert bucket_of("2025-03-05", "day") == "2025-03-05"
+    assert bucket_of("2025-03-05", "week") == "2025-03-03"  # a Wednesday: its Monday
+    assert bucket_of("2025-03-03", "week") == "2025-03-03"
+    assert bucket_of("2025-01-01", "week") == "2024-12-30"  # weeks cross years
+    assert bucket_of("2025-03-31", "month") == "2025-03"
+
+
+def test_fill_days_sums_per_bucket() -> None:
+    report = {"day": ["2025-12-30", "2026-01-02", "2026-01-31", "2026-02-01"],
+              "series": {"a": [1.0, 2.0, 4.0, 8.0], "b": [0.5, 0.0, 0.0, 0.25]}}
+    out = fill_days(report, ["2025-12", "2026-01", "2026-02"], top=5, bucket="month")
+    assert out == [{"name": "a", "values": [1.0, 6.0, 8.0]},
+                   {"name": "b", "values": [0.5, 0.0, 0.25]}]
+    weeks = fill_days(report, ["2025-12-29", "2026-01-26"], top=5, bucket="week")
+    assert weeks[0]["values"] == [3.0, 12.0]  # Dec 30 and Jan 2 share a week
+
+
+@pytest.fixture(scope="module")
+def long_ledger(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, date, int]:
+    from kanjia.catalog import load_catalog
+
+    today = datetime.now(UTC).date()
+    path = str(tmp_path_factory.mktemp("long-ledger") / "ledger.db")
+    n = asyncio.run(write_ledger(path, load_catalog(), today))
+    return path, today, n
+
+
+async def _collect(path: str, since: date, today: date, currency: str = "CNY"
+                   ) -> dict[str, Any]:
+    from kanjia.catalog import load_catalog
+    from kanjia.metering.store import open_database
+
+    db = open_database(path)
+    await db.connect()
+    try:
+        return await collect_dashboard(db, load_catalog(), period=Period(since),
+                                       currency=currency)
+    finally:
+        await db.close()
+
+
+async def test_three_years_are_months(long_ledger: tuple[str, date, int]) -> None:
+    from kanjia.catalog import load_catalog
+    from kanjia.reports import spend_by_day
+
+    path, today, n = long_ledger
+    data = await _collect(path, first_day(today), today)
+    spend = data["spend"]
+    assert spend["bucket"] == "month" and 36 <= len(spend["days"]) <= 38
+    assert spend["days"][0] == first_day(today).isoformat()[:7]
+    assert spend["days"][-1] == today.isoformat()[:7]
+    assert spend["requests"] == n == data["kpis"]["requests"]
+    # the same money as the report's days, only summed per month
+    for view in ("by_vendor", "by_model"):
+        assert all(len(s["values"]) == len(spend["days"]) for s in spend[view])
+        assert sum(sum(s["values"]) for s in spend[view]) == pytest.approx(spend["total"])
+    from kanjia.metering.store import open_database
+    db = open_database(path)
+    await db.connect()
+    try:
+        daily = await spend_by_day(db, load_catalog(), since=first_day(today), by="vendor")
+    finally:
+        await db.close()
+    qwen = next(s for s in spend["by_vendor"] if s["name"] == "qwen")
+    month = spend["days"][5]
+    assert qwen["values"][5] == pytest.approx(sum(
+        v for d, v in zip(daily["day"], daily["series"]["qwen"], strict=True)
+        if d.startswith(month)))
+    assert len(embed_json(spend)) < 12_000  # a small payload, not a thousand days
+
+
+async def test_half_a_year_is_weeks(long_ledger: tuple[str, date, int]) -> None:
+    path, today, _ = long_ledger
+    since = today - timedelta(days=180)
+    spend = (await _collect(path, since, today))["spend"]
+    assert spend["bucket"] == "week" and 26 <= len(spend["days"]) <= 27
+    assert all(date.fromisoformat(d).weekday() == 0 for d in spend["days"])
+    assert spend["days"][0] <= since.isoformat() < spend["days"][1]
+    assert sum(sum(s["values"]) for s in spend["by_vendor"]) == pytest.approx(spend["total"])
+
+
+def test_price_war_groups_and_cuts() -> None:
+    from kanjia.catalog import FREE_FLOOR, all_series, load_catalog, price_cuts
+    from kanjia.dashboard._prices import MAX_GROUPS, OTHER_GROUP, price_war
+
+    catalog = load_catalog()
+    today = date(2026, 12, 1)
+    p = price_war(catalog, "CNY", today)
+    groups = p["groups"]
+    named = [g for g in groups if g["id"] != OTHER_GROUP]
+    assert len(groups) <= MAX_GROUPS and len(named) >= 5
+    colors = [g["color"] for g in groups]
+    assert len(set(colors)) == len(colors)  # one distinct colour per group
+    assert not any(g["hidden"] for g in named)
+    by_id = {g["id"]: g for g in groups}
+    for s in p["series"]:
+        assert s["color"] == by_id[s["group"]]["color"]
+        assert s["vendor"] in by_id[s["group"]]["vendors"]
+    assert sum(g["lines"] for g in groups) == len(p["series"])
+    vendors = {s["vendor"] for s in p["series"]}
+    if len(vendors) > MAX_GROUPS:
+        assert by_id[OTHER_GROUP]["hidden"]
+    # the cut labels are the CLI chart's, at the same points
+    cli = {s.model.key: price_cuts(s, FREE_FLOOR["CNY"])
+           for s in all_series(catalog, (), "CNY", today)}
+    for s in p["series"]:
+        assert [(c["index"], c["text"]) for c in s["cuts"]] == cli[s["model"]]
+        for c in s["cuts"]:
+            assert c["at"] == s["points"][c["index"]][0]
+    texts = [c["text"] for s in p["series"] for c in s["cuts"]]
+    assert "free" in texts and any(t.startswith("−") and t.endswith("%") for t in texts)
+    plus = next(s for s in p["series"] if s["model"] == "qwen/qwen-plus")
+    assert [c["text"] for c in plus["cuts"]] == ["−70%", "−82%"]  # 20 → 6 → 1.1 CNY
+
+
+def test_spend_title_names_the_bucket() -> None:
+    from kanjia.dashboard._page import Assets, render_page
+
+    def title(bucket: str) -> str:
+        page = render_page({"spend": {"bucket": bucket}, "meta": {}}, Assets.load())
+        start = page.index("id='panel-spend'><h2>") + len("id='panel-spend'><h2>")
+        return page[start:page.index("</h2>", start)]
+
+    assert title("day") == "Spend over time, per day"
+    assert title("week") == "Spend over time, per week"
+    assert title("month") == "Spend over time, per month"

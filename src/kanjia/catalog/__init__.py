@@ -17,6 +17,7 @@ from kanjia.catalog._chart import (
     VENDOR_COLORS,
     Series,
     all_series,
+    price_cuts,
     render_chart,
     shade,
 )
@@ -94,6 +95,7 @@ __all__ = [
     "load_catalog",
     "most_cost",
     "plan_sync",
+    "price_cuts",
     "price_overrides_path",
     "quote",
     "read_overrides",

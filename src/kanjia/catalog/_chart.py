@@ -28,6 +28,7 @@ __all__ = [
     "Series",
     "all_series",
     "family_series",
+    "price_cuts",
     "render_chart",
     "shade",
 ]
@@ -176,22 +177,29 @@ def render_chart(catalog: Catalog, out: Path, vendors: Sequence[str] = (),
     return len(series)
 
 
-def _annotate_cuts(ax: object, s: Series, floor: float, lift: float) -> None:
-    """Label cuts of half or more ("-97%") and the moment a model turns free."""
+def price_cuts(s: Series, floor: float) -> list[tuple[int, str]]:
+    """The cuts worth a label: (index into ``s.points``, text) for each cut of half or
+    more ("−97%") and each moment a priced model turns free ("free")."""
+    out = []
     prev: float | None = None
-    for when, value in s.points[:-1]:
+    for i, (_, value) in enumerate(s.points[:-1]):
         if value is not None and prev is not None and prev > floor:
             if value == floor:
-                text = "free"
+                out.append((i, "free"))
             elif value <= prev * 0.5:
-                text = f"−{(1 - value / prev) * 100:.0f}%"
-            else:
-                text = ""
-            if text:
-                at = value * lift if value == floor else value
-                ax.annotate(text, (when, at), xytext=(3, -11),  # type: ignore[attr-defined]
-                            textcoords="offset points", fontsize=7.5, color="#333333")
+                out.append((i, f"−{(1 - value / prev) * 100:.0f}%"))
         prev = value if value is not None else prev
+    return out
+
+
+def _annotate_cuts(ax: object, s: Series, floor: float, lift: float) -> None:
+    """Label cuts of half or more ("-97%") and the moment a model turns free."""
+    for i, text in price_cuts(s, floor):
+        when, value = s.points[i]
+        assert value is not None
+        at = value * lift if value == floor else value
+        ax.annotate(text, (when, at), xytext=(3, -11),  # type: ignore[attr-defined]
+                    textcoords="offset points", fontsize=7.5, color="#333333")
 
 
 def _html(svg: str, series: list[Series], currency: str) -> str:

@@ -67,19 +67,39 @@ _PANELS = (
     ("routes", "Route decisions and fallbacks", "Where each route sent its requests, and how "
      "often the first choice failed over.", False),
     ("prices", "The price war", "List price per 1M tokens (blended 3 input : 1 output, log "
-     "scale) from the catalog. Thick lines: mainland-China vendors; the green band is free.",
-     True),
+     "scale) from the catalog, one colour per vendor, one dash per model; labels mark cuts "
+     "of half or more. Thick lines: mainland-China vendors; the green band is free.", True),
     ("budgets", "Budget use per key", "Each budget's current window (day, month or total), "
      "spent from the ledger.", False),
     ("health", "Vendor health", "Attempts per vendor from the ledger (fallback chains "
      "included), and the gateway's live circuit breakers.", False),
 )
 
+#: the spend panel's title and blurb per bar width (``_reports.bucket_for``)
+_SPEND_BY = {
+    "day": ("Spend over time, per day", "What the vendors billed, per UTC day, in the "
+            "reporting currency."),
+    "week": ("Spend over time, per week", "What the vendors billed, per UTC week (Monday "
+             "to Sunday: the window is over 90 days long), in the reporting currency."),
+    "month": ("Spend over time, per month", "What the vendors billed, per UTC calendar "
+              "month (the window is over a year long), in the reporting currency."),
+}
+
 
 def _panel(pid: str, title: str, blurb: str, wide: bool) -> str:
     cls = "panel wide" if wide else "panel"
     return (f"<section class='{cls}' id='panel-{pid}'><h2>{html.escape(title)}</h2>"
             f"<p class='blurb'>{html.escape(blurb)}</p><div class='body'></div></section>")
+
+
+def _panels(data: dict[str, Any]) -> str:
+    bucket = data.get("spend", {}).get("bucket", "day")
+    out = []
+    for pid, title, blurb, wide in _PANELS:
+        if pid == "spend" and bucket in _SPEND_BY:
+            title, blurb = _SPEND_BY[bucket]
+        out.append(_panel(pid, title, blurb, wide))
+    return "".join(out)
 
 
 def render_page(data: dict[str, Any], assets: Assets, *, nonce: str | None = None) -> str:
@@ -96,7 +116,7 @@ def render_page(data: dict[str, Any], assets: Assets, *, nonce: str | None = Non
                     "<button type='submit'>show</button></form>"
                     "<form class='controls' method='post' action='/ui/logout'>"
                     "<button type='submit'>log out</button></form>")
-    panels = "".join(_panel(*p) for p in _PANELS)
+    panels = _panels(data)
     return (_head("kanjia: who benefits", assets, nonce) +
             "<body><header><div><h1>kanjia <span>砍价</span> — who benefits</h1>"
             f"<p id='subtitle'></p></div>{controls}</header>"

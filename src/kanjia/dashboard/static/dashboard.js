@@ -49,6 +49,52 @@
 
   function body(id) { return document.querySelector("#panel-" + id + " .body"); }
 
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                "Dec"];
+  var MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July",
+                     "August", "September", "October", "November", "December"];
+
+  /* a label cut in the middle ("openrouter/meta…instruct:free"): both ends stay readable,
+     the full text is in the tooltip */
+  function shorten(text, max) {
+    text = String(text);
+    if (text.length <= max) { return text; }
+    var tail = Math.floor((max - 1) / 2), head = max - 1 - tail;
+    return text.slice(0, head) + "…" + text.slice(text.length - tail);
+  }
+
+  /* how many characters a label may take in a box ``width`` px wide */
+  function fits(width, share) { return Math.max(12, Math.floor(width * share / 6.5)); }
+
+  function narrow(node) { return (node || document.body).clientWidth < 560; }
+
+  /* the axis label of a spend bar: two lines, the year always on the second */
+  function bucketLabel(key, bucket) {
+    var y = key.slice(0, 4), m = Number(key.slice(5, 7)) - 1;
+    if (bucket === "month") { return [MONTHS[m], y]; }
+    return [MONTHS[m] + " " + Number(key.slice(8, 10)), y];
+  }
+
+  function bucketTitle(key, bucket) {
+    if (bucket === "month") {
+      return MONTH_NAMES[Number(key.slice(5, 7)) - 1] + " " + key.slice(0, 4);
+    }
+    return bucket === "week" ? "week of Monday " + key : key;
+  }
+
+  /* a legend whose long names are shortened, shown in full on hover */
+  function shortLegend(max) {
+    return {
+      labels: { boxWidth: 12, generateLabels: function (chart) {
+        var items = Chart.defaults.plugins.legend.labels.generateLabels(chart);
+        items.forEach(function (it) { it.full = it.text; it.text = shorten(it.text, max); });
+        return items;
+      } },
+      onHover: function (e, item, legend) { legend.chart.canvas.title = item.full || ""; },
+      onLeave: function (e, item, legend) { legend.chart.canvas.title = ""; },
+    };
+  }
+
   function empty(id, text) {
     body(id).appendChild(el("p", { cls: "empty", text: text }));
   }
@@ -102,6 +148,12 @@
     return axis;
   }
 
+  /* a category tick shortened to fit its share of the box (the tooltip has it in full) */
+  function shortTick(box, share) {
+    var max = fits(box.clientWidth, share);
+    return function (v) { return shorten(this.getLabelForValue(v), max); };
+  }
+
   function tooltipMoney(ctx) {
     var v = ctx.parsed.y !== undefined && ctx.chart.options.indexAxis !== "y" ? ctx.parsed.y
       : ctx.parsed.x;
@@ -135,30 +187,48 @@
 
   /* -- spend over time ------------------------------------------------------------------- */
   function spendPanel() {
-    var s = data.spend;
+    var s = data.spend, bucket = s.bucket || "day";
     if (!s.total) { empty("spend", "No spend in this period."); return; }
     var tabs = el("div", { cls: "tabs" });
     var views = { vendor: s.by_vendor, model: s.by_model };
     var c = null, chart = null;
+    function legendAt(width) { return width < 560 ? "bottom" : "right"; }
     function draw(which) {
-      var series = views[which];
+      var series = views[which], width = body("spend").clientWidth;
+      var legend = shortLegend(width < 560 ? fits(width, 0.42) : 28);
+      legend.position = legendAt(width);
       var cfg = {
         type: "bar",
         data: {
-          labels: s.days.map(function (d) { return d.slice(5); }),
+          labels: s.days.map(function (d) { return bucketLabel(d, bucket); }),
           datasets: series.map(function (x, i) {
             return { label: x.name, data: x.values, backgroundColor: color(i), stack: "spend" };
           }),
         },
         options: {
-          scales: { x: { stacked: true, grid: { display: false } },
+          scales: { x: { stacked: true, grid: { display: false },
+                         ticks: { maxRotation: 0, autoSkip: true, autoSkipPadding: 10 } },
                     y: moneyTicks({ stacked: true, beginAtZero: true }) },
-          plugins: { legend: { position: "right", labels: { boxWidth: 12 } },
-                     tooltip: { callbacks: { label: tooltipMoney } } },
+          plugins: { legend: legend,
+                     tooltip: { callbacks: {
+                       title: function (items) {
+                         return items.length ? bucketTitle(s.days[items[0].dataIndex], bucket)
+                           : "";
+                       },
+                       label: tooltipMoney } } },
+          onResize: function (ch, size) {
+            var want = legendAt(size.width);
+            if (ch.options.plugins.legend.position !== want) {
+              ch.options.plugins.legend.position = want;
+              ch.update("none");
+            }
+          },
         },
       };
       if (chart) { chart.destroy(); }
       chart = make("spend", c, cfg);
+      c.dataset.bucket = bucket;
+      c.dataset.bars = String(s.days.length);
       Array.prototype.forEach.call(tabs.children, function (b) {
         b.classList.toggle("on", b.dataset.view === which);
       });
@@ -170,7 +240,7 @@
       tabs.appendChild(b);
     });
     body("spend").appendChild(tabs);
-    c = canvas("spend", "spend", 300);
+    c = canvas("spend", "spend", narrow(body("spend")) ? 400 : 300);
     draw("vendor");
   }
 
@@ -207,7 +277,8 @@
       },
       options: {
         indexAxis: "y",
-        scales: { x: moneyTicks({ beginAtZero: true }), y: { ticks: { autoSkip: false } } },
+        scales: { x: moneyTicks({ beginAtZero: true }),
+                  y: { ticks: { autoSkip: false, callback: shortTick(body("savings"), 0.4) } } },
         plugins: { tooltip: { callbacks: { label: tooltipMoney } } },
       },
     });
@@ -237,7 +308,8 @@
                          ds("failed", "failed", "#d62728")] },
       options: { indexAxis: "y",
                  scales: { x: { stacked: true, beginAtZero: true, ticks: { precision: 0 } },
-                           y: { stacked: true, ticks: { autoSkip: false } } } },
+                           y: { stacked: true, ticks: { autoSkip: false,
+                             callback: shortTick(body("routes"), 0.35) } } } },
     });
     var b = body("routes");
     b.appendChild(el("h3", { text: "Where each route went" }));
@@ -267,11 +339,57 @@
   }
 
   /* -- price war ------------------------------------------------------------------------- */
+  function isoDay(ms) { return new Date(ms).toISOString().slice(0, 10); }
+
+  /* the cut labels of ``kanjia prices chart`` ("−75%", "free"), drawn below and right of
+     each cut of a visible line; a label that would overlap one already drawn moves above
+     its point, or is left out (the cuts table below the chart lists every cut) */
+  var cutLabels = {
+    id: "cutLabels",
+    afterDatasetsDraw: function (chart) {
+      var g = chart.ctx, area = chart.chartArea, drawn = [];
+      g.save();
+      g.font = "600 10px " + Chart.defaults.font.family;
+      g.textBaseline = "top";
+      chart.data.datasets.forEach(function (d, i) {
+        if (!chart.isDatasetVisible(i)) { return; }
+        var pts = chart.getDatasetMeta(i).data;
+        d.cuts.forEach(function (cut) {
+          var pt = pts[cut.index];
+          if (!pt || Number.isNaN(pt.y)) { return; }
+          var w = g.measureText(cut.text).width + 7, h = 12;
+          var spots = [[pt.x + 3, pt.y + 3], [pt.x + 3, pt.y - h - 3], [pt.x - w - 3, pt.y + 3]];
+          for (var k = 0; k < spots.length; k++) {
+            var x = Math.min(spots[k][0], area.right - w), y = spots[k][1];
+            if (y < area.top || y + h > area.bottom) { continue; }
+            var clash = drawn.some(function (r) {
+              return x < r.x + r.w && r.x < x + w && y < r.y + r.h && r.y < y + h;
+            });
+            if (clash) { continue; }
+            g.fillStyle = "rgba(255,255,255,0.85)";
+            g.fillRect(x, y, w, h);
+            g.fillStyle = d.borderColor;  /* a tick in the line's colour: whose cut it is */
+            g.fillRect(x, y + 1, 2, h - 2);
+            g.fillStyle = "#222";
+            g.fillText(cut.text, x + 4, y + 1);
+            drawn.push({ x: x, y: y, w: w, h: h, text: cut.text, model: d.model });
+            break;
+          }
+        });
+      });
+      g.restore();
+      chart.kanjiaCutLabels = drawn;
+    },
+  };
+
   function pricesPanel() {
-    var p = data.prices;
+    var p = data.prices, box = body("prices");
     if (!p.series.length) { empty("prices", "No model families in the catalog."); return; }
-    var floor = p.floor, top = floor;
+    var floor = p.floor, top = floor, slim = narrow(box);
+    var groups = p.groups || [];
     var freeLines = p.series.filter(function (s) { return s.free_from.length > 0; });
+    var hidden = {};
+    groups.forEach(function (g) { hidden[g.id] = g.hidden; });
     var datasets = p.series.map(function (s) {
       /* free lines each get their own height inside the "free" band, as in the PNG */
       var i = freeLines.indexOf(s), lift = 1;
@@ -279,9 +397,11 @@
         lift = Math.pow(10, -0.16 + 0.32 * i / (freeLines.length - 1));
       }
       return {
-        label: s.label, borderColor: s.color, backgroundColor: s.color,
-        borderDash: s.dash, borderWidth: s.width, stepped: "after", pointRadius: 0,
-        pointHitRadius: 6, spanGaps: false, fill: false,
+        label: s.label, model: s.model, group: s.group, cuts: s.cuts || [],
+        hidden: !!hidden[s.group],
+        borderColor: s.color, backgroundColor: s.color,
+        borderDash: s.dash, borderWidth: slim ? Math.max(1.2, s.width * 0.75) : s.width,
+        stepped: "after", pointRadius: 0, pointHitRadius: 6, spanGaps: false, fill: false,
         data: s.points.map(function (pt) {
           var free = pt[1] === floor;
           if (pt[1] !== null && pt[1] > top) { top = pt[1]; }
@@ -290,7 +410,7 @@
         }),
       };
     });
-    make("prices", canvas("prices", "prices", 640), {
+    var chart = make("prices", canvas("prices", "prices", slim ? 380 : 560), {
       type: "line",
       data: { datasets: datasets },
       options: {
@@ -299,21 +419,24 @@
         scales: {
           x: { type: "linear", min: p.start, max: p.end,
                afterBuildTicks: function (axis) {
+                 /* a tick every quarter, or half-year / year when the chart is narrow */
+                 var width = axis.width || axis.chart.width;
+                 var step = width < 480 ? 12 : width < 900 ? 6 : 3;
                  var ticks = [], d = new Date(p.start);
                  d = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() -
-                   d.getUTCMonth() % 3 + 3, 1));
+                   d.getUTCMonth() % step + step, 1));
                  while (d.getTime() <= p.end) {
                    ticks.push({ value: d.getTime() });
-                   d = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 3, 1));
+                   d = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + step, 1));
                  }
                  axis.ticks = ticks;
                },
-               ticks: { callback: function (v) {
+               ticks: { maxRotation: 0, callback: function (v) {
                  return new Date(v).toISOString().slice(0, 7);
                } } },
           y: { type: "logarithmic", min: floor / 2.2,
                max: Math.pow(10, Math.ceil(Math.log10(top * 1.05))),
-               title: { display: true, text: p.currency + " per 1M tokens (log)" },
+               title: { display: !slim, text: p.currency + " per 1M tokens (log)" },
                afterBuildTicks: function (axis) {
                  var ticks = [{ value: floor }];
                  for (var k = -3; k <= 3; k++) {
@@ -327,11 +450,10 @@
                } } },
         },
         plugins: {
-          legend: { position: "bottom", labels: { usePointStyle: true, pointStyle: "line",
-                                                  boxWidth: 24, font: { size: 10 } } },
+          legend: { display: false },  /* the legend is the group list below the chart */
           tooltip: { callbacks: {
             title: function (items) {
-              return items.length ? new Date(items[0].parsed.x).toISOString().slice(0, 10) : "";
+              return items.length ? isoDay(items[0].parsed.x) : "";
             },
             label: function (ctx) {
               var v = ctx.parsed.y;
@@ -343,17 +465,76 @@
       },
       plugins: [{
         id: "freeBand",
-        beforeDatasetsDraw: function (chart) {
-          var y = chart.scales.y, area = chart.chartArea, g = chart.ctx;
-          var top = y.getPixelForValue(floor * Math.pow(10, 0.22));
-          var bottom = y.getPixelForValue(floor / Math.pow(10, 0.22));
+        beforeDatasetsDraw: function (ch) {
+          var y = ch.scales.y, area = ch.chartArea, g = ch.ctx;
+          var hi = y.getPixelForValue(floor * Math.pow(10, 0.22));
+          var lo = y.getPixelForValue(floor / Math.pow(10, 0.22));
           g.save();
           g.fillStyle = "#e8f5e9";
-          g.fillRect(area.left, top, area.right - area.left, bottom - top);
+          g.fillRect(area.left, hi, area.right - area.left, lo - hi);
           g.restore();
         },
-      }],
+      }, cutLabels],
     });
+    if (slim) {
+      box.insertBefore(el("p", { cls: "note", text: p.currency + " per 1M tokens, log " +
+        "scale" }), box.firstChild);
+    }
+    box.appendChild(priceLegend(chart, groups, p.series));
+    box.appendChild(cutsTable(p));
+  }
+
+  /* one button per vendor group: its colour, its name, its lines; a click shows or hides
+     the group's lines */
+  function priceLegend(chart, groups, series) {
+    var list = el("div", { cls: "legend", role: "group", "aria-label": "vendors" });
+    groups.forEach(function (g) {
+      var lines = series.filter(function (s) { return s.group === g.id; });
+      var swatch = el("span", { cls: "swatch" });
+      swatch.style.backgroundColor = g.color;
+      var models = lines.map(function (s) { return s.family; }).join(", ");
+      var b = el("button", { type: "button", cls: "group", title: models,
+                             "aria-pressed": g.hidden ? "false" : "true" },
+                 [swatch, el("span", { cls: "name", text: g.name }),
+                  el("span", { cls: "count", text: lines.length + (lines.length === 1 ?
+                    " line" : " lines") })]);
+      b.dataset.group = g.id;
+      b.classList.toggle("off", !!g.hidden);
+      b.addEventListener("click", function () {
+        var show = b.getAttribute("aria-pressed") !== "true";
+        chart.data.datasets.forEach(function (d, i) {
+          if (d.group === g.id) { chart.setDatasetVisibility(i, show); }
+        });
+        b.setAttribute("aria-pressed", show ? "true" : "false");
+        b.classList.toggle("off", !show);
+        chart.update("none");
+      });
+      list.appendChild(b);
+    });
+    return list;
+  }
+
+  /* every cut the chart labels, with its date, model and vendor (newest first) */
+  function cutsTable(p) {
+    var rows = [];
+    p.series.forEach(function (s) {
+      (s.cuts || []).forEach(function (cut) {
+        var before = null;
+        for (var i = cut.index - 1; i >= 0 && before === null; i--) { before = s.points[i][1]; }
+        var after = s.points[cut.index][1];
+        var shown = function (v) {
+          return v === p.floor ? "free" : Number(v.toPrecision(3)) + "";
+        };
+        rows.push([isoDay(cut.at), s.family, s.vendor,
+                   (before === null ? "—" : shown(before)) + " → " + shown(after), cut.text]);
+      });
+    });
+    rows.sort(function (a, b) { return a[0] < b[0] ? 1 : a[0] > b[0] ? -1 : 0; });
+    var more = el("details", { cls: "cuts" }, [
+      el("summary", { text: rows.length + " price cuts of half or more (" + p.currency +
+        " per 1M tokens)" }),
+      table(["date", "model", "vendor", "price", "cut"], rows, "small")]);
+    return more;
   }
 
   /* -- budgets --------------------------------------------------------------------------- */
@@ -378,7 +559,7 @@
           indexAxis: "y",
           scales: { x: { beginAtZero: true, suggestedMax: 100,
                          ticks: { callback: function (v) { return v + "%"; } } },
-                    y: { ticks: { autoSkip: false } } },
+                    y: { ticks: { autoSkip: false, callback: shortTick(b, 0.4) } } },
           plugins: { legend: { display: false }, tooltip: { callbacks: { label: function (ctx) {
             var x = rows[ctx.dataIndex];
             return pct(x.used) + " of " + x.amount + " " + x.currency;
@@ -415,7 +596,8 @@
                   { label: "attempts failed", backgroundColor: "#d62728", stack: "a",
                     data: vs.map(function (v) { return v.failed_attempts; }) },
                 ] },
-        options: { scales: { x: { stacked: true, ticks: { autoSkip: false } },
+        options: { scales: { x: { stacked: true, ticks: { autoSkip: false,
+                                                          callback: shortTick(b, 0.3) } },
                              y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } },
                    plugins: { tooltip: { callbacks: { afterLabel: function (ctx) {
                      var v = vs[ctx.dataIndex];
