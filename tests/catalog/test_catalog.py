@@ -111,7 +111,7 @@ def test_price_war_free_models(catalog: Catalog) -> None:
 
 
 def test_not_found_prices_stay_blank(catalog: Catalog) -> None:
-    for key in ["minimax/abab6.5s-chat", "spark/generalv3.5", "zhipu/embedding-3"]:
+    for key in ["minimax/abab6.5s-chat", "spark/generalv3.5"]:
         vendor, model = key.split("/", 1)
         entry = catalog.get(vendor, model)
         assert entry is not None and entry.periods == ()
@@ -119,6 +119,9 @@ def test_not_found_prices_stay_blank(catalog: Catalog) -> None:
     pro = catalog.get("spark", "generalv3")
     assert pro is not None and pro.periods[0].input_mtok == 36
     assert "xfyun.cn/doc/spark/Web.html" in pro.periods[0].source
+    emb = catalog.get("zhipu", "embedding-3")       # priced from Zhipu's own model page
+    assert emb is not None and emb.periods[0].input_mtok == Decimal("0.5")
+    assert "docs.bigmodel.cn" in emb.periods[0].source
 
 
 def test_lookup_by_alias_case_and_other_catalog_ids(catalog: Catalog) -> None:
