@@ -83,14 +83,3 @@ def test_router_file_is_not_a_pickle(bench_router: QualityRouter, tmp_path: Path
         assert all(npz[k].dtype != object for k in npz.files)
 
 
-def test_decision_is_fast(bench_router: QualityRouter) -> None:
-    import time
-
-    prompt = "Question 3 about chess: a simple easy one. " * 40
-    candidates = [(m, COSTS[m]) for m in MODELS]
-    times = []
-    for _ in range(200):
-        start = time.perf_counter()
-        bench_router.choose(prompt, candidates, 0.8, "quiz")
-        times.append(time.perf_counter() - start)
-    assert np.percentile(times, 99) < 0.01  # generous: CI machines vary; bench/ measures
