@@ -31,7 +31,7 @@ from kanjia.metering._fx import Fx
 from kanjia.metering._money import from_nano, to_nano_capped
 from kanjia.metering._pricing import SellPrices, Unpriced
 from kanjia.metering._refusals import UnpricedModel, WorstCase, refusal
-from kanjia.metering._registry import Budget, KeyInfo, Registry, hash_key
+from kanjia.metering._registry import Budget, KeyInfo, Registry, hash_key, is_master_key
 from kanjia.metering._seeding import ledger_spend
 from kanjia.metering._windows import (
     WindowClock,
@@ -199,8 +199,7 @@ class Gatekeeper:
 
     # -- the request path ---------------------------------------------------------------------
     async def authenticate(self, api_key: str | None, model: str) -> Caller:
-        if self._master and api_key and hmac.compare_digest(api_key.encode(),
-                                                            self._master.encode()):
+        if is_master_key(api_key, self._master):
             return Caller(admin=True)
         if not api_key:
             if self.keys_required:
