@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import random
-import re
 import tomllib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +26,7 @@ from kanjia.errors import BadRequest, ModelNotFound
 from kanjia.routing._price_controls import PriceControls, apply_controls, take_controls
 from kanjia.routing.directory import ModelDirectory, Target
 from kanjia.routing.health import HealthBoard
-from kanjia.tokens import output_limit
+from kanjia.tokens import output_limit, rough_prompt_tokens
 
 __all__ = [
     "Candidate",
@@ -36,32 +35,12 @@ __all__ = [
     "QualityTiers",
     "RoutePlan",
     "narrow",
-    "rough_prompt_tokens",
     "take_controls",
 ]
-
-_CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
-
 
 def _part_texts(parts: list[Any]) -> list[str]:
     """The string ``text`` of each content part (other shapes are the validator's job)."""
     return [t for p in parts if isinstance(p, dict) and isinstance(t := p.get("text"), str)]
-
-
-def rough_prompt_tokens(messages: Any) -> int:
-    """A fast, slightly generous token estimate (CJK ≈ 1 token/char, else ≈ 4 chars/token)."""
-    total = 0
-    if not isinstance(messages, list):
-        return 0
-    for m in messages:
-        total += 4
-        content = m.get("content") if isinstance(m, dict) else None
-        if isinstance(content, list):
-            content = " ".join(_part_texts(content))
-        if isinstance(content, str):
-            cjk = len(_CJK.findall(content))
-            total += cjk + (len(content) - cjk + 3) // 4
-    return total
 
 
 class QualityModel(Protocol):

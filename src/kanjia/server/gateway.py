@@ -546,10 +546,7 @@ class Gateway:
         return rec
 
     def _count_prompt(self, ctx: _Ctx, target: Target) -> int:
-        if ctx.endpoint == "embeddings":
-            return self.counter.count_embedding_tokens(target.vendor, target.model,
-                                                       ctx.body.get("input"))
-        return self.counter.count_request_tokens(target.vendor, target.model, ctx.body)
+        return self.counter.input_tokens(target.vendor, target.model, ctx.body, ctx.endpoint)
 
     def _emit(self, ctx: _Ctx, rec: CallRecord) -> None:
         overhead = max(0.0, (time.perf_counter() - ctx.t0) - ctx.upstream_s) \
