@@ -21,10 +21,10 @@ from kanjia.metering._rows import (
     row_to_json,
     to_record,
 )
+from kanjia.metering.query import billed_usage
 from kanjia.metering.record import CallRecord
 from kanjia.metering.store import Database, migrate, open_database
 from kanjia.reports import savings_report
-from kanjia.reports._billed import billed_usage
 
 CATALOG = load_catalog()
 TS = 1_741_000_000.0  # 2025-03-03

@@ -12,10 +12,10 @@ import pytest
 from kanjia.dashboard._auth import (
     COOKIE,
     cookie_value,
-    key_matches,
     make_session,
     session_valid,
 )
+from kanjia.metering import is_master_key as key_matches
 
 from ._traffic import MASTER, Served, http
 

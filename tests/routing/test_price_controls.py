@@ -17,9 +17,10 @@ from kanjia.config import load_settings
 from kanjia.errors import BadRequest
 from kanjia.routing.directory import ModelDirectory
 from kanjia.routing.health import HealthBoard
-from kanjia.routing.planner import Planner, rough_prompt_tokens, take_controls
+from kanjia.routing.planner import Planner, take_controls
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
+from kanjia.tokens import rough_prompt_tokens
 from kanjia.vendors import load_vendor_specs
 
 CATALOG = load_catalog()

@@ -105,9 +105,9 @@ def reconcile(vendor: str, files: tuple[Path, ...], fmt: str, mapping: str | Non
 
     async def job(db: Any) -> dict[str, Any]:
         if info is None:
-            known = await db.fetch("SELECT 1 FROM usage_records WHERE vendor = ? LIMIT 1",
-                                   [vendor])
-            if not known:
+            from kanjia.metering.query import vendor_known
+
+            if not await vendor_known(db, vendor):
                 raise BadInput(f"unknown vendor {vendor!r}: not in the catalog nor the ledger")
         return await run_reconcile(db, vendor, exports, since=since, until=until,
                                    tolerance=limits, deployment=deployment,

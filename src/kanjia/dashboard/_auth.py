@@ -12,20 +12,13 @@ import hmac
 import time
 from http.cookies import CookieError, SimpleCookie
 
-__all__ = ["COOKIE", "SESSION_S", "clear_cookie", "cookie_value", "key_matches",
+__all__ = ["COOKIE", "SESSION_S", "clear_cookie", "cookie_value",
            "make_session", "session_cookie", "session_valid"]
 
 COOKIE = "kanjia_ui"
 #: how long a browser session lasts
 SESSION_S = 12 * 3600
 _DOMAIN = "kanjia-ui|"
-
-
-def key_matches(candidate: str | None, master: str) -> bool:
-    """Constant-time comparison of a presented key with the master key."""
-    if not candidate:
-        return False
-    return hmac.compare_digest(candidate.encode(), master.encode())
 
 
 def _mac(master: str, expires: int) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from kanjia.catalog import Catalog
 from kanjia.metering import Budget, KeyInfo, Registry
+from kanjia.metering.query import budget_charges
 from kanjia.metering.store import Database
 
 __all__ = ["budget_use", "window_bounds"]
@@ -35,9 +36,7 @@ def window_bounds(period: str, now: datetime) -> tuple[float, str | None]:
 
 async def _spent(db: Database, catalog: Catalog, b: Budget, start: float) -> Decimal:
     col = "key_id" if b.scope == "key" else "tenant"
-    rows = await db.fetch(f"SELECT charge_currency, day, SUM(charge_nano) FROM usage_records "
-                          f"WHERE ts >= ? AND {col} = ? GROUP BY charge_currency, day",
-                          (start, b.subject))
+    rows = await budget_charges(db, col, b.subject, start)
     total = Decimal(0)
     for currency, day, nano in rows:
         amount = Decimal(int(nano or 0)) / _NANO

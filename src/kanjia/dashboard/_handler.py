@@ -26,7 +26,6 @@ from kanjia.catalog import Catalog
 from kanjia.dashboard._auth import (
     clear_cookie,
     cookie_value,
-    key_matches,
     make_session,
     session_cookie,
     session_valid,
@@ -36,7 +35,7 @@ from kanjia.dashboard._health import live_breakers
 from kanjia.dashboard._page import Assets, render_login, render_page
 from kanjia.dashboard._period import Period
 from kanjia.errors import AuthFailed, BadRequest, MethodNotAllowed, ModelNotFound, RateLimited
-from kanjia.metering import Metering
+from kanjia.metering import Metering, is_master_key
 from kanjia.metering.store import open_database
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
@@ -118,7 +117,7 @@ class Dashboard:
         if wait > 0:
             raise RateLimited("too many wrong admin keys: wait before signing in again",
                               retry_after=wait)
-        if key_matches(candidate, master):
+        if is_master_key(candidate, master):
             return True
         guesses.failed(client)
         return False

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from kanjia.dashboard._period import Period
+from kanjia.metering.query import incidents, route_outcomes
 from kanjia.metering.store import Database
 
 __all__ = ["DIRECT", "RouteStats", "VendorAttempts", "recent_incidents", "route_stats"]
@@ -121,12 +122,9 @@ class RouteStats:
 
 async def route_stats(db: Database, period: Period) -> RouteStats:
     where, args = period.where()
-    sql = ("SELECT route, vendor, model, status, error_class, attempts, COUNT(*), "
-           "SUM(latency_ms) FROM usage_records WHERE " + where +
-           " GROUP BY route, vendor, model, status, error_class, attempts")
     stats = RouteStats()
-    for route, vendor, model, status, error_class, attempts, n, latency in await db.fetch(
-            sql, args):
+    for route, vendor, model, status, error_class, attempts, n, latency in \
+            await route_outcomes(db, where, args):
         key = f"{vendor}/{model}" if vendor and model else None
         stats.add(route, key, int(status), error_class, _chain(attempts), int(n),
                   float(latency or 0.0))
@@ -137,12 +135,9 @@ async def recent_incidents(db: Database, period: Period, limit: int = _RECENT
                            ) -> list[dict[str, Any]]:
     """The latest requests that fell back or failed, newest first."""
     where, args = period.where()
-    sql = ("SELECT ts, route, requested_model, vendor, model, status, error_class, attempts "
-           "FROM usage_records WHERE " + where + " AND (status >= 400 OR attempts LIKE ?) "
-           "ORDER BY ts DESC LIMIT ?")
     out = []
-    for ts, route, requested, vendor, model, status, error_class, attempts in await db.fetch(
-            sql, (*args, "%,%", limit)):
+    for ts, route, requested, vendor, model, status, error_class, attempts in \
+            await incidents(db, where, args, limit):
         chain = _chain(attempts)
         if int(status) < 400 and len(chain) < 2:
             continue  # a single attempt whose name holds a comma

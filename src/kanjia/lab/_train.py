@@ -28,7 +28,7 @@ from kanjia.routing.quality._plan import (
     ANY_TASK,
     WEIGHTS,
     Choice,
-    TaskPlan,
+    TaskLevels,
 )
 from kanjia.routing.quality._router import QualityRouter, single_model_policy
 from kanjia.routing.quality._vote import VoteModel
@@ -200,7 +200,7 @@ def train_router(
         return Choice(weight, rw, cc, arw, ac, f)
 
     plans = {
-        task: TaskPlan(tuple(choice(w, task, *mix[task]) for w, mix in levels))
+        task: TaskLevels(tuple(choice(w, task, *mix[task]) for w, mix in levels))
         for task in train.task_names
     }
     return QualityRouter(

@@ -12,7 +12,7 @@ from kanjia.metering._money import BudgetSpec, parse_budget
 from kanjia.metering._pricing import PriceList, SellPrice, SellPrices, Tenant, Unpriced
 from kanjia.metering._redis import RedisLimiter
 from kanjia.metering._refusals import UnpricedModel, WorstCase
-from kanjia.metering._registry import Budget, KeyInfo, NotFound, Registry
+from kanjia.metering._registry import Budget, KeyInfo, NotFound, Registry, is_master_key
 from kanjia.metering._service import Metering, journal_dir
 from kanjia.metering._usage import GROUPS, usage_report
 from kanjia.metering.ledger import Ledger
@@ -43,6 +43,7 @@ __all__ = [
     "Unpriced",
     "UnpricedModel",
     "WorstCase",
+    "is_master_key",
     "journal_dir",
     "parse_budget",
     "usage_report",

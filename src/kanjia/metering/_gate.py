@@ -31,7 +31,7 @@ from kanjia.metering._fx import Fx
 from kanjia.metering._money import from_nano, to_nano_capped
 from kanjia.metering._pricing import SellPrices, Unpriced
 from kanjia.metering._refusals import UnpricedModel, WorstCase, refusal
-from kanjia.metering._registry import Budget, KeyInfo, Registry, hash_key
+from kanjia.metering._registry import Budget, KeyInfo, Registry, hash_key, is_master_key
 from kanjia.metering._seeding import ledger_spend
 from kanjia.metering._windows import (
     WindowClock,
@@ -80,7 +80,7 @@ class Hold(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
-class _Plan:
+class _KeyTerms:
     """What a key's requests claim, derived once per key, directory change and window."""
 
     key: KeyInfo
@@ -126,7 +126,7 @@ class Gatekeeper:
         self._hold_ids = itertools.count()
         self._reseed_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._plans: dict[str, _Plan] = {}
+        self._plans: dict[str, _KeyTerms] = {}
         #: the SHA-256 of keys presented lately (a key is hashed once, not per request;
         #: it is in this process's memory while its requests are served anyway)
         self._digests: dict[str, str] = {}
@@ -199,8 +199,7 @@ class Gatekeeper:
 
     # -- the request path ---------------------------------------------------------------------
     async def authenticate(self, api_key: str | None, model: str) -> Caller:
-        if self._master and api_key and hmac.compare_digest(api_key.encode(),
-                                                            self._master.encode()):
+        if is_master_key(api_key, self._master):
             return Caller(admin=True)
         if not api_key:
             if self.keys_required:
@@ -322,7 +321,7 @@ class Gatekeeper:
         return max(charges, key=lambda c: c[0] if c[1] == cur
                    else self.fx.convert(c[0], c[1], cur, day))
 
-    def _ceiling(self, key: KeyInfo, plan: _Plan, case: WorstCase) -> tuple[Decimal, str]:
+    def _ceiling(self, key: KeyInfo, plan: _KeyTerms, case: WorstCase) -> tuple[Decimal, str]:
         """The most ``case`` may be charged (with the margin for the prompt estimate)."""
         if case.amount is None and not self.pricing.prices_unpriced(key.tenant, case.model_key):
             if plan.budgets and not self.unpriced.allow:
@@ -335,7 +334,7 @@ class Gatekeeper:
                                            case.currency, case.tokens)
         return charge * _MARGIN, cur
 
-    def _plan(self, key: KeyInfo, now: float) -> _Plan:
+    def _plan(self, key: KeyInfo, now: float) -> _KeyTerms:
         plan = self._plans.get(key.id)
         if plan is not None and plan.key is key and plan.version == self.directory.version \
                 and now < plan.until:
@@ -344,7 +343,7 @@ class Gatekeeper:
         windows = tuple((f"{b.id}:{b.currency}:{self._clock.id(b.period, now)}", b.limit_nano,
                          _TTL[b.period], b.currency) for b in budgets)
         until = min((window_end(b.period, now) for b in budgets), default=float("inf"))
-        plan = _Plan(key, self.directory.version, until, budgets, windows,
+        plan = _KeyTerms(key, self.directory.version, until, budgets, windows,
                      bool(budgets) or key.rpm is not None or key.tpm is not None)
         if len(self._plans) > 100_000:
             self._plans.clear()

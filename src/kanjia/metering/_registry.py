@@ -8,6 +8,7 @@ setting a budget again replaces it.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import time
 import uuid
@@ -24,7 +25,7 @@ from kanjia.metering._pricing import PriceList, Tenant, check_markup
 from kanjia.metering.store import Database, Step
 
 __all__ = ["Budget", "Changes", "KeyInfo", "NotFound", "Registry", "Scope", "hash_key",
-           "new_secret"]
+           "is_master_key", "new_secret"]
 
 Scope = Literal["key", "tenant"]
 _KEY_COLS = ("id, name, tenant, key_hash, hint, models, rpm, tpm, created_at, revoked_at, "
@@ -44,6 +45,14 @@ def new_secret() -> str:
 
 def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def is_master_key(candidate: str | None, master: str | None) -> bool:
+    """Whether ``candidate`` is the master key (constant time); never without one set.
+    The one place kanjia compares a presented key with the master key."""
+    if not master or not candidate:
+        return False
+    return hmac.compare_digest(candidate.encode(), master.encode())
 
 
 @dataclass(frozen=True, slots=True)

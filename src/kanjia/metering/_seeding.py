@@ -16,6 +16,7 @@ from kanjia.metering._fx import Fx
 from kanjia.metering._money import Period, from_nano, to_nano
 from kanjia.metering._registry import Budget, Scope
 from kanjia.metering._windows import window_start
+from kanjia.metering.query import charges_by_subject
 from kanjia.metering.store import Database
 
 __all__ = ["ledger_spend"]
@@ -37,11 +38,8 @@ async def ledger_spend(db: Database, fx: Fx, budgets: Sequence[Budget],
         rows: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
         for i in range(0, len(subjects), _CHUNK):
             chunk = subjects[i:i + _CHUNK]
-            sql = (f"SELECT {col}, charge_currency, {bucket}, SUM(charge_nano) "
-                   f"FROM usage_records WHERE ts >= ? AND {col} IN "
-                   f"({', '.join('?' * len(chunk))}) GROUP BY {col}, charge_currency, {bucket}")
-            for subject, currency, when, nano in await db.fetch(
-                    sql, (window_start(period, now), *chunk)):
+            for subject, currency, when, nano in await charges_by_subject(
+                    db, col, bucket, window_start(period, now), chunk):
                 rows[subject].append((currency, when, int(nano or 0)))
         for b in members:
             total = sum((fx.convert(from_nano(nano), cur, b.currency, _date(when))

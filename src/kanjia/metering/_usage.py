@@ -1,28 +1,29 @@
 """Spend and tokens from the ledger, grouped, in one currency (``kanjia usage``, /admin/usage).
 
-Amounts are summed in SQL per (group, billing currency, day) and converted in
-Python at each day's exchange rate, so a report over months stays exact.
+Amounts are summed in SQL per (group, billing currency, day) by the ledger's one spend
+aggregation (``kanjia.metering.query.spend_sums``, which ``kanjia report spend`` uses
+too) and converted in Python at each day's exchange rate, so a report over months
+stays exact.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from kanjia.metering._fx import Fx
 from kanjia.metering._money import from_nano
+from kanjia.metering.query import GROUPS as QUERY_GROUPS
+from kanjia.metering.query import key_names, label_of, spend_sums
 from kanjia.metering.store import Database
 
 __all__ = ["GROUPS", "usage_report"]
 
-#: --by value -> the columns that name a row
-GROUPS: dict[str, tuple[str, ...]] = {
-    "key": ("key_id",), "tenant": ("tenant",), "vendor": ("vendor",),
-    "model": ("vendor", "model"), "day": ("day",),
-}
+#: --by value -> the columns that name a row (the ledger query's groups ``kanjia usage`` offers)
+GROUPS: dict[str, tuple[str, ...]] = {by: QUERY_GROUPS[by]
+                                      for by in ("key", "tenant", "vendor", "model", "day")}
 
 
 @dataclass(slots=True)
@@ -60,12 +61,6 @@ def _num(amount: Decimal) -> float:
     return float(amount)
 
 
-def _label(by: str, values: Sequence[Any]) -> str:
-    if by == "model":
-        return f"{values[0]}/{values[1]}" if values[0] else "(none)"
-    return str(values[0]) if values[0] is not None else "(none)"
-
-
 async def usage_report(db: Database, fx: Fx, *, since: date | None = None,
                        until: date | None = None, by: str = "model",
                        currency: str = "CNY") -> dict[str, Any]:
@@ -73,35 +68,17 @@ async def usage_report(db: Database, fx: Fx, *, since: date | None = None,
     are vendor cost in ``currency``, ``charge`` what tenants were charged."""
     if by not in GROUPS:
         raise ValueError(f"--by must be one of {', '.join(GROUPS)}")
-    cols = GROUPS[by]
-    group = ", ".join(cols)
-    where, args = ["1 = 1"], []
-    if since is not None:
-        where.append("ts >= ?")
-        args.append(datetime(since.year, since.month, since.day, tzinfo=UTC).timestamp())
-    if until is not None:
-        where.append("ts < ?")
-        args.append(datetime(until.year, until.month, until.day, tzinfo=UTC).timestamp())
-    sql = (f"SELECT {group}, currency, charge_currency, day, COUNT(*), "
-           "SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(input_tokens), "
-           "SUM(cached_tokens), SUM(output_tokens), SUM(reasoning_tokens), "
-           "SUM(usage_estimated), SUM(cost_nano), SUM(charge_nano), SUM(cache_write_tokens) "
-           "FROM usage_records "
-           f"WHERE {' AND '.join(where)} GROUP BY {group}, currency, charge_currency, day")
     rows: dict[str, _Row] = {}
-    n = len(cols)
-    for r in await db.fetch(sql, args):
-        label = _label(by, r[:n])
-        cur, charge_cur, day = r[n], r[n + 1], date.fromisoformat(r[n + 2])
-        count, errors, inp, cached, out, reasoning, estimated = (int(v or 0)
-                                                                  for v in r[n + 3:n + 10])
-        part = _Row(fx.convert(from_nano(int(r[n + 10] or 0)), cur, currency, day),
-                    fx.convert(from_nano(int(r[n + 11] or 0)), charge_cur, currency, day),
-                    count, errors, inp, cached, out, reasoning, estimated,
-                    cache_write_tokens=int(r[n + 12] or 0))
-        rows.setdefault(label, _Row(extra={by: label})).add(part)
+    for part in await spend_sums(db, GROUPS[by], since, until, check=False):
+        label = label_of(by, part.group)
+        rows.setdefault(label, _Row(extra={by: label})).add(_Row(
+            fx.convert(from_nano(part.cost_nano), part.currency, currency, part.day),
+            fx.convert(from_nano(part.charge_nano), part.charge_currency, currency, part.day),
+            part.requests, part.errors, part.input_tokens, part.cached_tokens,
+            part.output_tokens, part.reasoning_tokens, part.estimated,
+            cache_write_tokens=part.cache_write_tokens))
     if by == "key" and rows:
-        names = dict(await db.fetch("SELECT id, name FROM api_keys"))
+        names = await key_names(db)
         for label, row in rows.items():
             row.extra["name"] = names.get(label)
     total = _Row()

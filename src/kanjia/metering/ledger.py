@@ -29,7 +29,6 @@ from kanjia.metering._journal import Journal
 from kanjia.metering._rows import (
     COLUMNS,
     KEY,
-    NAMES,
     TABLE,
     DayClock,
     row_from_json,
@@ -38,6 +37,7 @@ from kanjia.metering._rows import (
     to_record,
 )
 from kanjia.metering._writer import RowWriter, ThreadWriter
+from kanjia.metering.query import record_rows
 from kanjia.metering.record import CallRecord
 from kanjia.metering.store import Database
 
@@ -115,19 +115,14 @@ class Ledger:
         for _, row, _ in reversed(self._pending):
             if row[0] == request_id:
                 return to_record(row)
-        rows = await self.db.fetch(f"SELECT {', '.join(NAMES)} FROM {TABLE} "
-                                   f"WHERE {KEY} = ?", (request_id,))
+        rows = await record_rows(self.db, request_id)
         return to_record(rows[0]) if rows else None
 
     async def find_calls(self, request_id: str) -> list[CallRecord]:
         """The further calls of a cascade request (``<request id>.<n>``), in order."""
         prefix = request_id + "."
         found = {row[0]: row for _, row, _ in self._pending if row[0].startswith(prefix)}
-        # a range on the primary key ('/' follows '.'): an index scan, unlike LIKE
-        rows = await self.db.fetch(f"SELECT {', '.join(NAMES)} FROM {TABLE} "
-                                   f"WHERE {KEY} > ? AND {KEY} < ?",
-                                   (prefix, request_id + "/"))
-        for row in rows:
+        for row in await record_rows(self.db, request_id, calls=True):
             found.setdefault(row[0], row)
         return [to_record(found[k]) for k in sorted(found, key=_call_number)]
 

@@ -1,6 +1,6 @@
 """Reports: who benefits from the price war (issue 6).
 
-Everything reads the usage ledger (``kanjia.metering.store``) and the price catalog
+Everything reads the usage ledger (through ``kanjia.metering.query``) and the price catalog
 (``kanjia.catalog``) and returns JSON-able dicts; the CLI (``kanjia report``,
 ``kanjia breakeven``), the HTML pages and the dashboard render the same dicts.
 
@@ -11,11 +11,10 @@ Everything reads the usage ledger (``kanjia.metering.store``) and the price cata
 - ``billed_usage``: what one vendor should bill, per period and model (``kanjia reconcile``).
 """
 
-from kanjia.reports._billed import BilledSums, billed_usage
+from kanjia.metering.query import GROUPS, BilledSums, billed_usage
 from kanjia.reports._breakeven import api_model, breakeven, parse_amount
 from kanjia.reports._chart import breakeven_chart, report_chart
 from kanjia.reports._html import render_html
-from kanjia.reports._query import GROUPS
 from kanjia.reports._reprice import reprice_report
 from kanjia.reports._savings import find_model, savings_report
 from kanjia.reports._spend import spend_by_day, spend_report

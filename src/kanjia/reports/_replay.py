@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from kanjia.catalog import Catalog, FxTable, ModelEntry, Rates
+from kanjia.metering.query import NONE
 from kanjia.reports._amounts import Amounts
-from kanjia.reports._query import NONE
 from kanjia.reports._scan import Cell, bucket_prompt
 
 __all__ = ["Keep", "Line", "Pick", "Replay", "Resolve", "clamp", "kind_of", "pick", "replay"]

@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from kanjia.catalog import Catalog, ModelEntry
+from kanjia.metering.query import GROUPS, check_by, label_of, saved_sums
 from kanjia.metering.store import Database
 from kanjia.reports._amounts import Amounts, check_currency, money
-from kanjia.reports._query import GROUPS, check_by, label_of, where
 from kanjia.reports._replay import Keep, Line, Pick, Replay, kind_of, pick, replay, utc
 from kanjia.reports._scan import layout, scan
 from kanjia.reports._shape import counts, diff, notes, ordered, window
@@ -111,12 +111,8 @@ async def add_cache_saved(db: Database, catalog: Catalog, result: Replay, *,
     """Add what the response cache's hits saved (their recorded ``saved``, converted at
     each day's exchange rate) to the baseline of their rows: a hit costs nothing and
     carries no tokens to re-price, so the baseline is what it would have cost."""
-    clause, args = where(since, until)
-    cols = ", ".join(GROUPS[by])
     nano = Decimal(10) ** 9
-    rows = await db.fetch(f"SELECT {cols}, day, currency, SUM(saved_nano) FROM usage_records "
-                          f"WHERE {clause} AND cache_hit = 1 GROUP BY {cols}, day, currency",
-                          args)
+    rows = await saved_sums(db, GROUPS[by], since, until)
     width = len(GROUPS[by])
     for r in rows:
         label = label_of(by, r[:width])

@@ -19,16 +19,14 @@ the cell's cost is exactly the sum of ``kanjia.catalog.cost_of`` over its reques
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from math import gcd
-from typing import Any
 
 from kanjia.catalog import Catalog, ModelEntry, PricePeriod
+from kanjia.metering.query import cell_sums, check_by, ts_span, where
 from kanjia.metering.store import Database
-from kanjia.reports._query import check_by, where
 
 __all__ = ["DAY", "Cell", "Layout", "bucket_prompt", "layout", "period_edges", "scan",
            "window_edges"]
@@ -167,60 +165,15 @@ def _start(lay: Layout, lo: int, slot: int, weekdays: Sequence[int]) -> int:
     return t
 
 
-_LEFT = "input_tokens - cached_tokens - cache_write_tokens"
-_SUMS = ("COUNT(*)", "SUM(input_tokens)", f"SUM(CASE WHEN {_LEFT} > 0 THEN {_LEFT} ELSE 0 END)",
-         "SUM(cached_tokens)", "SUM(cache_write_tokens)", "SUM(output_tokens)",
-         "SUM(CASE WHEN currency = 'USD' THEN 0 ELSE cost_nano END)",
-         "SUM(CASE WHEN currency = 'USD' THEN cost_nano ELSE 0 END)",
-         "SUM(cache_write_1h_tokens)")
-_ROW = ("1", "input_tokens", f"CASE WHEN {_LEFT} > 0 THEN {_LEFT} ELSE 0 END", "cached_tokens",
-        "cache_write_tokens", "output_tokens",
-        "CASE WHEN currency = 'USD' THEN 0 ELSE cost_nano END",
-        "CASE WHEN currency = 'USD' THEN cost_nano ELSE 0 END", "cache_write_1h_tokens")
-_NULL = b"\x00"   # stands for NULL in the SQLite aggregation table's key (a BLOB: no text is equal)
-
-
-async def _sums(db: Database, key: str, extra: Sequence[str], clause: str,
-                args: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """(key, vendor, model, *extra, *sums) per group.
-
-    PostgreSQL hashes a GROUP BY. SQLite sorts every row for one, which for a million
-    rows costs several times the scan, so there the sums are accumulated by an upsert
-    into a small temporary table keyed by the group (one index probe per row).
-    """
-    names = ["vendor", "model", *extra]
-    if db.dialect != "sqlite":
-        cols = "".join(f", {c}" for c in names)
-        return await db.fetch(f"SELECT {key} AS k{cols}, {', '.join(_SUMS)} FROM usage_records "
-                              f"WHERE {clause} GROUP BY k{cols}", args)
-    table = f"temp.kanjia_scan_{uuid.uuid4().hex[:12]}"
-    sums = [f"s{i}" for i in range(len(_ROW))]
-    keys = ["k", *(f"g{i}" for i in range(len(names)))]
-    await db.execute(f"CREATE TEMP TABLE {table.split('.', 1)[1]} ("
-                     + ", ".join(f"{k} NOT NULL" for k in keys) + ", "
-                     + ", ".join(f"{c} INTEGER NOT NULL" for c in sums)
-                     + f", PRIMARY KEY ({', '.join(keys)})) WITHOUT ROWID")
-    try:
-        picked = ", ".join([key, *(f"IFNULL({c}, X'00')" for c in names), *_ROW])
-        update = ", ".join(f"{c} = {c} + excluded.{c}" for c in sums)
-        await db.execute(f"INSERT INTO {table} SELECT {picked} FROM usage_records "
-                         f"WHERE {clause} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {update}",
-                         args)
-        found = await db.fetch(f"SELECT * FROM {table}")
-    finally:
-        await db.execute(f"DROP TABLE {table}")
-    return [tuple(None if v == _NULL else v for v in r) for r in found]
-
-
 async def scan(db: Database, lay: Layout, *, since: date | None, until: date | None,
                by: str = "model") -> list[Cell]:
     """The ledger rows in the window, summed per cell (one grouped SQL statement)."""
     extra = [c for c in check_by(by) if c not in ("vendor", "model", "day")]
     clause, args = where(since, until)
-    span = await db.fetch(f"SELECT MIN(ts), MAX(ts) FROM usage_records WHERE {clause}", args)
-    if not span or span[0][0] is None:
+    span = await ts_span(db, clause, args)
+    if span is None:
         return []
-    first, last = int(span[0][0]), int(span[0][1])
+    first, last = int(span[0]), int(span[1])
     edges = [e for e in lay.edges if first < e <= last]
     s = "CAST(ts AS INTEGER)" if db.dialect == "sqlite" else "CAST(FLOOR(ts) AS BIGINT)"
     key = ("(CASE " + " ".join(f"WHEN {s} < {e} THEN {i}" for i, e in enumerate(edges))
@@ -235,7 +188,7 @@ async def scan(db: Database, lay: Layout, *, since: date | None, until: date | N
                              for t in lay.limits) or "0", len(lay.limits) + 1))
     for expr, size in sizes:
         key = f"({key}) * {size} + {expr}"
-    rows = await _sums(db, key, extra, clause, args)
+    rows = await cell_sums(db, key, extra, clause, args)
     n = len(extra)
     floor = first - first % DAY
     days = last // DAY - first // DAY + 1

@@ -13,9 +13,9 @@ from decimal import Decimal
 from typing import Any
 
 from kanjia.catalog import Catalog
+from kanjia.metering.query import check_by, key_names, label_of, latency_medians, spend_sums
 from kanjia.metering.store import Database
 from kanjia.reports._amounts import Amounts, check_currency
-from kanjia.reports._query import check_by, label_of, where
 from kanjia.reports._shape import window
 
 __all__ = ["spend_by_day", "spend_report"]
@@ -62,39 +62,17 @@ def _ms(value: float | None) -> float | None:
 async def _parts(db: Database, catalog: Catalog, since: date | None, until: date | None,
                  by: str) -> list[tuple[str, date, _Row]]:
     """(label, day, row) per group and day, amounts converted at that day's rate."""
-    cols = check_by(by)
-    keys = ", ".join(dict.fromkeys((*cols, "currency", "day")))
-    clause, args = where(since, until)
-    sql = (f"SELECT {', '.join(cols)}, currency, day, COUNT(*), "
-           "SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(input_tokens), "
-           "SUM(cached_tokens), SUM(output_tokens), SUM(reasoning_tokens), SUM(cost_nano), "
-           f"SUM(latency_ms) FROM usage_records WHERE {clause} GROUP BY {keys}")
-    n = len(cols)
-    out: list[tuple[str, date, _Row]] = []
-    for r in await db.fetch(sql, args):
-        day = date.fromisoformat(r[n + 1])
-        cost = Decimal(int(r[n + 8] or 0)) / _NANO
-        count, errors, inp, cached, outp, reasoning = (int(v or 0) for v in r[n + 2:n + 8])
-        row = _Row(label_of(by, r[:n]), Amounts.of(catalog.fx, cost, r[n], day), count, errors,
-                   inp, cached, outp, reasoning, float(r[n + 9] or 0.0))
-        out.append((row.label, day, row))
-    return out
-
-
-async def _medians(db: Database, since: date | None, until: date | None,
-                   by: str) -> dict[str, float]:
-    """The median latency per group (the mean of the two middle values when even)."""
-    exprs = check_by(by)
-    cols = ", ".join(exprs)
-    named = ", ".join(f"{e} AS g{i}" for i, e in enumerate(exprs))
-    names = ", ".join(f"g{i}" for i in range(len(exprs)))
-    clause, args = where(since, until)
-    sql = (f"SELECT {names}, AVG(latency_ms) FROM (SELECT {named}, latency_ms, "
-           f"ROW_NUMBER() OVER (PARTITION BY {cols} ORDER BY latency_ms) AS rn, "
-           f"COUNT(*) OVER (PARTITION BY {cols}) AS n FROM usage_records WHERE {clause}) t "
-           f"WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY {names}")
-    n = len(exprs)
-    return {label_of(by, r[:n]): float(r[n]) for r in await db.fetch(sql, args)}
+    merged: dict[tuple[str, str, date], _Row] = {}
+    costs: dict[tuple[str, str, date], int] = {}
+    for p in await spend_sums(db, check_by(by), since, until):
+        at = (label_of(by, p.group), p.currency, p.day)
+        costs[at] = costs.get(at, 0) + p.cost_nano
+        merged.setdefault(at, _Row(at[0])).add(
+            _Row(at[0], Amounts(), p.requests, p.errors, p.input_tokens, p.cached_tokens,
+                 p.output_tokens, p.reasoning_tokens, p.latency_ms))
+    for (label, cur, day), row in merged.items():
+        row.amounts = Amounts.of(catalog.fx, Decimal(costs[label, cur, day]) / _NANO, cur, day)
+    return [(label, day, row) for (label, _cur, day), row in merged.items()]
 
 
 async def spend_report(db: Database, catalog: Catalog, *, since: date | None = None,
@@ -106,7 +84,8 @@ async def spend_report(db: Database, catalog: Catalog, *, since: date | None = N
     rows: dict[str, _Row] = {}
     for label, _day, part in await _parts(db, catalog, since, until, by):
         rows.setdefault(label, _Row(label)).add(part)
-    for label, p50 in (await _medians(db, since, until, by)).items():
+    for group, p50 in await latency_medians(db, check_by(by), since, until):
+        label = label_of(by, group)
         if label in rows:
             rows[label].latency_p50 = p50
     total = _Row("TOTAL")
@@ -115,25 +94,17 @@ async def spend_report(db: Database, catalog: Catalog, *, since: date | None = N
     if len(rows) == 1:
         total.latency_p50 = next(iter(rows.values())).latency_p50
     elif rows:
-        total.latency_p50 = await _median_all(db, since, until)
+        total.latency_p50 = next((m for _, m in await latency_medians(db, (), since, until)),
+                                 None)
     ordered = sorted(rows.values(), key=lambda x: x.label) if by == "day" else \
         sorted(rows.values(), key=lambda x: (-x.amounts.get(currency), x.label))
     out_rows = [r.json(by, currency) for r in ordered]
     if by == "key" and out_rows:
-        names = {str(k): v for k, v in await db.fetch("SELECT id, name FROM api_keys")}
+        names = await key_names(db)
         for item in out_rows:
             item["name"] = names.get(item["key"])
     return {"kind": "spend", **window(since, until), "by": by, "currency": currency,
             "total": total.json(by, currency), "rows": out_rows}
-
-
-async def _median_all(db: Database, since: date | None, until: date | None) -> float | None:
-    clause, args = where(since, until)
-    sql = ("SELECT AVG(latency_ms) FROM (SELECT latency_ms, ROW_NUMBER() OVER "
-           "(ORDER BY latency_ms) AS rn, COUNT(*) OVER () AS n FROM usage_records "
-           f"WHERE {clause}) t WHERE rn IN ((n + 1) / 2, (n + 2) / 2)")
-    found = await db.fetch(sql, args)
-    return float(found[0][0]) if found and found[0][0] is not None else None
 
 
 async def spend_by_day(db: Database, catalog: Catalog, *, since: date | None = None,

@@ -6,8 +6,8 @@ from datetime import date
 from typing import Any
 
 from kanjia.catalog import ModelEntry
+from kanjia.metering.query import traffic_sums
 from kanjia.metering.store import Database
-from kanjia.reports._query import where
 
 __all__ = ["ledger_traffic"]
 
@@ -17,22 +17,19 @@ async def ledger_traffic(db: Database, model: ModelEntry | None, *, since: date 
     """``{tokens_per_day, days, input_share, cached_share, requests, source}``: the
     average over the calendar days from the first to the last request, of ``model``'s
     rows if the ledger has any, else of all traffic. Raises ``ValueError`` if empty."""
-    clause, args = where(since, until)
-    sql = ("SELECT MIN(day), MAX(day), COUNT(*), SUM(input_tokens), SUM(cached_tokens), "
-           f"SUM(output_tokens) FROM usage_records WHERE {clause}")
-    found: list[tuple[Any, ...]] = []
+    found: tuple[Any, ...] | None = None
     source = "all ledger traffic"
     if model is not None:
-        names = [model.model, *model.aliases]
-        marks = ", ".join("?" * len(names))
-        found = await db.fetch(f"{sql} AND vendor = ? AND model IN ({marks})",
-                               [*args, model.vendor, *names])
+        found = await traffic_sums(db, since, until, vendor=model.vendor,
+                                   models=[model.model, *model.aliases])
         source = f"ledger traffic of {model.key}"
-        if not found or not found[0][2]:
-            found, source = [], "all ledger traffic"
+        if not found or not found[2]:
+            found, source = None, "all ledger traffic"
     if not found:
-        found = await db.fetch(sql, args)
-    first, last, count, inp, cached, out = found[0]
+        found = await traffic_sums(db, since, until)
+    if not found:
+        raise ValueError("the ledger has no requests to take the traffic from")
+    first, last, count, inp, cached, out = found
     if not count:
         raise ValueError("the ledger has no requests to take the traffic from")
     days = (date.fromisoformat(last) - date.fromisoformat(first)).days + 1

@@ -36,7 +36,7 @@ from kanjia.routing.health import HealthBoard
 
 if TYPE_CHECKING:
     from kanjia.routing.directory import Target
-    from kanjia.routing.planner import Plan
+    from kanjia.routing.planner import RoutePlan
 
 __all__ = ["PriceControls", "apply_controls", "take_controls"]
 
@@ -175,7 +175,7 @@ def _fmt(amount: Decimal) -> str:
     return format(amount.quantize(Decimal("0.0001")).normalize(), "f")
 
 
-def apply_controls(plan: Plan, controls: PriceControls, *, catalog: Catalog,
+def apply_controls(plan: RoutePlan, controls: PriceControls, *, catalog: Catalog,
                    health: HealthBoard, at: datetime,
                    exclude: Callable[[Target, str], None] | None = None) -> None:
     """Filter and reorder ``plan.targets`` by ``controls`` (in place). Raises a 400 that
@@ -236,7 +236,7 @@ def apply_controls(plan: Plan, controls: PriceControls, *, catalog: Catalog,
     plan.targets = kept
 
 
-def _sorted(plan: Plan, targets: list[Target], sort: str,
+def _sorted(plan: RoutePlan, targets: list[Target], sort: str,
             health: HealthBoard) -> list[Target]:
     costs = {cand.key: cand.expected_cost_ref for cand in plan.candidates if cand.kept}
 

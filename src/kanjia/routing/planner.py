@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import random
-import re
 import tomllib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -27,33 +26,21 @@ from kanjia.errors import BadRequest, ModelNotFound
 from kanjia.routing._price_controls import PriceControls, apply_controls, take_controls
 from kanjia.routing.directory import ModelDirectory, Target
 from kanjia.routing.health import HealthBoard
-from kanjia.tokens import output_limit
+from kanjia.tokens import output_limit, rough_prompt_tokens
 
-__all__ = ["Candidate", "Plan", "Planner", "PriceControls", "QualityTiers", "narrow",
-           "rough_prompt_tokens", "take_controls"]
-
-_CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
-
+__all__ = [
+    "Candidate",
+    "Planner",
+    "PriceControls",
+    "QualityTiers",
+    "RoutePlan",
+    "narrow",
+    "take_controls",
+]
 
 def _part_texts(parts: list[Any]) -> list[str]:
     """The string ``text`` of each content part (other shapes are the validator's job)."""
     return [t for p in parts if isinstance(p, dict) and isinstance(t := p.get("text"), str)]
-
-
-def rough_prompt_tokens(messages: Any) -> int:
-    """A fast, slightly generous token estimate (CJK ≈ 1 token/char, else ≈ 4 chars/token)."""
-    total = 0
-    if not isinstance(messages, list):
-        return 0
-    for m in messages:
-        total += 4
-        content = m.get("content") if isinstance(m, dict) else None
-        if isinstance(content, list):
-            content = " ".join(_part_texts(content))
-        if isinstance(content, str):
-            cjk = len(_CJK.findall(content))
-            total += cjk + (len(content) - cjk + 3) // 4
-    return total
 
 
 class QualityModel(Protocol):
@@ -129,7 +116,7 @@ class Candidate:
 
 
 @dataclass(slots=True)
-class Plan:
+class RoutePlan:
     requested: str
     route: str | None
     targets: list[Target]
@@ -142,8 +129,8 @@ class Plan:
         return [t.key for t in self.targets]
 
 
-def narrow(plan: Plan, why_not: Callable[[Target], str | None]
-           ) -> tuple[Plan, list[tuple[str, str]]]:
+def narrow(plan: RoutePlan, why_not: Callable[[Target], str | None]
+           ) -> tuple[RoutePlan, list[tuple[str, str]]]:
     """``plan`` without the targets ``why_not`` rules out (a reason each), and those reasons
     as (target key, reason). A cascade that loses a model becomes a plain request."""
     reasons: list[tuple[str, str]] = []
@@ -163,7 +150,7 @@ def narrow(plan: Plan, why_not: Callable[[Target], str | None]
     dropped = {k for k, _ in reasons}
     cands = [Candidate(c.key, False, dict(reasons)[c.key]) if c.key in dropped else c
              for c in plan.candidates]
-    return Plan(plan.requested, plan.route, keep, plan.prompt_tokens, cands, cascade), reasons
+    return RoutePlan(plan.requested, plan.route, keep, plan.prompt_tokens, cands, cascade), reasons
 
 
 class Planner:
@@ -180,16 +167,16 @@ class Planner:
         self._clock = clock
         self._rng = rng or random.Random()
         self._pools: dict[str, list[tuple[int, Target, str | None]]] = {}
-        self._ranked: OrderedDict[tuple[object, ...], Plan] = OrderedDict()
+        self._ranked: OrderedDict[tuple[object, ...], RoutePlan] = OrderedDict()
         self._ranked_max = 4096
         self.quality = quality
 
     def plan(self, name: str, body: Mapping[str, Any], endpoint: str = "chat",
-             controls: PriceControls | None = None) -> Plan:
+             controls: PriceControls | None = None) -> RoutePlan:
         prompt = rough_prompt_tokens(body.get("messages")) if endpoint == "chat" else 0
         route = self.routes.get(name)
         if route is None:
-            plan = Plan(name, None, [self.directory.resolve(name)], prompt)
+            plan = RoutePlan(name, None, [self.directory.resolve(name)], prompt)
             if controls is not None:
                 self._controls(plan, controls)
             return plan
@@ -215,7 +202,7 @@ class Planner:
             raise BadRequest(f"route {name!r}: no model fits this request ({reasons})")
         return plan
 
-    def _controls(self, plan: Plan, controls: PriceControls) -> None:
+    def _controls(self, plan: RoutePlan, controls: PriceControls) -> None:
         """The request's own price controls (``provider``, ``:floor``/``:nitro``)."""
         def exclude(t: Target, why: str) -> None:
             plan.candidates = [Candidate(t.key, False, why) if c.key == t.key else c
@@ -224,14 +211,15 @@ class Planner:
                        at=self._clock(), exclude=exclude)
 
     def explain(self, name: str, prompt_tokens: int, max_tokens: int,
-                at: datetime | None = None) -> Plan:
+                at: datetime | None = None) -> RoutePlan:
         route = self.routes.get(name)
         if route is None:
             raise ModelNotFound(f"no route named {name!r}; routes: {', '.join(self.routes)}")
         return self.rank(name, route, prompt_tokens, max_tokens, at or self._clock(),
                          set(route.capabilities))
 
-    def _apply_quality(self, plan: Plan, route: RouteSettings, body: Mapping[str, Any]) -> None:
+    def _apply_quality(self, plan: RoutePlan, route: RouteSettings,
+                       body: Mapping[str, Any]) -> None:
         """Move the cheapest candidate the learned router expects to answer well to the
         front; the others stay behind it, cheapest first, as fallbacks."""
         assert self.quality is not None
@@ -249,7 +237,8 @@ class Planner:
                    any(t.key == k for t in plan.targets))
         plan.targets.sort(key=lambda t: t.key != key)
 
-    def _start_cascade(self, plan: Plan, route: RouteSettings, body: Mapping[str, Any]) -> None:
+    def _start_cascade(self, plan: RoutePlan, route: RouteSettings,
+                       body: Mapping[str, Any]) -> None:
         """Start the learned cascade for this prompt; its first model goes to the front.
         When the router's chain starts with a model this route cannot serve now, the
         request stays a plain ``cheapest`` one."""
@@ -268,7 +257,7 @@ class Planner:
 
     # -- ranking --------------------------------------------------------------------
     def _cached_rank(self, name: str, route: RouteSettings, prompt: int, max_out: int,
-                     at: datetime, needs: set[str]) -> Plan:
+                     at: datetime, needs: set[str]) -> RoutePlan:
         """Rank once per (route, needs, prompt-size bucket, output, minute), then re-check
         this request's exact context need on the cached ranking. Prices change at most
         per minute (period starts and time-of-day windows are minute-aligned)."""
@@ -290,7 +279,7 @@ class Planner:
                    or t.entry.context_window >= need_ctx][: route.max_candidates]
         keep = {t.key for t in targets}
         cands = [c for c in cached.candidates if not c.kept or c.key in keep]
-        return Plan(name, name, targets, prompt, cands)
+        return RoutePlan(name, name, targets, prompt, cands)
 
     def _pool(self, route_name: str, route: RouteSettings) -> list[tuple[int, Target, str | None]]:
         """The route's candidates with their static verdict (request-independent checks)."""
@@ -343,7 +332,7 @@ class Planner:
         return None
 
     def rank(self, name: str, route: RouteSettings, prompt: int, max_out: int, at: datetime,
-             needs: set[str], limit: bool = True) -> Plan:
+             needs: set[str], limit: bool = True) -> RoutePlan:
         out_tokens = max_out or route.expected_output_tokens
         kept: list[tuple[Decimal, int, Target, Candidate]] = []
         dropped: list[Candidate] = []
@@ -375,7 +364,7 @@ class Planner:
         kept = self._objective(route, kept)
         if limit:
             kept = kept[: route.max_candidates]
-        return Plan(name, name, [t for _, _, t, _ in kept], prompt,
+        return RoutePlan(name, name, [t for _, _, t, _ in kept], prompt,
                     [c for _, _, _, c in kept] + dropped)
 
     def _objective(self, route: RouteSettings,

@@ -20,7 +20,7 @@ import orjson
 from kanjia.catalog import ModelEntry, most_cost
 from kanjia.errors import BadRequest, PermissionDenied
 from kanjia.routing.directory import Target
-from kanjia.routing.planner import Plan, narrow
+from kanjia.routing.planner import RoutePlan, narrow
 from kanjia.server.access import AccessPolicy, Principal, WorstCase
 from kanjia.tokens import DEFAULT_OUTPUT_TOKENS, TokenCounter, choices, output_limit
 from kanjia.vendors import VendorSpec
@@ -62,8 +62,8 @@ class Admission:
         self.reporting_currency = reporting_currency
         self._load = load_tokenizer
 
-    def narrow(self, plan: Plan, body: dict[str, Any], endpoint: str, principal: Principal,
-               access: AccessPolicy) -> Plan:
+    def narrow(self, plan: RoutePlan, body: dict[str, Any], endpoint: str, principal: Principal,
+               access: AccessPolicy) -> RoutePlan:
         """``plan`` without the candidates that cannot serve this request as asked or that
         ``principal`` may not use; a 400 (403 when only the key stands in the way) when
         none is left."""

@@ -38,7 +38,7 @@ from kanjia.server import _asgi
 from kanjia.server._asgi import Scope
 
 if TYPE_CHECKING:
-    from kanjia.routing.planner import Plan
+    from kanjia.routing.planner import RoutePlan
     from kanjia.server.access import Principal
 
 __all__ = ["CacheHook", "CacheSlot", "HitAnswer", "cache_headers"]
@@ -82,7 +82,7 @@ class CacheHook:
         self._tasks: set[asyncio.Task[bool]] = set()
 
     # -- lookup -----------------------------------------------------------------------
-    async def open(self, endpoint: str, body: dict[str, Any], plan: Plan,
+    async def open(self, endpoint: str, body: dict[str, Any], plan: RoutePlan,
                    principal: Principal, req: CacheRequest | None,
                    controls: Mapping[str, Any] | None) -> CacheSlot | None:
         """The request's slot (with the entry, on a hit), or None when the cache is not
@@ -102,7 +102,7 @@ class CacheHook:
         return slot
 
     def answer(self, slot: CacheSlot, *, rid: str, ts: float, t0: float, endpoint: str,
-               body: Mapping[str, Any], plan: Plan, principal: Principal) -> HitAnswer:
+               body: Mapping[str, Any], plan: RoutePlan, principal: Principal) -> HitAnswer:
         """The reply to a hit and its ledger record (cost 0, ``cache_hit``, ``saved``)."""
         hit = slot.hit
         assert hit is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,6 +21,7 @@ from kanjia.errors import (
     MethodNotAllowed,
     RateLimited,
 )
+from kanjia.metering import is_master_key
 from kanjia.routing.directory import ModelDirectory
 from kanjia.routing.health import HealthBoard
 from kanjia.routing.planner import Planner
@@ -113,9 +113,7 @@ class KanjiaApp:
         return _bearer(scope)
 
     def is_admin(self, scope: Scope) -> bool:
-        key = _bearer(scope)
-        master = self.services.master_key
-        return bool(master and key and hmac.compare_digest(key.encode(), master.encode()))
+        return is_master_key(_bearer(scope), self.services.master_key)
 
     @staticmethod
     def caller_key(scope: Scope) -> str | None:

@@ -35,7 +35,7 @@ from kanjia.errors import (
 from kanjia.metering.record import CallRecord
 from kanjia.routing.directory import Target
 from kanjia.routing.health import HealthBoard
-from kanjia.routing.planner import Plan, Planner, PriceControls, take_controls
+from kanjia.routing.planner import Planner, PriceControls, RoutePlan, take_controls
 from kanjia.server._admission import Admission
 from kanjia.server._costs import add_cost, chunk_with_cost, price_of
 from kanjia.server._ids import RequestIds
@@ -100,7 +100,7 @@ class _Ctx:
     ts: float
     endpoint: str
     body: dict[str, Any]
-    plan: Plan
+    plan: RoutePlan
     principal: Principal
     reservation: Reservation | None = None
     upstream_s: float = 0.0
@@ -546,10 +546,7 @@ class Gateway:
         return rec
 
     def _count_prompt(self, ctx: _Ctx, target: Target) -> int:
-        if ctx.endpoint == "embeddings":
-            return self.counter.count_embedding_tokens(target.vendor, target.model,
-                                                       ctx.body.get("input"))
-        return self.counter.count_request_tokens(target.vendor, target.model, ctx.body)
+        return self.counter.input_tokens(target.vendor, target.model, ctx.body, ctx.endpoint)
 
     def _emit(self, ctx: _Ctx, rec: CallRecord) -> None:
         overhead = max(0.0, (time.perf_counter() - ctx.t0) - ctx.upstream_s) \
@@ -636,7 +633,7 @@ class Gateway:
         """The context of the cascade's ``n``-th call (to ``target`` alone), with its own
         budget reservation (the first call has the request's); None when the budget or
         the rate limit refuses it."""
-        plan = Plan(ctx.plan.requested, ctx.plan.route, [target], ctx.plan.prompt_tokens,
+        plan = RoutePlan(ctx.plan.requested, ctx.plan.route, [target], ctx.plan.prompt_tokens,
                     ctx.plan.candidates)
         if n == 1:
             return _Ctx(rid=ctx.rid, t0=ctx.t0, ts=ctx.ts, endpoint=ctx.endpoint,

@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kanjia.tokens._estimate import rough_tokens
 from kanjia.tokens._families import FAMILIES, Family, family_for
 from kanjia.tokens._openai import Encoder, load_openai_encoding
-from kanjia.tokens._request import embedding_inputs, extra_content, rough_tokens
+from kanjia.tokens._request import embedding_inputs, extra_content
 
 __all__ = ["IMAGE_TOKENS_HIGH", "IMAGE_TOKENS_LOW", "TokenCounter"]
 
@@ -107,6 +108,14 @@ class TokenCounter:
             total += sum(len(enc.encode_ordinary(text)) for text in extras)
         return total
 
+    def input_tokens(self, vendor: str, model: str, body: Mapping[str, Any],
+                     endpoint: str = "chat") -> int:
+        """The input tokens of a request by ``model``'s tokenizer: a chat request's
+        messages and other content, or an embeddings request's ``input``."""
+        if endpoint == "embeddings":
+            return self.count_embedding_tokens(vendor, model, body.get("input"))
+        return self.count_request_tokens(vendor, model, body)
+
     def count_embedding_tokens(self, vendor: str, model: str, value: Any) -> int:
         """Tokens of an embeddings ``input`` (texts counted, token ids taken as given)."""
         texts, ids = embedding_inputs(value)
@@ -119,9 +128,9 @@ class TokenCounter:
         approximate, or that counts a little differently, is still covered)."""
         if embeddings:
             texts, ids = embedding_inputs(body.get("input"))
-            exact = self.count_embedding_tokens(vendor, model, body.get("input"))
+            exact = self.input_tokens(vendor, model, body, "embeddings")
             return max(exact, ids + sum(rough_tokens(t) for t in texts))
-        exact = self.count_request_tokens(vendor, model, body)
+        exact = self.input_tokens(vendor, model, body)
         fam = family_for(vendor, model)
         rough = fam.priming
         for message in body.get("messages") or ():

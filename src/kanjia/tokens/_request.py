@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 __all__ = ["DEFAULT_OUTPUT_TOKENS", "choices", "embedding_inputs", "extra_content",
-           "output_limit", "rough_tokens"]
+           "output_limit"]
 
 #: the output limit assumed for a model whose own limit is unknown (no catalog entry)
 DEFAULT_OUTPUT_TOKENS = 4096
@@ -28,17 +28,6 @@ _NO_CONTENT = frozenset({
     "thinking_budget", "repetition_penalty", "min_p", "safety_identifier", "prompt_cache_key",
     "encoding_format", "dimensions", "input",
 })
-
-
-def rough_tokens(text: str) -> int:
-    """A tokenizer-free count that vendors' own counts rarely exceed: one token per
-    non-ASCII character (CJK), one per four ASCII characters."""
-    if not text:
-        return 0
-    if text.isascii():
-        return (len(text) + 3) // 4
-    wide = sum(1 for ch in text if ord(ch) > 127)
-    return wide + (len(text) - wide + 3) // 4
 
 
 def _int(value: Any) -> int | None:

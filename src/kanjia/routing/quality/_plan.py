@@ -48,7 +48,7 @@ class Choice:
 
 
 @dataclass(frozen=True)
-class TaskPlan:
+class TaskLevels:
     choices: tuple[Choice, ...]
 
     def at(self, weight: float) -> Choice:
@@ -61,5 +61,5 @@ def stable_fraction(text: str, salt: str = "") -> float:
     return zlib.crc32((salt + text).encode("utf-8")) / 2**32
 
 
-def route_only_plan() -> TaskPlan:
-    return TaskPlan(tuple(Choice(w, w, -1) for w in WEIGHTS))
+def route_only_plan() -> TaskLevels:
+    return TaskLevels(tuple(Choice(w, w, -1) for w in WEIGHTS))

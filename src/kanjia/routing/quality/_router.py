@@ -15,7 +15,7 @@ from kanjia.routing.quality._cascade import AnswerChecker, CascadePolicy, Cascad
 from kanjia.routing.quality._decide import pick_by_target, pick_by_weight
 from kanjia.routing.quality._features import FeatureSpace
 from kanjia.routing.quality._logistic import LinearHeads, sigmoid
-from kanjia.routing.quality._plan import ANY_TASK, TaskPlan, route_only_plan
+from kanjia.routing.quality._plan import ANY_TASK, TaskLevels, route_only_plan
 from kanjia.routing.quality._storage import StoredRouter, read_router, write_router
 
 FloatArray = npt.NDArray[np.float64]
@@ -29,7 +29,7 @@ class QualityRouter:
     model_names: tuple[str, ...]
     expected_cost: Mapping[str, FloatArray]  # task (or "*") -> mean cost per model
     cost_scale: float
-    plans: Mapping[str, TaskPlan] = field(default_factory=dict)
+    plans: Mapping[str, TaskLevels] = field(default_factory=dict)
     cascades: Mapping[str, tuple[CascadePolicy, ...]] = field(default_factory=dict)
     info: Mapping[str, Any] = field(default_factory=dict)
     #: runs answers' code for code-check cascades (offline evaluation only: the gateway
@@ -119,7 +119,7 @@ class QualityRouter:
         found = {c.weight for plan in self.plans.values() for c in plan.choices}
         return tuple(sorted(found))
 
-    def plan_for(self, task: str | None) -> tuple[str, TaskPlan]:
+    def plan_for(self, task: str | None) -> tuple[str, TaskLevels]:
         if task is not None and task in self.plans:
             return task, self.plans[task]
         return ANY_TASK, self.plans.get(ANY_TASK, route_only_plan())

@@ -16,7 +16,7 @@ import numpy.typing as npt
 from kanjia.routing.quality._cascade import CascadePolicy
 from kanjia.routing.quality._features import FeatureSpace
 from kanjia.routing.quality._logistic import LinearHeads
-from kanjia.routing.quality._plan import Choice, TaskPlan
+from kanjia.routing.quality._plan import Choice, TaskLevels
 from kanjia.routing.quality._vote import VoteModel
 
 FORMAT = "kanjia-quality-router/2"
@@ -32,7 +32,7 @@ class StoredRouter:
     model_names: tuple[str, ...]
     expected_cost: Mapping[str, npt.NDArray[np.float64]]
     cost_scale: float
-    plans: Mapping[str, TaskPlan] = field(default_factory=dict)
+    plans: Mapping[str, TaskLevels] = field(default_factory=dict)
     cascades: Mapping[str, tuple[CascadePolicy, ...]] = field(default_factory=dict)
     info: Mapping[str, Any] = field(default_factory=dict)
 
@@ -144,7 +144,7 @@ def read_router(path: Path) -> StoredRouter:
             )
         cascades[task] = tuple(policies)
     plans = {
-        task: TaskPlan(
+        task: TaskLevels(
             tuple(
                 Choice(float(w), float(r), int(c), float(ar), int(ac), float(f))
                 for w, r, c, ar, ac, f in rows
