@@ -6,7 +6,7 @@ import asyncio
 import hmac
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from kanjia.scrub import Scrubber, install_log_scrubber
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
 from kanjia.server._guesses import Guesses
+from kanjia.server._ids import RequestIds
 from kanjia.server._jobs import JOBS_PREFIX, job_handler, job_owner
 from kanjia.server._response_cache import CacheHook, cache_headers
 from kanjia.server.access import AccessPolicy, OpenAccess
@@ -97,6 +98,8 @@ class KanjiaApp:
         self._queue: JobQueue | None = None
         self._runner: BatchRunner | None = None
         self._unscrub_logs: Callable[[], None] | None = None
+        #: ids of replies that have no ledger record (bad JSON, a refused key, /status)
+        self._ids = RequestIds()
         from kanjia.server._ingress import register
 
         register(self)  # the Anthropic Messages and OpenAI Responses APIs
@@ -147,6 +150,7 @@ class KanjiaApp:
             if handler is None:
                 handler = next((h for p, h in self.prefix_routes
                                 if scope["path"].startswith(p)), _not_found)
+            send = _with_request_id(send, self._ids)
             try:
                 await handler(self, scope, receive, send)
             except KanjiaError as exc:
@@ -220,6 +224,21 @@ class KanjiaApp:
 
 
 _bearer = _asgi.bearer
+_RID = b"x-kanjia-request-id"
+
+
+def _with_request_id(send: Send, ids: RequestIds) -> Send:
+    """``send`` that gives every reply an ``x-kanjia-request-id``: the gateway's (its
+    ledger record's id) when it set one, else a fresh id of the same form."""
+
+    async def sender(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers") or ())
+            if not any(k == _RID for k, _ in headers):
+                headers.append((_RID, ids.new(time.time()).encode()))
+                message = {**message, "headers": headers}
+        await send(message)
+    return sender
 
 
 async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:

@@ -130,4 +130,7 @@ def make_error(vendor: str, table: Mapping[str, ErrorClass], status: int, data: 
     cls = _CLASSES[classify(table, status, codes, message)]
     code = codes[0] if codes else str(status)
     text = f"{vendor}: {message or 'HTTP ' + str(status)} (vendor status {status}, code {code})"
+    if cls is e.VendorAuthFailed:
+        text = (f"{vendor} refused the gateway's credentials for it (your API key is fine; "
+                f"the gateway's operator must fix its {vendor} key or account): {text}")
     return cls(text, retry_after=retry_after(headers), vendor=vendor)
