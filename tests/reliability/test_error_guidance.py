@@ -86,3 +86,17 @@ def test_success_keeps_the_ledger_id(gw: Gw) -> None:
     r = chat(gw.url, "hi")
     assert r.status == 200
     assert r.headers["x-kanjia-request-id"] == gw.records[0].request_id
+
+
+def test_route_error_merges_planner_and_admission_reasons(sb: str) -> None:
+    from ._util import gateway
+    routes = {"mix": {"models": ["openai/gpt-4o", "moonshot/moonshot-v1-8k"],
+                      "objective": "ordered"}}
+    with gateway(sb, routes=routes) as g:
+        r = chat(g.url, "hi", model="mix", max_tokens=20_000)
+    assert r.status == 400, r.body
+    msg = r.error["message"]
+    assert msg.startswith("route 'mix': no candidate can serve this request as asked (")
+    # the output limit (a parameter away) comes before the window too small
+    assert msg.index("output limit of 16384") < msg.index("moonshot/moonshot-v1-8k: context")
+    assert r.headers["x-kanjia-request-id"].startswith("req-")
