@@ -100,3 +100,13 @@ def test_route_error_merges_planner_and_admission_reasons(sb: str) -> None:
     # the output limit (a parameter away) comes before the window too small
     assert msg.index("output limit of 16384") < msg.index("moonshot/moonshot-v1-8k: context")
     assert r.headers["x-kanjia-request-id"].startswith("req-")
+
+
+def test_ui_without_a_ledger_says_how_to_turn_it_on(gw: Gw) -> None:
+    for path in ("/ui", "/ui/data", "/admin/keys"):
+        r = request(gw.url, "GET", path)
+        assert (r.status, r.error["code"]) == (404, "unknown_endpoint"), r.body
+        msg = r.error["message"]
+        assert "needs a ledger" in msg and "--db FILE" in msg
+        assert "$KANJIA_MASTER_KEY" in msg
+        assert r.headers["x-kanjia-request-id"].startswith("req-")

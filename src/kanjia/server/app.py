@@ -408,7 +408,13 @@ async def _not_found(app: KanjiaApp, scope: Scope, receive: Receive, send: Send)
                                allow=allow)
     from kanjia.errors import UnknownEndpoint
 
-    raise UnknownEndpoint(f"the endpoint {scope['method']} {scope['path']} does not exist")
+    path: str = scope["path"]
+    if path == "/ui" or path.startswith(("/ui/", "/admin/")):  # mounted only with a ledger
+        part = "the dashboard" if path.startswith("/ui") else "the admin API"
+        env = app.services.settings.server.master_key_env
+        raise UnknownEndpoint(f"{part} is off: it needs a ledger. Start kanjia serve with "
+                              f"--db FILE and ${env} set, then sign in with that key")
+    raise UnknownEndpoint(f"the endpoint {scope['method']} {path} does not exist")
 
 
 def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,
