@@ -1,7 +1,8 @@
 """Why no candidate of a route could serve a request, closest misses first.
 
 Each exclusion reason (the planner's, admission's) is ranked by how near its candidate
-came to serving: a request parameter in the way (an output limit, ``n``, a price cap) is
+came to serving: a candidate that fits but is past the route's ``max_candidates`` is
+nearest, then a request parameter in the way (an output limit, ``n``, a price cap) is
 nearer than a context window (the largest window first), which is nearer than a missing
 price or an unknown window, a quality tier (the highest first), a missing capability,
 and last what the configuration rules out (the key, vendor, region, licence). Identical
@@ -12,11 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["closest_misses", "farthest"]
+__all__ = ["closeness", "closest_misses", "farthest"]
 
 #: (pattern on the reason, rank): lower is nearer to serving
 _RANKS: tuple[tuple[re.Pattern[str], int], ...] = tuple(
     (re.compile(p), r) for p, r in (
+        (r"past max_candidates", -1),
         (r"output limit|does not support 'n'|max_price|blended .*/1M", 0),
         (r"^context \d+ < \d+", 1),
         (r"no price in force|context window unknown", 2),
@@ -28,7 +30,7 @@ _NUMBER = re.compile(r"\d+")
 _LAST = 5
 
 
-def _closeness(reason: str) -> tuple[int, int]:
+def closeness(reason: str) -> tuple[int, int]:
     """(rank, -size): the rank of ``reason``, then the larger window or tier first."""
     for pattern, rank in _RANKS:
         if pattern.search(reason):
@@ -45,7 +47,7 @@ def closest_misses(misses: Sequence[tuple[str, str]], limit: int = 4) -> str:
     groups: dict[str, list[str]] = {}
     for key, why in misses:
         groups.setdefault(why, []).append(key)
-    ordered = sorted(groups.items(), key=lambda kv: _closeness(kv[0]))
+    ordered = sorted(groups.items(), key=lambda kv: closeness(kv[0]))
     parts: list[str] = []
     for why, keys in ordered[:limit]:
         if len(keys) == 1:
@@ -64,4 +66,4 @@ def farthest(*reasons: str | None) -> str | None:
     """Of a candidate's reasons (None: no objection), the one furthest from serving: what
     to tell about a candidate ruled out twice over."""
     given = [r for r in reasons if r is not None]
-    return max(given, key=lambda r: _closeness(r)[0]) if given else None
+    return max(given, key=lambda r: closeness(r)[0]) if given else None
