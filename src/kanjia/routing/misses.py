@@ -66,4 +66,6 @@ def farthest(*reasons: str | None) -> str | None:
     """Of a candidate's reasons (None: no objection), the one furthest from serving: what
     to tell about a candidate ruled out twice over."""
     given = [r for r in reasons if r is not None]
-    return max(given, key=lambda r: closeness(r)[0]) if given else None
+    if len(given) < 2:
+        return given[0] if given else None
+    return max(given, key=lambda r: closeness(r)[0])

@@ -295,10 +295,10 @@ class Planner:
         targets = [t for t in cached.targets
                    if t.entry is None or not t.entry.context_window
                    or t.entry.context_window >= need_ctx]
-        too_small = [Candidate(t.key, False, f"context {t.entry.context_window} < {need_ctx}")
-                     for t in cached.targets
-                     if t.entry is not None and t.entry.context_window
-                     and t.entry.context_window < need_ctx]
+        too_small = [] if len(targets) == len(cached.targets) else [
+            Candidate(t.key, False, f"context {t.entry.context_window} < {need_ctx}")
+            for t in cached.targets if t.entry is not None and t.entry.context_window
+            and t.entry.context_window < need_ctx]
         targets = targets[: route.max_candidates]
         keep = {t.key for t in targets}
         cands = [c for c in cached.candidates if not c.kept or c.key in keep] + too_small
