@@ -117,3 +117,14 @@ def test_route_explain_all_and_unrated() -> None:
     assert len(full.splitlines()) > len(short.splitlines())
     every = json.loads(_run(*args, "--all", "--json"))["candidates"]
     assert len(every) == len(full.splitlines()) - 1
+
+
+def test_json_dumps_writes_decimals_exactly_in_plain_notation() -> None:
+    from decimal import Decimal
+
+    from kanjia.cli._json import dumps
+    text = dumps({"a": Decimal("0E-8"), "b": [Decimal("3E-8"), Decimal("-1.2300")],
+                  "c": Decimal("1E+3"), "s": "0E-8 stays a string"})
+    assert text == ('{"a": 0, "b": [0.00000003, -1.23], "c": 1000, '
+                    '"s": "0E-8 stays a string"}')
+    assert json.loads(text)["b"][0] == 3e-8

@@ -167,8 +167,8 @@ def submit(file: str, route: str | None, deadline: str | None, gateway_url: str,
         send_at = when.at if when is not None else now
         q.add(batch_id=batch_id, model=body["model"], body=body, send_at=send_at.timestamp(),
               route=plan.route, target=plan.target,
-              cost_now=str(when.cost_now) if when else None,
-              cost_then=str(when.cost_then) if when else None,
+              cost_now=format(when.cost_now, "f") if when else None,
+              cost_then=format(when.cost_then, "f") if when else None,
               currency=when.currency if when else None)
         if when is not None:
             saving += float(when.cost_now - when.cost_then)

@@ -319,13 +319,13 @@ async def _deferred(app: KanjiaApp, scope: Scope, send: Send, body: dict[str, An
     when = plan.when
     jid = queue.add(batch_id="http", model=body["model"], body=body,
                     send_at=when.at.timestamp(), route=plan.route, target=plan.target,
-                    cost_now=str(when.cost_now), cost_then=str(when.cost_then),
+                    cost_now=format(when.cost_now, "f"), cost_then=format(when.cost_then, "f"),
                     currency=when.currency, owner=job_owner(_bearer(scope)),
                     key_id=principal.key_id if principal.metered else None)
     await _asgi.send_json(send, 202, {
         "id": jid, "object": "kanjia.deferred", "status": "queued", "target": plan.target,
-        "send_at": when.at.isoformat(), "expected_cost_now": str(when.cost_now),
-        "expected_cost_then": str(when.cost_then), "currency": when.currency,
+        "send_at": when.at.isoformat(), "expected_cost_now": format(when.cost_now, "f"),
+        "expected_cost_then": format(when.cost_then, "f"), "currency": when.currency,
         "poll": f"/v1/kanjia/jobs/{jid}"}, {"x-kanjia-deferred": "yes"})
 
 
