@@ -44,6 +44,7 @@ def test_every_circuit_open_says_why_and_when(gw: Gw) -> None:
     assert "every circuit is open" in msg
     assert "deepseek/deepseek-chat@" in msg and "taken out by upstream_auth_failed" in msg
     assert "next probe in" in msg and "retry after" in msg
+    assert msg.count("deepseek/deepseek-chat@") == 1  # each deployment once
     # Retry-After: the soonest probe (disabled deployments are probed after 300 s)
     wait = int(r.headers["retry-after"])
     assert 290 <= wait <= 300

@@ -61,7 +61,8 @@ class Tries:
                 return
             breaker = self._health.get(dep.id)
             if not breaker.available():
-                self.skipped.append((target, dep, breaker))
+                if all(d is not dep for _, d, _ in self.skipped):  # a lone one comes twice
+                    self.skipped.append((target, dep, breaker))
                 if self.target is None:
                     self.target = target
                 continue
@@ -71,6 +72,11 @@ class Tries:
             tried += 1
             self._log.append(f"{target.key}@{dep.name}")
             yield target, dep, breaker
+
+
+#: what a deployment-disabling error class means for the operator
+_MEANS = {"upstream_auth_failed": " (the vendor refused the gateway's key)",
+          "insufficient_quota": " (the gateway's balance at the vendor is used up)"}
 
 
 def circuits_open(requested: str,
@@ -85,7 +91,7 @@ def circuits_open(requested: str,
         waits.append(wait)
         cause = breaker.reason or "unknown error"
         if breaker.state == "disabled":
-            why = f"taken out by {cause}"
+            why = f"taken out by {cause}" + _MEANS.get(cause, "")
         else:
             why = f"opened by repeated {cause}"
         when = f"next probe in {wait:.0f} s" if wait > 0 else "a probe is under way"
