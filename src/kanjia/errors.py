@@ -13,7 +13,7 @@ OpenAI-style body ``{"error": {"message", "type", "code"}}``.
     │   ├── BadRequest              400 invalid_request_error
     │   │   ├── ContextTooLong      400 context_length_exceeded
     │   │   └── ContentFiltered     400 content_filter
-    │   ├── AuthFailed              401 (missing/invalid key, or vendor rejected ours)
+    │   ├── AuthFailed              401 (the client's key is missing or invalid)
     │   ├── PermissionDenied        403 (key may not use this model / endpoint)
     │   ├── ModelNotFound           404 model_not_found
     │   ├── MethodNotAllowed        405 method_not_allowed (with the Allow header's value)
@@ -22,7 +22,8 @@ OpenAI-style body ``{"error": {"message", "type", "code"}}``.
     └── UpstreamError               a vendor failed; may be retried elsewhere
         ├── RateLimited             429 rate_limit_exceeded      (retryable)
         ├── BalanceExhausted        402 insufficient_quota       (takes deployment out)
-        ├── VendorAuthFailed        401 upstream_auth_failed     (takes deployment out)
+        ├── VendorAuthFailed        502 upstream_auth_failed     (takes deployment out; the
+        │                                                     vendor refused kanjia's own key)
         ├── Overloaded              503 overloaded               (retryable)
         ├── UpstreamTimeout         504 timeout                  (retryable)
         ├── UpstreamProtocolError   502 bad_gateway              (retryable: malformed body)
@@ -92,6 +93,9 @@ class KanjiaError(Exception):
     retryable: ClassVar[bool] = False
     #: the deployment that raised it should be taken out of rotation until restored
     disables_deployment: ClassVar[bool] = False
+    #: the id of the request's ledger record, once one was written (the reply's
+    #: ``x-kanjia-request-id``)
+    request_id: str | None = None
 
     def __init__(self, message: str, *, retry_after: float | None = None,
                  vendor: str | None = None) -> None:
@@ -241,8 +245,11 @@ class BalanceExhausted(UpstreamError):
 
 
 class VendorAuthFailed(UpstreamError):
-    status = 401
-    type = "api_error"
+    """A vendor refused the gateway's own credentials for it: a 502, never the client's
+    401 (the client's key is fine; the operator must fix the vendor key)."""
+
+    status = 502
+    type = "upstream_error"
     code = "upstream_auth_failed"
     disables_deployment = True
 

@@ -22,7 +22,7 @@ EXPECTED = {
     "server_error": (502, "upstream_error"),
     "overloaded": (503, "overloaded"),
     "balance": (402, "insufficient_quota"),
-    "auth": (401, "upstream_auth_failed"),
+    "auth": (502, "upstream_auth_failed"),
     "timeout": (504, "timeout"),
     "reset": (502, "upstream_error"),
     "malformed": (502, "bad_gateway"),

@@ -138,9 +138,12 @@ def test_keys_are_compared_in_constant_time() -> None:
         fns.append(Gatekeeper.authenticate)
     except ImportError:
         pass
+    from kanjia.metering import is_master_key
+
+    assert "compare_digest" in inspect.getsource(is_master_key)   # the one comparison
     for fn in fns:
         src = inspect.getsource(fn)
-        assert "compare_digest" in src, fn.__qualname__
+        assert "compare_digest" in src or "is_master_key(" in src, fn.__qualname__
         assert "== self._master" not in src and "== master" not in src, fn.__qualname__
 
 

@@ -128,7 +128,7 @@ def test_tool_round_trip(client: openai.OpenAI) -> None:
 
 
 FAULT_STATUS = {
-    "rate_limit": 429, "balance": 402, "auth": 401, "overloaded": 503, "server_error": 502,
+    "rate_limit": 429, "balance": 402, "auth": 502, "overloaded": 503, "server_error": 502,
     "timeout": 504, "malformed": 502, "context_too_long": 400, "content_filter": 400,
 }
 FAULT_CODE = {"context_too_long": "context_length_exceeded", "content_filter": "content_filter",

@@ -399,7 +399,7 @@ class BatchEngine:
             self.s.access.settle(hold, rec)
         if rec.price_period == "unpriced":
             return None, None
-        return str(rec.cost), rec.currency
+        return format(rec.cost, "f"), rec.currency  # plain: never "3E-8"
 
     def _release(self, hold: Reservation | None, bid: str) -> None:
         release(self.s.access, hold, bid)

@@ -108,7 +108,9 @@ def _submit_api(file: str, deadline: str, gateway_url: str, key: str, endpoint: 
 
 @click.group()
 def batch() -> None:
-    """Deferrable work: off-peak windows, and batches sent the cheapest way by a deadline."""
+    """Defer work to cheaper hours or vendor batches.
+
+    Deferrable work: off-peak windows, and batches sent the cheapest way by a deadline."""
 
 
 @batch.command("submit")
@@ -129,7 +131,9 @@ def batch() -> None:
 def submit(file: str, route: str | None, deadline: str | None, gateway_url: str,
            api_key_env: str, endpoint: str, queue: str | None, config_path: str | None,
            as_json: bool) -> None:
-    """Queue every request of FILE.jsonl (chat bodies, or OpenAI batch lines with "body")
+    """Queue the requests of a JSONL file.
+
+    Queue every request of FILE.jsonl (chat bodies, or OpenAI batch lines with "body")
     for the off-peak window; with --deadline, submit it to the gateway's Batch API."""
     if deadline is not None:
         _submit_api(file, deadline, gateway_url, os.environ.get(api_key_env, ""), endpoint,
@@ -163,8 +167,8 @@ def submit(file: str, route: str | None, deadline: str | None, gateway_url: str,
         send_at = when.at if when is not None else now
         q.add(batch_id=batch_id, model=body["model"], body=body, send_at=send_at.timestamp(),
               route=plan.route, target=plan.target,
-              cost_now=str(when.cost_now) if when else None,
-              cost_then=str(when.cost_then) if when else None,
+              cost_now=format(when.cost_now, "f") if when else None,
+              cost_then=format(when.cost_then, "f") if when else None,
               currency=when.currency if when else None)
         if when is not None:
             saving += float(when.cost_now - when.cost_then)
@@ -190,7 +194,9 @@ def submit(file: str, route: str | None, deadline: str | None, gateway_url: str,
 @click.option("--json", "as_json", is_flag=True)
 def status(batch_id: str | None, gateway_url: str, api_key_env: str, queue: str | None,
            config_path: str | None, as_json: bool) -> None:
-    """Counts of queued, sent, done and failed jobs; for a Batch API batch (batch_...),
+    """Show how queued jobs or a batch are doing.
+
+    Counts of queued, sent, done and failed jobs; for a Batch API batch (batch_...),
     its status and which way each line went (now, offpeak, vendor_batch)."""
     from kanjia.batch import JobQueue
 
@@ -253,7 +259,9 @@ def results(batch_id: str | None, queue: str | None, config_path: str | None,
 @click.option("--once", is_flag=True, help="Send what is due now, then exit.")
 def run(gateway_url: str, api_key_env: str, queue: str | None, config_path: str | None,
         once: bool) -> None:
-    """Send due jobs through a running gateway (kanjia serve also does this by itself)."""
+    """Send the due jobs through a running gateway.
+
+    kanjia serve also does this by itself."""
     import aiohttp
 
     from kanjia.batch import BatchRunner, JobQueue

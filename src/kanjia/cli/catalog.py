@@ -76,7 +76,9 @@ def _version(package: str) -> str:
 
 @click.group(cls=_Group)
 def catalog() -> None:
-    """The price catalog's data: compare it with other catalogs, sync it with guards."""
+    """Compare and sync the price catalog.
+
+    Compare it with other catalogs; sync it from one, with guards."""
 
 
 @catalog.command("import")
@@ -102,7 +104,9 @@ def catalog() -> None:
 def import_command(use_genai: bool, litellm: Path | None, from_file: str | None,
                    vendors: tuple[str, ...], max_increase: float, do_apply: bool,
                    overrides: Path | None, as_json: bool) -> None:
-    """Where other catalogs differ from ours; with --from, a guarded sync."""
+    """Compare other catalogs with ours, or sync from one.
+
+    Lists where other catalogs differ from ours; with --from, a guarded sync."""
     path = overrides or default_overrides_path()
     read_overrides(path)                      # a broken override file stops everything
     cat = load_catalog(overrides=path if path.exists() else None)
@@ -220,7 +224,9 @@ def _comparison_json(c: Comparison) -> dict[str, Any]:
 @catalog.command("build-market")
 @_friendly
 def build_market() -> None:
-    """Rebuild catalog/market/genai_prices.json from the installed genai-prices."""
+    """Rebuild the market catalog from genai-prices.
+
+    Writes catalog/market/genai_prices.json from the installed genai-prices."""
     from kanjia.catalog._market_build import MARKET_FILE, write_market
 
     models, vendors = write_market(load_catalog(market=False))

@@ -25,7 +25,9 @@ from kanjia.cli._common import existing_ledger, iso_date
               help="The model savings are measured against.")
 def dashboard(database: str, out: Path, since: date | None, until: date | None,
               currency: str, baseline: str) -> None:
-    """Write the dashboard (spend, savings, price war, routes, budgets, vendor health)
+    """Write the dashboard as one offline HTML file.
+
+    Write the dashboard (spend, savings, price war, routes, budgets, vendor health)
     with its data embedded: it opens from file:// with no network."""
     from kanjia.catalog import load_catalog
     from kanjia.dashboard import write_report

@@ -114,7 +114,9 @@ def _ledger_path(database: str | None) -> str:
               help="Keep the gateway and the sandbox running afterwards and print the "
                    "dashboard's address with a sign-in key, until Ctrl-C.")
 def demo(database: str | None, ui: bool) -> None:
-    """Run a mixed workload through the gateway against the local vendor sandbox."""
+    """Run a sample workload against the vendor sandbox.
+
+    A mixed workload goes through the gateway to the local vendor sandbox."""
     import openai
 
     from kanjia.sandbox import SandboxSettings, SandboxThread

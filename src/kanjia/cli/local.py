@@ -66,7 +66,9 @@ def _ready_message(state: LocalState) -> str:
 
 @click.group()
 def local() -> None:
-    """Self-host a small model (llama.cpp + SmolLM2-135M, the kanjia[local] extra)."""
+    """Self-host a small model with llama.cpp.
+
+    SmolLM2-135M served by llama.cpp (the kanjia[local] extra)."""
 
 
 @local.command()
@@ -82,7 +84,9 @@ def local() -> None:
 def start(host: str, port: int, threads: int | None, ctx: int, model_path: str | None,
           server_path: str | None, alias: str | None, detach: bool, ready_timeout: float,
           state_dir: Path | None) -> None:
-    """Serve the local model as an OpenAI-compatible vendor (foreground by default)."""
+    """Serve the local model as a vendor.
+
+    An OpenAI-compatible server, in the foreground by default."""
     options = ServerOptions(host=host, port=port, threads=threads, ctx=ctx, alias=alias,
                             model_path=model_path, server_path=server_path)
     folder = _folder(state_dir)
@@ -112,7 +116,9 @@ def stop(state_dir: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_state_option
 def status(as_json: bool, state_dir: Path | None) -> None:
-    """Is a local server running? (exit 0 if it is and answers, else 1)"""
+    """Tell whether a local model server is running.
+
+    Exit 0 if one is running and answers, else 1."""
     current = local_status(_folder(state_dir))
     if as_json:
         click.echo(json.dumps(current.to_dict(), indent=2))
@@ -144,7 +150,9 @@ def _version(dist: str) -> str:
 @_state_option
 def info(model_path: str | None, server_path: str | None, as_json: bool,
          state_dir: Path | None) -> None:
-    """The model and server binary found (non-zero exit naming the extra if absent)."""
+    """Show the local model and server binary found.
+
+    A non-zero exit names the extra to install when either is absent."""
     paths = find_paths(model=model_path, server=server_path)
     folder = _folder(state_dir)
     name = ServerOptions(model_path=model_path).model_name()
@@ -181,7 +189,9 @@ def info(model_path: str | None, server_path: str | None, as_json: bool,
 def measure_command(seconds: float, base_url: str | None, max_tokens: int,
                     threads: int | None, ctx: int, model_path: str | None,
                     server_path: str | None, alias: str | None, as_json: bool) -> None:
-    """Measure the local model's generation speed (tokens/s) on this machine."""
+    """Measure the local model's speed on this machine.
+
+    Generation speed in tokens/s."""
     options = ServerOptions(threads=threads, ctx=ctx, alias=alias, model_path=model_path,
                             server_path=server_path)
     if base_url is None:

@@ -15,7 +15,6 @@ Bad input prints one line ("Error: ...") and exits with status 2.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -80,8 +79,9 @@ def _num(d: Decimal | None) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _jnum(d: Decimal | None) -> float | None:
-    return None if d is None else float(d)
+def _jnum(d: Decimal | None) -> Decimal | None:
+    """A price or amount for JSON: an exact number in plain notation (``_json.dumps``)."""
+    return d
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
@@ -97,11 +97,13 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int
 
 
 def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    from kanjia.cli._json import dumps
+
+    click.echo(dumps(data, ensure_ascii=False, indent=2))
 
 
 def _period_json(p: PricePeriod) -> dict[str, Any]:
-    def prices(src: Any) -> dict[str, float | None]:
+    def prices(src: Any) -> dict[str, Decimal | None]:
         return {f: _jnum(getattr(src, f)) for f in
                 ("input_mtok", "cached_mtok", "cache_write_mtok", "cache_write_1h_mtok",
                  "output_mtok")}
@@ -167,6 +169,11 @@ def _flags(p: PricePeriod) -> str:
     return "; ".join(bits)
 
 
+#: what the EVIDENCE column's codes mean (the catalog's ``evidence`` field)
+EVIDENCE_LEGEND = ("EVIDENCE: S stated in a cited source; S3 a weaker third-party snapshot; "
+                   "M unverified recollection; /date X: the start date is only that sure.")
+
+
 # -- kanjia prices ----------------------------------------------------------------------
 @click.group(cls=_Group, invoke_without_command=True)
 @click.option("--vendor", "vendors", multiple=True, metavar="V",
@@ -183,7 +190,15 @@ def _flags(p: PricePeriod) -> str:
 @_friendly
 def prices(ctx: click.Context, vendors: tuple[str, ...], capabilities: tuple[str, ...],
            currency: str | None, at_text: str | None, sort: str, as_json: bool) -> None:
-    """Today's (or that date's) price per 1M tokens of every model."""
+    """Today's (or that date's) price per 1M tokens of every model.
+
+    \b
+    EVIDENCE is how sure a price is:
+      S    stated in a cited source (the vendor's page, a repository or a package)
+      S3   a weaker third-party snapshot (the llmprice.cn README's git history)
+      M    unverified recollection: check it before relying on it
+      /date X   the period's start date is only that sure (e.g. S3/date M)
+    `kanjia prices history MODEL` shows each period's source."""
     if ctx.invoked_subcommand is not None:
         return
     cat = user_catalog()
@@ -220,6 +235,7 @@ def prices(ctx: click.Context, vendors: tuple[str, ...], capabilities: tuple[str
                        "NOTES"], rows, {3, 4, 5}))
     click.echo(f"\n{len(rows)} models priced at {at:%Y-%m-%d %H:%M} UTC, per 1M tokens"
                + (f"; {len(unpriced)} without a price then" if unpriced else "") + ".")
+    click.echo(EVIDENCE_LEGEND)
 
 
 @prices.command("history")
@@ -227,7 +243,9 @@ def prices(ctx: click.Context, vendors: tuple[str, ...], capabilities: tuple[str
 @click.option("--json", "as_json", is_flag=True, help="One JSON object with every period.")
 @_friendly
 def history(model: str, as_json: bool) -> None:
-    """Every price period of MODEL ("vendor/model", a model id or an alias)."""
+    """Show every price period of a model.
+
+    MODEL is "vendor/model", a model id or an alias."""
     cat = user_catalog()
     entry = _resolve(cat, model)
     if as_json:
@@ -296,7 +314,9 @@ def _resolve(cat: Catalog, name: str) -> ModelEntry:
 @click.option("--currency", type=click.Choice(CURRENCIES), default="CNY", show_default=True)
 @_friendly
 def chart(out: Path, vendors: tuple[str, ...], currency: str) -> None:
-    """The price war as a picture: price per 1M tokens over time, log scale."""
+    """Draw the price war as a chart.
+
+    Price per 1M tokens over time, on a log scale."""
     if out.suffix.lower() not in (".png", ".svg", ".html"):
         raise BadInput(f"--out {str(out)!r}: use a .png, .svg or .html file name")
     cat = user_catalog()
@@ -358,7 +378,7 @@ def quote_command(input_tokens: int | None, output_tokens: int | None, cached_sh
         _emit_json({"at": at.isoformat(), "currency": currency, "workload": describe,
                     "rows": [{"rank": i, "vendor": r.model.vendor, "model": r.model.model,
                               "key": r.model.key, "period_id": r.period_id,
-                              "billing_currency": r.currency, "amount": str(r.amount),
+                              "billing_currency": r.currency, "amount": r.amount,
                               "cost": _jnum(r.amount_shown), "per_request": _jnum(r.per_request),
                               "requests": r.requests, "partial": r.partial}
                              for i, r in enumerate(rows, 1)]})

@@ -109,7 +109,9 @@ def _p(d: dict[str, Any] | None) -> str:
 @_friendly
 def changes(since: date | None, until: date | None, at_day: date | None, currency: str,
             database: str, as_json: bool) -> None:
-    """What the traffic you sent would cost at the new prices, per model you used."""
+    """Price your past traffic at the new prices.
+
+    What the traffic you sent would cost at the new prices, per model you used."""
     from kanjia.metering.store import migrate, open_database
 
     today = datetime.now(UTC).date()

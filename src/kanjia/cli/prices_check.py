@@ -76,7 +76,9 @@ def check_catalog(cat: Catalog, enabled: set[str], max_age: int, now: datetime) 
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @_friendly
 def check(max_age: int, config_path: str | None, all_vendors: bool, as_json: bool) -> None:
-    """Every model with no price anywhere, and stale prices; exits 1 when an enabled
+    """Find models without a price or with stale ones.
+
+    Every model with no price anywhere, and stale prices; exits 1 when an enabled
     vendor's model has no price or a price older than --max-age days."""
     cat = user_catalog()
     enabled = enabled_vendors(cat, config_path, all_vendors)

@@ -74,7 +74,9 @@ def reconcile(vendor: str, files: tuple[Path, ...], fmt: str, mapping: str | Non
               tz: str | None, currency: str | None, since: date | None, until: date | None,
               tolerance: str, cost_epsilon: str, token_epsilon: str, deployment: str | None,
               database: str, as_json: bool) -> None:
-    """Compare the ledger with a vendor's usage export, per day and model (requests,
+    """Compare the ledger with a vendor's usage export.
+
+    Compare the ledger with a vendor's usage export, per day and model (requests,
     input/cached/output tokens, cost), and list every difference beyond the tolerance.
     A difference is listed when |ledger - vendor| exceeds the larger of the absolute
     tolerance (--token-epsilon, default 0; --cost-epsilon, default 0.01) and

@@ -100,7 +100,9 @@ def _emit(data: dict[str, Any], as_json: bool, html_out: Path | None,
 def report(since: date | None, until: date | None, by: str, currency: str,
            baseline: str | None, reprice_at: date | None, reprice_on: str | None,
            database: str, as_json: bool, html_out: Path | None) -> None:
-    """Spend, tokens, errors and latency from the ledger; savings vs a baseline model;
+    """Report spend, savings and errors from the ledger.
+
+    Spend, tokens, errors and latency from the ledger; savings vs a baseline model;
     the ledger re-priced at another date or on another vendor."""
     from kanjia.catalog import load_catalog
     from kanjia.reports import reprice_report, savings_report, spend_report
@@ -256,7 +258,9 @@ def breakeven(model: str, gpu_hourly: str, tokens_per_second: float | None, do_m
               traffic_from_ledger: bool, input_share: float | None, currency: str,
               database: str, as_json: bool, html_out: Path | None,
               chart_out: Path | None) -> None:
-    """Self-hosting an open-weights model vs paying its API: monthly cost of each, the
+    """Compare self-hosting a model with paying its API.
+
+    Self-hosting an open-weights model vs paying its API: monthly cost of each, the
     break-even tokens/day and the GPUs needed."""
     from kanjia.catalog import load_catalog
     from kanjia.reports import api_model, breakeven_chart, ledger_traffic, parse_amount

@@ -36,7 +36,9 @@ def _lab() -> ModuleType:
 
 @click.group()
 def router() -> None:
-    """Learn which model is good enough for a prompt, from recorded outcomes."""
+    """Learn which model is good enough for a prompt.
+
+    The router learns from recorded outcomes."""
 
 
 @router.command()
@@ -53,7 +55,9 @@ def router() -> None:
     "(sandboxed child processes).",
 )
 def train(data_dir: str, out: Path, folds: int, no_cascades: bool, code_checks: bool) -> None:
-    """Fit on the train split only and write the router file (.npz, no pickles)."""
+    """Train a router and write its file.
+
+    Fit on the train split only and write the router file (.npz, no pickles)."""
     lab = _lab()
     if code_checks:
         _isolated_checker()
@@ -85,7 +89,9 @@ def train(data_dir: str, out: Path, folds: int, no_cascades: bool, code_checks: 
 def evaluate_command(
     data_dir: str, router_file: Path, as_json: bool, plot: Path | None, code_checks: bool
 ) -> None:
-    """Report on the test split only: curve, baselines, AIQ, APGR/CPT, decision time."""
+    """Evaluate a router on the test split.
+
+    Report on the test split only: curve, baselines, AIQ, APGR/CPT, decision time."""
     from kanjia.routing.quality import QualityRouter
 
     lab = _lab()

@@ -26,7 +26,9 @@ def _announce(sb: Sandbox) -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of random faults.")
 @click.option("--hang-s", default=30.0, show_default=True, type=float, help="Timeout fault hang.")
 def sandbox(host: str, port: int, ttft_ms: int, chunk_ms: int, seed: int, hang_s: float) -> None:
-    """Simulate every vendor's API locally (wire formats, usage, errors, faults)."""
+    """Simulate every vendor's API locally.
+
+    Wire formats, usage, errors and faults, as each vendor's own API."""
     settings = SandboxSettings(
         host=host, port=port, ttft_ms=ttft_ms, chunk_ms=chunk_ms, seed=seed, hang_s=hang_s
     )

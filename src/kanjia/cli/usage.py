@@ -27,7 +27,9 @@ from kanjia.metering.store import migrate, open_database
               help="Ledger database: a SQLite path or postgresql://... ($KANJIA_DB).")
 def usage(since: date | None, until: date | None, everything: bool, by: str, currency: str,
           as_json: bool, database: str) -> None:
-    """Spend (vendor cost, and what tenants were charged) and tokens, grouped."""
+    """Show spend and tokens from the ledger, grouped.
+
+    Spend (vendor cost, and what tenants were charged) and tokens, grouped."""
     from kanjia.catalog import load_catalog
 
     if since is None and not everything:

@@ -65,6 +65,15 @@ class Breaker:
                 return "half_open"
         return self.state
 
+    def probe_in(self) -> float:
+        """Seconds until this breaker lets a probe through (0 when it is closed or a
+        probe is due or under way); never changes anything."""
+        if self.state not in ("open", "disabled"):
+            return 0.0
+        wait = self.policy.disabled_probe_s if self.state == "disabled" \
+            else self.policy.cooldown_s
+        return max(0.0, self.opened_at + wait - self.clock())
+
     def success(self, latency_ms: float | None = None) -> None:
         self.state = "closed"
         self.probing = False

@@ -26,6 +26,7 @@ from kanjia.errors import BadRequest, ModelNotFound
 from kanjia.routing._price_controls import PriceControls, apply_controls, take_controls
 from kanjia.routing.directory import ModelDirectory, Target
 from kanjia.routing.health import HealthBoard
+from kanjia.routing.misses import closest_misses, farthest
 from kanjia.tokens import output_limit, rough_prompt_tokens
 
 __all__ = [
@@ -129,6 +130,10 @@ class RoutePlan:
         return [t.key for t in self.targets]
 
 
+def _models(route: RouteSettings) -> str:
+    return ", ".join(route.models[:6]) + (" ..." if len(route.models) > 6 else "")
+
+
 def narrow(plan: RoutePlan, why_not: Callable[[Target], str | None]
            ) -> tuple[RoutePlan, list[tuple[str, str]]]:
     """``plan`` without the targets ``why_not`` rules out (a reason each), and those reasons
@@ -198,8 +203,10 @@ class Planner:
         if controls is not None and plan.targets:
             self._controls(plan, controls)
         if not plan.targets:
-            reasons = "; ".join(f"{c.key}: {c.reason}" for c in plan.candidates[:8])
-            raise BadRequest(f"route {name!r}: no model fits this request ({reasons})")
+            misses = closest_misses([(c.key, c.reason) for c in plan.candidates if not c.kept])
+            raise BadRequest(f"route {name!r}: no model fits this request ("
+                             f"{misses or 'none of its models is configured: ' + _models(route)}"
+                             ")")
         return plan
 
     def _controls(self, plan: RoutePlan, controls: PriceControls) -> None:
@@ -276,9 +283,14 @@ class Planner:
         need_ctx = max(route.min_context, prompt + out_tokens)
         targets = [t for t in cached.targets
                    if t.entry is None or not t.entry.context_window
-                   or t.entry.context_window >= need_ctx][: route.max_candidates]
+                   or t.entry.context_window >= need_ctx]
+        too_small = [] if len(targets) == len(cached.targets) else [
+            Candidate(t.key, False, f"context {t.entry.context_window} < {need_ctx}")
+            for t in cached.targets if t.entry is not None and t.entry.context_window
+            and t.entry.context_window < need_ctx]
+        targets = targets[: route.max_candidates]
         keep = {t.key for t in targets}
-        cands = [c for c in cached.candidates if not c.kept or c.key in keep]
+        cands = [c for c in cached.candidates if not c.kept or c.key in keep] + too_small
         return RoutePlan(name, name, targets, prompt, cands)
 
     def _pool(self, route_name: str, route: RouteSettings) -> list[tuple[int, Target, str | None]]:
@@ -310,8 +322,10 @@ class Planner:
             return "not in the price catalog" if "*" in route.models else None
         if route.open_weights_only and not entry.open_weights:
             return "not open weights"
-        if self.tiers.tier(t.key) < route.min_quality:
-            return f"quality tier {self.tiers.tier(t.key)} < {route.min_quality}"
+        tier = self.tiers.tier(t.key)
+        if tier < route.min_quality:
+            return f"unrated (the route needs quality tier {route.min_quality})" if tier == 0 \
+                else f"quality tier {tier} < {route.min_quality}"
         if route.min_context and not entry.context_window:
             return "context window unknown"
         return None
@@ -337,7 +351,7 @@ class Planner:
         kept: list[tuple[Decimal, int, Target, Candidate]] = []
         dropped: list[Candidate] = []
         for order, t, static_why in self._pool(name, route):
-            why = static_why or self._check_request(t, route, needs, prompt, out_tokens)
+            why = farthest(static_why, self._check_request(t, route, needs, prompt, out_tokens))
             if why is None and t.entry is not None and t.entry.price_at(at) is None:
                 why = "no price in force"
             if why is not None:

@@ -20,6 +20,7 @@ import orjson
 from kanjia.catalog import ModelEntry, most_cost
 from kanjia.errors import BadRequest, PermissionDenied
 from kanjia.routing.directory import Target
+from kanjia.routing.misses import closest_misses
 from kanjia.routing.planner import RoutePlan, narrow
 from kanjia.server.access import AccessPolicy, Principal, WorstCase
 from kanjia.tokens import DEFAULT_OUTPUT_TOKENS, TokenCounter, choices, output_limit
@@ -82,7 +83,9 @@ class Admission:
                                    f"{plan.requested!r}{tail}")
         if plan.route is None:
             raise BadRequest(reasons[0][1])
-        detail = "; ".join(f"{key}: {why}" for key, why in reasons[:8])
+        # with the candidates the planner had ruled out already, nearest misses first
+        misses = [(c.key, c.reason) for c in narrowed.candidates if not c.kept]
+        detail = closest_misses(misses or reasons)
         raise BadRequest(f"route {plan.requested!r}: no candidate can serve this request as "
                          f"asked ({detail})")
 

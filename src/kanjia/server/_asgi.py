@@ -88,6 +88,8 @@ async def send_error(send: Send, exc: KanjiaError, headers: dict[str, str] | Non
         extra["connection"] = "close"
     if exc.retry_after is not None:
         extra["retry-after"] = str(int(exc.retry_after + 0.999))
+    if exc.request_id is not None:
+        extra["x-kanjia-request-id"] = exc.request_id
     await send_json(send, exc.status, exc.body(), extra)
 
 

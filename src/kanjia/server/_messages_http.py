@@ -45,6 +45,8 @@ async def send_anthropic_error(app: KanjiaApp, send: Send, exc: KanjiaError) -> 
     headers = {}
     if exc.retry_after is not None:
         headers["retry-after"] = str(int(exc.retry_after + 0.999))
+    if exc.request_id is not None:
+        headers["x-kanjia-request-id"] = exc.request_id
     await _asgi.send_json(send, status, body, headers)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from kanjia.scrub import Scrubber, install_log_scrubber
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
 from kanjia.server._guesses import Guesses
+from kanjia.server._ids import RequestIds
 from kanjia.server._jobs import JOBS_PREFIX, job_handler, job_owner
 from kanjia.server._response_cache import CacheHook, cache_headers
 from kanjia.server.access import AccessPolicy, OpenAccess
@@ -97,6 +98,8 @@ class KanjiaApp:
         self._queue: JobQueue | None = None
         self._runner: BatchRunner | None = None
         self._unscrub_logs: Callable[[], None] | None = None
+        #: ids of replies that have no ledger record (bad JSON, a refused key, /status)
+        self._ids = RequestIds()
         from kanjia.server._ingress import register
 
         register(self)  # the Anthropic Messages and OpenAI Responses APIs
@@ -145,6 +148,7 @@ class KanjiaApp:
             if handler is None:
                 handler = next((h for p, h in self.prefix_routes
                                 if scope["path"].startswith(p)), _not_found)
+            send = _with_request_id(send, self._ids)
             try:
                 await handler(self, scope, receive, send)
             except KanjiaError as exc:
@@ -218,6 +222,21 @@ class KanjiaApp:
 
 
 _bearer = _asgi.bearer
+_RID = b"x-kanjia-request-id"
+
+
+def _with_request_id(send: Send, ids: RequestIds) -> Send:
+    """``send`` that gives every reply an ``x-kanjia-request-id``: the gateway's (its
+    ledger record's id) when it set one, else a fresh id of the same form."""
+
+    async def sender(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers") or ())
+            if not any(k == _RID for k, _ in headers):
+                headers.append((_RID, ids.new(time.time()).encode()))
+                message = {**message, "headers": headers}
+        await send(message)
+    return sender
 
 
 async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
@@ -298,13 +317,13 @@ async def _deferred(app: KanjiaApp, scope: Scope, send: Send, body: dict[str, An
     when = plan.when
     jid = queue.add(batch_id="http", model=body["model"], body=body,
                     send_at=when.at.timestamp(), route=plan.route, target=plan.target,
-                    cost_now=str(when.cost_now), cost_then=str(when.cost_then),
+                    cost_now=format(when.cost_now, "f"), cost_then=format(when.cost_then, "f"),
                     currency=when.currency, owner=job_owner(_bearer(scope)),
                     key_id=principal.key_id if principal.metered else None)
     await _asgi.send_json(send, 202, {
         "id": jid, "object": "kanjia.deferred", "status": "queued", "target": plan.target,
-        "send_at": when.at.isoformat(), "expected_cost_now": str(when.cost_now),
-        "expected_cost_then": str(when.cost_then), "currency": when.currency,
+        "send_at": when.at.isoformat(), "expected_cost_now": format(when.cost_now, "f"),
+        "expected_cost_then": format(when.cost_then, "f"), "currency": when.currency,
         "poll": f"/v1/kanjia/jobs/{jid}"}, {"x-kanjia-deferred": "yes"})
 
 
@@ -387,7 +406,13 @@ async def _not_found(app: KanjiaApp, scope: Scope, receive: Receive, send: Send)
                                allow=allow)
     from kanjia.errors import UnknownEndpoint
 
-    raise UnknownEndpoint(f"the endpoint {scope['method']} {scope['path']} does not exist")
+    path: str = scope["path"]
+    if path == "/ui" or path.startswith(("/ui/", "/admin/")):  # mounted only with a ledger
+        part = "the dashboard" if path.startswith("/ui") else "the admin API"
+        env = app.services.settings.server.master_key_env
+        raise UnknownEndpoint(f"{part} is off: it needs a ledger. Start kanjia serve with "
+                              f"--db FILE and ${env} set, then sign in with that key")
+    raise UnknownEndpoint(f"the endpoint {scope['method']} {path} does not exist")
 
 
 def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,

@@ -304,9 +304,8 @@ class Gateway:
 
     def _exhausted(self, ctx: _Ctx, tries: Tries) -> KanjiaError:
         """The error of a request whose attempts are used up (recorded as such)."""
-        err = tries.last or NoDeploymentAvailable(
-            f"no healthy deployment for {ctx.plan.requested!r}: every circuit is open")
-        self._finish_error(ctx, err, None)
+        err = tries.error(ctx.plan.requested)
+        self._finish_error(ctx, err, tries.target)  # under the model it tried, not (none)
         return err
 
     @staticmethod
@@ -651,6 +650,7 @@ class Gateway:
 
     def _finish_error(self, ctx: _Ctx, err: KanjiaError, target: Target | None) -> None:
         err.scrub(self.scrub)  # vendor text may echo a key: before it is recorded or sent
+        err.request_id = ctx.rid  # the reply names the record's id
         rec = CallRecord(request_id=ctx.rid, ts=ctx.ts, endpoint=ctx.endpoint,
                          route=ctx.plan.route, requested_model=ctx.plan.requested,
                          vendor=target.vendor if target else None,

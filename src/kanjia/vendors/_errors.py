@@ -129,5 +129,9 @@ def make_error(vendor: str, table: Mapping[str, ErrorClass], status: int, data: 
     codes, message = extract_code_message(data)
     cls = _CLASSES[classify(table, status, codes, message)]
     code = codes[0] if codes else str(status)
-    text = f"{vendor}: {message or 'HTTP ' + str(status)} (vendor status {status}, code {code})"
+    said = f"{message or 'HTTP ' + str(status)} (vendor status {status}, code {code})"
+    text = f"{vendor}: {said}"
+    if cls is e.VendorAuthFailed:
+        text = (f"{vendor} refused the gateway's credentials for it (your API key is fine; "
+                f"the gateway's operator must fix its {vendor} key or account): {said}")
     return cls(text, retry_after=retry_after(headers), vendor=vendor)
