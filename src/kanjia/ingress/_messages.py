@@ -276,7 +276,8 @@ def _tool_choice(body: dict[str, Any], chat: dict[str, Any], dropped: list[str])
     choice = body.get("tool_choice")
     if choice is None:
         return
-    if not isinstance(choice, dict) or choice.get("type") not in _CHOICES:
+    if not isinstance(choice, dict) or not isinstance(choice.get("type"), str) \
+            or choice["type"] not in _CHOICES:
         raise BadRequest("tool_choice.type: must be one of 'auto', 'any', 'tool', 'none'")
     kind = choice["type"]
     if kind == "tool":
@@ -311,7 +312,7 @@ def _effort(body: dict[str, Any]) -> str | None:
         raise BadRequest("output_config: must be an object")
     effort = (config or {}).get("effort")
     if effort is not None:
-        if effort not in _EFFORT:
+        if not isinstance(effort, str) or effort not in _EFFORT:
             raise BadRequest("output_config.effort: must be 'low', 'medium', 'high' or 'max'")
         return _EFFORT[effort]
     thinking = body.get("thinking")
