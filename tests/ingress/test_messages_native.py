@@ -337,3 +337,33 @@ def gw_entry(srv: ServerThread) -> Any:
     entry = srv.app.services.catalog.get("anthropic", WIRE_MODEL)
     assert entry is not None
     return entry
+
+
+PDF = {"type": "document", "title": "spec.pdf",
+       "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQK"},
+       "cache_control": {"type": "ephemeral"}}
+
+
+def test_what_only_anthropic_reads_goes_only_to_anthropic(
+        native_gw: tuple[ServerThread, Wire], ledger: Ledger) -> None:
+    """A PDF document and MCP servers cannot be translated: to Anthropic they pass through
+    (and are billed), to any other vendor they are a 400 naming the field, and a route
+    keeps only its Anthropic candidate."""
+    srv, wire = native_gw
+    body = {"model": HAIKU, "max_tokens": 50,
+            "mcp_servers": [{"type": "url", "url": "https://mcp.example/sse", "name": "ex"}],
+            "messages": [{"role": "user", "content": [
+                PDF, {"type": "text", "text": "Summarise. [[sandbox:tokens=7]]"}]}]}
+    status, headers, data = _post(srv.url, body)
+    assert status == 200, data
+    req, _ = wire.last()
+    assert json.loads(req.body) == {**body, "model": WIRE_MODEL}
+    assert json.loads(data)["usage"]["output_tokens"] == 7
+    assert ledger.wait(headers["x-kanjia-request-id"]).status == 200
+    status, _, data = _post(srv.url, {**body, "model": "deepseek/deepseek-chat"})
+    err = json.loads(data)
+    assert status == 400 and err["type"] == "error"
+    assert err["error"]["type"] == "invalid_request_error"
+    assert "messages.0.content.0.source" in err["error"]["message"]
+    status, headers, data = _post(srv.url, {**body, "model": "claude-first"})
+    assert status == 200 and headers["x-kanjia-candidates"] == HAIKU

@@ -14,7 +14,13 @@ import orjson
 
 from kanjia.ingress._common import stream_error
 
-__all__ = ["MessagesPassThrough", "native_message"]
+__all__ = ["MessagesPassThrough", "native_message", "native_only_form"]
+
+#: block types the translator reads, by role (anything else is only Anthropic's)
+_READ = {"user": frozenset({"text", "image", "tool_result", "thinking", "redacted_thinking",
+                            "search_result"}),
+         "assistant": frozenset({"text", "tool_use", "thinking", "redacted_thinking",
+                                 "server_tool_use"})}
 
 
 def native_message(body: bytes, model: str) -> bytes:
@@ -27,6 +33,39 @@ def native_message(body: bytes, model: str) -> bytes:
         obj["model"] = model
         return orjson.dumps(obj)
     return body
+
+
+def native_only_form(body: dict[str, Any]) -> dict[str, Any]:
+    """A stand-in for a request only Anthropic can take (``Untranslatable``), for what
+    admission needs (the worst case to reserve, a prompt to count): each block only
+    Anthropic reads becomes a text block of its JSON (at least as many tokens), MCP servers
+    and a forced server tool go. The request itself is sent as the client wrote it."""
+    out = dict(body)
+    out.pop("mcp_servers", None)
+    choice = out.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "tool":
+        out.pop("tool_choice")
+    messages = out.get("messages")
+    if isinstance(messages, list):
+        out["messages"] = [_readable(m) for m in messages]
+    return out
+
+
+def _readable(message: Any) -> Any:
+    if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+        return message
+    role = message.get("role")
+    read = _READ.get(role, frozenset()) if isinstance(role, str) else frozenset()
+    blocks = []
+    for block in message["content"]:
+        kind = block.get("type") if isinstance(block, dict) else None
+        plain_doc = kind == "document" and isinstance(block.get("source"), dict) \
+            and block["source"].get("type") == "text"
+        if isinstance(kind, str) and (kind in read or plain_doc or kind.endswith("_tool_result")):
+            blocks.append(block)
+        else:
+            blocks.append({"type": "text", "text": orjson.dumps(block).decode()})
+    return {**message, "content": blocks}
 
 
 def _event(name: str, payload: bytes) -> bytes:

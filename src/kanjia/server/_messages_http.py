@@ -10,14 +10,17 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
+from kanjia.cache import CacheRequest
 from kanjia.errors import KanjiaError
 from kanjia.ingress import (
     MessagesPassThrough,
     MessagesStream,
+    Untranslatable,
     chat_to_message,
     count_input,
     messages_to_chat,
     native_message,
+    native_only_form,
 )
 from kanjia.routing.directory import ModelDirectory
 from kanjia.server import _asgi
@@ -94,10 +97,15 @@ async def messages(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -
     try:
         raw = await _asgi.read_body(scope, receive, s.settings.server.max_body_bytes)
         body = parse_json(raw)
-        req = messages_to_chat(body, reasoning_check(s.directory))
+        check, refusal, cache = reasoning_check(s.directory), None, cache_headers(scope)
+        try:
+            req = messages_to_chat(body, check)
+        except Untranslatable as exc:  # only Anthropic can take it (a PDF, MCP servers)
+            req = messages_to_chat(native_only_form(body), check)
+            refusal, cache = exc.message, CacheRequest("skip")
         outcome = await s.gateway.chat(checked(req.chat), api_key(scope), t0, api="messages",
-                                       cache=cache_headers(scope),
-                                       native=_native_call(scope, body))
+                                       cache=cache,
+                                       native=_native_call(scope, body, refusal))
     except KanjiaError as exc:
         await send_anthropic_error(app, send, exc)
         return
@@ -161,12 +169,12 @@ async def head_ok(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) ->
 _NATIVE_HEADERS = (b"anthropic-version", b"anthropic-beta")
 
 
-def _native_call(scope: Scope, body: dict[str, Any]) -> NativeCall:
+def _native_call(scope: Scope, body: dict[str, Any], refusal: str | None) -> NativeCall:
     """The client's request as it came, for an upstream that speaks the Messages API."""
     headers = {name.decode(): value for name in _NATIVE_HEADERS
                if (value := _asgi.header(scope, name))}
     query = "beta=true" if scope.get("query_string") == b"beta=true" else ""
-    return NativeCall("messages", body, headers, query)
+    return NativeCall("messages", body, headers, query, refusal)
 
 
 def _suffix(headers: dict[str, str]) -> str:

@@ -167,6 +167,8 @@ class Gateway:
         controls = take_controls(body, self.planner.directory.specs)
         ctx = await self._begin(api, body, api_key, t0, principal, cache, controls)
         ctx.native = native if ctx.cache is None else None
+        if native is not None and native.refusal is not None:
+            self._native_only(ctx, native)
         if ctx.cache is not None:
             if ctx.cache.hit is not None:
                 return self._cached(ctx, ctx.cache)
@@ -176,6 +178,16 @@ class Gateway:
         if ctx.plan.cascade is not None:
             return await self._cascade(ctx)
         return await self._complete(ctx)
+
+    def _native_only(self, ctx: _Ctx, native: NativeCall) -> None:
+        """A request no translation can carry: only the candidates that speak its API (no
+        cascade), else a 400 saying why (the reservation released)."""
+        targets = [t for t in ctx.plan.targets if native_adapter(t.adapter, native.api)]
+        if not targets or ctx.native is None:
+            self.access.release(ctx.reservation)
+            raise BadRequest(native.refusal or "this request cannot be translated")
+        p = ctx.plan
+        ctx.plan = Plan(p.requested, p.route, targets, p.prompt_tokens, p.candidates)
 
     def _cached(self, ctx: _Ctx, slot: CacheSlot) -> CallOutcome | StreamOutcome:
         """A response-cache hit: nothing reserved, nothing called, recorded at cost 0."""

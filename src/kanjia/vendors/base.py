@@ -131,6 +131,9 @@ class NativeCall:
     headers: Mapping[str, str] = field(default_factory=dict)
     #: the client's query string (Claude Code's ``beta=true``), without the ``?``
     query: str = ""
+    #: why the request cannot be translated (a PDF, an MCP server, ...): set, only a
+    #: vendor that speaks the API may take it; else a 400 with this message
+    refusal: str | None = None
 
 
 class NativeAdapter(Protocol):
