@@ -25,6 +25,7 @@ from kanjia.config import load_settings
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
 from kanjia.server.upstream import Upstream, UpstreamResponse
+from kanjia.server.wiring import wire_extras
 from kanjia.vendors import UpstreamRequest
 
 from .conftest import Ledger
@@ -367,3 +368,62 @@ def test_what_only_anthropic_reads_goes_only_to_anthropic(
     assert "messages.0.content.0.source" in err["error"]["message"]
     status, headers, data = _post(srv.url, {**body, "model": "claude-first"})
     assert status == 200 and headers["x-kanjia-candidates"] == HAIKU
+
+
+MASTER = "native-master-key"
+
+
+@pytest.fixture(scope="module")
+def keyed(sandbox: SandboxThread, ledger: Ledger, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[tuple[ServerThread, Wire]]:
+    root = tmp_path_factory.mktemp("native")
+    settings = load_settings(None, sandbox_url=sandbox.url, database=str(root / "ledger.db"),
+                             server={"require_keys": True})
+    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER}, sinks=[ledger.append])
+    wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / "journal"),
+                          "KANJIA_LEDGER_FLUSH_S": "0.05"})
+    wire = Wire(app.services.gateway.upstream)
+    with ServerThread(app) as srv:
+        yield srv, wire
+
+
+def _admin(url: str, method: str, path: str, body: Any = None) -> Any:
+    u = urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=20)
+    try:
+        conn.request(method, path, body=json.dumps(body).encode() if body else None,
+                     headers={"Authorization": f"Bearer {MASTER}"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def test_budgets_hold_on_the_native_path(keyed: tuple[ServerThread, Wire],
+                                         ledger: Ledger) -> None:
+    """The worst case is reserved before anything goes to Anthropic (refused: nothing
+    sent), and the key is charged what the ledger recorded from Anthropic's usage."""
+    srv, wire = keyed
+    status, made = _admin(srv.url, "POST", "/admin/keys", {"name": "native",
+                                                           "budget": "0.01USD/day"})
+    assert status == 201, made
+    sent_before = len(wire.calls)
+    body = {"model": HAIKU, "max_tokens": 8000, "top_k": 3,  # worst case 0.032 USD
+            "messages": [{"role": "user", "content": "hi [[sandbox:tokens=5]]"}]}
+    status, _, data = _post(srv.url, body, headers={"x-api-key": made["key"]})
+    err = json.loads(data)
+    assert status == 429 and err["error"]["type"] == "rate_limit_error", err
+    assert len(wire.calls) == sent_before  # refused before Anthropic was called
+    status, headers, data = _post(srv.url, {**body, "max_tokens": 100},
+                                  headers={"x-api-key": made["key"]})
+    assert status == 200, data
+    assert json.loads(wire.last()[0].body)["top_k"] == 3  # passed through
+    rec = ledger.wait(headers["x-kanjia-request-id"])
+    assert rec.key_id == made["id"] and rec.cost > 0
+    for _ in range(200):  # settlement follows the response by a loop pass
+        status, got = _admin(srv.url, "GET", f"/admin/keys/{made['id']}")
+        budget = got["budgets"][0]
+        if budget["reserved"] == "0":
+            break
+        threading.Event().wait(0.02)
+    assert Decimal(budget["spent"]) == rec.cost
