@@ -152,6 +152,7 @@ def test_the_upstream_gets_the_clients_exact_body(native_gw: tuple[ServerThread,
     assert json.loads(req.body) == {**body, "model": WIRE_MODEL}  # nothing lost or added
     assert req.url.endswith("/v1/messages?beta=true")
     assert req.headers["anthropic-beta"] == "interleaved-thinking-2025-05-14"
+    assert req.headers.get("x-api-key") != "t"  # the deployment's key, never the client's
     sent, got = json.loads(upstream), json.loads(data)
     # Anthropic's answer unchanged: its id, blocks and signature, stop reason, usage
     assert got["content"] == sent["content"]
