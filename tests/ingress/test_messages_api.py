@@ -98,12 +98,13 @@ def test_stream(client: anthropic.Anthropic, ledger: Ledger, model: str) -> None
         kinds = [event.type for event in stream]
         final = stream.get_final_message()
         text = stream.get_final_text()
+        rid = stream.response.headers["x-kanjia-request-id"]
     assert kinds[0] == "message_start"
     assert kinds[-1] == "message_stop" and kinds[-2] == "message_delta"
     assert "content_block_start" in kinds and "content_block_stop" in kinds
     assert final.stop_reason == "end_turn" and text and final.content[0].text == text
     assert final.usage.output_tokens > 0 and final.usage.input_tokens > 0
-    rec = ledger.wait(_request_id(final.id))
+    rec = ledger.wait(rid)  # an Anthropic upstream's own message id is passed through
     assert rec.endpoint == "messages" and rec.stream and not rec.usage_estimated
     assert rec.output_tokens == final.usage.output_tokens
 

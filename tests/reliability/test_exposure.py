@@ -233,8 +233,35 @@ def test_the_openapi_model_field_refuses_what_the_server_refuses() -> None:
         assert pattern.search(good) and check_model_id(good) == good
 
 
+def _messages(raw: bytes) -> dict[str, Any]:
+    from kanjia.ingress import messages_to_chat
+    from kanjia.server._messages_http import checked
+    from kanjia.server.validate import parse_json
+
+    return checked(messages_to_chat(parse_json(raw)).chat)
+
+
+def _count_tokens(raw: bytes) -> dict[str, Any]:
+    from kanjia.ingress import count_input
+    from kanjia.server._messages_http import checked
+    from kanjia.server.validate import parse_json
+
+    return checked(count_input(parse_json(raw)))
+
+
+def _responses(raw: bytes) -> dict[str, Any]:
+    from kanjia.ingress import responses_to_chat
+    from kanjia.server._messages_http import checked
+    from kanjia.server.validate import parse_json
+
+    return checked(responses_to_chat(parse_json(raw), []).chat)
+
+
 @pytest.mark.parametrize(("path", "parse"), [("/v1/chat/completions", parse_chat),
-                                             ("/v1/embeddings", parse_embeddings)])
+                                             ("/v1/embeddings", parse_embeddings),
+                                             ("/v1/messages", _messages),
+                                             ("/v1/messages/count_tokens", _count_tokens),
+                                             ("/v1/responses", _responses)])
 def test_what_the_openapi_document_allows_the_server_parses(path: str, parse: Any) -> None:
     """Schema-valid bodies (generated from the document itself) pass the server's own
     validation: no ``model: ""``, empty input arrays or nameless tools slip through."""

@@ -5,7 +5,17 @@ one internal form every vendor adapter speaks: N + M translators, never N × M.
 """
 
 from kanjia.ingress._common import sse_payloads
-from kanjia.ingress._messages import MessagesRequest, count_input, messages_to_chat
+from kanjia.ingress._messages import (
+    MessagesRequest,
+    Untranslatable,
+    count_input,
+    messages_to_chat,
+)
+from kanjia.ingress._messages_native import (
+    MessagesPassThrough,
+    native_message,
+    native_only_form,
+)
 from kanjia.ingress._messages_render import anthropic_usage, chat_to_message
 from kanjia.ingress._messages_stream import MessagesStream
 from kanjia.ingress._responses import ModelHints, ResponsesRequest, responses_to_chat
@@ -20,6 +30,7 @@ from kanjia.ingress._store import (
 )
 
 __all__ = [
+    "MessagesPassThrough",
     "MessagesRequest",
     "MessagesStream",
     "ModelHints",
@@ -29,12 +40,15 @@ __all__ = [
     "ResponsesStream",
     "SQLiteResponseStore",
     "Stored",
+    "Untranslatable",
     "anthropic_usage",
     "assistant_turn",
     "chat_to_message",
     "chat_to_response",
     "count_input",
     "messages_to_chat",
+    "native_message",
+    "native_only_form",
     "owner_of",
     "responses_to_chat",
     "sse_payloads",

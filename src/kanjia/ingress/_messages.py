@@ -17,7 +17,7 @@ import orjson
 from kanjia.errors import BadRequest
 from kanjia.ingress._common import check_model, opt_number, positive_int
 
-__all__ = ["MessagesRequest", "count_input", "messages_to_chat"]
+__all__ = ["MessagesRequest", "Untranslatable", "count_input", "messages_to_chat"]
 
 #: ``thinking.budget_tokens`` → OpenAI ``reasoning_effort`` (upper bounds)
 _BUDGET_EFFORT = ((4096, "low"), (16384, "medium"))
@@ -26,6 +26,11 @@ _EFFORT = {"low": "low", "medium": "medium", "high": "high", "max": "high", "xhi
 _CHOICES = frozenset({"auto", "any", "tool", "none"})
 #: tool types that are plain client tools (everything else is Anthropic-hosted)
 _CLIENT_TOOL_TYPES = (None, "custom")
+
+
+class Untranslatable(BadRequest):
+    """A well-formed request the chat form cannot carry (a PDF, an MCP server, a block type
+    only Anthropic knows): refused unless it goes to a vendor that speaks the Messages API."""
 
 
 class MessagesRequest:
@@ -159,14 +164,14 @@ def _user(i: int, content: list[Any], known: set[str], answered: set[str],
                     and isinstance(source.get("data"), str):
                 parts.append(_marked({"type": "text", "text": source["data"]}, block))
             else:
-                raise BadRequest(f"{where}.source: only plain-text documents can be "
+                raise Untranslatable(f"{where}.source: only plain-text documents can be "
                                  "translated for this model (no PDF, URL or file sources)")
         elif kind == "search_result":
             parts.append(_marked({"type": "text", "text": _search_result(block, where)}, block))
         elif kind in ("thinking", "redacted_thinking"):
             continue
         else:
-            raise BadRequest(f"{where}.type: unknown content block type {kind!r}")
+            raise Untranslatable(f"{where}.type: unknown content block type {kind!r}")
     if parts:
         out.append({"role": "user", "content": _collapse(parts, "\n\n")})
 
@@ -201,7 +206,8 @@ def _assistant(i: int, content: list[Any], known: set[str]) -> dict[str, Any]:
             # Anthropic's side and its result block holds nothing another model can use
             continue
         else:
-            raise BadRequest(f"{where}.type: {kind!r} is not valid in an assistant message")
+            raise Untranslatable(f"{where}.type: {kind!r} is not valid in an assistant "
+                                 "message")
     text = _collapse(texts, "")
     message: dict[str, Any] = {"role": "assistant", "content": text or None}
     if calls:
@@ -276,7 +282,8 @@ def _tool_choice(body: dict[str, Any], chat: dict[str, Any], dropped: list[str])
     choice = body.get("tool_choice")
     if choice is None:
         return
-    if not isinstance(choice, dict) or choice.get("type") not in _CHOICES:
+    if not isinstance(choice, dict) or not isinstance(choice.get("type"), str) \
+            or choice["type"] not in _CHOICES:
         raise BadRequest("tool_choice.type: must be one of 'auto', 'any', 'tool', 'none'")
     kind = choice["type"]
     if kind == "tool":
@@ -284,8 +291,8 @@ def _tool_choice(body: dict[str, Any], chat: dict[str, Any], dropped: list[str])
         if not isinstance(name, str):
             raise BadRequest("tool_choice.name: Field required")
         if name in dropped:
-            raise BadRequest(f"tool_choice forces tool {name!r}, a server tool this model "
-                             "cannot run")
+            raise Untranslatable(f"tool_choice forces tool {name!r}, a server tool this "
+                                 "model cannot run")
         chat["tool_choice"] = {"type": "function", "function": {"name": name}}
     elif "tools" in chat:
         chat["tool_choice"] = {"auto": "auto", "any": "required", "none": "none"}[kind]
@@ -311,7 +318,7 @@ def _effort(body: dict[str, Any]) -> str | None:
         raise BadRequest("output_config: must be an object")
     effort = (config or {}).get("effort")
     if effort is not None:
-        if effort not in _EFFORT:
+        if not isinstance(effort, str) or effort not in _EFFORT:
             raise BadRequest("output_config.effort: must be 'low', 'medium', 'high' or 'max'")
         return _EFFORT[effort]
     thinking = body.get("thinking")
@@ -362,8 +369,8 @@ def messages_to_chat(body: dict[str, Any],
         if user:
             chat["user"] = user
     if body.get("mcp_servers"):
-        raise BadRequest("mcp_servers: the MCP connector runs on Anthropic's servers; "
-                         "this gateway cannot offer its tools to this model")
+        raise Untranslatable("mcp_servers: the MCP connector runs on Anthropic's servers; "
+                             "this gateway cannot offer its tools to this model")
     dropped = _tools(body, chat)
     _tool_choice(body, chat, dropped)
     effort = _effort(body)

@@ -123,11 +123,13 @@ class _Builder:
         if not isinstance(item, dict):
             raise BadRequest(f"{where}: must be an object")
         kind = item.get("type", "message")
+        if not isinstance(kind, str):
+            raise BadRequest(f"{where}.type: must be a string")
         if not kind.endswith("_output"):
             self.flush()
         if kind == "message":
             role = item.get("role")
-            if role not in _ROLES:
+            if not isinstance(role, str) or role not in _ROLES:
                 raise BadRequest(f"{where}.role: must be one of {sorted(_ROLES)}")
             if "content" not in item:
                 raise BadRequest(f"{where}.content: Field required")
@@ -246,7 +248,8 @@ def _tool_choice(body: dict[str, Any], chat: dict[str, Any], dropped: list[str])
     elif kind == "allowed_tools":
         mode = choice.get("mode", "auto")
         if "tools" in chat:
-            chat["tool_choice"] = mode if mode in _CHOICE_MODES else "auto"
+            chat["tool_choice"] = mode if isinstance(mode, str) and mode in _CHOICE_MODES \
+                else "auto"
     else:
         name = choice.get("name") or kind
         raise BadRequest(f"tool_choice forces the {name!r} tool, which this gateway cannot "
@@ -332,7 +335,7 @@ def responses_to_chat(body: dict[str, Any], history: list[dict[str, Any]],
         if not isinstance(reasoning, dict):
             raise BadRequest("reasoning: must be an object")
         effort = reasoning.get("effort")
-        if effort is not None and effort not in _EFFORTS:
+        if effort is not None and (not isinstance(effort, str) or effort not in _EFFORTS):
             raise BadRequest(f"reasoning.effort: must be one of {sorted(_EFFORTS)}")
         if effort and hint.reasoning:
             chat["reasoning_effort"] = effort

@@ -10,8 +10,18 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
+from kanjia.cache import CacheRequest
 from kanjia.errors import KanjiaError
-from kanjia.ingress import MessagesStream, chat_to_message, count_input, messages_to_chat
+from kanjia.ingress import (
+    MessagesPassThrough,
+    MessagesStream,
+    Untranslatable,
+    chat_to_message,
+    count_input,
+    messages_to_chat,
+    native_message,
+    native_only_form,
+)
 from kanjia.routing.directory import ModelDirectory
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
@@ -19,6 +29,7 @@ from kanjia.server._relay import relay
 from kanjia.server._response_cache import cache_headers
 from kanjia.server.gateway import CallOutcome
 from kanjia.server.validate import parse_chat, parse_json
+from kanjia.vendors import NativeCall
 
 if TYPE_CHECKING:
     from kanjia.server.app import KanjiaApp
@@ -87,11 +98,26 @@ async def messages(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -
     s = app.services
     try:
         raw = await _asgi.read_body(scope, receive, s.settings.server.max_body_bytes)
-        req = messages_to_chat(parse_json(raw), reasoning_check(s.directory))
+        body = parse_json(raw)
+        check, refusal, cache = reasoning_check(s.directory), None, cache_headers(scope)
+        try:
+            req = messages_to_chat(body, check)
+        except Untranslatable as exc:  # only Anthropic can take it (a PDF, MCP servers)
+            req = messages_to_chat(native_only_form(body), check)
+            refusal, cache = exc.message, CacheRequest("skip")
         outcome = await s.gateway.chat(checked(req.chat), api_key(scope), t0, api="messages",
-                                       cache=cache_headers(scope))
+                                       cache=cache,
+                                       native=_native_call(scope, body, refusal))
     except KanjiaError as exc:
         await send_anthropic_error(app, send, exc)
+        return
+    if outcome.native:  # Anthropic answered the client's own request: its reply as is
+        headers = _headers(outcome.headers, [])
+        if isinstance(outcome, CallOutcome):
+            await _asgi.send_bytes(send, 200, native_message(outcome.body, req.model),
+                                   headers)
+        else:
+            await relay(outcome, MessagesPassThrough(req.model), receive, send, headers)
         return
     rid = "msg_" + _suffix(outcome.headers)
     headers = _headers(outcome.headers, req.dropped_tools)
@@ -139,6 +165,18 @@ async def head_ok(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) ->
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": b""})
+
+
+#: the client's headers that belong to the Messages API, passed on to Anthropic
+_NATIVE_HEADERS = (b"anthropic-version", b"anthropic-beta")
+
+
+def _native_call(scope: Scope, body: dict[str, Any], refusal: str | None) -> NativeCall:
+    """The client's request as it came, for an upstream that speaks the Messages API."""
+    headers = {name.decode(): value for name in _NATIVE_HEADERS
+               if (value := _asgi.header(scope, name))}
+    query = "beta=true" if scope.get("query_string") == b"beta=true" else ""
+    return NativeCall("messages", body, headers, query, refusal)
 
 
 def _suffix(headers: dict[str, str]) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import random
 import re
@@ -49,9 +50,12 @@ from kanjia.tokens import TokenCounter
 from kanjia.vendors import (
     ChatResult,
     Deployment,
+    NativeAdapter,
+    NativeCall,
     StreamDecoder,
     StreamTranslator,
     UpstreamRequest,
+    native_adapter,
 )
 
 __all__ = ["CallOutcome", "Gateway", "StreamOutcome"]
@@ -73,6 +77,7 @@ class CallOutcome:
     headers: dict[str, str]
     record: CallRecord | None = None  # the ledger record of the call that answered
     text: str = ""                    # the answer's text (what a cascade judges)
+    native: bool = False              # ``body`` is the vendor's own reply (pass-through)
 
 
 @dataclass(slots=True)
@@ -91,6 +96,8 @@ class StreamOutcome:
     #: frame when the record waits for a tokenizer, else None
     finish: Callable[[bool], Awaitable[None] | None] = field(repr=False)
     complete: Callable[[], bool] = field(repr=False, default=lambda: True)
+    #: the frames carry the vendor's own events (pass-through), not chat chunks
+    native: bool = False
 
 
 @dataclass(slots=True)
@@ -107,6 +114,7 @@ class _Ctx:
     attempts: list[str] = field(default_factory=list)
     cache: CacheSlot | None = None    # the response cache's slot, when it is used
     after: Callable[[CallRecord], None] | None = None  # told of the record once emitted
+    native: NativeCall | None = None  # the client's own request, for a vendor that speaks it
 
 
 class Gateway:
@@ -145,15 +153,22 @@ class Gateway:
     # -- public entry points ----------------------------------------------------
     async def chat(self, body: dict[str, Any], api_key: str | None, t0: float, *,
                    api: str = "chat", principal: Principal | None = None,
-                   cache: CacheRequest | None = None) -> CallOutcome | StreamOutcome:
+                   cache: CacheRequest | None = None,
+                   native: NativeCall | None = None) -> CallOutcome | StreamOutcome:
         """A chat request; ``api`` is the client API it came in on ("chat", "messages",
         "responses"), recorded as the ledger's ``endpoint``. ``principal``: the caller,
         when known already (deferred work runs as the key that queued it); else
         ``api_key`` is authenticated. ``cache`` is what the client asked of the response
-        cache (its ``x-kanjia-cache`` headers)."""
+        cache (its ``x-kanjia-cache`` headers). ``native``: the client's request in its own
+        API (``body`` is its chat form, which admission reserves from): it goes unchanged
+        to a candidate whose vendor speaks that API, translated to any other (the outcome
+        says which). The response cache keeps chat forms: with it, every call translates."""
         self._admit()
         controls = take_controls(body, self.planner.directory.specs)
         ctx = await self._begin(api, body, api_key, t0, principal, cache, controls)
+        ctx.native = native if ctx.cache is None else None
+        if native is not None and native.refusal is not None:
+            self._native_only(ctx, native)
         if ctx.cache is not None:
             if ctx.cache.hit is not None:
                 return self._cached(ctx, ctx.cache)
@@ -163,6 +178,16 @@ class Gateway:
         if ctx.plan.cascade is not None:
             return await self._cascade(ctx)
         return await self._complete(ctx)
+
+    def _native_only(self, ctx: _Ctx, native: NativeCall) -> None:
+        """A request no translation can carry: only the candidates that speak its API (no
+        cascade), else a 400 saying why (the reservation released)."""
+        targets = [t for t in ctx.plan.targets if native_adapter(t.adapter, native.api)]
+        if not targets or ctx.native is None:
+            self.access.release(ctx.reservation)
+            raise BadRequest(native.refusal or "this request cannot be translated")
+        p = ctx.plan
+        ctx.plan = Plan(p.requested, p.route, targets, p.prompt_tokens, p.candidates)
 
     def _cached(self, ctx: _Ctx, slot: CacheSlot) -> CallOutcome | StreamOutcome:
         """A response-cache hit: nothing reserved, nothing called, recorded at cost 0."""
@@ -284,6 +309,8 @@ class Gateway:
                     raise target.adapter.classify_error(status, data, resp.headers)
                 parse = target.adapter.parse_chat if ctx.endpoint != "embeddings" \
                     else target.adapter.parse_embeddings
+                if (native := _native(ctx, target)) is not None and ctx.native is not None:
+                    parse = functools.partial(native.parse_native, ctx.native.api)
                 # a big body (embeddings of a long batch: tens of MB) parses off the loop
                 result = parse(data, target.model) if len(data) <= _PARSE_ON_LOOP_BYTES \
                     else await asyncio.to_thread(parse, data, target.model)
@@ -296,7 +323,9 @@ class Gateway:
                 self._finish_error(ctx, exc, target)
                 raise
             breaker.success((time.perf_counter() - t_up) * 1000)
-            return await self._finish_ok(ctx, target, dep, result)
+            done = await self._finish_ok(ctx, target, dep, result)
+            done.native = _native(ctx, target) is not None
+            return done
         raise self._exhausted(ctx, tries)
 
     def _tries(self, ctx: _Ctx) -> Tries:
@@ -311,6 +340,8 @@ class Gateway:
     @staticmethod
     def _request(ctx: _Ctx, target: Target, dep: Deployment, stream: bool) -> UpstreamRequest:
         try:
+            if (native := _native(ctx, target)) is not None and ctx.native is not None:
+                return native.native_request(dep, ctx.native, target.model, stream)
             if ctx.endpoint != "embeddings":
                 return target.adapter.chat_request(dep, ctx.body, target.model, stream)
             return target.adapter.embeddings_request(dep, ctx.body, target.model)
@@ -334,7 +365,10 @@ class Gateway:
                     # a JSON body where a stream was expected: an error in a 200 (MiniMax)
                     target.adapter.parse_chat(data, target.model)
                     raise UpstreamProtocolError(f"{target.vendor}: expected an event stream")
-                translator = target.adapter.stream_translator(target.model, include_usage)
+                native = _native(ctx, target)
+                translator = target.adapter.stream_translator(target.model, include_usage) \
+                    if native is None or ctx.native is None \
+                    else native.native_stream(ctx.native.api, target.model)
                 parser = target.adapter.stream_decoder()
                 chunks = resp.chunks()
                 first = await self._first_chunks(chunks, parser, translator)
@@ -453,7 +487,7 @@ class Gateway:
         headers["x-kanjia-price-period"] = _HEADER_UNSAFE.sub("?", period)
         self._unsettled[ctx.rid] = asyncio.get_running_loop().create_future()
         return StreamOutcome(headers, [priced(out) for out in first], rest(), finish,
-                             lambda: bool(state["done"]))
+                             lambda: bool(state["done"]), _native(ctx, target) is not None)
 
     # -- metering -----------------------------------------------------------------
     async def warm_tokenizers(self) -> None:
@@ -683,6 +717,11 @@ class Gateway:
         # model, vendor, deployment and route names come from configs, clients and
         # vendors: none may put a control character into a header
         return {k: _HEADER_UNSAFE.sub("?", v) for k, v in headers.items()}
+
+
+def _native(ctx: _Ctx, target: Target) -> NativeAdapter | None:
+    """``target``'s adapter when the request goes to it unchanged (pass-through)."""
+    return None if ctx.native is None else native_adapter(target.adapter, ctx.native.api)
 
 
 def _kind(endpoint: str) -> str:

@@ -7,9 +7,12 @@ from kanjia.vendors.base import (
     Adapter,
     ChatResult,
     Deployment,
+    NativeAdapter,
+    NativeCall,
     StreamDecoder,
     StreamTranslator,
     UpstreamRequest,
+    native_adapter,
 )
 from kanjia.vendors.registry import adapter_for
 from kanjia.vendors.sse import SSEParser
@@ -22,6 +25,8 @@ __all__ = [
     "ChatResult",
     "Deployment",
     "ItemResult",
+    "NativeAdapter",
+    "NativeCall",
     "SSEParser",
     "StreamDecoder",
     "StreamTranslator",
@@ -31,4 +36,5 @@ __all__ = [
     "adapter_for",
     "batch_adapter_for",
     "load_vendor_specs",
+    "native_adapter",
 ]

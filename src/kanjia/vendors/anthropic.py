@@ -14,10 +14,10 @@ from kanjia.vendors._errors import make_error
 from kanjia.vendors._messages import data_url, image_url_of, json_args, system_text, text_of
 from kanjia.vendors._openai_format import chunk, completion
 from kanjia.vendors._spec import VendorSpec
-from kanjia.vendors.base import ChatResult, Deployment, UpstreamRequest
+from kanjia.vendors.base import ChatResult, Deployment, NativeCall, UpstreamRequest
 from kanjia.vendors.sse import SSEParser
 
-__all__ = ["AnthropicAdapter"]
+__all__ = ["AnthropicAdapter", "AnthropicNativeStream"]
 
 _STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
          "tool_use": "tool_calls", "refusal": "content_filter", "pause_turn": "stop"}
@@ -303,6 +303,36 @@ class AnthropicAdapter:
                        headers: Mapping[str, str]) -> KanjiaError:
         return make_error(self.spec.id, self.spec.errors, status, data, headers)
 
+    # -- native pass-through (the client spoke the Messages API) ---------------------
+    #: client APIs this vendor speaks itself (base.NativeAdapter)
+    native_apis = frozenset({"messages"})
+
+    def native_request(self, dep: Deployment, call: NativeCall, model: str,
+                       stream: bool) -> UpstreamRequest:
+        """The client's Messages body as it came, with the vendor's model id: cache_control,
+        thinking blocks and their signatures, top_k, betas all reach Anthropic."""
+        if call.api not in self.native_apis:
+            raise BadRequest(f"anthropic does not speak the {call.api!r} API")
+        body = dict(call.body)
+        body["model"] = model
+        if stream:
+            body["stream"] = True
+        headers = self._headers(dep)
+        for name in ("anthropic-version", "anthropic-beta"):
+            if call.headers.get(name):
+                headers[name] = call.headers[name]
+        query = f"?{call.query}" if call.query else ""
+        return UpstreamRequest(f"{dep.base_url}/v1/messages{query}", headers,
+                               orjson.dumps(body))
+
+    def parse_native(self, api: str, data: bytes, model: str) -> ChatResult:
+        """The vendor's message unchanged, with its usage (as the translated path reads it)."""
+        parsed = self.parse_chat(data, model)
+        return ChatResult(data, parsed.usage, parsed.output_text)
+
+    def native_stream(self, api: str, model: str) -> AnthropicNativeStream:
+        return AnthropicNativeStream(self, model, include_usage=False)
+
 
 class AnthropicStream:
     """Anthropic stream events → OpenAI chunks."""
@@ -382,3 +412,13 @@ class AnthropicStream:
         if kind == "error":
             raise self._adapter.classify_error(200, data, {})
         return []
+
+
+class AnthropicNativeStream(AnthropicStream):
+    """Anthropic stream events passed on unchanged (each event's ``data``; its name is the
+    payload's ``type``), read as AnthropicStream reads them for usage and ``message_stop``."""
+
+    def feed(self, event: str | None, data: bytes) -> list[bytes]:
+        super().feed(event, data)  # usage, the end marker; raises on an error event
+        # one SSE data line per event (Anthropic's are already single-line JSON)
+        return [data if b"\n" not in data else orjson.dumps(orjson.loads(data))]

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from kanjia.catalog import Usage
 from kanjia.errors import KanjiaError
 from kanjia.vendors._spec import VendorSpec
 
-__all__ = ["Adapter", "ChatResult", "Deployment", "StreamDecoder", "StreamTranslator",
-           "UpstreamRequest"]
+__all__ = ["Adapter", "ChatResult", "Deployment", "NativeAdapter", "NativeCall",
+           "StreamDecoder", "StreamTranslator", "UpstreamRequest", "native_adapter"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,3 +117,48 @@ class Adapter(Protocol):
 
     def classify_error(self, status: int, data: bytes,
                        headers: Mapping[str, str]) -> KanjiaError: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NativeCall:
+    """A client request in a vendor's own API (``api``: "messages" for Anthropic's
+    Messages API), to pass through unchanged when the chosen vendor speaks that API."""
+
+    api: str
+    #: the client's body as it came (the adapter sets only ``model`` and ``stream``)
+    body: Mapping[str, Any]
+    #: the client's headers that belong to the API (``anthropic-version``, ``anthropic-beta``)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: the client's query string (Claude Code's ``beta=true``), without the ``?``
+    query: str = ""
+    #: why the request cannot be translated (a PDF, an MCP server, ...): set, only a
+    #: vendor that speaks the API may take it; else a 400 with this message
+    refusal: str | None = None
+
+
+class NativeAdapter(Protocol):
+    """The optional capability of an adapter whose vendor speaks a client API natively:
+    the request goes as the client wrote it, the reply comes back as the vendor wrote it.
+    Usage is still parsed from the vendor's own fields (for the ledger), and a stream's
+    ``complete`` still needs the vendor's end marker."""
+
+    native_apis: frozenset[str]
+
+    def native_request(self, dep: Deployment, call: NativeCall, model: str,
+                       stream: bool) -> UpstreamRequest: ...
+
+    def parse_native(self, api: str, data: bytes, model: str) -> ChatResult:
+        """``body`` is the vendor's reply unchanged (not OpenAI chat JSON)."""
+        ...
+
+    def native_stream(self, api: str, model: str) -> StreamTranslator:
+        """Yields each event's ``data`` payload unchanged (the event name is the payload's
+        ``type`` in Anthropic's stream), tracking usage and the end marker."""
+        ...
+
+
+def native_adapter(adapter: object, api: str) -> NativeAdapter | None:
+    """``adapter`` as a NativeAdapter when its vendor speaks ``api`` natively, else None."""
+    apis = getattr(adapter, "native_apis", None)
+    return cast(NativeAdapter, adapter) if isinstance(apis, frozenset) and api in apis \
+        else None

@@ -1,0 +1,134 @@
+"""A Messages request passed through to Anthropic: the reply as Anthropic wrote it.
+
+Only two things change on the way back, as on the translated path: ``model`` is the name
+the client asked for (a route or ``vendor/model``; ``x-kanjia-model`` names the model that
+answered), and ``usage`` carries kanjia's ``cost`` and ``cost_currency`` (added by the
+gateway). Content blocks, thinking signatures, ids and stop reasons are the vendor's bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from kanjia.ingress._common import stream_error
+
+__all__ = ["MessagesPassThrough", "native_message", "native_only_form"]
+
+#: block types the translator reads, by role (anything else is only Anthropic's)
+_READ = {"user": frozenset({"text", "image", "tool_result", "thinking", "redacted_thinking",
+                            "search_result"}),
+         "assistant": frozenset({"text", "tool_use", "thinking", "redacted_thinking",
+                                 "server_tool_use"})}
+
+
+def native_message(body: bytes, model: str) -> bytes:
+    """The vendor's message with the client's model name."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    if isinstance(obj, dict):
+        obj["model"] = model
+        return orjson.dumps(obj)
+    return body
+
+
+def native_only_form(body: dict[str, Any]) -> dict[str, Any]:
+    """A stand-in for a request only Anthropic can take (``Untranslatable``), for what
+    admission needs (the worst case to reserve, a prompt to count): each block only
+    Anthropic reads becomes a text block of its JSON (at least as many tokens), MCP servers
+    and a forced server tool go. The request itself is sent as the client wrote it."""
+    out = dict(body)
+    out.pop("mcp_servers", None)
+    choice = out.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "tool":
+        out.pop("tool_choice")
+    messages = out.get("messages")
+    if isinstance(messages, list):
+        out["messages"] = [_readable(m) for m in messages]
+    return out
+
+
+def _readable(message: Any) -> Any:
+    if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+        return message
+    role = message.get("role")
+    read = _READ.get(role, frozenset()) if isinstance(role, str) else frozenset()
+    blocks = []
+    for block in message["content"]:
+        kind = block.get("type") if isinstance(block, dict) else None
+        plain_doc = kind == "document" and isinstance(block.get("source"), dict) \
+            and block["source"].get("type") == "text"
+        if isinstance(kind, str) and (kind in read or plain_doc or kind.endswith("_tool_result")):
+            blocks.append(block)
+        else:
+            blocks.append({"type": "text", "text": orjson.dumps(block).decode()})
+    return {**message, "content": blocks}
+
+
+def _event(name: str, payload: bytes) -> bytes:
+    return b"event: %s\ndata: %s\n\n" % (name.encode(), payload)
+
+
+class MessagesPassThrough:
+    """Relays Anthropic's own stream events (the gateway hands on each event's ``data``;
+    its event name is the payload's ``type``). ``message_stop`` is held back until
+    ``finish``: the call is recorded before the client's last frame. A failure becomes an
+    Anthropic ``error`` event and no ``message_stop``."""
+
+    __slots__ = ("_model", "_stop", "failed")
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+        self._stop: bytes | None = None
+        self.failed = False
+
+    def start(self) -> bytes:
+        return b""
+
+    def feed(self, payloads: list[bytes]) -> bytes:
+        out: list[bytes] = []
+        for payload in payloads:
+            if self.failed:
+                break
+            try:
+                body = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(body, dict):
+                continue
+            kind = body.get("type")
+            if not isinstance(kind, str):
+                if "error" in body:  # the gateway's own error frame (a broken stream)
+                    message, _, err = stream_error(body)
+                    out.append(self.fail(message, err))
+                continue
+            if kind == "message_start":
+                payload = self._renamed(body, payload)
+            elif kind == "message_stop":
+                self._stop = _event(kind, payload)
+                continue
+            out.append(_event(kind, payload))
+        return b"".join(out)
+
+    def _renamed(self, body: dict[str, Any], payload: bytes) -> bytes:
+        message = body.get("message")
+        if not isinstance(message, dict):
+            return payload
+        message["model"] = self._model
+        return orjson.dumps(body)
+
+    def finish(self) -> bytes:
+        """The held ``message_stop`` (the gateway calls this only after the vendor's)."""
+        if self.failed:
+            return b""
+        return self._stop or _event("message_stop", b'{"type":"message_stop"}')
+
+    def fail(self, message: str, kind: str = "api_error") -> bytes:
+        if self.failed:
+            return b""
+        self.failed = True
+        return _event("error", orjson.dumps({"type": "error",
+                                             "error": {"type": kind, "message": message}}))
