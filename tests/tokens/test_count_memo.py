@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from kanjia.tokens import TokenCounter
-from kanjia.tokens import _counter
+from kanjia.tokens import TokenCounter, _counter
 
 
 class _Counting:
