@@ -50,12 +50,29 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
     from kanjia.server.run import serve as run
 
     app = None
+    if workers > 1:
+        click.echo(f"kanjia gateway on http://{settings.server.host}:{settings.server.port}/v1"
+                   f"  {workers} workers", err=True)
+        click.echo(_per_worker(settings.database, settings.redis), err=True)
     if workers <= 1:
         app = make_app(settings)
         enabled = ", ".join(app.services.directory.enabled_vendors()) or "none (set API keys)"
         click.echo(f"kanjia gateway on http://{settings.server.host}:{settings.server.port}/v1"
                    f"  vendors: {enabled}", err=True)
     run(settings, config_path, workers, overrides, app)
+
+
+def _per_worker(database: str | None, redis: str | None) -> str:
+    """What the workers share, and what each keeps to itself, said once at start."""
+    if redis and database:
+        return ("shared through Redis: budgets, rate limits and circuit breakers; "
+                "each worker writes its records to the ledger database")
+    if redis:
+        return "shared through Redis: circuit breakers (no --db: no keys or budgets)"
+    if database:
+        return ("per worker (no --redis): budgets, rate limits and circuit breakers; a key "
+                "may spend its budget once per worker: add --redis to share them")
+    return "per worker (no --redis): circuit breakers and deployment health"
 
 
 def _check_address(host: str, port: int) -> None:
