@@ -98,3 +98,14 @@ async def test_400_concurrent_requests_overspend_at_most_one_reservation(
           f"~{reservation})")
     assert spend <= budget + reservation
     assert budget / Decimal("1.1") - reservation <= spend
+
+
+async def test_a_rate_limit_the_database_cannot_hold_is_a_400_not_a_500(
+        pair: list[GatewayProcess]) -> None:
+    async with aiohttp.ClientSession() as s:
+        status, body = await admin(s, pair[0].url, "POST", "/admin/keys",
+                                   {"name": "huge", "tpm": 10_000_000_000})
+        assert status == 400 and "rpm and tpm must be from 1 to" in body["error"]["message"]
+        status, _ = await admin(s, pair[0].url, "POST", "/admin/keys",
+                                {"name": "big", "tpm": 2**31 - 1})
+        assert status == 201
