@@ -57,6 +57,10 @@ class SharedHealth:
             "o": self.origin, "d": breaker.deployment_id, "s": breaker.state,
             "r": breaker.reason, "t": time.time() - age}))
         if self._flushing is None or self._flushing.done():
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:  # not on the gateway's loop: sent with the next change
+                return
             self._flushing = asyncio.ensure_future(self._flush())
 
     async def _flush(self) -> None:
