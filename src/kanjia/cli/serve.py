@@ -19,7 +19,8 @@ from kanjia.config import load_settings
 @click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
 @click.option("--workers", type=int, default=1, show_default=True,
-              help="Worker processes (one per core; budgets need --redis across workers).")
+              help="Worker processes on one port (one per core); budgets, rate limits "
+                   "and circuit breakers are shared between them only with --redis.")
 @click.option("--sandbox", "sandbox_url", default=None,
               help="Send every vendor's traffic to a kanjia sandbox at this URL.")
 @click.option("--db", "database", default=None,
