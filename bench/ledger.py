@@ -3,13 +3,17 @@ requests/s with metering off vs on. All the gateways are up at once and the load
 from one to the next in short bursts, so machine noise hits every configuration alike.
 
 Run: python bench/ledger.py [--records 50000] [--seconds 3] [--rounds 6] [--skip-gateway]
+                           [--workers]
 The gateways run pinned to cpu1 (sandbox and load generator on cpu0); besides req/s
 it reports the gateway process's CPU time per request, which is the stable measure
 of what metering costs when other work shares the machine.
 "ledger" is the ledger alone (no keys: requests pass unmetered by budgets); "on"
 means a ledger database AND a virtual key with a budget and rate limits on every
 request (authenticate + reserve + settle + journal + batched write); "on_redis" the
-same with budgets in Redis. PostgreSQL / Redis parts are skipped when unreachable
+same with budgets in Redis; "on_redis_pg" budgets in Redis and the PostgreSQL ledger.
+``--workers``: "w1" / "w2" are "on_redis_pg" with ``--workers 1`` / ``2``, unpinned; CPU
+per request counts every process of a gateway (workers and the ledger's writer).
+``--records 0`` skips the ledger write rates. PostgreSQL / Redis parts are skipped when unreachable
 (KANJIA_TEST_PG_URL, KANJIA_TEST_REDIS_URL). Last line: one JSON object.
 """
 
@@ -112,19 +116,43 @@ def _make_key(gw: str) -> str:
     req = urllib.request.Request(
         gw + "/admin/keys", method="POST",
         data=json.dumps({"name": "bench", "budget": ["1000000CNY/month", "100000CNY/day"],
-                         "rpm": 10_000_000, "tpm": 10_000_000_000}).encode(),
+                         "rpm": 10_000_000, "tpm": 2_000_000_000}).encode(),
         headers={"Authorization": f"Bearer {MASTER}", "Content-Type": "application/json"})
     with urllib.request.urlopen(req) as resp:
         return str(json.loads(resp.read())["key"])
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (workers, the ledger's writer process)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(parents.get(p, ()))
+    return out
+
+
 def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds the process and its descendants (workers, the ledger's
+    writer process) have used so far."""
+    total = 0
+    for p in _tree(pid):
+        with contextlib.suppress(OSError, IndexError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any]) -> None:
+def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any],
+                pg_schema: str | None = None) -> None:
     """Every configuration's gateway is up at once (all pinned to cpu1, idle when not
     under load); the load moves from one to the next in short bursts, ``--rounds``
     times over, so that whatever else the machine is doing hits every configuration
@@ -133,10 +161,21 @@ def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any]) -> Non
     body = {**CHAT_BODY, "model": "deepseek/deepseek-chat"}
     configs: list[tuple[str, list[str]]] = [("off", []), ("ledger", ["--db", str(tmp / "l.db")]),
                                             ("on", ["--db", str(tmp / "g.db")])]
+    pinned = {"off", "ledger", "on", "on_redis", "on_redis_pg"}
     if _redis_ok():
         sep = "&" if "?" in REDIS_URL else "?"
-        configs.append(("on_redis", ["--db", str(tmp / "r.db"), "--redis",
-                                     f"{REDIS_URL}{sep}prefix=kjbench-{uuid.uuid4().hex[:8]}"]))
+
+        def redis() -> str:
+            return f"{REDIS_URL}{sep}prefix=kjbench-{uuid.uuid4().hex[:8]}"
+
+        configs.append(("on_redis", ["--db", str(tmp / "r.db"), "--redis", redis()]))
+        if pg_schema is not None:
+            configs.append(("on_redis_pg", ["--db", f"{PG_URL}?schema={pg_schema}",
+                                            "--redis", redis()]))
+        if args.workers:  # both unpinned: two workers need two cores
+            configs += [(f"w{n}", ["--db", f"{PG_URL}?schema={pg_schema}_w{n}", "--redis",
+                                   redis(), "--workers", str(n)])
+                        for n in (1, 2) if pg_schema is not None]
     rps: dict[str, list[float]] = {name: [] for name, _ in configs}
     cpu: dict[str, list[float]] = {name: [] for name, _ in configs}
     with sandbox(core=0) as sb, contextlib.ExitStack() as stack:
@@ -148,7 +187,8 @@ def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any]) -> Non
                    "KANJIA_JOURNAL_DIR": str(tmp / f"journal-{name}")}
             cmd = [sys.executable, "-m", "kanjia", "serve", "--sandbox", sb, "--port",
                    str(port), *extra]
-            proc = stack.enter_context(process(cmd, f"{gw}/healthz", 1, env))
+            proc = stack.enter_context(process(cmd, f"{gw}/healthz",
+                                               1 if name in pinned else None, env))
             key = _make_key(gw) if extra and name != "ledger" else "bench"
             url = f"{gw}/v1/chat/completions"
             load(url, body, args.concurrency, 1, api_key=key)  # warm-up
@@ -169,13 +209,19 @@ def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any]) -> Non
         out[f"gateway_rps_{name}_runs"] = [round(v, 1) for v in rps[name]]
         out[f"gateway_cpu_us_per_request_{name}"] = round(statistics.median(cpu[name]), 1)
     for name in rps:
-        if name != "off":
+        if name not in ("off", "w1", "w2"):
             ratios = [a / b for a, b in zip(rps[name], rps["off"], strict=True)]
             out[f"metering_{name}_throughput_ratio"] = round(statistics.median(ratios), 3)
             # CPU per request is what a saturated gateway trades for throughput, and
             # hardly moves when other processes share the machine
             costs = [1 - b / a for a, b in zip(cpu[name], cpu["off"], strict=True)]
             out[f"metering_{name}_cpu_cost_pct"] = round(statistics.median(costs) * 100, 1)
+    if "w2" in rps:
+        pairs = list(zip(rps["w2"], rps["w1"], strict=True))
+        out["workers2_vs_1_rps_ratio"] = round(statistics.median(a / b for a, b in pairs), 3)
+        cpairs = list(zip(cpu["w2"], cpu["w1"], strict=True))
+        out["workers2_vs_1_cpu_per_request_ratio"] = round(
+            statistics.median(a / b for a, b in cpairs), 3)
 
 
 def main() -> None:
@@ -185,19 +231,24 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--skip-gateway", action="store_true")
+    ap.add_argument("--workers", action="store_true",
+                    help="also --workers 1 vs 2 (keys, budgets in Redis, PostgreSQL ledger; "
+                         "unpinned)")
     args = ap.parse_args()
     out: dict[str, Any] = {"machine": platform.machine(), "cpus": os.cpu_count(),
                            "records": args.records, "concurrency": args.concurrency,
                            "seconds": args.seconds, "rounds": args.rounds}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        sqlite = asyncio.run(_write_rate(str(tmp / "w.db"), args.records, tmp / "wj"))
-        out["sqlite_records_per_s"] = sqlite["records_per_s"]
-        out["sink_us_per_record"] = sqlite["sink_us_per_record"]
-        proc = asyncio.run(_write_rate(str(tmp / "wp.db"), args.records, tmp / "wpj", True))
-        out["sqlite_writer_process_records_per_s"] = proc["records_per_s"]
+        if args.records:
+            sqlite = asyncio.run(_write_rate(str(tmp / "w.db"), args.records, tmp / "wj"))
+            out["sqlite_records_per_s"] = sqlite["records_per_s"]
+            out["sink_us_per_record"] = sqlite["sink_us_per_record"]
+            proc = asyncio.run(_write_rate(str(tmp / "wp.db"), args.records, tmp / "wpj", True))
+            out["sqlite_writer_process_records_per_s"] = proc["records_per_s"]
         schema = f"kj_bench_{uuid.uuid4().hex[:8]}"
-        if asyncio.run(_pg_schema("check", schema)):
+        pg_ok = asyncio.run(_pg_schema("check", schema))
+        if pg_ok and args.records:
             try:
                 pg = asyncio.run(_write_rate(f"{PG_URL}?schema={schema}", args.records,
                                              tmp / "pj"))
@@ -209,7 +260,13 @@ def main() -> None:
                 asyncio.run(_pg_schema("drop", schema))
                 asyncio.run(_pg_schema("drop", f"{schema}_p"))
         if not args.skip_gateway:
-            _throughput(args, tmp, out)
+            gw_schema = f"kj_bench_gw_{uuid.uuid4().hex[:8]}"
+            try:
+                _throughput(args, tmp, out, gw_schema if pg_ok else None)
+            finally:
+                if pg_ok:
+                    for suffix in ("", "_w1", "_w2"):
+                        asyncio.run(_pg_schema("drop", gw_schema + suffix))
     emit(out)
 
 

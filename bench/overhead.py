@@ -5,6 +5,12 @@ streamed and not, at one connection: the same upstream chat call as the chat fig
 so ``<api>_added_p50_ms`` is their added latency over the direct call and
 ``<api>_vs_chat_p50_ms`` what the translation adds over /v1/chat/completions.
 
+``--metering`` adds a gateway with full metering (the SQLite ledger and a virtual key with
+two budgets, rpm and tpm on every request): its requests/s at c64 beside the plain
+gateway's, its added p50 at one connection (non-streaming and streaming) over the direct
+call, and for streams the time to first byte and the gap between chunks (p50 over
+sequential requests) of the direct call, the plain gateway and the metered one.
+
 Run: python bench/overhead.py [--seconds 10] [--metering]
 Pinning (on 2+ cores): gateway on cpu1; sandbox and wrk on cpu0. Rounds alternate direct and
 gateway so that machine noise hits both. Last line: one JSON object.
@@ -13,10 +19,15 @@ gateway so that machine noise hits both. Last line: one JSON object.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 import platform
 import shutil
+import statistics
 import tempfile
+import time
+
+import orjson
 
 from _harness import CHAT_BODY, emit, gateway, load, sandbox
 
@@ -31,6 +42,68 @@ API_BODIES: dict[str, tuple[str, dict[str, object]]] = {
 }
 
 
+async def _stream_timing(url: str, body: dict[str, object], n: int,
+                         key: str) -> tuple[float, float]:
+    """p50 over ``n`` sequential streams of the time to the first byte and of the mean gap
+    between SSE data lines (ms)."""
+    import aiohttp
+
+    data = orjson.dumps(body)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    ttfb: list[float] = []
+    gaps: list[float] = []
+    async with aiohttp.ClientSession() as s:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            stamps: list[float] = []
+            async with s.post(url, data=data, headers=headers) as r:
+                assert r.status == 200, r.status
+                async for line in r.content:
+                    if line.startswith(b"data:"):
+                        stamps.append(time.perf_counter())
+            ttfb.append((stamps[0] - t0) * 1000)
+            if len(stamps) > 1:
+                gaps.append((stamps[-1] - stamps[0]) / (len(stamps) - 1) * 1000)
+    return statistics.median(ttfb), statistics.median(gaps) if gaps else 0.0
+
+
+def _metered(args: argparse.Namespace, sb: str, body: dict[str, object],
+             sbody: dict[str, object], out: dict[str, object]) -> None:
+    """Full metering (ledger + key with 2 budgets, rpm, tpm) beside the direct call."""
+    from ledger import MASTER, _make_key
+
+    direct = f"{sb}/openai/chat/completions"
+    with tempfile.TemporaryDirectory() as tmp, \
+            gateway(sb, core=1, extra=["--db", f"{tmp}/ledger.db"],
+                    env={"KANJIA_MASTER_KEY": MASTER,
+                         "KANJIA_JOURNAL_DIR": f"{tmp}/journal"}) as gwm:
+        key = _make_key(gwm)
+        via_m = f"{gwm}/v1/chat/completions"
+        load(via_m, body, 8, 2, api_key=key)
+        m = load(via_m, body, 64, args.seconds, api_key=key)
+        out["metered_gateway_rps_c64"] = round(m.rps, 1)
+        out["metering_throughput_ratio"] = round(m.rps / float(out["gateway_rps_c64"]), 3)  # type: ignore[arg-type]
+        out["metered_errors_c64"] = m.errors
+        for prefix, b in (("", body), ("stream_", sbody)):
+            added = []
+            for _ in range(max(3, args.rounds)):  # alternate: noise hits both
+                d = load(direct, b, 1, args.seconds / 2)
+                g = load(via_m, b, 1, args.seconds / 2, api_key=key)
+                added.append(g.p50_ms - d.p50_ms)
+            out[f"metered_{prefix}added_p50_ms_c1"] = round(statistics.median(added), 3)
+        out["stream_timing_ms"] = out.get("stream_timing_ms", {})
+        timing: dict[str, float] = {}
+        for name, url, k in (("direct", direct, "sandbox-key"), ("metered", via_m, key)):
+            ttfb, gap = asyncio.run(_stream_timing(url, sbody, args.stream_n, k))
+            timing[f"{name}_ttfb_p50"] = round(ttfb, 3)
+            timing[f"{name}_chunk_gap_p50"] = round(gap, 4)
+        out["stream_timing_ms"].update(timing)  # type: ignore[attr-defined]
+        out["metered_stream_added_ttfb_ms"] = round(
+            timing["metered_ttfb_p50"] - timing["direct_ttfb_p50"], 3)
+        out["metered_stream_added_chunk_gap_ms"] = round(
+            timing["metered_chunk_gap_p50"] - timing["direct_chunk_gap_p50"], 4)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=8.0)
@@ -38,8 +111,10 @@ def main() -> None:
     ap.add_argument(
         "--metering",
         action="store_true",
-        help="also run with the ledger on (SQLite) and report the ratio",
+        help="also run with full metering (SQLite ledger, key with 2 budgets, rpm, tpm)",
     )
+    ap.add_argument("--stream-n", type=int, default=300,
+                    help="sequential streams for time to first byte and chunk gaps")
     args = ap.parse_args()
     body = copy.deepcopy(CHAT_BODY)
     sbody = {**body, "stream": True, "stream_options": {"include_usage": True}}
@@ -81,16 +156,11 @@ def main() -> None:
                     out[f"{api}_{prefix}added_p50_ms_c1"] = round(r.p50_ms - direct_p50, 3)
                     out[f"{api}_{prefix}vs_chat_p50_ms_c1"] = round(r.p50_ms - chat_p50, 3)
                     out[f"{api}_{prefix}errors_c1"] = r.errors
+            ttfb, gap = asyncio.run(_stream_timing(via, sbody, args.stream_n, "bench"))
+            out["stream_timing_ms"] = {"gateway_ttfb_p50": round(ttfb, 3),
+                                       "gateway_chunk_gap_p50": round(gap, 4)}
         if args.metering:
-            with (
-                tempfile.TemporaryDirectory() as tmp,
-                gateway(sb, core=1, extra=["--db", f"{tmp}/ledger.db"]) as gwm,
-            ):
-                via_m = f"{gwm}/v1/chat/completions"
-                load(via_m, body, 8, 2)
-                m = load(via_m, body, 64, args.seconds)
-                out["metered_gateway_rps_c64"] = round(m.rps, 1)
-                out["metering_throughput_ratio"] = round(m.rps / float(out["gateway_rps_c64"]), 3)  # type: ignore[arg-type]
+            _metered(args, sb, body, sbody, out)
     emit(out)
 
 

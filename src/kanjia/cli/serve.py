@@ -19,7 +19,8 @@ from kanjia.config import load_settings
 @click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
 @click.option("--workers", type=int, default=1, show_default=True,
-              help="Worker processes (one per core; budgets need --redis across workers).")
+              help="Worker processes on one port (one per core); budgets, rate limits "
+                   "and circuit breakers are shared between them only with --redis.")
 @click.option("--sandbox", "sandbox_url", default=None,
               help="Send every vendor's traffic to a kanjia sandbox at this URL.")
 @click.option("--db", "database", default=None,
@@ -50,12 +51,29 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
     from kanjia.server.run import serve as run
 
     app = None
+    if workers > 1:
+        click.echo(f"kanjia gateway on http://{settings.server.host}:{settings.server.port}/v1"
+                   f"  {workers} workers", err=True)
+        click.echo(_per_worker(settings.database, settings.redis), err=True)
     if workers <= 1:
         app = make_app(settings)
         enabled = ", ".join(app.services.directory.enabled_vendors()) or "none (set API keys)"
         click.echo(f"kanjia gateway on http://{settings.server.host}:{settings.server.port}/v1"
                    f"  vendors: {enabled}", err=True)
     run(settings, config_path, workers, overrides, app)
+
+
+def _per_worker(database: str | None, redis: str | None) -> str:
+    """What the workers share, and what each keeps to itself, said once at start."""
+    if redis and database:
+        return ("shared through Redis: budgets, rate limits and circuit breakers; "
+                "each worker writes its records to the ledger database")
+    if redis:
+        return "shared through Redis: circuit breakers (no --db: no keys or budgets)"
+    if database:
+        return ("per worker (no --redis): budgets, rate limits and circuit breakers; a key "
+                "may spend its budget once per worker: add --redis to share them")
+    return "per worker (no --redis): circuit breakers and deployment health"
 
 
 def _check_address(host: str, port: int) -> None:

@@ -10,7 +10,7 @@ from kanjia.metering._gate import Caller, Gatekeeper, Hold
 from kanjia.metering._journal import Journal
 from kanjia.metering._money import BudgetSpec, parse_budget
 from kanjia.metering._pricing import PriceList, SellPrice, SellPrices, Tenant, Unpriced
-from kanjia.metering._redis import RedisLimiter
+from kanjia.metering._redis import RedisLimiter, split_prefix
 from kanjia.metering._refusals import UnpricedModel, WorstCase
 from kanjia.metering._registry import Budget, KeyInfo, NotFound, Registry, is_master_key
 from kanjia.metering._service import Metering, journal_dir
@@ -46,5 +46,6 @@ __all__ = [
     "is_master_key",
     "journal_dir",
     "parse_budget",
+    "split_prefix",
     "usage_report",
 ]

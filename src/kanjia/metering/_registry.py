@@ -31,8 +31,9 @@ Scope = Literal["key", "tenant"]
 _KEY_COLS = ("id, name, tenant, key_hash, hint, models, rpm, tpm, created_at, revoked_at, "
              "response_cache")
 _BUDGET_COLS = "id, scope, subject, period, amount_nano, currency, deleted_at"
-#: the largest rpm/tpm a key may have (a BIGINT and a Redis counter hold it easily)
-_MAX_RATE = 10**12
+#: the largest rpm/tpm a key may have: the keys table's columns are INTEGER, 32 bits on
+#: PostgreSQL (a larger value was a 500 there, not a 400)
+_MAX_RATE = 2**31 - 1
 
 
 class NotFound(LookupError):

@@ -4,6 +4,10 @@ closed ──N failures within window──> open ──cooldown──> half-ope
                                                         └──failure──> open
 A deployment whose credentials or balance failed is *disabled* until an operator
 or a periodic probe restores it; rate limits never open a breaker.
+
+A board may be shared (``kanjia.routing.shared_health``: several workers and instances
+through Redis): a breaker that opens, is disabled or closes again calls the board's
+``on_change``, and ``apply`` takes another process's change without calling it back.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ class Breaker:
     failures: deque[float] = field(default_factory=deque)
     probing: bool = False
     latency_ewma_ms: float | None = None
+    #: the deployment's id and who hears of its opening and closing (a shared board)
+    deployment_id: str = ""
+    notify: Callable[[Breaker], None] | None = None
 
     def available(self) -> bool:
         """May a request be sent now? In half-open, only one probe at a time."""
@@ -75,6 +82,9 @@ class Breaker:
         return max(0.0, self.opened_at + wait - self.clock())
 
     def success(self, latency_ms: float | None = None) -> None:
+        if self.state != "closed" and self.notify is not None:
+            self.state = "closed"
+            self.notify(self)
         self.state = "closed"
         self.probing = False
         self.failures.clear()
@@ -88,18 +98,27 @@ class Breaker:
         if error.disables_deployment:
             self.state, self.opened_at, self.reason = "disabled", now, error.code
             self.probing = False
+            self._changed()
             return
         if isinstance(error, RateLimited):
             return
         if self.state == "half_open":
             self.state, self.opened_at, self.reason = "open", now, error.code
             self.probing = False
+            self._changed()
             return
         self.failures.append(now)
         while self.failures and now - self.failures[0] > self.policy.window_s:
             self.failures.popleft()
         if len(self.failures) >= self.policy.failures:
+            was = self.state
             self.state, self.opened_at, self.reason = "open", now, error.code
+            if was != "open":
+                self._changed()
+
+    def _changed(self) -> None:
+        if self.notify is not None:
+            self.notify(self)
 
 
 class HealthBoard:
@@ -110,18 +129,48 @@ class HealthBoard:
         self.policy = policy or BreakerPolicy()
         self._clock = clock
         self._breakers: dict[str, Breaker] = {}
+        #: told when a breaker opens, is disabled or closes (a shared board); not told
+        #: of what ``apply`` changes
+        self.on_change: Callable[[Breaker], None] | None = None
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self._clock
 
     def get(self, deployment_id: str) -> Breaker:
         b = self._breakers.get(deployment_id)
         if b is None:
-            b = self._breakers[deployment_id] = Breaker(self.policy, self._clock)
+            b = self._breakers[deployment_id] = Breaker(
+                self.policy, self._clock, deployment_id=deployment_id, notify=self._notify)
         return b
+
+    def _notify(self, breaker: Breaker) -> None:
+        if self.on_change is not None:
+            self.on_change(breaker)
+
+    def apply(self, deployment_id: str, state: State, reason: str, age_s: float) -> None:
+        """Take another process's change: ``deployment_id`` went ``state`` (open, disabled
+        or closed) ``age_s`` seconds ago, for ``reason``. Nobody is told (no echo)."""
+        b = self.get(deployment_id)
+        if state == "closed":
+            b.state, b.reason, b.probing = "closed", "", False
+            b.failures.clear()
+            return
+        if state in ("open", "disabled"):
+            b.state, b.reason, b.probing = state, reason, False
+            b.opened_at = self._clock() - max(0.0, age_s)
 
     def restore(self, deployment_id: str) -> None:
         self.get(deployment_id).success()
 
     def reset(self) -> None:
-        """Forget every breaker (an operator's "restore all")."""
+        """Forget every breaker (an operator's "restore all"); a shared board tells the
+        others each open one closed."""
+        if self.on_change is not None:
+            for b in self._breakers.values():
+                if b.state != "closed":
+                    b.state = "closed"
+                    self.on_change(b)
         self._breakers.clear()
 
     def states(self) -> dict[str, Breaker]:

@@ -32,6 +32,8 @@ __all__ = ["Admission"]
 _FORBIDDEN = "not allowed for this key"
 #: a body this large (bytes of JSON) has its tokens counted off the event loop
 _BIG_BODY = 256 * 1024
+#: (vendor, model) → tokenizer encoding pairs remembered (pass-through names are many)
+_ENCODINGS = 10_000
 
 
 @dataclass(slots=True)
@@ -62,6 +64,8 @@ class Admission:
         self.specs = specs
         self.reporting_currency = reporting_currency
         self._load = load_tokenizer
+        #: per (vendor, model): its tokenizer's encoding, and whether it is loaded yet
+        self._encodings: dict[tuple[str, str], tuple[str, bool]] = {}
 
     def narrow(self, plan: RoutePlan, body: dict[str, Any], endpoint: str, principal: Principal,
                access: AccessPolicy) -> RoutePlan:
@@ -135,13 +139,21 @@ class Admission:
                             counts: _Counts) -> int:
         """The request's input tokens with ``target``'s tokenizer (or a rough count when
         that is larger): every message, tool and other content it sends."""
-        encoding = self.counter.family(target.vendor, target.model).encoding
+        vendor, model, embeddings = target.vendor, target.model, endpoint == "embeddings"
+        pair = (vendor, model)
+        seen = self._encodings.get(pair)
+        if seen is None:  # (family_for runs a list of patterns: once per model, not request)
+            seen = (self.counter.family(vendor, model).encoding, False)
+        encoding, loaded = seen
         known = counts.tokens.get(encoding)
         if known is not None:
             return known
-        if not self.counter.ready(target.vendor, target.model):
-            await self._load(target)
-        vendor, model, embeddings = target.vendor, target.model, endpoint == "embeddings"
+        if not loaded:
+            if not self.counter.ready(vendor, model):
+                await self._load(target)
+            if len(self._encodings) >= _ENCODINGS:
+                self._encodings.clear()
+            self._encodings[pair] = (encoding, True)
 
         def count() -> int:
             return self.counter.bound_request_tokens(vendor, model, body, embeddings)

@@ -24,8 +24,7 @@ _CONFIG_ENV = "KANJIA_CONFIG"
 _OVERRIDES_ENV = "KANJIA_SETTINGS_JSON"
 
 
-def _uvicorn_config(app: Any, server: ServerSettings, workers: int = 1,
-                    factory: bool = False) -> uvicorn.Config:
+def _uvicorn_config(app: Any, server: ServerSettings) -> uvicorn.Config:
     """uvicorn with read timeouts and a connection cap (``_protocol``); the cap is kept
     within the file-descriptor limit (each client may need an upstream socket too);
     uvicorn's own ``limit_concurrency`` (503 past it) bounds requests in flight, with
@@ -35,7 +34,7 @@ def _uvicorn_config(app: Any, server: ServerSettings, workers: int = 1,
                             body_timeout_s=server.body_timeout_s, max_connections=conns)
     return uvicorn.Config(app, host=server.host, port=server.port, loop="uvloop", http=http,
                           lifespan="on", access_log=False, log_level="warning",
-                          workers=workers, factory=factory, timeout_graceful_shutdown=10,
+                          timeout_graceful_shutdown=10,
                           timeout_keep_alive=server.keep_alive_s,
                           limit_concurrency=2 * conns)
 
@@ -91,12 +90,14 @@ def serve(settings: Settings, config_path: str | None, workers: int = 1,
     if workers > 1:
         import orjson
 
+        from kanjia.server._workers import run_workers
+
         if config_path:
             os.environ[_CONFIG_ENV] = config_path
         os.environ[_OVERRIDES_ENV] = orjson.dumps(overrides or {}).decode()
-        config = _uvicorn_config("kanjia.server.run:app_from_env", settings.server, workers,
-                                 True)
-        uvicorn.Server(config).run()
+        status = run_workers(settings.server.host, settings.server.port, workers)
+        if status:
+            raise SystemExit(status)
         return
     uvicorn.Server(_uvicorn_config(_own_process(app or make_app(settings)),
                                    settings.server)).run()

@@ -107,13 +107,28 @@ def _unpriced(settings: Settings) -> Unpriced:
                     b.allow_unpriced)
 
 
+def _share_health(app: KanjiaApp, url: str) -> None:
+    """Breakers opened by one worker or instance are seen by all (Redis pub/sub)."""
+    from kanjia.metering import split_prefix
+    from kanjia.routing.shared_health import SharedHealth
+
+    plain, prefix = split_prefix(url)
+    shared = SharedHealth(app.services.health, plain, prefix)
+    app.services.extras["shared_health"] = shared
+    app.on_startup.append(shared.start)
+    app.on_shutdown.append(shared.close)
+
+
 def wire_extras(app: KanjiaApp, env: Mapping[str, str] | None = None) -> None:
     """Attach the ledger, keyed access and the admin API when a database is configured."""
     s = app.services
     settings = s.settings
+    if settings.redis:
+        _share_health(app, settings.redis)
     if not settings.database:
         if settings.redis:
-            log.warning("--redis is ignored without --db: keys and budgets live in the ledger")
+            log.warning("--redis without --db shares circuit breakers only: keys and "
+                        "budgets live in the ledger")
         return
     metering = Metering.create(settings.database, s.catalog.fx, redis=settings.redis,
                                require_keys=settings.server.require_keys,

@@ -26,6 +26,11 @@ __all__ = ["IMAGE_TOKENS_HIGH", "IMAGE_TOKENS_LOW", "TokenCounter"]
 #: an image part: OpenAI's 1024x1024 "high" detail (85 base + 4 tiles x 170), or "low"
 IMAGE_TOKENS_HIGH = 765
 IMAGE_TOKENS_LOW = 85
+#: counts kept per text (system prompts and earlier turns come back in every request
+#: of a conversation, and a budget's reservation counts each request's whole input):
+#: at most this many texts, of this many characters in all
+_MEMO_TEXTS = 65_536
+_MEMO_CHARS = 16 * 1024 * 1024
 
 
 class _Ordinary:
@@ -45,6 +50,8 @@ class TokenCounter:
         self._cache_dir = cache_dir
         self._encoders: dict[str, Encoder] = {}
         self._lock = threading.Lock()
+        self._memo: dict[tuple[int, str], int] = {}
+        self._memo_chars = 0
 
     # -- public ------------------------------------------------------------------
     def family(self, vendor: str, model: str) -> Family:
@@ -73,7 +80,7 @@ class TokenCounter:
         """Tokens in ``text`` for ``model`` (special-token text counts as plain text)."""
         if not text:
             return 0
-        return len(self._encoder(family_for(vendor, model).encoding).encode_ordinary(text))
+        return self._len(self._encoder(family_for(vendor, model).encoding), text)
 
     def count_prompt_tokens(self, vendor: str, model: str,
                             messages: Iterable[Mapping[str, Any]]) -> int:
@@ -92,7 +99,7 @@ class TokenCounter:
             total += fam.per_message
             for text, images in _pieces(message):
                 if text:
-                    total += len(enc.encode_ordinary(text))
+                    total += self._len(enc, text)
                 total += images
             if message.get("name"):
                 total += fam.per_name
@@ -105,7 +112,7 @@ class TokenCounter:
         extras = list(extra_content(body))
         if extras:
             enc = self._encoder(family_for(vendor, model).encoding)
-            total += sum(len(enc.encode_ordinary(text)) for text in extras)
+            total += sum(self._len(enc, text) for text in extras)
         return total
 
     def input_tokens(self, vendor: str, model: str, body: Mapping[str, Any],
@@ -141,6 +148,19 @@ class TokenCounter:
         return max(exact, rough)
 
     # -- internals ---------------------------------------------------------------
+    def _len(self, enc: Encoder, text: str) -> int:
+        """``len(enc.encode_ordinary(text))``, remembered per (tokenizer, text)."""
+        key = (id(enc), text)  # an encoder lives as long as this counter
+        n = self._memo.get(key)
+        if n is None:
+            n = len(enc.encode_ordinary(text))
+            if len(self._memo) >= _MEMO_TEXTS or self._memo_chars + len(text) > _MEMO_CHARS:
+                self._memo.clear()  # (a thread counting meanwhile just misses)
+                self._memo_chars = 0
+            self._memo[key] = n
+            self._memo_chars += len(text)
+        return n
+
     def _encoder(self, encoding: str) -> Encoder:
         enc = self._encoders.get(encoding)
         if enc is None:
