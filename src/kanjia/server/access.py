@@ -6,14 +6,13 @@ metering package provides the keyed, budgeted implementation.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
 from kanjia.errors import AuthFailed
-from kanjia.metering import WorstCase
+from kanjia.metering import WorstCase, is_master_key
 from kanjia.metering.record import CallRecord
 
 __all__ = ["OPERATOR", "AccessPolicy", "OpenAccess", "Principal", "Reservation", "WorstCase"]
@@ -80,8 +79,7 @@ class OpenAccess:
         self._require = require_key
 
     async def authenticate(self, api_key: str | None, model: str) -> Principal:
-        if self._master and api_key and hmac.compare_digest(api_key.encode(),
-                                                            self._master.encode()):
+        if is_master_key(api_key, self._master):
             return Principal(key_id="master", name="master", is_admin=True)
         if self._require:
             raise AuthFailed("a valid API key is required in the Authorization header")

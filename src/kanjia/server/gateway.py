@@ -187,7 +187,7 @@ class Gateway:
             self.access.release(ctx.reservation)
             raise BadRequest(native.refusal or "this request cannot be translated")
         p = ctx.plan
-        ctx.plan = Plan(p.requested, p.route, targets, p.prompt_tokens, p.candidates)
+        ctx.plan = RoutePlan(p.requested, p.route, targets, p.prompt_tokens, p.candidates)
 
     def _cached(self, ctx: _Ctx, slot: CacheSlot) -> CallOutcome | StreamOutcome:
         """A response-cache hit: nothing reserved, nothing called, recorded at cost 0."""
