@@ -30,6 +30,7 @@ from kanjia.catalog._cost import Cost, Usage, cost_of, estimate_cost, most_cost
 from kanjia.catalog._fx import FxRate, FxTable
 from kanjia.catalog._load import load_catalog
 from kanjia.catalog._model import (
+    CacheRules,
     ModelEntry,
     PricePeriod,
     PriceTier,
@@ -62,6 +63,7 @@ __all__ = [
     "FREE_FLOOR",
     "OVERRIDES_ENV",
     "VENDOR_COLORS",
+    "CacheRules",
     "Catalog",
     "Change",
     "Comparison",

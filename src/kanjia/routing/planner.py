@@ -9,9 +9,9 @@ currency so that CNY and USD vendors compare.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import random
-import re
 import tomllib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -21,40 +21,23 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any, Protocol
 
-from kanjia.catalog import Catalog, estimate_cost
+from kanjia.catalog import Catalog, Usage, cost_of, estimate_cost
 from kanjia.config import RouteSettings, Settings
 from kanjia.errors import BadRequest, ModelNotFound
 from kanjia.routing._price_controls import PriceControls, apply_controls, take_controls
 from kanjia.routing.directory import ModelDirectory, Target
 from kanjia.routing.health import HealthBoard
+from kanjia.routing.prefix import (
+    Prefix,
+    PrefixTracker,
+    part_texts,
+    prefix_blocks,
+    rough_prompt_tokens,
+)
 from kanjia.tokens import output_limit
 
 __all__ = ["Candidate", "Plan", "Planner", "PriceControls", "QualityTiers", "narrow",
            "rough_prompt_tokens", "take_controls"]
-
-_CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
-
-
-def _part_texts(parts: list[Any]) -> list[str]:
-    """The string ``text`` of each content part (other shapes are the validator's job)."""
-    return [t for p in parts if isinstance(p, dict) and isinstance(t := p.get("text"), str)]
-
-
-def rough_prompt_tokens(messages: Any) -> int:
-    """A fast, slightly generous token estimate (CJK ≈ 1 token/char, else ≈ 4 chars/token)."""
-    total = 0
-    if not isinstance(messages, list):
-        return 0
-    for m in messages:
-        total += 4
-        content = m.get("content") if isinstance(m, dict) else None
-        if isinstance(content, list):
-            content = " ".join(_part_texts(content))
-        if isinstance(content, str):
-            cjk = len(_CJK.findall(content))
-            total += cjk + (len(content) - cjk + 3) // 4
-    return total
-
 
 class QualityModel(Protocol):
     """The learned quality router's decision interface (kanjia.routing.quality)."""
@@ -96,7 +79,7 @@ def _prompt_text(messages: Any) -> str:
             if isinstance(content, str):
                 parts.append(content)
             elif isinstance(content, list):
-                parts.extend(_part_texts(content))
+                parts.extend(part_texts(content))
     return "\n".join(parts)[-4096:]
 
 
@@ -126,6 +109,11 @@ class Candidate:
     expected_cost: Decimal | None = None
     currency: str | None = None
     expected_cost_ref: Decimal | None = None  # in the reference currency, for ranking
+    #: the expected cost with no prompt token cached (the list price), in ``currency``;
+    #: ``expected_cost`` is the effective one (the share likely served from cache counted)
+    base_cost: Decimal | None = None
+    #: the prompt tokens counted as served from the vendor's cache
+    cached_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -136,6 +124,8 @@ class Plan:
     prompt_tokens: int
     candidates: list[Candidate] = field(default_factory=list)
     cascade: Cascade | None = None
+    #: the prompt's block boundaries (chat requests on a route): cache-aware routing
+    prefix: Prefix | None = None
 
     @property
     def candidate_keys(self) -> list[str]:
@@ -163,14 +153,16 @@ def narrow(plan: Plan, why_not: Callable[[Target], str | None]
     dropped = {k for k, _ in reasons}
     cands = [Candidate(c.key, False, dict(reasons)[c.key]) if c.key in dropped else c
              for c in plan.candidates]
-    return Plan(plan.requested, plan.route, keep, plan.prompt_tokens, cands, cascade), reasons
+    return Plan(plan.requested, plan.route, keep, plan.prompt_tokens, cands, cascade,
+                plan.prefix), reasons
 
 
 class Planner:
     def __init__(self, settings: Settings, directory: ModelDirectory, catalog: Catalog,
                  health: HealthBoard, tiers: QualityTiers | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 rng: random.Random | None = None, quality: QualityModel | None = None) -> None:
+                 rng: random.Random | None = None, quality: QualityModel | None = None,
+                 prefixes: PrefixTracker | None = None) -> None:
         self.routes: Mapping[str, RouteSettings] = settings.routes
         self.directory = directory
         self.catalog = catalog
@@ -183,6 +175,8 @@ class Planner:
         self._ranked: OrderedDict[tuple[object, ...], Plan] = OrderedDict()
         self._ranked_max = 4096
         self.quality = quality
+        #: prompt prefixes sent recently, per deployment (cache-aware routing)
+        self.prefixes = prefixes if prefixes is not None else PrefixTracker()
 
     def plan(self, name: str, body: Mapping[str, Any], endpoint: str = "chat",
              controls: PriceControls | None = None) -> Plan:
@@ -190,6 +184,8 @@ class Planner:
         route = self.routes.get(name)
         if route is None:
             plan = Plan(name, None, [self.directory.resolve(name)], prompt)
+            if endpoint == "chat":
+                plan.prefix = prefix_blocks(body)  # deployment affinity
             if controls is not None:
                 self._controls(plan, controls)
             return plan
@@ -202,7 +198,12 @@ class Planner:
             needs.add("json_mode")
         if endpoint == "embeddings":
             needs = {"embeddings"}
-        plan = self._cached_rank(name, route, prompt, max_out, self._clock(), needs)
+        at = self._clock()
+        plan = self._cached_rank(name, route, prompt, max_out, at, needs)
+        if endpoint == "chat" and route.cache_aware:
+            plan.prefix = prefix_blocks(body)
+            if route.objective == "cheapest" and len(plan.targets) > 1:
+                self._cache_aware(plan, route, max_out, at)
         if route.objective == "quality" and self.quality is not None and len(plan.targets) > 1:
             self._apply_quality(plan, route, body)
         elif (route.objective == "cascade" and self.quality is not None
@@ -214,6 +215,56 @@ class Planner:
             reasons = "; ".join(f"{c.key}: {c.reason}" for c in plan.candidates[:8])
             raise BadRequest(f"route {name!r}: no model fits this request ({reasons})")
         return plan
+
+    # -- prompt caches -----------------------------------------------------------------
+    def cached_tokens(self, target: Target, prefix: Prefix, prompt: int) -> int:
+        """Prompt tokens ``target`` would likely serve from its vendor's cache: the longest
+        live prefix any of its deployments was sent, by the vendor's rules (explicit
+        caches only store marked prefixes)."""
+        info = self.catalog.vendors.get(target.vendor)
+        rules = info.cache if info is not None else None
+        if rules is None or (rules.mode == "explicit" and not prefix.marked):
+            return 0
+        held = max((self.prefixes.held(d.id, prefix) for d in target.deployments), default=0)
+        return rules.cached(min(held, prompt))
+
+    def sent(self, target: Target, deployment_id: str, plan: Plan) -> None:
+        """``plan``'s prompt reached ``deployment_id``: its vendor's cache now holds it."""
+        info = self.catalog.vendors.get(target.vendor)
+        if plan.prefix is not None and info is not None and info.cache is not None:
+            self.prefixes.sent(deployment_id, plan.prefix, info.cache.ttl_s)
+
+    def _cache_aware(self, plan: Plan, route: RouteSettings, max_out: int,
+                     at: datetime) -> None:
+        """Re-rank a cheapest plan by effective cost: each candidate's expected cost with
+        the share of this prompt its deployments likely hold in cache. Without any
+        tracked prefix the ranking stays as priced with ``expected_cached_share``."""
+        assert plan.prefix is not None
+        prompt = max(plan.prompt_tokens, 1)
+        held = {t.key: self.cached_tokens(t, plan.prefix, prompt) for t in plan.targets}
+        if not any(held.values()):
+            return
+        out_tokens = max_out or route.expected_output_tokens
+        costs: dict[str, Decimal] = {}
+        cands = {c.key: c for c in plan.candidates}
+        for t in plan.targets:
+            c = cands.get(t.key)
+            if t.entry is None or c is None:
+                continue
+            est = cost_of(Usage(prompt, held[t.key], 0, out_tokens, 0), t.entry, at)
+            ref = self.catalog.fx.convert(est.amount, est.currency, self.reference_currency,
+                                          at.date())
+            costs[t.key] = ref
+            cands[t.key] = dataclasses.replace(
+                c, expected_cost=est.amount, currency=est.currency, expected_cost_ref=ref,
+                cached_tokens=held[t.key],
+                reason=f"fits; period {est.period_id}; ~{held[t.key]} prompt tokens cached")
+        order = {t.key: i for i, t in enumerate(plan.targets)}
+        plan.targets.sort(key=lambda t: (costs.get(t.key, Decimal("Infinity")),
+                                         order[t.key]))
+        plan.candidates = [cands.get(c.key, c) if c.kept else c for c in plan.candidates]
+        plan.candidates.sort(key=lambda c: (not c.kept, costs.get(c.key, Decimal("Infinity"))
+                                            if c.kept else 0))
 
     def _controls(self, plan: Plan, controls: PriceControls) -> None:
         """The request's own price controls (``provider``, ``:floor``/``:nitro``)."""
@@ -358,6 +409,8 @@ class Planner:
             cand = Candidate(t.key, True, "fits")
             if t.entry is not None:
                 est = estimate_cost(t.entry, prompt, out_tokens, route.expected_cached_share, at)
+                base = est.amount if not route.expected_cached_share else \
+                    estimate_cost(t.entry, prompt, out_tokens, 0.0, at).amount
                 cost_ref = self.catalog.fx.convert(est.amount, est.currency,
                                                    self.reference_currency, at.date())
                 if route.max_price_mtok is not None:
@@ -370,7 +423,8 @@ class Planner:
                                                  f"blended {per_m:.4f}/1M > max_price"))
                         continue
                 cand = Candidate(t.key, True, f"fits; period {est.period_id}", est.amount,
-                                 est.currency, cost_ref)
+                                 est.currency, cost_ref, base,
+                                 int(prompt * route.expected_cached_share))
             kept.append((cost_ref, order, t, cand))
         kept = self._objective(route, kept)
         if limit:
