@@ -239,11 +239,18 @@ class Planner:
         """Re-rank a cheapest plan by effective cost: each candidate's expected cost with
         the share of this prompt its deployments likely hold in cache. Without any
         tracked prefix the ranking stays as priced with ``expected_cached_share``."""
-        assert plan.prefix is not None
+        prefix = plan.prefix
+        assert prefix is not None
         prompt = max(plan.prompt_tokens, 1)
-        held = {t.key: self.cached_tokens(t, plan.prefix, prompt) for t in plan.targets}
-        if not any(held.values()):
-            return
+        held = {t.key: self.cached_tokens(t, prefix, prompt) for t in plan.targets}
+        if any(held.values()):
+            self._rerank(plan, route, max_out, at, held)
+
+    def _rerank(self, plan: Plan, route: RouteSettings, max_out: int, at: datetime,
+                held: Mapping[str, int]) -> None:
+        """Price each kept candidate with ``held[key]`` prompt tokens read from cache (its
+        effective cost) and order the plan by it, cheapest first."""
+        prompt = max(plan.prompt_tokens, 1)
         out_tokens = max_out or route.expected_output_tokens
         costs: dict[str, Decimal] = {}
         cands = {c.key: c for c in plan.candidates}
@@ -251,20 +258,21 @@ class Planner:
             c = cands.get(t.key)
             if t.entry is None or c is None:
                 continue
-            est = cost_of(Usage(prompt, held[t.key], 0, out_tokens, 0), t.entry, at)
+            cached = min(held.get(t.key, 0), prompt)
+            est = cost_of(Usage(prompt, cached, 0, out_tokens, 0), t.entry, at)
             ref = self.catalog.fx.convert(est.amount, est.currency, self.reference_currency,
                                           at.date())
             costs[t.key] = ref
+            note = f"; ~{cached} prompt tokens cached" if cached else ""
             cands[t.key] = dataclasses.replace(
                 c, expected_cost=est.amount, currency=est.currency, expected_cost_ref=ref,
-                cached_tokens=held[t.key],
-                reason=f"fits; period {est.period_id}; ~{held[t.key]} prompt tokens cached")
+                cached_tokens=cached, reason=f"fits; period {est.period_id}{note}")
         order = {t.key: i for i, t in enumerate(plan.targets)}
-        plan.targets.sort(key=lambda t: (costs.get(t.key, Decimal("Infinity")),
-                                         order[t.key]))
-        plan.candidates = [cands.get(c.key, c) if c.kept else c for c in plan.candidates]
-        plan.candidates.sort(key=lambda c: (not c.kept, costs.get(c.key, Decimal("Infinity"))
-                                            if c.kept else 0))
+        inf = Decimal("Infinity")
+        plan.targets.sort(key=lambda t: (costs.get(t.key, inf), order[t.key]))
+        kept = sorted((cands[c.key] for c in plan.candidates if c.kept),
+                      key=lambda c: (costs.get(c.key, inf), order.get(c.key, 0)))
+        plan.candidates = kept + [c for c in plan.candidates if not c.kept]
 
     def _controls(self, plan: Plan, controls: PriceControls) -> None:
         """The request's own price controls (``provider``, ``:floor``/``:nitro``)."""
@@ -275,12 +283,28 @@ class Planner:
                        at=self._clock(), exclude=exclude)
 
     def explain(self, name: str, prompt_tokens: int, max_tokens: int,
-                at: datetime | None = None) -> Plan:
+                at: datetime | None = None, cached_tokens: int | None = None) -> Plan:
+        """The route's ranking for a request of this size. ``cached_tokens``: a prompt
+        prefix of this many tokens was sent to every candidate before (within its
+        cache lifetime): each is priced with what its vendor's cache rules make of it
+        (minimum, unit; explicit caches as if the prefix were marked), and the ranking
+        is by that effective cost."""
         route = self.routes.get(name)
         if route is None:
             raise ModelNotFound(f"no route named {name!r}; routes: {', '.join(self.routes)}")
-        return self.rank(name, route, prompt_tokens, max_tokens, at or self._clock(),
+        when = at or self._clock()
+        plan = self.rank(name, route, prompt_tokens, max_tokens, when,
                          set(route.capabilities))
+        if cached_tokens is not None and route.objective in ("cheapest", "quality",
+                                                               "cascade"):
+            held: dict[str, int] = {}
+            for t in plan.targets:
+                info = self.catalog.vendors.get(t.vendor)
+                rules = info.cache if info is not None else None
+                held[t.key] = rules.cached(min(cached_tokens, prompt_tokens)) \
+                    if rules is not None else 0
+            self._rerank(plan, route, max_tokens, when, held)
+        return plan
 
     def _apply_quality(self, plan: Plan, route: RouteSettings, body: Mapping[str, Any]) -> None:
         """Move the cheapest candidate the learned router expects to answer well to the
