@@ -16,7 +16,7 @@ from kanjia.config import load_settings
 from kanjia.errors import ConfigError
 from kanjia.routing.directory import ModelDirectory
 from kanjia.routing.health import HealthBoard
-from kanjia.routing.planner import Planner
+from kanjia.routing.planner import Planner, cache_slot
 from kanjia.routing.prefix import PrefixTracker, prefix_blocks
 from kanjia.vendors import load_vendor_specs
 
@@ -91,9 +91,11 @@ def test_tracker_is_per_deployment_expires_and_is_bounded() -> None:
 def test_cache_aware_routing_picks_the_candidate_holding_the_prefix() -> None:
     tracker = PrefixTracker()
     planner = _planner(tracker)
-    body = _conversation(10)
+    # one message: no stable prefix to expect from cache; list price: doubao is cheaper
+    body = {"model": "pair", "max_tokens": 100,
+            "messages": [{"role": "user", "content": "policy " * 8000}]}
     cold = planner.plan("pair", body)
-    assert [t.key for t in cold.targets] == PAIR  # list price: doubao is cheaper
+    assert [t.key for t in cold.targets] == PAIR
     glm = next(t for t in cold.targets if t.key == "zhipu/glm-4-air")
     planner.sent(glm, glm.deployments[0].id, cold)
     warm = planner.plan("pair", body)
@@ -108,6 +110,20 @@ def test_cache_aware_routing_picks_the_candidate_holding_the_prefix() -> None:
     assert [t.key for t in plain.targets] == PAIR and plain.prefix is None
 
 
+def test_a_cold_conversation_is_priced_as_it_will_pay_once_it_sticks() -> None:
+    """Nothing held anywhere: the stable prefix (all but the last message) counts as
+    cached by each vendor's rules, so the candidate with the real cache discount wins;
+    a route's own ``expected_cached_share`` keeps the list-price ranking it asks for."""
+    body = _conversation(10)
+    cold = _planner(PrefixTracker()).plan("pair", body)
+    assert cold.targets[0].key == "zhipu/glm-4-air"
+    assert cold.candidates[0].cached_tokens > 0.9 * cold.prompt_tokens
+    doubao = next(c for c in cold.candidates if c.key == "doubao/doubao-lite-32k")
+    assert doubao.cached_tokens == 0  # no cache rules for the vendor: no credit
+    prior = _planner(PrefixTracker(), expected_cached_share=0.5).plan("pair", body)
+    assert [t.key for t in prior.targets] == PAIR
+
+
 def test_explicit_caches_count_only_marked_prompts() -> None:
     planner = _planner(PrefixTracker())
     target = planner.directory.resolve("anthropic/claude-3-5-haiku-20241022")
@@ -115,7 +131,7 @@ def test_explicit_caches_count_only_marked_prompts() -> None:
     marked = prefix_blocks({"messages": [{"role": "system", "content": [
         {"type": "text", "text": "policy " * 8000, "cache_control": {"type": "ephemeral"}}]}]})
     for prefix in (unmarked, marked):
-        planner.prefixes.sent(target.deployments[0].id, prefix, 300)
+        planner.prefixes.sent(cache_slot(target, target.deployments[0].id), prefix, 300)
     assert planner.cached_tokens(target, unmarked, 10**6) == 0
     assert planner.cached_tokens(target, marked, 10**6) > 1024
 

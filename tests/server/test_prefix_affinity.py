@@ -75,17 +75,19 @@ def test_without_cache_awareness_turns_scatter_and_miss(sandbox: SandboxThread) 
     assert short > 0
 
 
-def test_the_holder_goes_first_and_the_rest_stay_for_failover(aware: ServerThread, sandbox: SandboxThread) -> None:
+def test_the_holder_goes_first_and_the_rest_stay_for_failover(aware: ServerThread) -> None:
     gw = aware.app.services.gateway  # type: ignore[attr-defined]
     target = gw.planner.directory.resolve("deepseek/deepseek-chat")
     body: dict[str, Any] = {"messages": [{"role": "system", "content": "rules " * 400},
                                          {"role": "user", "content": "hi"}]}
+    from kanjia.routing.planner import cache_slot
     from kanjia.routing.prefix import prefix_blocks
 
     prefix = prefix_blocks(body)
     for holder in target.deployments:
-        gw.planner.prefixes.sent(holder.id, prefix, 300)
-        gw.planner.prefixes.sent(holder.id, prefix_blocks(
+        slot = cache_slot(target, holder.id)
+        gw.planner.prefixes.sent(slot, prefix, 300)
+        gw.planner.prefixes.sent(slot, prefix_blocks(
             {"messages": [*body["messages"], {"role": "user", "content": holder.name}]}), 300)
         order = gw._order(target, None, prefix_blocks(
             {"messages": [*body["messages"], {"role": "user", "content": holder.name},

@@ -36,7 +36,8 @@ from kanjia.routing.prefix import (
 )
 from kanjia.tokens import output_limit
 
-__all__ = ["Candidate", "Plan", "Planner", "PriceControls", "QualityTiers", "narrow",
+__all__ = ["Candidate", "Plan", "Planner", "PriceControls", "QualityTiers", "cache_slot",
+           "narrow",
            "rough_prompt_tokens", "take_controls"]
 
 class QualityModel(Protocol):
@@ -157,6 +158,11 @@ def narrow(plan: Plan, why_not: Callable[[Target], str | None]
                 plan.prefix), reasons
 
 
+def cache_slot(target: Target, deployment_id: str) -> str:
+    """What holds a vendor prompt cache: one model at one deployment (key, base URL)."""
+    return f"{deployment_id}|{target.model}"
+
+
 class Planner:
     def __init__(self, settings: Settings, directory: ModelDirectory, catalog: Catalog,
                  health: HealthBoard, tiers: QualityTiers | None = None,
@@ -225,26 +231,49 @@ class Planner:
         rules = info.cache if info is not None else None
         if rules is None or (rules.mode == "explicit" and not prefix.marked):
             return 0
-        held = max((self.prefixes.held(d.id, prefix) for d in target.deployments), default=0)
+        held = max((self.prefixes.held(cache_slot(target, d.id), prefix)
+                    for d in target.deployments), default=0)
         return rules.cached(min(held, prompt))
+
+    def stable_tokens(self, target: Target, prefix: Prefix) -> int:
+        """Prompt tokens of ``prefix`` before its last block (the part a conversation's
+        next turn sends again) that ``target``'s vendor would cache, by its rules."""
+        info = self.catalog.vendors.get(target.vendor)
+        rules = info.cache if info is not None else None
+        if rules is None or len(prefix.bounds) < 2 or (rules.mode == "explicit"
+                                                       and not prefix.marked):
+            return 0
+        return rules.cached(prefix.bounds[-2][1])
 
     def sent(self, target: Target, deployment_id: str, plan: Plan) -> None:
         """``plan``'s prompt reached ``deployment_id``: its vendor's cache now holds it."""
         info = self.catalog.vendors.get(target.vendor)
         if plan.prefix is not None and info is not None and info.cache is not None:
-            self.prefixes.sent(deployment_id, plan.prefix, info.cache.ttl_s)
+            self.prefixes.sent(cache_slot(target, deployment_id), plan.prefix,
+                               info.cache.ttl_s)
 
     def _cache_aware(self, plan: Plan, route: RouteSettings, max_out: int,
                      at: datetime) -> None:
         """Re-rank a cheapest plan by effective cost: each candidate's expected cost with
-        the share of this prompt its deployments likely hold in cache. Without any
-        tracked prefix the ranking stays as priced with ``expected_cached_share``."""
+        the share of this prompt its deployments likely hold in cache.
+
+        Warm (some candidate's deployment was sent a live part of this prompt): each
+        candidate is priced with what it holds (the others read nothing). Cold (none
+        holds any): each is priced as the conversation will pay on it once it sticks
+        there, its stable prefix (everything before the last message: the system prompt,
+        tools and history its next turn sends again) read from cache by its vendor's
+        rules; a route's ``expected_cached_share``, when set, is used instead."""
         prefix = plan.prefix
         assert prefix is not None
         prompt = max(plan.prompt_tokens, 1)
         held = {t.key: self.cached_tokens(t, prefix, prompt) for t in plan.targets}
-        if any(held.values()):
-            self._rerank(plan, route, max_out, at, held)
+        if not any(held.values()):
+            if route.expected_cached_share:
+                return
+            held = {t.key: self.stable_tokens(t, prefix) for t in plan.targets}
+            if not any(held.values()):
+                return
+        self._rerank(plan, route, max_out, at, held)
 
     def _rerank(self, plan: Plan, route: RouteSettings, max_out: int, at: datetime,
                 held: Mapping[str, int]) -> None:

@@ -35,7 +35,7 @@ from kanjia.errors import (
 from kanjia.metering.record import CallRecord
 from kanjia.routing.directory import Target
 from kanjia.routing.health import HealthBoard
-from kanjia.routing.planner import Plan, Planner, PriceControls, take_controls
+from kanjia.routing.planner import Plan, Planner, PriceControls, cache_slot, take_controls
 from kanjia.routing.prefix import Prefix
 from kanjia.server._admission import Admission
 from kanjia.server._costs import add_cost, chunk_with_cost, price_of
@@ -267,10 +267,11 @@ class Gateway:
             else:
                 keyed = [(_unit(session, d.id) ** (1.0 / d.weight), d) for d in deps]
             deps = [d for _, d in sorted(keyed, key=lambda kd: -kd[0])]
-            holder = self.planner.prefixes.holder([d.id for d in deps], prefix) \
+            slots = {cache_slot(target, d.id): d.id for d in deps}
+            holder = self.planner.prefixes.holder(list(slots), prefix) \
                 if prefix is not None else None
             if holder is not None:
-                deps.sort(key=lambda d: d.id != holder)
+                deps.sort(key=lambda d: d.id != slots[holder])
         return deps
 
     def _attempts(self, ctx: _Ctx) -> list[tuple[Target, Deployment]]:
