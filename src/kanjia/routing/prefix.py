@@ -28,6 +28,7 @@ import orjson
 __all__ = ["Prefix", "PrefixTracker", "prefix_blocks", "rough_prompt_tokens"]
 
 _MAX_ENTRIES = 100_000
+_MARK = b'"cache_control"'
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 
 
@@ -68,7 +69,7 @@ class Prefix:
 
 def _dump(value: Any) -> bytes:
     try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        return orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):
         return repr(value).encode()
 
@@ -79,20 +80,22 @@ def prefix_blocks(body: Mapping[str, Any]) -> Prefix:
     chain = b""
     bounds: list[tuple[bytes, int]] = []
     tokens = 0
+    marked = False
     tools = body.get("tools")
     if isinstance(tools, list) and tools:
         raw = _dump(tools)
+        marked = _MARK in raw
         chain = hashlib.blake2b(raw, digest_size=16).digest()
         tokens += (len(raw) + 3) // 4
         bounds.append((chain, tokens))
     messages = body.get("messages")
     for m in messages if isinstance(messages, list) else ():
         raw = _dump(m)
+        marked = marked or _MARK in raw
         chain = hashlib.blake2b(chain + raw, digest_size=16).digest()
-        tokens += rough_prompt_tokens([m])
+        tokens += (len(raw) + 3) // 4  # rough: ~4 bytes of JSON per token
         bounds.append((chain, tokens))
-    return Prefix(tuple(bounds), marked=b'"cache_control"' in _dump(messages)
-                  or b'"cache_control"' in _dump(tools))
+    return Prefix(tuple(bounds), marked=marked)
 
 
 class PrefixTracker:
