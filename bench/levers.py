@@ -98,10 +98,10 @@ def requests_of(conv: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _settings(way: str, sandbox_url: str, root: Path) -> Any:
+def _settings(way: str, sandbox_url: str, root: Path, models: list[str]) -> Any:
     deployments = [{"name": "a", "base_url": f"{sandbox_url}/openai", "api_key_env": "OA_A"},
                    {"name": "b", "base_url": f"{sandbox_url}/openai", "api_key_env": "OA_B"}]
-    route = {"models": MODELS, "objective": "cheapest", "cache_aware": way != "plain",
+    route = {"models": models, "objective": "cheapest", "cache_aware": way != "plain",
              "response_cache": way in ("response_cache", "batch")}
     return load_settings(None, database=str(root / "ledger.db"),
                          batch_queue=str(root / "queue.db"),
@@ -179,11 +179,11 @@ async def _ledger_cost(database: str, expected: int, currency: str
 
 
 async def run_way(way: str, convs: list[dict[str, Any]], currency: str,
-                  batch_delay_s: float) -> dict[str, Any]:
+                  batch_delay_s: float, models: list[str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, \
             SandboxThread(SandboxSettings(port=0, ttft_ms=5)) as sandbox:
         root = Path(tmp)
-        app = build_app(_settings(way, sandbox.url, root),
+        app = build_app(_settings(way, sandbox.url, root, models),
                         env={"OA_A": "sk-deployment-a", "OA_B": "sk-deployment-b",
                              "KANJIA_MASTER_KEY": MASTER})
         wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / "journal"),
@@ -232,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--currency", default="USD", choices=["USD", "CNY"])
     ap.add_argument("--batch-delay-s", type=float, default=0.5)
     ap.add_argument("--ways", default=",".join(WAYS))
+    ap.add_argument("--models", default=",".join(MODELS),
+                    help="the route's models (OpenAI models: both deployments serve each)")
     ap.add_argument("--workload", type=Path, help="read the recorded workload from this "
                     "JSON file (written there first when it does not exist)")
     args = ap.parse_args(argv)
@@ -242,13 +244,15 @@ def main(argv: list[str] | None = None) -> int:
         convs = record_workload(args.conversations, args.turns, args.reruns, args.deferrable)
         if args.workload is not None:
             args.workload.write_text(json.dumps(convs))
-    result: dict[str, Any] = {"currency": args.currency, "models": MODELS,
+    models = args.models.split(",")
+    result: dict[str, Any] = {"currency": args.currency, "models": models,
                               "deployments_per_model": 2, "conversations": len(convs),
                               "turns": max(len(c["steps"]) for c in convs)}
     for way in args.ways.split(","):
         if way not in WAYS:
             ap.error(f"unknown way {way!r}; ways: {', '.join(WAYS)}")
-        result[way] = asyncio.run(run_way(way, convs, args.currency, args.batch_delay_s))
+        result[way] = asyncio.run(run_way(way, convs, args.currency, args.batch_delay_s,
+                                          models))
         print(f"{way}: {result[way]}", file=sys.stderr)
     if "plain" in result and "cache_aware" in result and result["plain"]["cost"]:
         result["cache_aware_saving"] = round(
