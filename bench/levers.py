@@ -149,10 +149,10 @@ def _batch(url: str, convs: list[dict[str, Any]], latencies: list[float]) -> int
 
 
 async def _ledger_cost(database: str, expected: int, currency: str
-                       ) -> tuple[Decimal, int, float, int]:
+                       ) -> tuple[Decimal, int, float, int, int]:
     """The ledger's total cost (in ``currency``) once all ``expected`` rows are in, its
     rows, the share of prompt tokens read from the vendor's cache, and response-cache
-    hits."""
+    hits, and rows billed at a vendor batch price."""
     db = open_database(database)
     await db.connect()
     try:
@@ -164,7 +164,8 @@ async def _ledger_cost(database: str, expected: int, currency: str
             await asyncio.sleep(0.1)  # the ledger writes in batches, off the request path
         rows = await db.fetch("SELECT currency, SUM(cost_nano), COUNT(*) FROM usage_records "
                               "WHERE status = 200 GROUP BY currency", ())
-        tok = await db.fetch("SELECT SUM(cached_tokens), SUM(input_tokens), SUM(cache_hit) "
+        tok = await db.fetch("SELECT SUM(cached_tokens), SUM(input_tokens), SUM(cache_hit), "
+                             "SUM(CASE WHEN price_period LIKE '%+batch%' THEN 1 ELSE 0 END) "
                              "FROM usage_records WHERE status = 200", ())
     finally:
         await db.close()
@@ -174,8 +175,8 @@ async def _ledger_cost(database: str, expected: int, currency: str
     total = sum((catalog.fx.convert(Decimal(int(nano or 0)) / Decimal(10) ** 9, str(cur),
                                     currency, date.fromisoformat(today))
                  for cur, nano, _ in rows), Decimal(0))
-    cached, prompt, hits = (int(x or 0) for x in tok[0])
-    return total, sum(int(n) for _, _, n in rows), cached / max(prompt, 1), hits
+    cached, prompt, hits, batched = (int(x or 0) for x in tok[0])
+    return total, sum(int(n) for _, _, n in rows), cached / max(prompt, 1), hits, batched
 
 
 async def run_way(way: str, convs: list[dict[str, Any]], currency: str,
@@ -205,12 +206,12 @@ async def run_way(way: str, convs: list[dict[str, Any]], currency: str,
                 counts += await asyncio.gather(
                     *(_conversation(session, srv.url, c, latencies) for c in again))
             sent = sum(counts)
-            cost, rows, share, hits = await _ledger_cost(str(root / "ledger.db"), sent,
-                                                         currency)
+            cost, rows, share, hits, batched = await _ledger_cost(
+                str(root / "ledger.db"), sent, currency)
     return {"cost": float(round(cost, 6)), "currency": currency,
             "p50_ms": round(statistics.median(latencies), 2), "requests": sent,
             "ledger_rows": rows, "prompt_cached_share": round(share, 4),
-            "response_cache_hits": hits}
+            "response_cache_hits": hits, "batch_price_rows": batched}
 
 
 def _sandbox_batches(url: str, delay_s: float) -> None:
