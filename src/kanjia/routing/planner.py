@@ -293,9 +293,12 @@ class Planner:
                                           at.date())
             costs[t.key] = ref
             note = f"; ~{cached} prompt tokens cached" if cached else ""
+            base = est.amount if not cached else \
+                cost_of(Usage(prompt, 0, 0, out_tokens, 0), t.entry, at).amount
             cands[t.key] = dataclasses.replace(
                 c, expected_cost=est.amount, currency=est.currency, expected_cost_ref=ref,
-                cached_tokens=cached, reason=f"fits; period {est.period_id}{note}")
+                base_cost=base, cached_tokens=cached,
+                reason=f"fits; period {est.period_id}{note}")
         order = {t.key: i for i, t in enumerate(plan.targets)}
         inf = Decimal("Infinity")
         plan.targets.sort(key=lambda t: (costs.get(t.key, inf), order[t.key]))
