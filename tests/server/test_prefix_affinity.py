@@ -94,3 +94,49 @@ def test_the_holder_goes_first_and_the_rest_stay_for_failover(aware: ServerThrea
                           {"role": "user", "content": "next"}]}))
         # the holder goes first; the other deployment stays behind it for failover
         assert order[0].id == holder.id and len(order) == 2
+
+
+def test_a_dead_holder_fails_over_to_the_other_deployment(sandbox: SandboxThread) -> None:
+    """The deployment holding the prefix is down: the request still succeeds on the
+    other one, and the conversation's next turn sticks there."""
+    import socket
+
+    from kanjia.routing.planner import cache_slot
+    from kanjia.routing.prefix import prefix_blocks
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]  # closed once the block ends: connection refused
+    deployments = [{"name": "a", "base_url": f"http://127.0.0.1:{dead}/deepseek",
+                    "api_key_env": "DS_A"},
+                   {"name": "b", "base_url": f"{sandbox.url}/deepseek", "api_key_env": "DS_B"}]
+    settings = load_settings(None, vendors={"deepseek": {"deployments": deployments}},
+                             routes={"agent": ROUTE})
+    app = build_app(settings, env={"DS_A": "key-a", "DS_B": "key-b"})
+    gw = app.services.gateway
+    target = gw.planner.directory.resolve("deepseek/deepseek-chat")
+    dead_dep = next(d for d in target.deployments if d.name == "a")
+    messages = [{"role": "system", "content": f"{uuid.uuid4().hex} " + "rules " * 400},
+                {"role": "user", "content": "first"}]
+    gw.planner.prefixes.sent(cache_slot(target, dead_dep.id), prefix_blocks(
+        {"messages": messages}), 300)
+    second = [*messages, {"role": "assistant", "content": "ok"},
+              {"role": "user", "content": "second"}]
+    third = [*second, {"role": "assistant", "content": "ok"},
+             {"role": "user", "content": "third"}]
+    with ServerThread(app) as srv:
+        attempts = [_attempts(srv.url, second), _attempts(srv.url, third)]
+    # the holder first, refused, then the other deployment; the next turn is served in
+    # one attempt (b now holds the longer prefix; a's breaker may also keep it out)
+    assert attempts[0] == "deepseek/deepseek-chat@a,deepseek/deepseek-chat@b", attempts
+    assert attempts[1] is None, attempts
+
+
+def _attempts(url: str, messages: list[dict[str, Any]]) -> str | None:
+    req = urllib.request.Request(
+        url + "/v1/chat/completions", method="POST",
+        data=json.dumps({"model": "agent", "messages": messages}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=20) as resp:
+        assert resp.status == 200
+        return resp.headers.get("x-kanjia-attempts")
