@@ -158,3 +158,33 @@ def test_route_explain_shows_base_and_effective_price() -> None:
     assert Decimal(doubao["base_cost"]) < Decimal(glm["base_cost"])
     assert "base" in text.output and "effective" in text.output
     assert glm["base_cost"][:6] in text.output
+
+
+def test_explicit_cache_writes_are_priced_at_the_write_premium() -> None:
+    tracker = PrefixTracker()
+    routes = {"claude": {"models": ["anthropic/claude-3-5-haiku-20241022",
+                                    "doubao/doubao-lite-32k"], "objective": "cheapest"}}
+    settings = load_settings(None, sandbox_url="http://sb.invalid", routes=routes)
+    directory = ModelDirectory(settings, CATALOG, load_vendor_specs(), {})
+    planner = Planner(settings, directory, CATALOG, HealthBoard(), clock=lambda: AT,
+                      prefixes=tracker)
+    system = {"role": "system", "content": [{"type": "text", "text": "policy " * 6000,
+                                             "cache_control": {"type": "ephemeral"}}]}
+    turn = [system, {"role": "user", "content": "one " * 2000}]
+    body = {"model": "claude", "max_tokens": 100,
+            "messages": [*turn, {"role": "assistant", "content": "two " * 2000},
+                         {"role": "user", "content": "three"}]}
+    claude = planner.directory.resolve("anthropic/claude-3-5-haiku-20241022")
+    tracker.sent(cache_slot(claude, claude.deployments[0].id),
+                 prefix_blocks({"messages": turn}), 300)
+    plan = planner.plan("claude", body)
+    cand = next(c for c in plan.candidates if c.key == claude.key)
+    assert cand.cached_tokens > 0 and claude.entry is not None
+    prefix = prefix_blocks(body)
+    written = min(planner.stable_tokens(claude, prefix), plan.prompt_tokens) - cand.cached_tokens
+    assert written > 0
+    usage = Usage(plan.prompt_tokens, cand.cached_tokens, written, 100, 0)
+    assert cand.expected_cost == cost_of(usage, claude.entry, AT).amount
+    no_write = cost_of(Usage(plan.prompt_tokens, cand.cached_tokens, 0, 100, 0),
+                       claude.entry, AT).amount
+    assert cand.expected_cost is not None and cand.expected_cost > no_write

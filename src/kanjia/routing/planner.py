@@ -273,12 +273,22 @@ class Planner:
             held = {t.key: self.stable_tokens(t, prefix) for t in plan.targets}
             if not any(held.values()):
                 return
-        self._rerank(plan, route, max_out, at, held)
+            self._rerank(plan, route, max_out, at, held)
+            return
+        # explicit caches with a write premium write the marked prefix they do not hold
+        writes = {t.key: max(0, self.stable_tokens(t, prefix) - held[t.key])
+                  for t in plan.targets if self._write_premium(t)}
+        self._rerank(plan, route, max_out, at, held, writes)
+
+    def _write_premium(self, target: Target) -> bool:
+        info = self.catalog.vendors.get(target.vendor)
+        return info is not None and info.cache is not None and info.cache.write_premium
 
     def _rerank(self, plan: Plan, route: RouteSettings, max_out: int, at: datetime,
-                held: Mapping[str, int]) -> None:
-        """Price each kept candidate with ``held[key]`` prompt tokens read from cache (its
-        effective cost) and order the plan by it, cheapest first."""
+                held: Mapping[str, int], writes: Mapping[str, int] | None = None) -> None:
+        """Price each kept candidate with ``held[key]`` prompt tokens read from cache and
+        ``writes[key]`` written to it (explicit caches bill writes at a premium): its
+        effective cost; order the plan by it, cheapest first."""
         prompt = max(plan.prompt_tokens, 1)
         out_tokens = max_out or route.expected_output_tokens
         costs: dict[str, Decimal] = {}
@@ -288,7 +298,8 @@ class Planner:
             if t.entry is None or c is None:
                 continue
             cached = min(held.get(t.key, 0), prompt)
-            est = cost_of(Usage(prompt, cached, 0, out_tokens, 0), t.entry, at)
+            written = min((writes or {}).get(t.key, 0), prompt - cached)
+            est = cost_of(Usage(prompt, cached, written, out_tokens, 0), t.entry, at)
             ref = self.catalog.fx.convert(est.amount, est.currency, self.reference_currency,
                                           at.date())
             costs[t.key] = ref
