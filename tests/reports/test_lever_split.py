@@ -77,3 +77,18 @@ def test_report_cli_prints_the_split(ledger: Database, tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     assert "by lever, against openai/gpt-4o at list price" in out.output
     assert "off peak:" in out.output and "batch:" in out.output
+
+
+async def test_levers_add_up_on_postgresql(pg_db: Database, catalog: Catalog) -> None:
+    hit = record(catalog, "qwen/qwen-plus", AT, input_tokens=0, output_tokens=0,
+                 cache_hit=True, saved=Decimal("0.25"), cost=Decimal(0),
+                 cost_reporting=Decimal(0))
+    await write(pg_db, [*known_records(catalog), _batch(catalog), hit])
+    split = (await savings_report(pg_db, catalog, baseline="openai/gpt-4o",
+                                  currency="USD"))["lever_split"]
+    levers = split["levers"]
+    assert sum(v["amount"] for v in levers.values()) == pytest.approx(
+        split["saving"]["amount"])
+    assert levers["off_peak"]["amount"] > 0 and levers["batch"]["amount"] > 0
+    assert levers["response_cache"]["amounts"]["CNY"] == pytest.approx(0.25)
+    assert levers["routing"]["amount"] > 0 and levers["direct"]["amount"] > 0

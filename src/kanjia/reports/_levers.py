@@ -35,8 +35,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from kanjia.catalog import Catalog, ModelEntry, PricePeriod, Rates, Usage
-from kanjia.catalog._cost import batch_rates
+from kanjia.catalog import Catalog, ModelEntry, PricePeriod, Rates, Usage, batch_rates
 from kanjia.metering.store import Database
 from kanjia.reports._amounts import Amounts, money
 from kanjia.reports._query import where
@@ -48,9 +47,9 @@ __all__ = ["LEVER_NAMES", "lever_split"]
 LEVER_NAMES = ("routing", "direct", "off_peak", "batch", "prompt_cache", "response_cache",
                "unexplained")
 _NANO = Decimal(10) ** 9
-_COLUMNS = ("vendor", "model", "ts", "day", "endpoint", "route", "price_period",
-            "input_tokens", "cached_tokens", "cache_write_tokens", "cache_write_1h_tokens",
-            "output_tokens", "cost_nano", "currency", "cache_hit", "saved_nano")
+_SUMS = ("SUM(input_tokens)", "SUM(cached_tokens)", "SUM(cache_write_tokens)",
+         "SUM(cache_write_1h_tokens)", "SUM(output_tokens)", "SUM(cost_nano)",
+         "SUM(saved_nano)", "MIN(ts)", "MIN(input_tokens)")
 
 
 def _standard(period: PricePeriod, prompt: int) -> Rates:
@@ -62,7 +61,8 @@ def _standard(period: PricePeriod, prompt: int) -> Rates:
 
 
 def _priced(u: Usage, r: Rates) -> Decimal:
-    """``u`` at rates ``r``, the way ``cost_of`` prices it."""
+    """``u`` at rates ``r``, the way ``cost_of`` prices it (linear in the tokens, so a
+    group's summed usage at the group's rates is the sum of its requests' costs)."""
     write = u.cache_write_tokens
     uncached = max(0, u.input_tokens - u.cached_tokens - write)
     hour_n = min(u.cache_write_1h_tokens, write)
@@ -75,14 +75,32 @@ def _uncached(u: Usage) -> Usage:
     return Usage(u.input_tokens, 0, 0, u.output_tokens, 0, 0)
 
 
+def _tier_case(catalog: Catalog, base: ModelEntry) -> str:
+    """SQL naming each row's prompt-size bucket: rows in one bucket are in the same tier
+    on every model (the catalog's tier thresholds)."""
+    limits = sorted({t.above_input_tokens for m in (*catalog.models, base)
+                     for p in m.periods for t in p.tiers})
+    if not limits:
+        return "0"
+    whens = " ".join(f"WHEN input_tokens > {int(x)} THEN {len(limits) - i}"
+                     for i, x in enumerate(reversed(limits)))
+    return f"(CASE {whens} ELSE 0 END)"
+
+
 async def lever_split(db: Database, catalog: Catalog, base: ModelEntry, *,
                       since: date | None, until: date | None, currency: str
                       ) -> dict[str, Any]:
     """``{"baseline_list", "total", "saving", "levers": {name: money}}`` (see the module
-    docstring); ``sum(levers) == saving == baseline_list - total``."""
+    docstring); ``sum(levers) == saving == baseline_list - total``.
+
+    Rows are summed in SQL per (model, price period and label, batch, routed, currency,
+    day, prompt tier): within a group every request has the same rates, and prices are
+    linear in tokens, so each group is priced once."""
     clause, args = where(since, until)
-    rows = await db.fetch(f"SELECT {', '.join(_COLUMNS)} FROM usage_records WHERE {clause}",
-                          args)
+    keys = ("vendor", "model", "price_period", "currency", "day", "cache_hit",
+            "(route IS NULL)", "(endpoint = 'batch')", _tier_case(catalog, base))
+    rows = await db.fetch(f"SELECT {', '.join(keys)}, {', '.join(_SUMS)} FROM usage_records "
+                          f"WHERE {clause} GROUP BY {', '.join(keys)}", args)
     fx = catalog.fx
     levers = {name: Amounts() for name in LEVER_NAMES}
     total, baseline = Amounts(), Amounts()
@@ -93,50 +111,45 @@ async def lever_split(db: Database, catalog: Catalog, base: ModelEntry, *,
             levers[name].add(Amounts.of(fx, amount, cur, day))
 
     for r in rows:
-        rec = dict(zip(_COLUMNS, r, strict=True))
-        day = date.fromisoformat(str(rec["day"]))
-        cur = str(rec["currency"])
-        actual = Decimal(int(rec["cost_nano"] or 0)) / _NANO
+        vendor, model, label, cur, day_s, hit, direct, batch_ep, _ = r[:9]
+        inp, cac, wri, wri_1h, out, cost_nano, saved_nano, ts_min, p_rep = r[9:]
+        cur, day = str(cur), date.fromisoformat(str(day_s))
+        actual = Decimal(int(cost_nano or 0)) / _NANO
         total.add(Amounts.of(fx, actual, cur, day))
-        if rec["cache_hit"]:
-            saved = Decimal(int(rec["saved_nano"] or 0)) / _NANO
+        if hit:
+            saved = Decimal(int(saved_nano or 0)) / _NANO
             baseline.add(Amounts.of(fx, actual + saved, cur, day))
             credit("response_cache", saved, cur, day)
             continue
-        entry = catalog.get(str(rec["vendor"]), str(rec["model"]))
-        at = datetime.fromtimestamp(float(rec["ts"]), UTC)
+        entry = catalog.get(str(vendor), str(model))
+        at = datetime.fromtimestamp(float(ts_min), UTC)
         period = entry.price_at(at) if entry is not None else None
         when = clamp(base, at)
         if entry is None or period is None or when is None or kind_of(entry) != base_kind \
                 or period.currency != cur:
             baseline.add(Amounts.of(fx, actual, cur, day))  # kept: saves nothing
             continue
-        u = Usage(int(rec["input_tokens"] or 0), int(rec["cached_tokens"] or 0),
-                  int(rec["cache_write_tokens"] or 0), int(rec["output_tokens"] or 0), 0,
-                  int(rec["cache_write_1h_tokens"] or 0))
-        label = str(rec["price_period"] or "")
-        batch = "+batch" in label or rec["endpoint"] == "batch"
-        if batch and entry.batch_factor is not None:
-            applied = batch_rates(entry, period, u.input_tokens)
-        else:
-            batch = False
-            applied = period.rates_for(at, u.input_tokens)
-        standard = _standard(period, u.input_tokens)
+        prompt = int(p_rep or 0)  # any prompt of the group: all are in one tier
+        u = Usage(int(inp or 0), int(cac or 0), int(wri or 0), int(out or 0), 0,
+                  int(wri_1h or 0))
+        batch = ("+batch" in str(label or "") or bool(batch_ep)) \
+            and entry.batch_factor is not None
+        applied = batch_rates(entry, period, prompt) if batch \
+            else period.rates_for(at, prompt)
         ac = _priced(u, applied)
         n = _priced(_uncached(u), applied)
-        s = _priced(_uncached(u), standard)
+        s = _priced(_uncached(u), _standard(period, prompt))
         base_period = base.price_at(when[0])
         assert base_period is not None
-        b = _priced(_uncached(u), _standard(base_period, u.input_tokens))
+        b = _priced(_uncached(u), _standard(base_period, prompt))
         b_day = when[0].date()
         baseline.add(Amounts.of(fx, b, base_period.currency, b_day))
         credit("unexplained", ac - actual, cur, day)
         credit("prompt_cache", n - ac, cur, day)
         credit("batch" if batch else "off_peak", s - n, cur, day)
         # routing/direct: B (baseline currency) - S (the model's): each converted on its day
-        lever = "routing" if rec["route"] is not None else "direct"
-        levers[lever].add(Amounts.of(fx, b, base_period.currency, b_day)
-                          .minus(Amounts.of(fx, s, cur, day)))
+        levers["direct" if direct else "routing"].add(
+            Amounts.of(fx, b, base_period.currency, b_day).minus(Amounts.of(fx, s, cur, day)))
     saving = baseline.minus(total)
     return {"baseline": base.key, "baseline_list": money(baseline, currency),
             "total": money(total, currency), "saving": money(saving, currency),
