@@ -116,7 +116,7 @@ def test_route_explain_all_and_unrated() -> None:
     assert "past max_candidates" in full
     assert len(full.splitlines()) > len(short.splitlines())
     every = json.loads(_run(*args, "--all", "--json"))["candidates"]
-    assert len(every) == len(full.splitlines()) - 1
+    assert len(every) == len(full.splitlines()) - 2        # the title and the column header
 
 
 def test_json_dumps_writes_decimals_exactly_in_plain_notation() -> None:

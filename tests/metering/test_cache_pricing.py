@@ -179,10 +179,11 @@ async def test_gemini_cached_content_billed_at_the_cache_price(
                 body |= {"stream": True, "stream_options": {"include_usage": True}}
             ids.append((await _chat(s, srv.url, body))[0])
         # the vendor's field, straight from the sandbox: usageMetadata.cachedContentTokenCount
+        # (with the gateway's key: the sandbox's caches are per deployment)
         raw = {"systemInstruction": {"parts": [{"text": system}]},
                "contents": [{"role": "user", "parts": [{"text": "three"}]}]}
         async with s.post(f"{sandbox_url}/gemini/v1beta/models/gemini-2.5-flash:generateContent",
-                          json=raw, headers={"x-goog-api-key": "k"}) as resp:
+                          json=raw, headers={"x-goog-api-key": "sandbox-key"}) as resp:
             meta = (await resp.json())["usageMetadata"]
     assert meta["cachedContentTokenCount"] > 1000
     miss, hit = await _record(database, ids[0]), await _record(database, ids[1])

@@ -27,10 +27,11 @@ from kanjia.catalog._compare import (
     compare_genai_prices,
     compare_litellm,
 )
-from kanjia.catalog._cost import Cost, Usage, cost_of, estimate_cost, most_cost
+from kanjia.catalog._cost import Cost, Usage, batch_rates, cost_of, estimate_cost, most_cost
 from kanjia.catalog._fx import FxRate, FxTable
 from kanjia.catalog._load import load_catalog
 from kanjia.catalog._model import (
+    CacheRules,
     ModelEntry,
     PricePeriod,
     PriceTier,
@@ -63,6 +64,7 @@ __all__ = [
     "FREE_FLOOR",
     "OVERRIDES_ENV",
     "VENDOR_COLORS",
+    "CacheRules",
     "Catalog",
     "Change",
     "Comparison",
@@ -86,6 +88,7 @@ __all__ = [
     "Workload",
     "WorkloadFile",
     "all_series",
+    "batch_rates",
     "compare_genai_prices",
     "compare_litellm",
     "cost_of",

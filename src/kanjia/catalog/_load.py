@@ -24,6 +24,7 @@ from kanjia.catalog._catalog import Catalog, MarketSource
 from kanjia.catalog._fx import FxRate, FxTable
 from kanjia.catalog._market import load_market
 from kanjia.catalog._model import (
+    CacheRules,
     ModelEntry,
     PricePeriod,
     PriceTier,
@@ -156,8 +157,13 @@ def _describe(loc: tuple[int | str, ...], msg: str, raw: dict[str, Any]) -> str:
 def _vendor(vendor_id: str, spec: VendorFile) -> VendorInfo:
     v = spec.vendor
     offset = v.timezone or _DEFAULT_TZ.get(v.region, "+00:00")
+    c = v.cache
+    cache = None if c is None else CacheRules(
+        mode=c.mode, min_tokens=c.min_tokens, unit=c.unit, ttl_s=c.ttl_s,
+        write_premium=c.write_premium, source=c.source)
     return VendorInfo(id=vendor_id, name=v.name, region=v.region, currency=v.currency,
-                      pricing_urls=tuple(v.pricing_urls), tz=parse_offset(offset), note=v.note)
+                      pricing_urls=tuple(v.pricing_urls), tz=parse_offset(offset), note=v.note,
+                      cache=cache)
 
 
 def _entry(vendor: VendorInfo, m: ModelSpec, label: str,

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 __all__ = [
+    "CacheRules",
     "ModelEntry",
     "PricePeriod",
     "PriceTier",
@@ -146,6 +147,24 @@ class PricePeriod:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheRules:
+    """A vendor's prompt-cache rules (``[vendor.cache]``; see ``_schema.CacheSpec``)."""
+
+    mode: str                       # implicit | explicit
+    min_tokens: int
+    unit: int
+    ttl_s: int
+    write_premium: bool
+    source: str
+
+    def cached(self, prefix_tokens: int) -> int:
+        """The tokens of a seen prefix the vendor serves from cache: whole units, and
+        none below the minimum."""
+        tokens = prefix_tokens // self.unit * self.unit
+        return tokens if tokens >= self.min_tokens else 0
+
+
+@dataclass(frozen=True, slots=True)
 class VendorInfo:
     id: str
     name: str
@@ -154,6 +173,7 @@ class VendorInfo:
     pricing_urls: tuple[str, ...]
     tz: timezone
     note: str | None = None
+    cache: CacheRules | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -205,6 +205,28 @@ class BatchSpec(_Strict):
     note: str | None = None
 
 
+class CacheSpec(_Strict):
+    """The vendor's prompt-cache rules: what kanjia's cache-aware routing assumes.
+
+    ``mode``: "implicit" (the vendor caches every prompt prefix by itself) or "explicit"
+    (only prefixes the request marks, e.g. Anthropic ``cache_control``). A prefix is
+    cached from ``min_tokens`` on, in steps of ``unit`` tokens, and lives ``ttl_s``
+    seconds after its last use. The read price and the write premium are the models'
+    own ``cached_mtok`` / ``cache_write_mtok`` / ``cache_write_1h_mtok`` (one home for
+    prices); ``write_premium`` only says whether writes cost more than input."""
+
+    mode: Literal["implicit", "explicit"]
+    min_tokens: int = Field(ge=1)
+    unit: int = Field(1, ge=1)
+    ttl_s: int = Field(gt=0)
+    write_premium: bool = False
+    #: the vendor's documentation of these rules
+    source: str = Field(min_length=3)
+    checked: date
+    evidence: Evidence
+    note: str | None = None
+
+
 class VendorInfoSpec(_Strict):
     name: str = Field(min_length=1)
     region: Region
@@ -216,6 +238,8 @@ class VendorInfoSpec(_Strict):
     note: str | None = None
     #: batch API prices, when the vendor sells batch processing
     batch: BatchSpec | None = None
+    #: prompt-cache rules, when the vendor bills cached prompt tokens apart
+    cache: CacheSpec | None = None
 
     @field_validator("timezone")
     @classmethod

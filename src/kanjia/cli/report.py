@@ -189,6 +189,14 @@ def _print_report(r: dict[str, Any]) -> None:
             click.echo(f"  {who}: {lever['requests']} requests, saved "
                        f"{_num(lever['saving']['amount'])} {cur} "
                        f"({_pct(lever['saving']['share'])} of their baseline)")
+        split = r.get("lever_split")
+        if split:
+            click.echo(f"by lever, against {split['baseline']} at list price with nothing "
+                       f"cached ({_num(split['baseline_list']['amount'])} {cur}): saved "
+                       f"{_num(split['saving']['amount'])} {cur}")
+            for name, amount in split["levers"].items():
+                if amount["amount"]:
+                    click.echo(f"  {name.replace('_', ' ')}: {_num(amount['amount'])} {cur}")
     else:
         how = " and ".join(x for x in (
             f"at the prices of {r['at']}" if r["at"] else "",

@@ -40,13 +40,17 @@ def _parse_at(value: str | None) -> datetime | None:
 @click.option("--max-tokens", type=click.IntRange(min=1), required=True)
 @click.option("--at", "at_text", default=None, help="Price at this date/time (ISO 8601, UTC "
               "unless an offset is given).")
+@click.option("--cached-tokens", type=click.IntRange(min=0), default=None,
+              help="Price as if a prompt prefix of this many tokens was sent to every "
+              "candidate before: the effective price by each vendor's cache rules.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
 @click.option("--all", "show_all", is_flag=True,
               help="List every candidate: those past the route's max_candidates and every "
                    "excluded one (by default, the nearest few misses).")
 @click.option("--json", "as_json", is_flag=True)
 def explain(route_name: str, prompt_tokens: int, max_tokens: int, at_text: str | None,
-            config_path: str | None, show_all: bool, as_json: bool) -> None:
+            cached_tokens: int | None, config_path: str | None, show_all: bool,
+            as_json: bool) -> None:
     """Rank a route's candidates for a request of this size.
 
     Nothing is sent. Every vendor is considered, as if every key were set."""
@@ -61,7 +65,7 @@ def explain(route_name: str, prompt_tokens: int, max_tokens: int, at_text: str |
     directory = ModelDirectory(settings, catalog, load_vendor_specs(), {})
     planner = Planner(settings, directory, catalog, HealthBoard())
     at = _parse_at(at_text)
-    plan = planner.explain(route_name, prompt_tokens, max_tokens, at)
+    plan = planner.explain(route_name, prompt_tokens, max_tokens, at, cached_tokens)
     chosen = plan.targets[0].key if plan.targets else None
     route_cfg = planner.routes[route_name]
     shown = plan.candidates
@@ -86,15 +90,22 @@ def explain(route_name: str, prompt_tokens: int, max_tokens: int, at_text: str |
             "candidates": [{"model": c.key, "kept": c.kept, "reason": c.reason,
                             "expected_cost": c.expected_cost,
                             "currency": c.currency,
+                            "base_cost": c.base_cost if c.base_cost is not None
+                            else c.expected_cost,
+                            "effective_cost": c.expected_cost,
+                            "cached_tokens": c.cached_tokens,
                             "expected_cost_reference": c.expected_cost_ref,
                             "reference_currency": settings.server.reporting_currency}
                            for c in kept + missed]}, ensure_ascii=False, indent=2))
         return
     click.echo(f"route {route_name}: chosen {chosen or 'nothing fits'}")
+    click.echo(f"  {'':1} {'candidate':<45} {'base':>20} {'effective':>20}  why")
     for c in kept + missed:
         mark = "+" if c.kept else "-"
-        cost = f"{c.expected_cost:.6f} {c.currency}" if c.expected_cost is not None else ""
-        click.echo(f"  {mark} {c.key:<45} {cost:>20}  {c.reason}")
+        base = c.base_cost if c.base_cost is not None else c.expected_cost
+        cost = f"{base:.6f} {c.currency}" if base is not None else ""
+        eff = f"{c.expected_cost:.6f} {c.currency}" if c.expected_cost is not None else ""
+        click.echo(f"  {mark} {c.key:<45} {cost:>20} {eff:>20}  {c.reason}")
     if hidden:
         click.echo(f"  ... {hidden} more excluded, further off (--all lists every candidate)")
 

@@ -95,6 +95,10 @@ class RouteSettings(BaseModel):
     open_weights_only: bool = False
     expected_output_tokens: int = Field(256, ge=1)
     expected_cached_share: float = Field(0.0, ge=0, le=1)
+    #: rank ``cheapest`` candidates by effective cost (the prompt prefix their deployments
+    #: likely hold in the vendor's cache) and keep conversations on the deployment that
+    #: holds their prefix
+    cache_aware: bool = True
     max_candidates: int = Field(5, ge=1)
     quality_target: float | None = Field(None, ge=0, le=1)
     #: objective "quality": catalog key -> the model's column name in the quality

@@ -99,5 +99,7 @@ async def savings_panel(db: Database, catalog: Catalog, period: Period, currency
                         "baseline": float(x["baseline"]["amount"]),
                         "saving": float(x["saving"]["amount"])}
                        for x in report.get("levers", [])],
+            "lever_split": {k: float(v["amount"]) for k, v in
+                            report.get("lever_split", {}).get("levers", {}).items()},
             "rows": rows[:_TOP_SAVINGS], "more_rows": max(len(rows) - _TOP_SAVINGS, 0),
             "notes": list(report.get("notes", []))}

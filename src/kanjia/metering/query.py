@@ -16,11 +16,11 @@ from typing import Any
 from kanjia.metering._rows import KEY, NAMES, TABLE
 from kanjia.metering.store import Database
 
-__all__ = ["BILLED", "GROUPS", "LEVER", "NONE", "BilledSums", "SpendSums", "billed_usage",
-           "budget_charges", "cell_sums", "charges_by_subject", "check_by", "incidents",
-           "key_names", "label_of", "latency_medians", "record_rows", "route_outcomes",
-           "saved_sums", "spend_sums", "traffic_sums", "ts_bounds", "ts_span", "vendor_known",
-           "where"]
+__all__ = ["BILLED", "GROUPS", "LEVER", "LEVER_SUMS", "NONE", "BilledSums", "SpendSums",
+           "billed_usage", "budget_charges", "cell_sums", "charges_by_subject",
+           "check_by", "incidents", "key_names", "label_of", "latency_medians",
+           "lever_sums", "record_rows", "route_outcomes", "saved_sums", "spend_sums",
+           "traffic_sums", "ts_bounds", "ts_span", "vendor_known", "where"]
 
 #: how a request chose its model: through a route ("routing") or named by the client
 #: ("direct"); or it was answered from kanjia's response cache ("response_cache")
@@ -104,6 +104,22 @@ class SpendSums:
     charge_nano: int
     cache_write_tokens: int
     latency_ms: float               # the sum
+
+
+#: what the savings-by-lever split sums per group (``lever_sums``)
+LEVER_SUMS = ("SUM(input_tokens)", "SUM(cached_tokens)", "SUM(cache_write_tokens)",
+              "SUM(cache_write_1h_tokens)", "SUM(output_tokens)", "SUM(cost_nano)",
+              "SUM(saved_nano)", "MIN(ts)", "MIN(input_tokens)")
+
+
+async def lever_sums(db: Database, keys: Sequence[str], since: date | None,
+                     until: date | None) -> list[tuple[Any, ...]]:
+    """``(*keys, *LEVER_SUMS)`` per group of ``keys`` (columns or SQL expressions over
+    the ledger's columns) in the window: what the savings-by-lever split prices."""
+    clause, args = where(since, until)
+    return list(await db.fetch(f"SELECT {', '.join(keys)}, {', '.join(LEVER_SUMS)} "
+                               f"FROM {TABLE} WHERE {clause} "
+                               f"GROUP BY {_group_by(*keys)}", args))
 
 
 async def spend_sums(db: Database, cols: Sequence[str], since: date | None = None,

@@ -17,6 +17,7 @@ from kanjia.catalog import Catalog, ModelEntry
 from kanjia.metering.query import GROUPS, check_by, label_of, saved_sums
 from kanjia.metering.store import Database
 from kanjia.reports._amounts import Amounts, check_currency, money
+from kanjia.reports._levers import lever_split
 from kanjia.reports._replay import Keep, Line, Pick, Replay, kind_of, pick, replay, utc
 from kanjia.reports._scan import layout, scan
 from kanjia.reports._shape import counts, diff, notes, ordered, window
@@ -48,7 +49,12 @@ async def savings_report(db: Database, catalog: Catalog, *, since: date | None =
     recorded as ``saved`` (its cached usage at the answering model's price then), not a
     baseline re-pricing: hits have no tokens to re-price, so that is their baseline, in
     every row, in ``baseline_total`` and in ``saving`` (and apart, as
-    ``saving.response_cache``)."""
+    ``saving.response_cache``).
+
+    ``lever_split`` splits the saving by lever — routing, off-peak, batch, prompt cache,
+    response cache (and direct, the client's own choice) — against the baseline at list
+    price with no prompt token cached: each part of each request's saving credited to
+    one lever, adding up to its ``saving`` (see ``_levers``)."""
     currency = check_currency(currency)
     check_by(by)
     base = find_model(catalog, baseline, "baseline")
@@ -102,6 +108,8 @@ async def savings_report(db: Database, catalog: Catalog, *, since: date | None =
             "total": {**money(total.actual, currency), **counts(total)},
             "baseline_total": money(total.replayed, currency), "saving": saving,
             "rows": rows, "levers": levers, "partial": total.partial,
+            "lever_split": await lever_split(db, catalog, base, since=since, until=until,
+                                             currency=currency),
             "notes": notes(result, f"priced at {base.key}'s nearest price"),
             "cells": result.cells}
 

@@ -9,6 +9,7 @@ currency so that CNY and USD vendors compare.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import random
 import tomllib
@@ -20,13 +21,14 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any, Protocol
 
-from kanjia.catalog import Catalog, estimate_cost
+from kanjia.catalog import Catalog, Usage, cost_of, estimate_cost
 from kanjia.config import RouteSettings, Settings
 from kanjia.errors import BadRequest, ModelNotFound
 from kanjia.routing._price_controls import PriceControls, apply_controls, take_controls
 from kanjia.routing.directory import ModelDirectory, Target
 from kanjia.routing.health import HealthBoard
 from kanjia.routing.misses import closest_misses, farthest
+from kanjia.routing.prefix import Prefix, PrefixTracker, part_texts, prefix_blocks
 from kanjia.tokens import output_limit, rough_prompt_tokens
 
 __all__ = [
@@ -35,13 +37,10 @@ __all__ = [
     "PriceControls",
     "QualityTiers",
     "RoutePlan",
+    "cache_slot",
     "narrow",
     "take_controls",
 ]
-
-def _part_texts(parts: list[Any]) -> list[str]:
-    """The string ``text`` of each content part (other shapes are the validator's job)."""
-    return [t for p in parts if isinstance(p, dict) and isinstance(t := p.get("text"), str)]
 
 
 class QualityModel(Protocol):
@@ -84,7 +83,7 @@ def _prompt_text(messages: Any) -> str:
             if isinstance(content, str):
                 parts.append(content)
             elif isinstance(content, list):
-                parts.extend(_part_texts(content))
+                parts.extend(part_texts(content))
     return "\n".join(parts)[-4096:]
 
 
@@ -114,6 +113,11 @@ class Candidate:
     expected_cost: Decimal | None = None
     currency: str | None = None
     expected_cost_ref: Decimal | None = None  # in the reference currency, for ranking
+    #: the expected cost with no prompt token cached (the list price), in ``currency``;
+    #: ``expected_cost`` is the effective one (the share likely served from cache counted)
+    base_cost: Decimal | None = None
+    #: the prompt tokens counted as served from the vendor's cache
+    cached_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -124,6 +128,8 @@ class RoutePlan:
     prompt_tokens: int
     candidates: list[Candidate] = field(default_factory=list)
     cascade: Cascade | None = None
+    #: the prompt's block boundaries (chat requests on a route): cache-aware routing
+    prefix: Prefix | None = None
 
     @property
     def candidate_keys(self) -> list[str]:
@@ -155,14 +161,21 @@ def narrow(plan: RoutePlan, why_not: Callable[[Target], str | None]
     dropped = {k for k, _ in reasons}
     cands = [Candidate(c.key, False, dict(reasons)[c.key]) if c.key in dropped else c
              for c in plan.candidates]
-    return RoutePlan(plan.requested, plan.route, keep, plan.prompt_tokens, cands, cascade), reasons
+    return RoutePlan(plan.requested, plan.route, keep, plan.prompt_tokens, cands, cascade,
+                     plan.prefix), reasons
+
+
+def cache_slot(target: Target, deployment_id: str) -> str:
+    """What holds a vendor prompt cache: one model at one deployment (key, base URL)."""
+    return f"{deployment_id}|{target.model}"
 
 
 class Planner:
     def __init__(self, settings: Settings, directory: ModelDirectory, catalog: Catalog,
                  health: HealthBoard, tiers: QualityTiers | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 rng: random.Random | None = None, quality: QualityModel | None = None) -> None:
+                 rng: random.Random | None = None, quality: QualityModel | None = None,
+                 prefixes: PrefixTracker | None = None) -> None:
         self.routes: Mapping[str, RouteSettings] = settings.routes
         self.directory = directory
         self.catalog = catalog
@@ -175,6 +188,8 @@ class Planner:
         self._ranked: OrderedDict[tuple[object, ...], RoutePlan] = OrderedDict()
         self._ranked_max = 4096
         self.quality = quality
+        #: prompt prefixes sent recently, per deployment (cache-aware routing)
+        self.prefixes = prefixes if prefixes is not None else PrefixTracker()
 
     def plan(self, name: str, body: Mapping[str, Any], endpoint: str = "chat",
              controls: PriceControls | None = None) -> RoutePlan:
@@ -182,6 +197,8 @@ class Planner:
         route = self.routes.get(name)
         if route is None:
             plan = RoutePlan(name, None, [self.directory.resolve(name)], prompt)
+            if endpoint == "chat":
+                plan.prefix = prefix_blocks(body)  # deployment affinity
             if controls is not None:
                 self._controls(plan, controls)
             return plan
@@ -194,7 +211,12 @@ class Planner:
             needs.add("json_mode")
         if endpoint == "embeddings":
             needs = {"embeddings"}
-        plan = self._cached_rank(name, route, prompt, max_out, self._clock(), needs)
+        at = self._clock()
+        plan = self._cached_rank(name, route, prompt, max_out, at, needs)
+        if endpoint == "chat" and route.cache_aware:
+            plan.prefix = prefix_blocks(body)
+            if route.objective == "cheapest" and len(plan.targets) > 1:
+                self._cache_aware(plan, route, max_out, at)
         if route.objective == "quality" and self.quality is not None and len(plan.targets) > 1:
             self._apply_quality(plan, route, body)
         elif (route.objective == "cascade" and self.quality is not None
@@ -209,6 +231,101 @@ class Planner:
                              ")")
         return plan
 
+    # -- prompt caches -----------------------------------------------------------------
+    def cached_tokens(self, target: Target, prefix: Prefix, prompt: int) -> int:
+        """Prompt tokens ``target`` would likely serve from its vendor's cache: the longest
+        live prefix any of its deployments was sent, by the vendor's rules (explicit
+        caches only store marked prefixes)."""
+        info = self.catalog.vendors.get(target.vendor)
+        rules = info.cache if info is not None else None
+        if rules is None or (rules.mode == "explicit" and not prefix.marked):
+            return 0
+        held = max((self.prefixes.held(cache_slot(target, d.id), prefix)
+                    for d in target.deployments), default=0)
+        return rules.cached(min(held, prompt))
+
+    def stable_tokens(self, target: Target, prefix: Prefix) -> int:
+        """Prompt tokens of ``prefix`` before its last block (the part a conversation's
+        next turn sends again) that ``target``'s vendor would cache, by its rules."""
+        info = self.catalog.vendors.get(target.vendor)
+        rules = info.cache if info is not None else None
+        if rules is None or len(prefix.bounds) < 2 or (rules.mode == "explicit"
+                                                       and not prefix.marked):
+            return 0
+        return rules.cached(prefix.bounds[-2][1])
+
+    def sent(self, target: Target, deployment_id: str, plan: RoutePlan) -> None:
+        """``plan``'s prompt reached ``deployment_id``: its vendor's cache now holds it."""
+        info = self.catalog.vendors.get(target.vendor)
+        if plan.prefix is not None and info is not None and info.cache is not None:
+            self.prefixes.sent(cache_slot(target, deployment_id), plan.prefix,
+                               info.cache.ttl_s)
+
+    def _cache_aware(self, plan: RoutePlan, route: RouteSettings, max_out: int,
+                     at: datetime) -> None:
+        """Re-rank a cheapest plan by effective cost: each candidate's expected cost with
+        the share of this prompt its deployments likely hold in cache.
+
+        Warm (some candidate's deployment was sent a live part of this prompt): each
+        candidate is priced with what it holds (the others read nothing). Cold (none
+        holds any): each is priced as the conversation will pay on it once it sticks
+        there, its stable prefix (everything before the last message: the system prompt,
+        tools and history its next turn sends again) read from cache by its vendor's
+        rules; a route's ``expected_cached_share``, when set, is used instead."""
+        prefix = plan.prefix
+        assert prefix is not None
+        prompt = max(plan.prompt_tokens, 1)
+        held = {t.key: self.cached_tokens(t, prefix, prompt) for t in plan.targets}
+        if not any(held.values()):
+            if route.expected_cached_share:
+                return
+            held = {t.key: self.stable_tokens(t, prefix) for t in plan.targets}
+            if not any(held.values()):
+                return
+            self._rerank(plan, route, max_out, at, held)
+            return
+        # explicit caches with a write premium write the marked prefix they do not hold
+        writes = {t.key: max(0, self.stable_tokens(t, prefix) - held[t.key])
+                  for t in plan.targets if self._write_premium(t)}
+        self._rerank(plan, route, max_out, at, held, writes)
+
+    def _write_premium(self, target: Target) -> bool:
+        info = self.catalog.vendors.get(target.vendor)
+        return info is not None and info.cache is not None and info.cache.write_premium
+
+    def _rerank(self, plan: RoutePlan, route: RouteSettings, max_out: int, at: datetime,
+                held: Mapping[str, int], writes: Mapping[str, int] | None = None) -> None:
+        """Price each kept candidate with ``held[key]`` prompt tokens read from cache and
+        ``writes[key]`` written to it (explicit caches bill writes at a premium): its
+        effective cost; order the plan by it, cheapest first."""
+        prompt = max(plan.prompt_tokens, 1)
+        out_tokens = max_out or route.expected_output_tokens
+        costs: dict[str, Decimal] = {}
+        cands = {c.key: c for c in plan.candidates}
+        for t in plan.targets:
+            c = cands.get(t.key)
+            if t.entry is None or c is None:
+                continue
+            cached = min(held.get(t.key, 0), prompt)
+            written = min((writes or {}).get(t.key, 0), prompt - cached)
+            est = cost_of(Usage(prompt, cached, written, out_tokens, 0), t.entry, at)
+            ref = self.catalog.fx.convert(est.amount, est.currency, self.reference_currency,
+                                          at.date())
+            costs[t.key] = ref
+            note = f"; ~{cached} prompt tokens cached" if cached else ""
+            base = est.amount if not cached else \
+                cost_of(Usage(prompt, 0, 0, out_tokens, 0), t.entry, at).amount
+            cands[t.key] = dataclasses.replace(
+                c, expected_cost=est.amount, currency=est.currency, expected_cost_ref=ref,
+                base_cost=base, cached_tokens=cached,
+                reason=f"fits; period {est.period_id}{note}")
+        order = {t.key: i for i, t in enumerate(plan.targets)}
+        inf = Decimal("Infinity")
+        plan.targets.sort(key=lambda t: (costs.get(t.key, inf), order[t.key]))
+        kept = sorted((cands[c.key] for c in plan.candidates if c.kept),
+                      key=lambda c: (costs.get(c.key, inf), order.get(c.key, 0)))
+        plan.candidates = kept + [c for c in plan.candidates if not c.kept]
+
     def _controls(self, plan: RoutePlan, controls: PriceControls) -> None:
         """The request's own price controls (``provider``, ``:floor``/``:nitro``)."""
         def exclude(t: Target, why: str) -> None:
@@ -218,12 +335,28 @@ class Planner:
                        at=self._clock(), exclude=exclude)
 
     def explain(self, name: str, prompt_tokens: int, max_tokens: int,
-                at: datetime | None = None) -> RoutePlan:
+                at: datetime | None = None, cached_tokens: int | None = None) -> RoutePlan:
+        """The route's ranking for a request of this size. ``cached_tokens``: a prompt
+        prefix of this many tokens was sent to every candidate before (within its
+        cache lifetime): each is priced with what its vendor's cache rules make of it
+        (minimum, unit; explicit caches as if the prefix were marked), and the ranking
+        is by that effective cost."""
         route = self.routes.get(name)
         if route is None:
             raise ModelNotFound(f"no route named {name!r}; routes: {', '.join(self.routes)}")
-        return self.rank(name, route, prompt_tokens, max_tokens, at or self._clock(),
+        when = at or self._clock()
+        plan = self.rank(name, route, prompt_tokens, max_tokens, when,
                          set(route.capabilities))
+        if cached_tokens is not None and route.objective in ("cheapest", "quality",
+                                                               "cascade"):
+            held: dict[str, int] = {}
+            for t in plan.targets:
+                info = self.catalog.vendors.get(t.vendor)
+                rules = info.cache if info is not None else None
+                held[t.key] = rules.cached(min(cached_tokens, prompt_tokens)) \
+                    if rules is not None else 0
+            self._rerank(plan, route, max_tokens, when, held)
+        return plan
 
     def _apply_quality(self, plan: RoutePlan, route: RouteSettings,
                        body: Mapping[str, Any]) -> None:
@@ -361,6 +494,8 @@ class Planner:
             cand = Candidate(t.key, True, "fits")
             if t.entry is not None:
                 est = estimate_cost(t.entry, prompt, out_tokens, route.expected_cached_share, at)
+                base = est.amount if not route.expected_cached_share else \
+                    estimate_cost(t.entry, prompt, out_tokens, 0.0, at).amount
                 cost_ref = self.catalog.fx.convert(est.amount, est.currency,
                                                    self.reference_currency, at.date())
                 if route.max_price_mtok is not None:
@@ -373,7 +508,8 @@ class Planner:
                                                  f"blended {per_m:.4f}/1M > max_price"))
                         continue
                 cand = Candidate(t.key, True, f"fits; period {est.period_id}", est.amount,
-                                 est.currency, cost_ref)
+                                 est.currency, cost_ref, base,
+                                 int(prompt * route.expected_cached_share))
             kept.append((cost_ref, order, t, cand))
         kept = self._objective(route, kept)
         if limit:

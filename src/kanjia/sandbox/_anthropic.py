@@ -16,6 +16,7 @@ from kanjia.sandbox._anthropic_request import (
     cache_usage,
     parse_messages,
 )
+from kanjia.sandbox._cache import cache_scope
 from kanjia.sandbox._faults import ERROR_FAULTS
 from kanjia.sandbox._limits import messages_refusal
 from kanjia.sandbox._plan import Choice, plan
@@ -224,7 +225,8 @@ def messages_handler(state: SandboxState) -> Handler:
                 return ANTHROPIC_ERRORS[fault].response(retry_after)
             ask = dataclasses.replace(ask, filtered=True)
         message_id = state.response_id("msg_01")
-        cache = cache_usage(state, req, message_id)
+        cache = cache_usage(state, req, message_id,
+                            cache_scope(request, "anthropic", req.model))
         choice = plan(ask)[0]
         # the usage export bills 1-hour writes at the 5-minute write price (one field)
         state.usage.record("anthropic", "completions", req.model, ask.prompt_tokens,

@@ -201,13 +201,14 @@ def parse_messages(data: Any) -> MessagesRequest:
     )
 
 
-def cache_usage(state: SandboxState, req: MessagesRequest, message_id: str) -> CacheUsage:
+def cache_usage(state: SandboxState, req: MessagesRequest, message_id: str,
+                scope: str = "anthropic") -> CacheUsage:
     """Cache reads and writes as Anthropic bills them. With A the tokens up to the
     longest live cached breakpoint, B those up to the last 1-hour breakpoint after A
     (else A) and C those up to the last breakpoint: A are read, B - A written for an
     hour, C - B written for five minutes. Prefixes under ``CACHE_MINIMUM`` are not
     cached. The request's breakpoints and usage are logged under ``message_id``."""
-    out = _cache_usage(state, req)
+    out = _cache_usage(state, req, scope)
     state.cache.log(
         "anthropic",
         {
@@ -222,7 +223,7 @@ def cache_usage(state: SandboxState, req: MessagesRequest, message_id: str) -> C
     return out
 
 
-def _cache_usage(state: SandboxState, req: MessagesRequest) -> CacheUsage:
+def _cache_usage(state: SandboxState, req: MessagesRequest, scope: str) -> CacheUsage:
     total = req.ask.prompt_tokens
     if req.directives.cached is not None:
         return CacheUsage(read=min(req.directives.cached, total))
@@ -230,7 +231,7 @@ def _cache_usage(state: SandboxState, req: MessagesRequest) -> CacheUsage:
     marks = [(bounds[b.index], b) for b in req.breakpoints if bounds[b.index][1] >= CACHE_MINIMUM]
     cache = state.cache
     read = next(
-        (tokens for (chain, tokens), _ in reversed(marks) if cache.hit("anthropic", chain)), 0
+        (tokens for (chain, tokens), _ in reversed(marks) if cache.hit(scope, chain)), 0
     )
     out = CacheUsage(read=read)
     if marks:
@@ -238,5 +239,5 @@ def _cache_usage(state: SandboxState, req: MessagesRequest) -> CacheUsage:
         last = max(marks[-1][0][1], hour)
         out = CacheUsage(read, write_5m=max(0, last - hour), write_1h=hour - read)
         for (chain, _), b in marks:
-            cache.keep("anthropic", chain, _TTL_S[b.ttl])
+            cache.keep(scope, chain, _TTL_S[b.ttl])
     return out

@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 
 from kanjia.sandbox._bedrock_request import VENDOR, ConverseRequest, cache_usage, parse_converse
+from kanjia.sandbox._cache import cache_scope
 from kanjia.sandbox._eventstream import event_frame, frame
 from kanjia.sandbox._faults import ERROR_FAULTS
 from kanjia.sandbox._plan import Choice, plan
@@ -139,7 +140,7 @@ def _converse_handler(state: SandboxState, streamed: bool) -> Handler:
                 return aws_error(*BEDROCK_ERRORS[fault])  # AWS sends no Retry-After
             ask = dataclasses.replace(ask, filtered=True)
         choice = plan(ask)[0]
-        read, written = cache_usage(state, req)
+        read, written = cache_usage(state, req, cache_scope(request, VENDOR, req.model))
         state.usage.record(VENDOR, "completions", model, ask.prompt_tokens, read, written,
                            choice.tokens)
         render = ConverseRender(req, choice, state.response_id("tooluse_"), (read, written))

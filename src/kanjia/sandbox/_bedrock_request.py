@@ -144,7 +144,8 @@ def parse_converse(model: str, data: Any) -> ConverseRequest:
     return ConverseRequest(model, ask, directives, segments, tuple(marks))
 
 
-def cache_usage(state: SandboxState, req: ConverseRequest) -> tuple[int, int]:
+def cache_usage(state: SandboxState, req: ConverseRequest,
+                scope: str = VENDOR) -> tuple[int, int]:
     """(read, written) prompt tokens: the prefix up to the longest live cache point is
     read, the rest up to the last cache point written (five minutes, refreshed by hits);
     prefixes under ``CACHE_MINIMUM`` tokens are not cached. ``[[sandbox:cached=N]]``
@@ -155,8 +156,8 @@ def cache_usage(state: SandboxState, req: ConverseRequest) -> tuple[int, int]:
     bounds = req.segments.bounds
     marks = [bounds[i] for i in req.marks if bounds[i][1] >= CACHE_MINIMUM]
     cache = state.cache
-    read = next((tokens for chain, tokens in reversed(marks) if cache.hit(VENDOR, chain)), 0)
+    read = next((tokens for chain, tokens in reversed(marks) if cache.hit(scope, chain)), 0)
     written = max(0, marks[-1][1] - read) if marks else 0
     for chain, _ in marks:
-        cache.keep(VENDOR, chain, _TTL_S)
+        cache.keep(scope, chain, _TTL_S)
     return read, written

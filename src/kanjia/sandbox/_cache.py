@@ -1,11 +1,14 @@
 """Deterministic prompt-cache simulation.
 
 A prompt is a sequence of segments (messages, system blocks). The cache keeps a
-chained hash for every segment boundary it has seen in this server's lifetime,
-per vendor; a later prompt whose first k segments match a seen boundary gets the
-tokens up to that boundary as cached, rounded down to the vendor's cache unit
-and dropped below its minimum (DeepSeek: 64-token units; OpenAI: 128-token
-units from 1024 tokens).
+chained hash for every segment boundary it has seen, per deployment (``scope``:
+the vendor, the model, the host the request came to and a hash of its API key, so
+two keys or two sandbox servers are two deployments with caches of their own, as at
+the vendors); a later prompt whose first k segments match a boundary seen on the
+same deployment within the policy's lifetime (refreshed by each use) gets the tokens
+up to that boundary as cached, rounded down to the vendor's cache unit and dropped
+below its minimum (DeepSeek: 64-token units; OpenAI: 128-token units from 1024
+tokens).
 
 Explicit caches (Anthropic ``cache_control``) are entries with a lifetime
 (5 minutes or 1 hour, refreshed by each hit): ``hit`` and ``keep``. The last
@@ -15,13 +18,16 @@ what reached the vendor.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CachePolicy", "PromptCache", "Segments"]
+from aiohttp import web
+
+__all__ = ["CachePolicy", "PromptCache", "Segments", "cache_scope"]
 
 _MAX_ENTRIES = 200_000
 _LOG = 256
@@ -31,6 +37,29 @@ _LOG = 256
 class CachePolicy:
     unit: int = 1
     minimum: int = 1024
+    #: seconds an implicit entry lives after its last use
+    ttl_s: float = 300.0
+
+
+def _credential(request: web.Request) -> str:
+    """The API key the request carries, in whichever header or query the vendor uses
+    (SigV4: the access key id of its credential scope)."""
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    if "Credential=" in auth:
+        return auth.split("Credential=", 1)[1].split("/", 1)[0]
+    for header in ("x-api-key", "x-goog-api-key", "api-key"):
+        if value := request.headers.get(header, ""):
+            return value
+    return request.query.get("key", "")
+
+
+def cache_scope(request: web.Request, vendor: str, model: str) -> str:
+    """The deployment a request reached, as its cache sees it: vendor, model, host and a
+    hash of the API key (the key itself is never kept)."""
+    key = hashlib.blake2b(_credential(request).encode(), digest_size=8).hexdigest()
+    return f"{vendor}|{model}|{request.host}|{key}"
 
 
 class Segments:
@@ -51,45 +80,49 @@ class Segments:
 
 class PromptCache:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._seen: dict[tuple[str, int], None] = {}
-        #: explicit entries: (vendor, chain) -> (expiry, lifetime in seconds)
+        #: implicit entries: (scope, chain) -> expiry
+        self._seen: dict[tuple[str, int], float] = {}
+        #: explicit entries: (scope, chain) -> (expiry, lifetime in seconds)
         self._timed: dict[tuple[str, int], tuple[float, float]] = {}
         self._log: deque[dict[str, Any]] = deque(maxlen=_LOG)
         self.clock = clock
 
-    def lookup(self, vendor: str, segments: Segments, policy: CachePolicy) -> int:
-        """Cached tokens for this prompt; then remembers all its boundaries."""
+    def lookup(self, scope: str, segments: Segments, policy: CachePolicy) -> int:
+        """Cached tokens for this prompt on the deployment ``scope``; then remembers all
+        its boundaries there for ``policy.ttl_s``."""
         seen = self._seen
+        now = self.clock()
         cached = 0
         for chain, tokens in reversed(segments.bounds):
-            if (vendor, chain) in seen:
+            expiry = seen.get((scope, chain))
+            if expiry is not None and expiry > now:
                 cached = tokens
                 break
         if len(seen) > _MAX_ENTRIES:
             seen.clear()
         for chain, _ in segments.bounds:
-            seen[(vendor, chain)] = None
+            seen[(scope, chain)] = now + policy.ttl_s
         cached = cached // policy.unit * policy.unit
         return cached if cached >= policy.minimum else 0
 
-    def hit(self, vendor: str, chain: int) -> bool:
+    def hit(self, scope: str, chain: int) -> bool:
         """Whether an explicit entry for ``chain`` is alive; a hit refreshes its life."""
-        entry = self._timed.get((vendor, chain))
+        entry = self._timed.get((scope, chain))
         now = self.clock()
         if entry is None or entry[0] <= now:
             return False
-        self._timed[(vendor, chain)] = (now + entry[1], entry[1])
+        self._timed[(scope, chain)] = (now + entry[1], entry[1])
         return True
 
-    def keep(self, vendor: str, chain: int, ttl_s: float) -> None:
+    def keep(self, scope: str, chain: int, ttl_s: float) -> None:
         """Write (or extend) an explicit entry for ``ttl_s`` seconds from now."""
         if len(self._timed) > _MAX_ENTRIES:
             self._timed.clear()
-        old = self._timed.get((vendor, chain))
+        old = self._timed.get((scope, chain))
         expiry = self.clock() + ttl_s
         if old is not None and old[0] > expiry:
             return
-        self._timed[(vendor, chain)] = (expiry, ttl_s)
+        self._timed[(scope, chain)] = (expiry, ttl_s)
 
     def log(self, vendor: str, entry: dict[str, Any]) -> None:
         self._log.append({"vendor": vendor, **entry})

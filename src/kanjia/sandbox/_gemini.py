@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kanjia.sandbox._cache import CachePolicy
+from kanjia.sandbox._cache import CachePolicy, cache_scope
 from kanjia.sandbox._directives import parse_directives
 from kanjia.sandbox._embeddings import embedding
 from kanjia.sandbox._faults import ERROR_FAULTS
@@ -176,7 +176,8 @@ class _Gemini:
         if fault in ERROR_FAULTS:
             return GEMINI_ERRORS[fault].response(self.retry_after)
         cached = state.cached_tokens(
-            "gemini", _CACHE, req.segments, req.directives, ask.prompt_tokens
+            cache_scope(request, "gemini", model), _CACHE, req.segments, req.directives,
+            ask.prompt_tokens
         )
         render = GenerateRender(req, plan(ask), cached, state.response_id("")[-22:])
         state.usage.record("gemini", "completions", model, ask.prompt_tokens, cached, 0,

@@ -83,7 +83,7 @@ OA_VENDORS: Mapping[str, OpenAIVendor] = {
         _vendor(
             "deepseek",
             ("deepseek-chat", "deepseek-reasoner"),
-            cache=CachePolicy(unit=64, minimum=64),
+            cache=CachePolicy(unit=64, minimum=64, ttl_s=3600),
             cache_style="deepseek",
             reasoning_models=("deepseek-reasoner",),
             system_fingerprint="fp_sandbox_deepseek",

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from kanjia.sandbox._cache import cache_scope
 from kanjia.sandbox._directives import parse_directives
 from kanjia.sandbox._embeddings import as_base64, embedding
 from kanjia.sandbox._faults import ERROR_FAULTS
@@ -73,7 +74,8 @@ def chat_handler(state: SandboxState, vendor: OpenAIVendor,
                 return vendor.errors[fault].response(retry_after)
             ask = dataclasses.replace(ask, filtered=True)
         cached = state.cached_tokens(
-            vendor.id, vendor.cache_for(req.model), req.segments, req.directives, ask.prompt_tokens
+            cache_scope(request, vendor.id, req.model), vendor.cache_for(req.model),
+            req.segments, req.directives, ask.prompt_tokens
         )
         choices = plan(ask)
         state.usage.record(vendor.id, "completions", req.model, ask.prompt_tokens, cached, 0,

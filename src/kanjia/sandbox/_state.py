@@ -45,18 +45,19 @@ class SandboxState:
 
     def cached_tokens(
         self,
-        vendor: str,
+        scope: str,
         policy: CachePolicy | None,
         segments: Segments,
         directives: Directives,
         prompt_tokens: int,
     ) -> int:
-        """Cached prompt tokens: the ``cached`` directive, else the prefix cache."""
+        """Cached prompt tokens: the ``cached`` directive, else the prefix cache of the
+        deployment ``scope`` (``_cache.cache_scope``)."""
         if policy is None:
             return 0
         if directives.cached is not None:
             return min(directives.cached, prompt_tokens)
-        return min(self.cache.lookup(vendor, segments, policy), prompt_tokens)
+        return min(self.cache.lookup(scope, segments, policy), prompt_tokens)
 
     def response_id(self, prefix: str) -> str:
         return f"{prefix}sandbox{next(self._ids):013d}"

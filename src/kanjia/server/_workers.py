@@ -1,7 +1,7 @@
 """``kanjia serve --workers N``: N gateway processes answering on one port.
 
 The parent binds the listening socket once and starts N worker processes
-(``python -m kanjia.server._workers FD``) that inherit it, so the kernel hands each
+(``python -m kanjia.server.run --worker FD``) that inherit it, so the kernel hands each
 new connection to whichever worker accepts first. Each worker builds its own app from
 the environment (``KANJIA_CONFIG`` / ``KANJIA_SETTINGS_JSON``, set by the parent) and
 runs uvicorn on the inherited socket. The parent only supervises: SIGINT/SIGTERM go to
@@ -38,7 +38,7 @@ def run_workers(host: str, port: int, workers: int) -> int:
     death; returns the exit status for the parent."""
     sock = _listen(host, port)
     fd = sock.fileno()
-    procs = [subprocess.Popen([sys.executable, "-m", "kanjia.server._workers", str(fd)],
+    procs = [subprocess.Popen([sys.executable, "-m", "kanjia.server.run", "--worker", str(fd)],
                               pass_fds=(fd,)) for _ in range(workers)]
     sock.close()  # the workers hold it now
     stopping = threading.Event()
@@ -68,18 +68,3 @@ def run_workers(host: str, port: int, workers: int) -> int:
             p.kill()
             p.wait()
     return status
-
-
-def _worker(fd: int) -> None:
-    import uvicorn
-
-    from kanjia.server.run import _raise_fd_limit, _uvicorn_config, app_from_env
-
-    _raise_fd_limit()
-    sock = socket.socket(fileno=fd)
-    app = app_from_env()
-    uvicorn.Server(_uvicorn_config(app, app.services.settings.server)).run(sockets=[sock])
-
-
-if __name__ == "__main__":
-    _worker(int(sys.argv[1]))

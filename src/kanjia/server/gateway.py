@@ -36,7 +36,8 @@ from kanjia.errors import (
 from kanjia.metering.record import CallRecord
 from kanjia.routing.directory import Target
 from kanjia.routing.health import HealthBoard
-from kanjia.routing.planner import Planner, PriceControls, RoutePlan, take_controls
+from kanjia.routing.planner import Planner, PriceControls, RoutePlan, cache_slot, take_controls
+from kanjia.routing.prefix import Prefix
 from kanjia.server._admission import Admission
 from kanjia.server._costs import add_cost, chunk_with_cost, price_of
 from kanjia.server._ids import RequestIds
@@ -271,18 +272,31 @@ class Gateway:
         return await self.access.reserve(ctx.principal, first.model_key, first.amount,
                                          first.currency, first.tokens, others=cases[1:])
 
-    def _order(self, target: Target, session: str | None = None) -> list[Deployment]:
+    def _order(self, target: Target, session: str | None = None,
+               prefix: Prefix | None = None) -> list[Deployment]:
         """Deployments in the order to try them: a weighted shuffle, each draw in
         proportion to its weight. With a session (the request's ``user``), the draw is a
         weighted rendezvous hash of (session, deployment): the same end user keeps the same
-        key and base URL while it is healthy, so the vendor's prompt cache keeps hitting."""
+        key and base URL while it is healthy, so the vendor's prompt cache keeps hitting.
+        With the prompt's ``prefix`` (cache-aware routes), the deployment that was sent the
+        longest live part of it goes first (prefix affinity); when none was, the session
+        defaults to the hash of the prompt's first block, so conversations that share a
+        system prompt or tool list meet on one deployment. The rest stay behind it, in
+        order, for failover."""
         deps = list(target.deployments)
         if len(deps) > 1:
+            if session is None and prefix is not None and prefix.bounds:
+                session = prefix.bounds[0][0].hex()
             if session is None:
                 keyed = [(self._rng.random() ** (1.0 / d.weight), d) for d in deps]
             else:
                 keyed = [(_unit(session, d.id) ** (1.0 / d.weight), d) for d in deps]
             deps = [d for _, d in sorted(keyed, key=lambda kd: -kd[0])]
+            slots = {cache_slot(target, d.id): d.id for d in deps}
+            holder = self.planner.prefixes.holder(list(slots), prefix) \
+                if prefix is not None else None
+            if holder is not None:
+                deps.sort(key=lambda d: d.id != slots[holder])
         return deps
 
     def _attempts(self, ctx: _Ctx) -> list[tuple[Target, Deployment]]:
@@ -290,7 +304,7 @@ class Gateway:
         user = ctx.body.get("user")
         session = user if isinstance(user, str) and user else None
         for target in ctx.plan.targets:
-            out.extend((target, dep) for dep in self._order(target, session))
+            out.extend((target, dep) for dep in self._order(target, session, ctx.plan.prefix))
         if len(out) == 1:
             out = out * 2  # a lone deployment gets one retry on a retryable error
         return out
@@ -575,6 +589,8 @@ class Gateway:
                                                          self.reporting_currency, at.date())
         else:
             rec.currency, rec.price_period = self.reporting_currency, "unpriced"
+        if status == 200:
+            self.planner.sent(target, dep.id, ctx.plan)  # the vendor's cache now holds it
         self._emit(ctx, rec)
         return rec
 

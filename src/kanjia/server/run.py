@@ -7,6 +7,7 @@ import contextlib
 import os
 import resource
 import socket
+import sys
 import threading
 from typing import Any
 
@@ -151,3 +152,16 @@ class ServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def worker_main(fd: int) -> None:
+    """One worker of ``kanjia serve --workers N``: serve on the listening socket ``fd``
+    that the parent bound and passed down (see ``kanjia.server._workers``)."""
+    _raise_fd_limit()
+    sock = socket.socket(fileno=fd)
+    app = app_from_env()
+    uvicorn.Server(_uvicorn_config(app, app.services.settings.server)).run(sockets=[sock])
+
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--worker":
+    worker_main(int(sys.argv[2]))

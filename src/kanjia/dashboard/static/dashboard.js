@@ -263,6 +263,16 @@
         (who[l.lever] || l.lever) + ": paid " + money(l.actual) + ", saved " +
         money(l.saving) + (l.baseline ? " (" + pct(l.saving / l.baseline) + ")" : "") }));
     });
+    // the saving against the baseline at list price, split by lever (each part once)
+    var split = s.lever_split || {}, names = { routing: "routing", direct: "direct choice",
+      off_peak: "off-peak", batch: "batch", prompt_cache: "prompt cache",
+      response_cache: "response cache", unexplained: "unexplained" };
+    var parts = Object.keys(names).filter(function (k) { return split[k]; })
+      .map(function (k) { return names[k] + " " + money(split[k]); });
+    if (parts.length) {
+      b.appendChild(el("p", { cls: "note", text: "By lever, against " + s.baseline +
+        " at list price with nothing cached: " + parts.join(", ") + "." }));
+    }
     var rows = s.rows.slice(0, 12);
     make("savings", canvas("savings", "savings", 300), {
       type: "bar",
