@@ -28,7 +28,7 @@ def free_port() -> int:
 class GatewayProcess:
     def __init__(self, sandbox_url: str, database: str, journal: Path, log: Path, *,
                  redis: str | None = None, flush_s: float | None = None,
-                 config: Path | None = None) -> None:
+                 config: Path | None = None, own_group: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = [sys.executable, "-m", "kanjia", "serve", "--sandbox", sandbox_url,
@@ -42,11 +42,15 @@ class GatewayProcess:
         if flush_s is not None:
             self.env["KANJIA_LEDGER_FLUSH_S"] = str(flush_s)
         self.log = log
+        #: a process group of its own, as a terminal gives a foreground command (Ctrl-C
+        #: then reaches the gateway and every process it started)
+        self.own_group = own_group
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> GatewayProcess:
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(self.args, env=self.env, stdout=out, stderr=out)
+            self.proc = subprocess.Popen(self.args, env=self.env, stdout=out, stderr=out,
+                                         start_new_session=self.own_group)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
