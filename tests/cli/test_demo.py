@@ -34,6 +34,10 @@ def test_demo_runs_the_workload_and_writes_the_ledger(tmp_path: Path) -> None:
     assert any(":free" in line for line in table) or all(":free" not in line for line in lines)
     # the request kinds sent
     assert re.search(r"\d+\s+chat, streamed", text) and re.search(r"\d+\s+embeddings", text)
+    assert "Anthropic Messages API (/v1/messages)" in text
+    assert "OpenAI Responses API (/v1/responses)" in text
+    # the loop closed: the ledger matches the sandbox's own usage export
+    assert re.search(r"^reconcile: .*no differences", text, re.M), text[-800:]
     # each routed request's decision and why, a fallback included
     decisions = text.split("route decisions:")[1].split("\n\n")[0]
     assert "cheap-chat" in decisions and "cheapest adequate candidate" in decisions

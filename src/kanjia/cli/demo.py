@@ -66,6 +66,12 @@ def _workload(client: Any, sandbox_url: str, sent: Sent) -> None:
         vendor, model = first
         _fault(sandbox_url, vendor, model)
         _routed(client, "cheap-chat", sent)
+    # the other client APIs kanjia speaks, on a Chinese vendor (translated for it)
+    client.responses.create(model="deepseek/deepseek-chat", max_output_tokens=80,
+                            instructions="Be brief.", input=_PROMPTS[1])
+    sent.add("OpenAI Responses API (/v1/responses)")
+    _messages(client, "qwen/qwen-plus", _PROMPTS[2])
+    sent.add("Anthropic Messages API (/v1/messages)")
     for model in _EMBEDDINGS:
         try:
             client.embeddings.create(model=model, input=["价格战", "price war", "谁会受益"])
@@ -85,6 +91,25 @@ def _routed(client: Any, route: str, sent: Sent, *,
     if record:
         sent.routed.append(dict(raw.headers))
     return (vendor, model) if vendor and model else None
+
+
+def _messages(client: Any, model: str, prompt: str) -> None:
+    """One Anthropic Messages API call, as the anthropic SDK sends it (plain HTTP: the
+    demo needs only the openai SDK)."""
+    import json
+    import urllib.request
+
+    body = {"model": model, "max_tokens": 80, "system": "Be brief.",
+            "messages": [{"role": "user", "content": prompt}]}
+    req = urllib.request.Request(str(client.base_url).rstrip("/") + "/messages",
+                                 method="POST", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          "x-api-key": client.api_key,
+                                          "anthropic-version": "2023-06-01"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        reply = json.loads(resp.read())
+    if reply.get("type") != "message":
+        raise click.ClickException(f"/v1/messages answered {reply!r}")
 
 
 def _fault(sandbox_url: str, vendor: str, model: str) -> None:
@@ -150,7 +175,14 @@ def demo(database: str | None, ui: bool) -> None:
                 _wait_for_interrupt()
                 click.echo("stopping.")
                 return
+        # the gateway has stopped (its ledger flushed): close the loop, the ledger
+        # against the sandbox's own usage export
+        from kanjia.cli._sandbox_reconcile import reconcile_with_sandbox
+
+        check = reconcile_with_sandbox(sandbox.url, ledger, records,
+                                       app.services.catalog.fx.convert)
     print_summary(records, sent, app, ledger, elapsed, _report_db(ledger))
+    click.echo(f"\nreconcile: {check}")
     click.echo("nothing left running.")
 
 
