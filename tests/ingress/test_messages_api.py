@@ -375,3 +375,15 @@ def test_reasoning_comes_back_as_thinking(client: anthropic.Anthropic) -> None:
         {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in msg.content]},
         {"role": "user", "content": "and? [[sandbox:tokens=5]]"}])
     assert again.stop_reason == "end_turn"
+
+
+def test_count_tokens_ignores_what_does_not_change_the_count() -> None:
+    """Sampling parameters and other fields count_tokens does not take are ignored (a
+    schema-valid body with an odd ``temperature`` once made it a 400)."""
+    from kanjia.ingress import count_input
+
+    body = {"model": "deepseek/deepseek-chat", "temperature": [[None, 42744, -4959]],
+            "stream": "yes", "messages": [{"role": "user", "content": "hi"}]}
+    chat = count_input(body)
+    assert chat["messages"] == [{"role": "user", "content": "hi"}]
+    assert "temperature" not in chat and "stream" not in chat

@@ -383,9 +383,14 @@ def messages_to_chat(body: dict[str, Any],
     return MessagesRequest(chat, model, bool(stream), dropped)
 
 
+#: what Anthropic's count_tokens takes; anything else (sampling parameters, stream,
+#: metadata) does not change the count and is ignored, as Anthropic ignores it
+_COUNTED = ("model", "messages", "system", "tools", "tool_choice", "thinking",
+            "mcp_servers", "output_config")
+
+
 def count_input(body: dict[str, Any]) -> dict[str, Any]:
     """The chat body a ``count_tokens`` request stands for (max_tokens not required)."""
-    probe = dict(body)
+    probe = {k: body[k] for k in _COUNTED if k in body}
     probe["max_tokens"] = 1
-    probe.pop("stream", None)
     return messages_to_chat(probe).chat
