@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from tests._waiting import until_async
 from tests.metering._gateway import MASTER, admin, chat_body, post_chat
 
 from kanjia.config import load_settings
@@ -100,9 +101,14 @@ async def test_keys_budgets_and_errors_over_http(gw: tuple[ServerThread, str]) -
         status, got = await admin(s, srv.url, "GET", f"/admin/keys/{made['id']}")
         assert status == 200
         assert {b["period"] for b in got["budgets"]} == {"day", "month"}
-        await asyncio.sleep(0.2)  # settlement runs just after the response
-        status, got = await admin(s, srv.url, "GET", f"/admin/keys/{made['id']}")
-        assert all(b["reserved"] == "0" for b in got["budgets"])  # the failure released its hold
+
+        async def settled() -> bool:  # settlement runs just after the response
+            nonlocal got
+            status, got = await admin(s, srv.url, "GET", f"/admin/keys/{made['id']}")
+            assert status == 200
+            return all(b["reserved"] == "0" for b in got["budgets"])
+
+        await until_async(settled, "the failure to release its hold")
         assert all(float(b["spent"]) > 0 for b in got["budgets"])
 
 

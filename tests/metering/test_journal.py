@@ -3,6 +3,7 @@ once committed."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -14,12 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests._waiting import until
 
 from kanjia.metering import Journal
 
 
 def _lines(n: int, start: int = 0) -> list[bytes]:
     return [f'["r{i}"]\n'.encode() for i in range(start, start + n)]
+
+
+def _sizes(directory: Path) -> list[int]:
+    """The journal segments' sizes, smallest first (a segment may go while we look)."""
+    out = []
+    for path in directory.glob("*.jsonl"):
+        with contextlib.suppress(FileNotFoundError):
+            out.append(path.stat().st_size)
+    return sorted(out)
 
 
 def test_live_journal_is_not_recovered_and_closes_clean(tmp_path: Path) -> None:
@@ -56,11 +67,12 @@ def test_committed_segments_are_deleted_while_running(tmp_path: Path) -> None:
     j.start()
     for i, line in enumerate(_lines(3)):
         j.append(i, line)
-    time.sleep(0.2)
+    rows = len(b"".join(_lines(3)))
+    # the segment with the rows is sealed once it is segment_s old, the next one opened
+    until(lambda: _sizes(tmp_path) == [0, rows], "the first segment's rotation")
     j.committed(2)
-    time.sleep(0.2)
     # only the next segment, opened ahead (so that the event loop never opens a file), is left
-    assert [p.stat().st_size for p in tmp_path.glob("*.jsonl")] == [0]
+    until(lambda: _sizes(tmp_path) == [0], "the committed segment's deletion")
     j.close()
     assert not list(tmp_path.glob("*.jsonl"))
 
@@ -85,7 +97,10 @@ def test_kill_9_leaves_fsynced_rows(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == b"durable"
-    time.sleep(0.1)
+    first = len(b"".join(_lines(200)))
+    # kill it while it writes more rows behind the durable ones
+    until(lambda: sum(_sizes(tmp_path)) > 2 * first,
+          "the child writing rows beyond the durable ones")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     orphans = Journal(tmp_path).recover()
@@ -120,6 +135,7 @@ def test_a_failed_write_breaks_the_journal_loudly_and_it_recovers(
     j.start()
     real_write, real_open = os.write, os.open
     failing = {"on": True}
+    refused: list[str] = []  # the fresh segments the thread could not open
 
     def bad_write(fd: int, data: bytes | memoryview) -> int:
         if failing["on"]:
@@ -128,6 +144,8 @@ def test_a_failed_write_breaks_the_journal_loudly_and_it_recovers(
 
     def bad_open(path: Any, flags: int, *args: Any, **kw: Any) -> int:
         if failing["on"]:
+            if str(path).endswith(".jsonl"):
+                refused.append(str(path))
             raise OSError(errno.EMFILE, "Too many open files")
         return real_open(path, flags, *args, **kw)
 
@@ -138,7 +156,8 @@ def test_a_failed_write_breaks_the_journal_loudly_and_it_recovers(
         assert not j.append(1, b'["r1"]\n')
         assert j.error is not None and "Too many open files" in j.error
         assert not j.append(2, b'["r2"]\n')
-        time.sleep(0.1)  # the thread retries (and fails) meanwhile: it must stay alive
+        # the thread retries (and fails) meanwhile, twice at least: it must stay alive
+        until(lambda: len(refused) >= 2, "two failed repairs")
         assert j._thread is not None and j._thread.is_alive()
         assert j.error is not None and j.failures == 1
         failing["on"] = False
@@ -176,9 +195,11 @@ def test_no_descriptor_for_a_new_segment_keeps_the_journal_working(
     j.start()
     real_open = os.open
     failing = {"on": True}
+    refused: list[str] = []
 
     def bad_open(path: Any, flags: int, *args: Any, **kw: Any) -> int:
         if failing["on"] and str(path).endswith(".jsonl"):
+            refused.append(str(path))
             raise OSError(errno.EMFILE, "Too many open files")
         return real_open(path, flags, *args, **kw)
 
@@ -186,7 +207,8 @@ def test_no_descriptor_for_a_new_segment_keeps_the_journal_working(
     try:
         for i in range(50):
             assert j.append(i, b'["r%d"]\n' % i)
-            time.sleep(0.002)
+        until(lambda: len(refused) >= 1, "the thread's refused rotation")
+        assert j.append(50, b'["r50"]\n')  # after the refusal, rows still go in
         assert j.error is None and len(list(tmp_path.glob("*.jsonl"))) == 1
         failing["on"] = False
         deadline = time.monotonic() + 5
@@ -197,4 +219,4 @@ def test_no_descriptor_for_a_new_segment_keeps_the_journal_working(
     finally:
         monkeypatch.undo()
         j.close()
-    assert {b'["r%d"]' % i for i in range(50)} <= set(Journal(tmp_path).recover().lines)
+    assert {b'["r%d"]' % i for i in range(51)} <= set(Journal(tmp_path).recover().lines)

@@ -108,12 +108,15 @@ async def test_tokens_per_minute_are_corrected_at_settlement(limiter: Limiter) -
 
 
 async def test_unsettled_holds_expire(limiter: Limiter) -> None:
-    w = f"e-{uuid.uuid4().hex}"
-    await limiter.admit("h0", [_claim(w, 100, 100)], None, time.time())
+    """The limiter takes the time as an argument: the test moves it on, never waits."""
+    w, now = f"e-{uuid.uuid4().hex}", time.time()
+    await limiter.admit("h0", [_claim(w, 100, 100)], None, now)
     with pytest.raises(Denied):
-        await limiter.admit("h1", [_claim(w, 100, 1)], None, time.time())
-    await asyncio.sleep(1.1)  # ttl 0.5 s (sweeps at most once a second in-process)
-    await limiter.admit("h2", [_claim(w, 100, 1)], None, time.time())
+        await limiter.admit("h1", [_claim(w, 100, 1)], None, now)
+    with pytest.raises(Denied):  # ttl 0.5 s: still held just before it
+        await limiter.admit("h1", [_claim(w, 100, 1)], None, now + 0.45)
+    # past the ttl (in-process, holds are swept at most once a second)
+    await limiter.admit("h2", [_claim(w, 100, 1)], None, now + 1.1)
     # a late settlement still counts what was spent, and releases nothing twice
     await limiter.settle("h0", [_claim(w, 100, 100)], [40], None, 0)
     assert (await limiter.windows([w]))[w] == (40, 1)

@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from tests._waiting import until_async
 from tests.metering._records import make_record
 
 from kanjia.metering import Journal, Ledger
@@ -91,6 +94,19 @@ async def test_the_writer_ignores_sigint_so_the_last_flush_gets_through(
     assert len(await _ids(db)) == 21
 
 
+class _CountingWriter(ProcessWriter):
+    """A writer process that counts the batches it failed to write."""
+
+    failed = 0
+
+    async def write(self, rows: Sequence[tuple[Any, ...]], lines: Sequence[bytes]) -> int:
+        try:
+            return await super().write(rows, lines)
+        except Exception:
+            self.failed += 1
+            raise
+
+
 async def test_a_write_error_keeps_the_batch_for_a_retry(tmp_path: Path) -> None:
     from kanjia.metering.store import migrate, open_database
 
@@ -99,11 +115,11 @@ async def test_a_write_error_keeps_the_batch_for_a_retry(tmp_path: Path) -> None
     await db.connect()
     await migrate(db)
     # the child's database has no tables: every insert fails
-    broken = ProcessWriter(str(tmp_path / "other" / "l.db"))
+    broken = _CountingWriter(str(tmp_path / "other" / "l.db"))
     ledger = Ledger(db, Journal(tmp_path / "j"), interval_s=0.02, writer=broken)
     await ledger.start()
     ledger.record(make_record())
-    await asyncio.sleep(0.3)
+    await until_async(lambda: broken.failed >= 1, "the writer process's failed insert")
     assert ledger.written == 0 and ledger.pending == 1  # the child could not write: kept
     await broken.close()
     ledger.writer = ProcessWriter(str(path))

@@ -5,12 +5,13 @@ call records or the ledger's files."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -209,6 +210,7 @@ def test_no_key_in_a_served_gateways_stderr_or_ledger(rel_sandbox: SandboxThread
                 secrets.append(vkey)
                 callers.append({"Authorization": f"Bearer {vkey}"})
             bodies: list[bytes] = []
+            metered: list[str] = []  # every request past authentication has a ledger row
             for hdrs in callers:
                 for fault in ("auth", "server_error", "malformed", "reset", None):
                     content = "hi" + (f" [[sandbox:fault={fault}]]" if fault else "")
@@ -218,17 +220,20 @@ def test_no_key_in_a_served_gateways_stderr_or_ledger(rel_sandbox: SandboxThread
                                      "messages": [{"role": "user", "content": content}]},
                                     headers=hdrs)
                         bodies.append(r.body + repr(r.headers).encode())
+                        if r.status != 401:
+                            metered.append(r.headers["x-kanjia-request-id"])
             for path in ("/metrics", "/v1/models", "/status", "/admin/keys", "/admin/usage"):
                 r = request(url, "GET", path, headers=master)
                 bodies.append(r.body)
-            time.sleep(0.5)  # the ledger writes every 100 ms
         finally:
-            stop_process(p, 15)
+            stop_process(p, 15)  # SIGTERM: the ledger writes every row it holds, then exits
     for i, b in enumerate(bodies):
         # the key-creation answer shows the new key once, by design: it is not in ``bodies``
         _assert_clean(f"response {i}", b, secrets)
     _assert_clean("gateway stderr", log.read_bytes(), secrets)
+    with contextlib.closing(sqlite3.connect(tmp_path / "ledger.db")) as db:
+        ledger = {row[0] for row in db.execute("SELECT request_id FROM usage_records")}
+    assert metered and set(metered) <= ledger, "the ledger does not hold every request"
     files = [f for f in tmp_path.rglob("*") if f.is_file() and f != log]
-    assert files, "the ledger wrote nothing"
     for f in files:
         _assert_clean(f"ledger file {f.name}", f.read_bytes(), secrets)
