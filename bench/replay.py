@@ -94,7 +94,7 @@ def _rows(catalog: Catalog, n: int, seed: int) -> Iterator[tuple[Any, ...]]:
                str(route[i]) or None, name, vendor, model, "default", str(tenant[i]) or None,
                f"key-{i % 7}", p, c, 0, o, 0, 0, cost.period_id, nano, cost.currency, nano,
                cost.currency, nano, cost.currency, float(latency[i]), None, status,
-               "RateLimited" if failed[i] else None, 0, 0, "[]")
+               "RateLimited" if failed[i] else None, 0, 0, "[]", 0, 0, 0)
 
 
 async def _migrate(path: str) -> None:
@@ -113,10 +113,16 @@ def seed(path: str, catalog: Catalog, n: int, seed_: int) -> float:
     conn.execute("PRAGMA synchronous=OFF")
     sql = f"INSERT INTO usage_records ({', '.join(NAMES)}) VALUES ({', '.join('?' * len(NAMES))})"
     conn.execute("BEGIN")
-    conn.executemany(sql, _rows(catalog, n, seed_))
+    rows = _rows(catalog, n, seed_)
+    conn.executemany(sql, (r if len(r) == len(NAMES) else _wrong(r) for r in rows))
     conn.execute("COMMIT")
     conn.close()
     return time.perf_counter() - t0
+
+
+def _wrong(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    raise SystemExit(f"bench/replay.py writes {len(row)} columns, the ledger has "
+                     f"{len(NAMES)}: update _rows() to the ledger's columns")
 
 
 def _cpu() -> float:
