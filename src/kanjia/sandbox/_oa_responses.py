@@ -47,6 +47,10 @@ _DEFAULTS: dict[str, Any] = {"metadata": {}, "parallel_tool_calls": True,
                              "tool_choice": "auto", "tools": [], "top_p": 1.0}
 
 
+#: a custom (freeform) tool planned as a function of one string (its ``input``)
+_CUSTOM = {"type": "object", "properties": {"input": {"type": "string"}}, "required": ["input"]}
+
+
 class _Refused(Exception):
     def __init__(self, status: int, message: str, code: str | None, param: str | None) -> None:
         super().__init__(message)
@@ -89,7 +93,12 @@ def _messages(data: dict[str, Any]) -> list[dict[str, Any]]:
             messages.append({"role": "assistant", "content": None, "tool_calls": [
                 {"id": item.get("call_id"), "type": "function",
                  "function": {"name": item.get("name"), "arguments": item.get("arguments")}}]})
-        elif kind == "function_call_output":
+        elif kind == "custom_tool_call":
+            args = orjson.dumps({"input": item.get("input")}).decode()
+            messages.append({"role": "assistant", "content": None, "tool_calls": [
+                {"id": item.get("call_id"), "type": "function",
+                 "function": {"name": item.get("name"), "arguments": args}}]})
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             messages.append({"role": "tool", "tool_call_id": item.get("call_id"),
                              "content": _text(item.get("output"))})
         elif kind == "reasoning":
@@ -113,14 +122,15 @@ def _chat_form(data: Any) -> dict[str, Any]:
         raise _Refused(400, f"Previous response with id '{data['previous_response_id']}' not "
                        "found.", "previous_response_not_found", "previous_response_id")
     chat: dict[str, Any] = {"model": data.get("model"), "messages": _messages(data)}
-    tools = [{"type": "function", "function": {"name": t.get("name"),
-                                               "parameters": t.get("parameters") or {}}}
+    tools = [{"type": "function", "function": {"name": t.get("name"), "parameters":
+                                               t.get("parameters") or {}
+                                               if t["type"] == "function" else _CUSTOM}}
              for t in data.get("tools") or () if isinstance(t, dict)
-             and t.get("type") == "function"]
+             and t.get("type") in ("function", "custom")]
     if tools:
         chat["tools"] = tools
         choice = data.get("tool_choice")
-        if isinstance(choice, dict) and choice.get("type") == "function":
+        if isinstance(choice, dict) and choice.get("type") in ("function", "custom"):
             chat["tool_choice"] = {"type": "function", "function": {"name": choice.get("name")}}
         elif isinstance(choice, str):
             chat["tool_choice"] = choice
@@ -140,6 +150,8 @@ class _Render:
         self.rid = state.response_id("resp_")
         self.req, self.choice, self.cached = req, choice, cached
         self.encrypted = "reasoning.encrypted_content" in (data.get("include") or ())
+        self.custom = {t.get("name") for t in data.get("tools") or ()
+                       if isinstance(t, dict) and t.get("type") == "custom"}
         self.base: dict[str, Any] = {
             "id": self.rid, "object": "response", "created_at": int(time.time()),
             "status": "in_progress", "background": False, "error": None,
@@ -157,7 +169,11 @@ class _Render:
             if self.encrypted:
                 item["encrypted_content"] = "gAAAA" + "".join(c.reasoning).encode().hex()[:64]
             out.append(item)
-        if c.tool is not None:
+        if c.tool is not None and c.tool.name in self.custom:
+            out.append({"id": f"ctc_{self.rid[5:]}", "type": "custom_tool_call",
+                        "status": "completed", "call_id": f"call_{self.rid[-12:]}",
+                        "name": c.tool.name, "input": str(c.tool.args.get("input", ""))})
+        elif c.tool is not None:
             out.append({"id": f"fc_{self.rid[5:]}", "type": "function_call",
                         "status": "completed", "arguments": c.tool.args_json,
                         "call_id": f"call_{self.rid[-12:]}", "name": c.tool.name})
@@ -223,6 +239,13 @@ class _Render:
                     for p in split_args(item["arguments"])]
             out.append(self._ev("response.function_call_arguments.done",
                                 arguments=item["arguments"], **ids))
+        elif item["type"] == "custom_tool_call":
+            opened = {**item, "input": ""}
+            out = [self._ev("response.output_item.added", output_index=index, item=opened)]
+            out += [self._ev("response.custom_tool_call_input.delta", delta=p, **ids)
+                    for p in split_args(item["input"])]
+            out.append(self._ev("response.custom_tool_call_input.done", input=item["input"],
+                                **ids))
         else:
             out = [self._ev("response.output_item.added", output_index=index, item=item)]
         return [*out, self._ev("response.output_item.done", output_index=index, item=item)]
