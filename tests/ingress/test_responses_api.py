@@ -1,5 +1,6 @@
 """POST /v1/responses through the official openai SDK, against the sandbox: an Anthropic
-upstream, an OpenAI upstream and a Chinese vendor (all by translation)."""
+upstream and a Chinese vendor (by translation) and an OpenAI upstream (passed through
+natively: test_responses_native.py checks what goes over the wire)."""
 
 from __future__ import annotations
 
