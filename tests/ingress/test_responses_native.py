@@ -220,17 +220,35 @@ def test_failover_to_another_vendor_translates(native_gw: tuple[ServerThread, Wi
     assert json.loads(wire.last("/responses")[0].body)["tools"] == [{"type": "web_search"}]
 
 
-def test_a_forced_hosted_tool_goes_only_to_openai(native_gw: tuple[ServerThread, Wire]
-                                                  ) -> None:
+PDF = {"type": "input_file", "filename": "spec.pdf",
+       "file_data": "data:application/pdf;base64,JVBERi0xLjQK"}
+
+
+@pytest.mark.parametrize("extra", [
+    {"tools": [{"type": "web_search"}], "tool_choice": {"type": "web_search"}},
+    {"input": [{"role": "user", "content": [
+        PDF, {"type": "input_text", "text": "Summarise. [[sandbox:tokens=5]]"}]},
+        {"type": "local_shell_call_output", "call_id": "ls_1", "output": "ok"}]},
+], ids=["forced-hosted-tool", "input-file"])
+def test_what_only_openai_reads_goes_only_to_openai(native_gw: tuple[ServerThread, Wire],
+                                                     ledger: Ledger, extra: dict[str, Any]
+                                                     ) -> None:
+    """A forced hosted tool, a PDF ``input_file``, an item type the translator does not
+    know: to OpenAI they pass through (and are billed), to any other vendor they are a
+    400 naming the field, and a route keeps only its OpenAI candidate."""
     srv, wire = native_gw
-    body = {"model": MINI, "tools": [{"type": "web_search"}],
-            "tool_choice": {"type": "web_search"}, "input": "news? [[sandbox:tokens=5]]"}
-    status, _, data = _post(srv.url, body, "/v1/responses")
+    body = {"model": MINI, "input": "news? [[sandbox:tokens=5]]", **extra}
+    status, headers, data = _post(srv.url, body, "/v1/responses")
     assert status == 200, data
-    assert json.loads(wire.last("/responses")[0].body)["tool_choice"] == {"type": "web_search"}
+    assert json.loads(wire.last("/responses")[0].body) == {**body, "model": WIRE_MODEL,
+                                                            "store": False}
+    assert json.loads(data)["usage"]["output_tokens"] == 5
+    assert ledger.wait(headers["x-kanjia-request-id"]).status == 200
     status, _, data = _post(srv.url, {**body, "model": "deepseek/deepseek-chat"},
                             "/v1/responses")
-    assert status == 400 and "web_search" in json.loads(data)["error"]["message"]
+    err = json.loads(data)["error"]
+    assert status == 400 and err["type"] == "invalid_request_error"
+    assert "web_search" in err["message"] or "input[0].content[0]" in err["message"]
     status, headers, _ = _post(srv.url, {**body, "model": "gpt-first"}, "/v1/responses")
     assert status == 200 and headers["x-kanjia-candidates"] == MINI
 

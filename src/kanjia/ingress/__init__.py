@@ -24,6 +24,7 @@ from kanjia.ingress._responses_native import (
     conversation_items,
     native_body,
     native_response,
+    readable_form,
 )
 from kanjia.ingress._responses_render import assistant_turn, chat_to_response
 from kanjia.ingress._responses_stream import ResponsesStream
@@ -60,6 +61,7 @@ __all__ = [
     "native_only_form",
     "native_response",
     "owner_of",
+    "readable_form",
     "responses_to_chat",
     "sse_payloads",
 ]

@@ -21,7 +21,8 @@ import orjson
 
 from kanjia.ingress._common import stream_error
 
-__all__ = ["ResponsesPassThrough", "conversation_items", "native_body", "native_response"]
+__all__ = ["ResponsesPassThrough", "conversation_items", "native_body", "native_response",
+           "readable_form"]
 
 #: input item types whose ``id`` is optional and names an item only the vendor's own
 #: store would hold (sent without it: with ``store: false`` the vendor keeps none)
@@ -36,6 +37,63 @@ def conversation_items(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, str):
         return [{"type": "message", "role": "user", "content": value}]
     return [i for i in value if isinstance(i, dict)] if isinstance(value, list) else []
+
+
+#: input item types the translator reads (others only a Responses vendor can take)
+_READ_ITEMS = frozenset({"message", "function_call", "function_call_output", "custom_tool_call",
+                         "custom_tool_call_output", "reasoning", "web_search_call",
+                         "file_search_call", "code_interpreter_call", "image_generation_call",
+                         "mcp_call", "mcp_list_tools", "mcp_approval_request",
+                         "mcp_approval_response"})
+#: content part types the translator reads
+_READ_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text",
+                         "refusal"})
+#: ``tool_choice`` types the chat form can express
+_CHOOSABLE = frozenset({"function", "custom", "allowed_tools"})
+
+
+def readable_form(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A stand-in for a request only a Responses vendor can take, for what admission
+    needs (a prompt to count, the worst case to reserve): each item or content part the
+    translator cannot read (an ``input_file``, an image by ``file_id``, an item type only
+    OpenAI knows) becomes text of its JSON (at least as many tokens), and a ``tool_choice``
+    forcing a hosted tool goes. The request itself is sent as the client wrote it."""
+    out = dict(body)
+    choice = out.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") not in _CHOOSABLE:
+        out.pop("tool_choice")
+    if isinstance(out.get("input"), list):
+        out["input"] = [_readable_item(i) for i in out["input"]]
+    return out
+
+
+def _as_text(value: Any, kind: str = "input_text") -> dict[str, Any]:
+    return {"type": kind, "text": orjson.dumps(value).decode()}
+
+
+def _readable_parts(parts: Any) -> Any:
+    if not isinstance(parts, list):
+        return parts
+    return [p if isinstance(p, dict) and (p.get("type") in _READ_PARTS or (
+        p.get("type") == "input_image" and isinstance(p.get("image_url"), str)))
+        else _as_text(p) for p in parts]
+
+
+def _readable_item(item: Any) -> Any:
+    if not isinstance(item, dict):
+        return item
+    kind = item.get("type", "message")
+    if kind not in _READ_ITEMS:
+        return {"type": "message", "role": "user", "content": [_as_text(item)]}
+    if kind == "message" and isinstance(item.get("content"), list):
+        parts = _readable_parts(item["content"])
+        if item.get("role") == "assistant":  # assistant turns carry text only
+            parts = [p if p.get("type") != "input_text" else {**p, "type": "output_text"}
+                     for p in parts]
+        return {**item, "content": parts}
+    if kind.endswith("_output") and isinstance(item.get("output"), list):
+        return {**item, "output": _readable_parts(item["output"])}
+    return item
 
 
 def _resendable(item: dict[str, Any]) -> dict[str, Any] | None:

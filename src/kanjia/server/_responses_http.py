@@ -27,6 +27,7 @@ from kanjia.ingress import (
     native_body,
     native_response,
     owner_of,
+    readable_form,
     responses_to_chat,
 )
 from kanjia.routing.directory import ModelDirectory
@@ -154,20 +155,18 @@ async def responses(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) 
 def _translated(body: dict[str, Any], history: list[dict[str, Any]],
                 hints: Callable[[str], ModelHints]) -> tuple[ResponsesRequest, str | None]:
     """The request in the chat form, and why only a vendor that speaks the Responses API
-    may take it (a ``tool_choice`` forcing a hosted tool: ``web_search`` and the like run
-    at the vendor), else None."""
+    may take it (an ``input_file``, an item type only OpenAI knows, a ``tool_choice``
+    forcing a hosted tool that runs at the vendor), else None."""
     try:
         return responses_to_chat(body, history, hints), None
     except BadRequest as exc:
-        choice = body.get("tool_choice")
-        if not isinstance(choice, dict) or choice.get("type") in _CHOOSABLE:
+        readable = readable_form(body)
+        if readable == body:
             raise
-        rest = {k: v for k, v in body.items() if k != "tool_choice"}
-        return responses_to_chat(rest, history, hints), exc.message
-
-
-#: ``tool_choice`` types the chat form can express
-_CHOOSABLE = frozenset({None, "function", "custom", "allowed_tools"})
+        try:
+            return responses_to_chat(readable, history, hints), exc.message
+        except BadRequest:
+            raise exc from None
 
 
 async def _native(store: Responses, owner: str, req: ResponsesRequest,
