@@ -306,3 +306,60 @@ def test_a_cut_stream_ends_with_an_error(native_gw: tuple[ServerThread, Wire],
     assert events[-1][1]["response"]["status"] == "failed"
     rec = ledger.wait(headers["x-kanjia-request-id"])
     assert rec.status != 200  # a broken stream is never a success
+
+
+def test_the_expanded_input_keeps_only_what_openai_can_read_back() -> None:
+    """With ``store: false`` OpenAI can look nothing up: a stored reasoning item goes back
+    only with its encrypted content, and message/call ids are left out."""
+    from kanjia.ingress import native_body
+
+    prior = [{"type": "message", "role": "user", "content": "hi", "id": "msg_1"},
+             {"type": "reasoning", "id": "rs_plain", "summary": []},
+             {"type": "reasoning", "id": "rs_enc", "summary": [], "encrypted_content": "gA"},
+             {"type": "web_search_call", "id": "ws_1", "status": "completed",
+              "action": {"type": "search", "query": "q"}},
+             {"type": "function_call", "id": "fc_1", "call_id": "c1", "name": "f",
+              "arguments": "{}"}]
+    body = {"model": MINI, "previous_response_id": "resp_x", "input": "next",
+            "include": ["reasoning.encrypted_content"]}
+    out = native_body(body, prior)
+    assert out["store"] is False and "previous_response_id" not in out
+    assert out["include"] == body["include"] and body["previous_response_id"] == "resp_x"
+    assert out["input"] == [
+        {"type": "message", "role": "user", "content": "hi"},
+        {"type": "reasoning", "id": "rs_enc", "summary": [], "encrypted_content": "gA"},
+        prior[3],
+        {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+        {"type": "message", "role": "user", "content": "next"}]
+    # no previous response: the input exactly as the client wrote it
+    assert native_body({"model": MINI, "input": "x", "store": True}, []) == \
+        {"model": MINI, "input": "x", "store": False}
+
+
+@pytest.mark.parametrize("event", [
+    {"type": "error", "code": "server_error", "message": "boom", "sequence_number": 3},
+    {"type": "response.failed", "sequence_number": 3, "response": {
+        "object": "response", "status": "failed",
+        "error": {"code": "rate_limit_exceeded", "message": "slow down"}}}])
+def test_a_vendor_failure_event_is_an_error_and_never_complete(event: dict[str, Any]) -> None:
+    from kanjia.errors import KanjiaError
+    from kanjia.vendors import adapter_for, load_vendor_specs, native_adapter
+
+    adapter = native_adapter(adapter_for(load_vendor_specs()["openai"]), "responses")
+    assert adapter is not None  # vendors.toml: openai serves the Responses API
+    assert native_adapter(adapter_for(load_vendor_specs()["deepseek"]), "responses") is None
+    stream = adapter.native_stream("responses", WIRE_MODEL)
+    created = {"type": "response.created", "sequence_number": 0,
+               "response": {"object": "response", "status": "in_progress", "usage": None}}
+    assert stream.feed("response.created", json.dumps(created).encode())
+    with pytest.raises(KanjiaError):
+        stream.feed(event["type"], json.dumps(event).encode())
+    assert not stream.complete and stream.usage is None
+    done = {"type": "response.completed", "sequence_number": 4, "response": {
+        "object": "response", "status": "completed",
+        "usage": {"input_tokens": 50, "input_tokens_details": {"cached_tokens": 20},
+                  "output_tokens": 7, "output_tokens_details": {"reasoning_tokens": 3}}}}
+    stream.feed("response.completed", json.dumps(done).encode())
+    assert stream.complete and stream.usage is not None
+    assert (stream.usage.input_tokens, stream.usage.cached_tokens, stream.usage.output_tokens,
+            stream.usage.reasoning_tokens) == (50, 20, 7, 3)
