@@ -363,3 +363,54 @@ def test_a_vendor_failure_event_is_an_error_and_never_complete(event: dict[str, 
     assert stream.complete and stream.usage is not None
     assert (stream.usage.input_tokens, stream.usage.cached_tokens, stream.usage.output_tokens,
             stream.usage.reasoning_tokens) == (50, 20, 7, 3)
+
+
+def test_codex_session_on_openai(native_gw: tuple[ServerThread, Wire], ledger: Ledger) -> None:
+    """Codex CLI's shape against an OpenAI upstream: streamed, ``store: false`` with the
+    whole input each turn (encrypted reasoning items included), function tools plus a
+    web_search and a namespace tool; each turn reaches OpenAI as Codex wrote it (nothing
+    dropped) and turn 2 reads the prefix from OpenAI's cache, priced as cache reads."""
+    from .test_responses_api import _codex_tools
+
+    srv, wire = native_gw
+    nonce = secrets.token_hex(8)
+    inputs: list[Any] = [
+        {"type": "message", "role": "developer",
+         "content": [{"type": "input_text", "text": "<permissions>workspace-write</permissions>"}]},
+        {"type": "message", "role": "user",
+         "content": [{"type": "input_text", "text": "List the files [[sandbox:tool]]"}]}]
+    records = []
+    for turn in range(2):
+        body = {"model": MINI, "instructions": f"You are Codex {nonce}. " + "Be precise. " * 500,
+                "input": inputs, "tools": _codex_tools(), "tool_choice": "auto",
+                "parallel_tool_calls": False, "store": False, "stream": True,
+                "reasoning": {"effort": "medium", "summary": "auto"},
+                "include": ["reasoning.encrypted_content"], "prompt_cache_key": nonce}
+        status, headers, data = _post(srv.url, body, "/v1/responses")
+        assert status == 200 and "x-kanjia-dropped-tools" not in headers
+        assert json.loads(wire.last("/responses")[0].body) == {**body, "model": WIRE_MODEL}
+        events = _events(data)
+        assert events[-1][0] == "response.completed"
+        final = events[-1][1]["response"]
+        assert final["store"] is False
+        records.append(ledger.wait(headers["x-kanjia-request-id"]))
+        call = next(o for o in final["output"] if o["type"] == "function_call")
+        assert call["name"] == "shell"
+        inputs = [*inputs,
+                  {"type": "reasoning", "id": f"rs_{turn}", "summary": [],
+                   "encrypted_content": f"opaque-{turn}"},
+                  {k: v for k, v in call.items() if k not in ("id", "status")},
+                  {"type": "function_call_output", "call_id": call["call_id"],
+                   "output": json.dumps({"output": "README.md\n", "metadata": {"exit_code": 0}})},
+                  {"type": "message", "role": "user", "content": [
+                      {"type": "input_text", "text": "go on [[sandbox:tool]]"}]}]
+    first, later = records
+    assert all(r.stream and r.status == 200 and r.vendor == "openai" for r in records)
+    assert first.cached_tokens == 0 and later.cached_tokens > 1000
+    entry = srv.app.services.catalog.get("openai", WIRE_MODEL)
+    assert entry is not None
+    at = datetime.fromtimestamp(later.ts, UTC)
+    assert later.cost == cost_of(Usage(later.input_tokens, later.cached_tokens, 0,
+                                       later.output_tokens), entry, at).amount
+    assert later.cost < cost_of(Usage(later.input_tokens, 0, 0, later.output_tokens),
+                                entry, at).amount
