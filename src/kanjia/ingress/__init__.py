@@ -19,6 +19,13 @@ from kanjia.ingress._messages_native import (
 from kanjia.ingress._messages_render import anthropic_usage, chat_to_message
 from kanjia.ingress._messages_stream import MessagesStream
 from kanjia.ingress._responses import ModelHints, ResponsesRequest, responses_to_chat
+from kanjia.ingress._responses_native import (
+    ResponsesPassThrough,
+    conversation_items,
+    native_body,
+    native_response,
+    readable_form,
+)
 from kanjia.ingress._responses_render import assistant_turn, chat_to_response
 from kanjia.ingress._responses_stream import ResponsesStream
 from kanjia.ingress._store import (
@@ -36,6 +43,7 @@ __all__ = [
     "ModelHints",
     "ResponseStore",
     "Responses",
+    "ResponsesPassThrough",
     "ResponsesRequest",
     "ResponsesStream",
     "SQLiteResponseStore",
@@ -45,11 +53,15 @@ __all__ = [
     "assistant_turn",
     "chat_to_message",
     "chat_to_response",
+    "conversation_items",
     "count_input",
     "messages_to_chat",
+    "native_body",
     "native_message",
     "native_only_form",
+    "native_response",
     "owner_of",
+    "readable_form",
     "responses_to_chat",
     "sse_payloads",
 ]

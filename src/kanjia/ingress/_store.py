@@ -42,6 +42,10 @@ class Stored:
     history: list[dict[str, Any]]
     input_items: list[dict[str, Any]]
     size: int
+    #: the whole conversation after this response as Responses input items (what a
+    #: vendor that speaks the Responses API is sent for ``previous_response_id``); None
+    #: for a response stored before kanjia kept them
+    items: list[dict[str, Any]] | None = None
 
 
 class Responses(Protocol):
@@ -50,7 +54,8 @@ class Responses(Protocol):
     async def get(self, owner: str, rid: str) -> Stored | None: ...
 
     async def put(self, owner: str, response: dict[str, Any], history: list[dict[str, Any]],
-                  input_items: list[dict[str, Any]]) -> None: ...
+                  input_items: list[dict[str, Any]],
+                  items: list[dict[str, Any]] | None = None) -> None: ...
 
     async def delete(self, owner: str, rid: str) -> bool: ...
 
@@ -70,13 +75,14 @@ class ResponseStore:
         return len(self._items)
 
     async def put(self, owner: str, response: dict[str, Any],
-                  history: list[dict[str, Any]], input_items: list[dict[str, Any]]) -> None:
-        size = len(orjson.dumps([response, history, input_items]))
+                  history: list[dict[str, Any]], input_items: list[dict[str, Any]],
+                  items: list[dict[str, Any]] | None = None) -> None:
+        size = len(orjson.dumps([response, history, input_items, items]))
         if size > self.max_bytes:
             return  # larger than the whole store: not kept (a later lookup is a 404)
         rid = response["id"]
         self._drop(rid)
-        self._items[rid] = Stored(owner, response, history, input_items, size)
+        self._items[rid] = Stored(owner, response, history, input_items, size, items)
         self._bytes += size
         while len(self._items) > self.max_items or self._bytes > self.max_bytes:
             self._drop(next(iter(self._items)))
@@ -143,7 +149,7 @@ class SQLiteResponseStore:
             return None
         data = orjson.loads(row[0])
         return Stored(owner, data["response"], data["history"], data["input_items"],
-                      len(row[0]))
+                      len(row[0]), data.get("items"))
 
     async def get(self, owner: str, rid: str) -> Stored | None:
         result: Stored | None = await self._run(self._get, owner, rid)
@@ -154,9 +160,10 @@ class SQLiteResponseStore:
                           "VALUES (?, ?, ?, ?)", (rid, owner, time.time(), body))
 
     async def put(self, owner: str, response: dict[str, Any], history: list[dict[str, Any]],
-                  input_items: list[dict[str, Any]]) -> None:
+                  input_items: list[dict[str, Any]],
+                  items: list[dict[str, Any]] | None = None) -> None:
         body = orjson.dumps({"response": response, "history": history,
-                             "input_items": input_items})
+                             "input_items": input_items, "items": items})
         await self._run(self._put, owner, response["id"], body)
 
     def _delete(self, owner: str, rid: str) -> bool:

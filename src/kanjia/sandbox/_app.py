@@ -10,6 +10,7 @@ from kanjia.sandbox._bedrock import add_bedrock_routes
 from kanjia.sandbox._control import add_control_routes
 from kanjia.sandbox._echo import echo_key_middleware, record_middleware
 from kanjia.sandbox._gemini import gemini_handler, gemini_models_handler
+from kanjia.sandbox._oa_responses import responses_handler
 from kanjia.sandbox._oa_vendors import OA_VENDORS
 from kanjia.sandbox._openai import chat_handler, embeddings_handler, models_handler
 from kanjia.sandbox._settings import SandboxSettings
@@ -35,6 +36,7 @@ def build_app(settings: SandboxSettings | None = None) -> web.Application:
         router.add_post(f"/{vendor.id}/chat/completions", chat_handler(state, vendor))
         router.add_post(f"/{vendor.id}/embeddings", embeddings_handler(state, vendor))
         router.add_get(f"/{vendor.id}/models", models_handler(state, vendor))
+    router.add_post("/openai/responses", responses_handler(state, OA_VENDORS["openai"]))
     router.add_post("/anthropic/v1/messages", messages_handler(state))
     gemini = gemini_handler(state)
     gemini_models = gemini_models_handler(state)

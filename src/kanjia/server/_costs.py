@@ -86,13 +86,16 @@ def add_cost(body: bytes, amount: Decimal | None, currency: str, *,
 
 
 def chunk_with_cost(payload: bytes, priced: Priced) -> bytes:
-    """A stream chunk's payload with ``usage.cost`` added when it carries a usage object
-    (``"usage": null`` and chunks without usage are returned unchanged)."""
+    """A stream chunk's payload with ``usage.cost`` added when it carries a usage object,
+    at its top level or in its ``response`` (the Responses API's terminal events);
+    ``"usage": null`` and chunks without usage are returned unchanged."""
     try:
         obj = orjson.loads(payload)
     except orjson.JSONDecodeError:
         return payload
     usage = obj.get("usage") if isinstance(obj, dict) else None
+    if usage is None and isinstance(obj, dict) and isinstance(obj.get("response"), dict):
+        usage = obj["response"].get("usage")  # a Responses event (``response.completed``)
     if not isinstance(usage, dict):
         return payload
     usage["cost"] = cost_number(priced[0])

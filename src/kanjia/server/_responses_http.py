@@ -11,16 +11,23 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from kanjia.cache import CacheRequest
 from kanjia.errors import BadRequest, KanjiaError, ModelNotFound
 from kanjia.ingress import (
     ModelHints,
     Responses,
+    ResponsesPassThrough,
+    ResponsesRequest,
     ResponsesStream,
     ResponseStore,
     SQLiteResponseStore,
     assistant_turn,
     chat_to_response,
+    conversation_items,
+    native_body,
+    native_response,
     owner_of,
+    readable_form,
     responses_to_chat,
 )
 from kanjia.routing.directory import ModelDirectory
@@ -29,8 +36,9 @@ from kanjia.server._asgi import Receive, Scope, Send
 from kanjia.server._messages_http import EFFORT_VENDORS, api_key, checked
 from kanjia.server._relay import relay
 from kanjia.server._response_cache import cache_headers
-from kanjia.server.gateway import CallOutcome
+from kanjia.server.gateway import CallOutcome, StreamOutcome
 from kanjia.server.validate import parse_json
+from kanjia.vendors import NativeCall
 
 if TYPE_CHECKING:
     from kanjia.server.app import KanjiaApp
@@ -90,6 +98,7 @@ async def responses(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) 
     owner = owner_of(key)
     store = _store(app)
     history: list[dict[str, Any]] = []
+    prior: list[dict[str, Any]] | None = []  # the conversation so far, as Responses items
     prev = body.get("previous_response_id")
     if prev is not None:
         if not isinstance(prev, str) or not prev:
@@ -99,21 +108,37 @@ async def responses(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) 
         stored = await store.get(owner, prev)
         if stored is None:
             raise PreviousResponseNotFound(f"Previous response with id '{prev}' not found.")
-        history = stored.history
-    req = responses_to_chat(body, history, hints_for(s.directory))
+        history, prior = stored.history, stored.items
+    req, refusal = _translated(body, history, hints_for(s.directory))
+    if refusal is not None and prior is None:
+        raise BadRequest(refusal)
+    # a vendor that speaks the Responses API gets the client's own request (a stored
+    # response from before kanjia kept items can only continue translated)
+    native = None if prior is None else NativeCall("responses", native_body(body, prior),
+                                                    refusal=refusal)
     outcome = await s.gateway.chat(checked(req.chat), key, t0, api="responses",
-                                   cache=cache_headers(scope))
-    rid = "resp_" + _suffix(outcome.headers)
+                                   cache=cache_headers(scope) if refusal is None
+                                   else CacheRequest("skip"), native=native)
     headers = dict(outcome.headers)
     headers["x-request-id"] = headers.get("x-kanjia-request-id", "")  # the SDK's _request_id
+    if outcome.native:  # the vendor answered the client's own request: its reply as is
+        sent = conversation_items(body.get("input"))
+        await _native(store, owner, req, prior or [], sent, prev, outcome, receive, send,
+                      headers)
+        return
+    rid = "resp_" + _suffix(outcome.headers)
     if req.dropped_tools:
         headers["x-kanjia-dropped-tools"] = ",".join(req.dropped_tools)
+
+    def items(output: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        return None if prior is None else [*prior, *req.input_items, *output]
+
     if isinstance(outcome, CallOutcome):
         response = chat_to_response(orjson.loads(outcome.body), req, rid)
         if req.store:
             await store.put(owner, response,
                             [*req.history, assistant_turn(response["output"])],
-                            req.input_items)
+                            req.input_items, items(response["output"]))
         await _asgi.send_json(send, 200, response, headers)
         return
     renderer = ResponsesStream(rid, req)
@@ -122,9 +147,54 @@ async def responses(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) 
         if req.store and renderer.completed:
             done = renderer.response
             await store.put(owner, done, [*req.history, assistant_turn(done["output"])],
-                            req.input_items)
+                            req.input_items, items(done["output"]))
 
     await relay(outcome, renderer, receive, send, headers, keep)
+
+
+def _translated(body: dict[str, Any], history: list[dict[str, Any]],
+                hints: Callable[[str], ModelHints]) -> tuple[ResponsesRequest, str | None]:
+    """The request in the chat form, and why only a vendor that speaks the Responses API
+    may take it (an ``input_file``, an item type only OpenAI knows, a ``tool_choice``
+    forcing a hosted tool that runs at the vendor), else None."""
+    try:
+        return responses_to_chat(body, history, hints), None
+    except BadRequest as exc:
+        readable = readable_form(body)
+        if readable == body:
+            raise
+        try:
+            return responses_to_chat(readable, history, hints), exc.message
+        except BadRequest:
+            raise exc from None
+
+
+async def _native(store: Responses, owner: str, req: ResponsesRequest,
+                  prior: list[dict[str, Any]], sent: list[dict[str, Any]], prev: Any,
+                  outcome: CallOutcome | StreamOutcome, receive: Receive, send: Send,
+                  headers: dict[str, str]) -> None:
+    """Relay a passed-through answer; keep it (``store``, default true) in kanjia's store,
+    with the conversation in both forms (chat messages, Responses items)."""
+    echo = {"store": req.store, "previous_response_id": prev}
+
+    async def keep(response: dict[str, Any]) -> None:
+        output = [i for i in response.get("output") or () if isinstance(i, dict)]
+        if req.store and isinstance(response.get("id"), str):
+            await store.put(owner, response, [*req.history, assistant_turn(output)],
+                            req.input_items, [*prior, *sent, *output])
+
+    if isinstance(outcome, CallOutcome):
+        response = native_response(outcome.body, req.model, echo)
+        await keep(response)
+        await _asgi.send_json(send, 200, response, headers)
+        return
+    renderer = ResponsesPassThrough(req.model, echo)
+
+    async def kept() -> None:
+        if renderer.completed:
+            await keep(renderer.response)
+
+    await relay(outcome, renderer, receive, send, headers, kept)
 
 
 async def response_item(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:

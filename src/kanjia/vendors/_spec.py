@@ -54,6 +54,9 @@ class VendorSpec(BaseModel):
     #: prepended on the wire to model ids without a "/" (Fireworks' catalog names
     #: ``deepseek-v3-0324``, its API ``accounts/fireworks/models/deepseek-v3-0324``)
     model_prefix: str | None = None
+    #: the vendor serves OpenAI's Responses API (``POST {base_url}/responses``): a
+    #: ``/v1/responses`` request is passed through to it instead of translated
+    responses: bool = False
 
     def wire_model(self, model: str) -> str:
         """The model id as the vendor's API takes it."""

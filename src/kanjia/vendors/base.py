@@ -122,10 +122,13 @@ class Adapter(Protocol):
 @dataclass(frozen=True, slots=True)
 class NativeCall:
     """A client request in a vendor's own API (``api``: "messages" for Anthropic's
-    Messages API), to pass through unchanged when the chosen vendor speaks that API."""
+    Messages API, "responses" for OpenAI's Responses API), to pass through unchanged when
+    the chosen vendor speaks that API."""
 
     api: str
-    #: the client's body as it came (the adapter sets only ``model`` and ``stream``)
+    #: the client's body as it came (the adapter sets only ``model`` and ``stream``; for
+    #: Responses, the ingress has already sent ``store: false`` and expanded
+    #: ``previous_response_id`` into the input, as kanjia keeps the conversation)
     body: Mapping[str, Any]
     #: the client's headers that belong to the API (``anthropic-version``, ``anthropic-beta``)
     headers: Mapping[str, str] = field(default_factory=dict)

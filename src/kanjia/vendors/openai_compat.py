@@ -8,11 +8,12 @@ from typing import Any
 import orjson
 
 from kanjia.catalog import Usage
-from kanjia.errors import KanjiaError, UpstreamProtocolError
+from kanjia.errors import BadRequest, KanjiaError, UpstreamProtocolError
 from kanjia.vendors._errors import make_error
 from kanjia.vendors._openai_format import usage_from_openai
+from kanjia.vendors._responses_native import ResponsesNativeStream, parse_response, response_body
 from kanjia.vendors._spec import VendorSpec
-from kanjia.vendors.base import ChatResult, Deployment, UpstreamRequest
+from kanjia.vendors.base import ChatResult, Deployment, NativeCall, UpstreamRequest
 from kanjia.vendors.sse import SSEParser
 
 __all__ = ["OpenAICompatAdapter"]
@@ -23,6 +24,9 @@ _JSON = "application/json"
 class OpenAICompatAdapter:
     def __init__(self, spec: VendorSpec) -> None:
         self.spec = spec
+        #: client APIs this vendor speaks itself (base.NativeAdapter): "responses" when
+        #: its vendors.toml row says it serves OpenAI's Responses API
+        self.native_apis = frozenset({"responses"}) if spec.responses else frozenset()
 
     # -- requests -------------------------------------------------------------
     def _headers(self, dep: Deployment) -> dict[str, str]:
@@ -121,6 +125,22 @@ class OpenAICompatAdapter:
     def classify_error(self, status: int, data: bytes,
                        headers: Mapping[str, str]) -> KanjiaError:
         return make_error(self.spec.id, self.spec.errors, status, data, headers)
+
+    # -- native pass-through (the client spoke the Responses API) ------------------
+    def native_request(self, dep: Deployment, call: NativeCall, model: str,
+                       stream: bool) -> UpstreamRequest:
+        """The client's Responses body with the vendor's model id: hosted tools, reasoning
+        items with their encrypted content, ``include`` all reach the vendor."""
+        if call.api not in self.native_apis:
+            raise BadRequest(f"{self.spec.id} does not speak the {call.api!r} API")
+        return UpstreamRequest(self._url(dep, model, "responses"), self._headers(dep),
+                               response_body(call.body, self.spec.wire_model(model), stream))
+
+    def parse_native(self, api: str, data: bytes, model: str) -> ChatResult:
+        return parse_response(self, self.spec.id, data)
+
+    def native_stream(self, api: str, model: str) -> ResponsesNativeStream:
+        return ResponsesNativeStream(self, self.spec.id)
 
 
 def _drop_cache_control(body: dict[str, Any]) -> None:
