@@ -112,14 +112,46 @@ LEVER_SUMS = ("SUM(input_tokens)", "SUM(cached_tokens)", "SUM(cache_write_tokens
               "SUM(saved_nano)", "MIN(ts)", "MIN(input_tokens)")
 
 
+#: per row, what ``LEVER_SUMS`` aggregates, and how two partial groups merge
+_LEVER_ROW = (("IFNULL(input_tokens, 0)", "+"), ("IFNULL(cached_tokens, 0)", "+"),
+              ("IFNULL(cache_write_tokens, 0)", "+"), ("IFNULL(cache_write_1h_tokens, 0)", "+"),
+              ("IFNULL(output_tokens, 0)", "+"), ("IFNULL(cost_nano, 0)", "+"),
+              ("IFNULL(saved_nano, 0)", "+"), ("ts", "min"), ("IFNULL(input_tokens, 0)", "min"))
+
+
 async def lever_sums(db: Database, keys: Sequence[str], since: date | None,
                      until: date | None) -> list[tuple[Any, ...]]:
     """``(*keys, *LEVER_SUMS)`` per group of ``keys`` (columns or SQL expressions over
-    the ledger's columns) in the window: what the savings-by-lever split prices."""
+    the ledger's columns) in the window: what the savings-by-lever split prices.
+
+    On SQLite the groups are accumulated by an upsert into a temporary table, as
+    ``cell_sums`` does (a GROUP BY there sorts every row)."""
     clause, args = where(since, until)
-    return list(await db.fetch(f"SELECT {', '.join(keys)}, {', '.join(LEVER_SUMS)} "
-                               f"FROM {TABLE} WHERE {clause} "
-                               f"GROUP BY {_group_by(*keys)}", args))
+    if db.dialect != "sqlite":
+        return list(await db.fetch(f"SELECT {', '.join(keys)}, {', '.join(LEVER_SUMS)} "
+                                   f"FROM {TABLE} WHERE {clause} "
+                                   f"GROUP BY {_group_by(*keys)}", args))
+    table = f"kanjia_levers_{uuid.uuid4().hex[:12]}"
+    gs = [f"g{i}" for i in range(len(keys))]
+    ss = [f"s{i}" for i in range(len(_LEVER_ROW))]
+    await db.execute(f"CREATE TEMP TABLE {table} ("
+                     + ", ".join(f"{g} NOT NULL" for g in gs) + ", "
+                     + ", ".join(f"{c} NOT NULL" for c in ss)
+                     + f", PRIMARY KEY ({', '.join(gs)})) WITHOUT ROWID")
+    try:
+        picked = ", ".join([*(f"IFNULL({k}, X'00')" for k in keys),
+                            *(expr for expr, _ in _LEVER_ROW)])
+        update = ", ".join(f"{c} = {c} + excluded.{c}" if how == "+"
+                           else f"{c} = min({c}, excluded.{c})"
+                           for c, (_, how) in zip(ss, _LEVER_ROW, strict=True))
+        await db.execute(f"INSERT INTO temp.{table} SELECT {picked} FROM {TABLE} "
+                         f"WHERE {clause} ON CONFLICT ({', '.join(gs)}) DO UPDATE SET {update}",
+                         args)
+        found = await db.fetch(f"SELECT * FROM temp.{table}")
+    finally:
+        await db.execute(f"DROP TABLE temp.{table}")
+    n = len(keys)
+    return [tuple(None if v == _NULL else v for v in r[:n]) + tuple(r[n:]) for r in found]
 
 
 async def spend_sums(db: Database, cols: Sequence[str], since: date | None = None,
