@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+import orjson
 
 from kanjia.errors import BadRequest
 
 __all__ = ["cache_write_of", "check_model", "finish_to_stop", "new_id", "opt_number",
-           "positive_int", "reasoning_of", "sse_payloads", "stream_error", "usage_numbers"]
+           "positive_int", "reasoning_of", "sse_payloads", "stream_error", "typed_events",
+           "usage_numbers"]
 
 #: control characters and line separators never belong in a model name (it becomes a header)
 _BAD_MODEL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -105,3 +109,17 @@ def stream_error(body: dict[str, Any]) -> tuple[str, str, str]:
     message = str(err.get("message") or "the upstream stream failed")
     code = str(err.get("code") or "upstream_error")
     return message, code, _STREAM_ERRORS.get(code, "api_error")
+
+
+def typed_events(payloads: Iterable[bytes]) -> Iterator[tuple[bytes, dict[str, Any], str | None]]:
+    """A native stream's payloads as (raw, object, its ``type``, None when it has none):
+    what is not a JSON object is skipped. An untyped object with an ``error`` is the
+    gateway's own error frame (a broken stream)."""
+    for payload in payloads:
+        try:
+            body = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(body, dict):
+            kind = body.get("type")
+            yield payload, body, kind if isinstance(kind, str) else None

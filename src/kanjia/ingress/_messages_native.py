@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from kanjia.ingress._common import stream_error
+from kanjia.ingress._common import stream_error, typed_events
 
 __all__ = ["MessagesPassThrough", "native_message", "native_only_form"]
 
@@ -90,17 +90,10 @@ class MessagesPassThrough:
 
     def feed(self, payloads: list[bytes]) -> bytes:
         out: list[bytes] = []
-        for payload in payloads:
+        for payload, body, kind in typed_events(payloads):
             if self.failed:
                 break
-            try:
-                body = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                continue
-            if not isinstance(body, dict):
-                continue
-            kind = body.get("type")
-            if not isinstance(kind, str):
+            if kind is None:
                 if "error" in body:  # the gateway's own error frame (a broken stream)
                     message, _, err = stream_error(body)
                     out.append(self.fail(message, err))
