@@ -44,7 +44,6 @@ from kanjia.config import load_settings
 from kanjia.metering.store import open_database
 from kanjia.sandbox import SandboxSettings, SandboxThread
 from kanjia.server import ServerThread, build_app
-from kanjia.server.wiring import wire_extras
 
 MASTER = "sk-bench-levers-master"
 MODELS = ["openai/gpt-4o-mini", "openai/gpt-5-mini"]
@@ -186,10 +185,10 @@ async def run_way(way: str, convs: list[dict[str, Any]], currency: str,
         root = Path(tmp)
         app = build_app(_settings(way, sandbox.url, root, models),
                         env={"OA_A": "sk-deployment-a", "OA_B": "sk-deployment-b",
-                             "KANJIA_MASTER_KEY": MASTER})
-        wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / "journal"),
-                              "KANJIA_LEDGER_FLUSH_S": "0.05"})
-        app.services.extras["batch_poll_s"] = 0.05
+                             "KANJIA_MASTER_KEY": MASTER,
+                             "KANJIA_JOURNAL_DIR": str(root / "journal"),
+                             "KANJIA_LEDGER_FLUSH_S": "0.05"})
+        app.services.batch_poll_s = 0.05
         _sandbox_batches(sandbox.url, batch_delay_s)
         latencies: list[float] = []
         deferred = [c for c in convs if c["deferrable"]] if way == "batch" else []

@@ -57,7 +57,7 @@ def gw(sandbox: SandboxThread, ledger: Ledger, queue: Path) -> Iterator[ServerTh
     settings = load_settings(None, sandbox_url=sandbox.url, batch_queue=str(queue),
                              server={"upstream_timeout_s": 5.0})
     app = build_app(settings, env={}, sinks=[ledger.append])
-    app.services.extras["batch_poll_s"] = 0.05
+    app.services.batch_poll_s = 0.05
     _control(sandbox, delay_s=0.3, fail=[])
     with ServerThread(app) as srv:
         yield srv
@@ -319,7 +319,7 @@ def test_a_restarted_gateway_resumes_open_batches(sandbox: SandboxThread, tmp_pa
 
     def app() -> ServerThread:
         a = build_app(settings, env={})
-        a.services.extras["batch_poll_s"] = 0.05
+        a.services.batch_poll_s = 0.05
         return ServerThread(a)
 
     _control(sandbox, delay_s=60)

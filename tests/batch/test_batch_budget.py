@@ -20,7 +20,6 @@ from kanjia.config import load_settings
 from kanjia.metering.store import open_database
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
-from kanjia.server.wiring import wire_extras
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +30,10 @@ def gw(sandbox: SandboxThread, tmp_path_factory: pytest.TempPathFactory
     settings = load_settings(None, sandbox_url=sandbox.url, database=database,
                              batch_queue=str(root / "kanjia-batch.db"),
                              server={"upstream_timeout_s": 5.0})
-    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER})
-    wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / "journal"),
-                          "KANJIA_LEDGER_FLUSH_S": "0.05"})
-    app.services.extras["batch_poll_s"] = 0.05
+    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER,
+                                   "KANJIA_JOURNAL_DIR": str(root / "journal"),
+                                   "KANJIA_LEDGER_FLUSH_S": "0.05"})
+    app.services.batch_poll_s = 0.05
     with ServerThread(app) as srv:
         yield srv, database
 

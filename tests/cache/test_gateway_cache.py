@@ -15,12 +15,12 @@ from urllib.parse import urlparse
 import openai
 import pytest
 
+from kanjia.access import Principal, Reservation, WorstCase
 from kanjia.cache import ResponseCache
 from kanjia.config import load_settings
 from kanjia.metering.record import CallRecord
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
-from kanjia.server.access import Principal, Reservation, WorstCase
 
 MODEL = "deepseek/deepseek-chat"
 

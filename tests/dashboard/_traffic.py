@@ -18,7 +18,6 @@ from kanjia.cli.demo import _workload
 from kanjia.config import load_settings
 from kanjia.sandbox import SandboxSettings, SandboxThread
 from kanjia.server import KanjiaApp, ServerThread, build_app
-from kanjia.server.wiring import wire_extras
 
 MASTER = "test-dashboard-master-key-3f9a"
 #: deepseek first, then qwen, then zhipu: faults on deepseek make it fall back
@@ -119,9 +118,9 @@ def served_gateway(root: Path, database: str | None = None) -> Iterator[Served]:
                                  routes={"fallback-chat": FALLBACK_ROUTE},
                                  server={"upstream_timeout_s": 5.0,
                                          "first_byte_timeout_s": 5.0})
-        app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER})
-        wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / "journal"),
-                              "KANJIA_LEDGER_FLUSH_S": "0.05"})
+        app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER,
+                                       "KANJIA_JOURNAL_DIR": str(root / "journal"),
+                                       "KANJIA_LEDGER_FLUSH_S": "0.05"})
         with ServerThread(app) as srv:
             served = Served(srv.url, database, app, sandbox.url)
             fill(served)

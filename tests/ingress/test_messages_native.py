@@ -25,7 +25,6 @@ from kanjia.config import load_settings
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
 from kanjia.server.upstream import Upstream, UpstreamResponse
-from kanjia.server.wiring import wire_extras
 from kanjia.vendors import UpstreamRequest
 
 from .conftest import Ledger
@@ -380,9 +379,9 @@ def keyed(sandbox: SandboxThread, ledger: Ledger, tmp_path_factory: pytest.TempP
     root = tmp_path_factory.mktemp("native")
     settings = load_settings(None, sandbox_url=sandbox.url, database=str(root / "ledger.db"),
                              server={"require_keys": True})
-    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER}, sinks=[ledger.append])
-    wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / "journal"),
-                          "KANJIA_LEDGER_FLUSH_S": "0.05"})
+    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER,
+                                   "KANJIA_JOURNAL_DIR": str(root / "journal"),
+                                   "KANJIA_LEDGER_FLUSH_S": "0.05"}, sinks=[ledger.append])
     wire = Wire(app.services.gateway.upstream)
     with ServerThread(app) as srv:
         yield srv, wire

@@ -310,7 +310,7 @@ def test_training_runs_no_code_unless_asked(code_dir: Path) -> None:
 
 def test_the_gateway_never_runs_code(code_dir: Path, tmp_path: Path) -> None:
     from kanjia.config import load_settings
-    from kanjia.server.app import build_app
+    from kanjia.server import build_app
 
     path = tmp_path / "code.npz"
     train_router(load_dataset(code_dir), TrainOptions(folds=3, n_buckets=1 << 10)).save(path)

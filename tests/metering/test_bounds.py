@@ -27,7 +27,6 @@ from kanjia.metering import Gatekeeper, LocalLimiter, PriceList, RedisLimiter, p
 from kanjia.metering.store import Database
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
-from kanjia.server.wiring import wire_extras
 
 # -- F5: the Redis scripts -------------------------------------------------------------------
 
@@ -169,9 +168,9 @@ def gw(sandbox: SandboxThread, tmp_path_factory: pytest.TempPathFactory
        ) -> Iterator[ServerThread]:
     root = tmp_path_factory.mktemp("bounds")
     settings = load_settings(None, sandbox_url=sandbox.url, database=str(root / "l.db"))
-    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER})
-    wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / "journal"),
-                          "KANJIA_LEDGER_FLUSH_S": "0.05"})
+    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER,
+                                   "KANJIA_JOURNAL_DIR": str(root / "journal"),
+                                   "KANJIA_LEDGER_FLUSH_S": "0.05"})
     with ServerThread(app) as srv:
         yield srv
 

@@ -20,7 +20,6 @@ from kanjia.config import load_settings
 from kanjia.metering.store import open_database
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
-from kanjia.server.wiring import wire_extras
 
 BODY = chat_body(40, text="batch race [[sandbox:latency_ms=100]]")
 
@@ -30,9 +29,9 @@ def gw(sandbox: SandboxThread, tmp_path: Path) -> Iterator[tuple[ServerThread, s
     database, queue = str(tmp_path / "ledger.db"), tmp_path / "queue.db"
     settings = load_settings(None, sandbox_url=sandbox.url, database=database,
                              batch_queue=str(queue))
-    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER})
-    wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(tmp_path / "journal"),
-                          "KANJIA_LEDGER_FLUSH_S": "0.05"})
+    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER,
+                                   "KANJIA_JOURNAL_DIR": str(tmp_path / "journal"),
+                                   "KANJIA_LEDGER_FLUSH_S": "0.05"})
     with ServerThread(app) as srv:
         yield srv, database, queue
 

@@ -25,7 +25,6 @@ from kanjia.metering import Registry
 from kanjia.metering.store import open_database
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
-from kanjia.server.wiring import wire_extras
 
 ROUTES = {
     # an ordered route whose fallback is far dearer than its first choice
@@ -45,9 +44,9 @@ def gw(sandbox: SandboxThread, tmp_path_factory: pytest.TempPathFactory
     settings = load_settings(None, sandbox_url=sandbox.url, database=database, routes=ROUTES,
                              batch_queue=str(root / "queue.db"),
                              server={"upstream_timeout_s": 5.0, "first_byte_timeout_s": 5.0})
-    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER})
-    wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / "journal"),
-                          "KANJIA_LEDGER_FLUSH_S": "0.05"})
+    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER,
+                                   "KANJIA_JOURNAL_DIR": str(root / "journal"),
+                                   "KANJIA_LEDGER_FLUSH_S": "0.05"})
     with ServerThread(app) as srv:
         yield srv, database
 

@@ -16,7 +16,6 @@ from kanjia.config import load_settings
 from kanjia.metering.store import open_database
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
-from kanjia.server.wiring import wire_extras
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +25,9 @@ def gw(sandbox: SandboxThread, tmp_path_factory: pytest.TempPathFactory
     database = str(root / "ledger.db")
     settings = load_settings(None, sandbox_url=sandbox.url, database=database,
                              server={"upstream_timeout_s": 5.0, "first_byte_timeout_s": 5.0})
-    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER})
-    wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / "journal"),
-                          "KANJIA_LEDGER_FLUSH_S": "0.05"})
+    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER,
+                                   "KANJIA_JOURNAL_DIR": str(root / "journal"),
+                                   "KANJIA_LEDGER_FLUSH_S": "0.05"})
     with ServerThread(app) as srv:
         yield srv, database
 

@@ -24,16 +24,15 @@ from kanjia.metering import _journal
 from kanjia.metering.store import open_database
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
-from kanjia.server.wiring import wire_extras
 
 
 @pytest.fixture()
 def gw(sandbox: SandboxThread, tmp_path: Path) -> Iterator[tuple[ServerThread, str]]:
     database = str(tmp_path / "ledger.db")
     settings = load_settings(None, sandbox_url=sandbox.url, database=database)
-    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER})
-    wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(tmp_path / "journal"),
-                          "KANJIA_LEDGER_FLUSH_S": "0.05"})
+    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER,
+                                   "KANJIA_JOURNAL_DIR": str(tmp_path / "journal"),
+                                   "KANJIA_LEDGER_FLUSH_S": "0.05"})
     with ServerThread(app) as srv:
         yield srv, database
 
@@ -100,5 +99,7 @@ async def test_journal_errors_fail_loudly_and_recover(
     while not set(answered) <= await _ids(database):
         assert time.monotonic() < deadline, "answered requests missing from the ledger"
         await asyncio.sleep(0.05)
-    journal = srv.app.services.extras["metering"].ledger.journal
+    metering = srv.app.services.metering
+    assert metering is not None
+    journal = metering.ledger.journal
     assert journal.failures == 1 and journal.repairs >= 1 and journal.dropped == 0

@@ -206,7 +206,6 @@ def test_dashboard_window_to_year_9999_is_clamped_and_off_the_loop(sb: str, tmp_
     import asyncio
 
     from kanjia.metering.store import migrate, open_database
-    from kanjia.server.wiring import wire_extras
 
     database = str(tmp_path / "ledger.db")
 
@@ -230,8 +229,8 @@ def test_dashboard_window_to_year_9999_is_clamped_and_off_the_loop(sb: str, tmp_
     from kanjia.server import ServerThread, build_app
 
     settings = load_settings(None, sandbox_url=sb, database=database)
-    app = build_app(settings, env={"KANJIA_MASTER_KEY": master})
-    wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(tmp_path / "journal")})
+    app = build_app(settings, env={"KANJIA_MASTER_KEY": master,
+                                   "KANJIA_JOURNAL_DIR": str(tmp_path / "journal")})
     with ServerThread(app) as srv:
         auth = {"Authorization": f"Bearer {master}"}
         with _Probe(srv.url) as probe:

@@ -27,7 +27,6 @@ from kanjia.server import KanjiaApp, ServerThread, build_app
 from kanjia.server.model_ids import check_model_id
 from kanjia.server.openapi import MODEL_PATTERN, OPENAPI
 from kanjia.server.validate import parse_chat, parse_embeddings
-from kanjia.server.wiring import wire_extras
 
 from ._util import Gw, gateway, request
 
@@ -143,7 +142,6 @@ def metered(sb: str, tmp_path: Path) -> Iterator[tuple[KanjiaApp, asyncio.Abstra
     s = load_settings(None, sandbox_url=sb, database=str(tmp_path / "ledger.db"),
                       ledger_writer="thread")
     app = build_app(s, env=ENV)
-    wire_extras(app, env={})
     loops: list[asyncio.AbstractEventLoop] = []
 
     async def keep_loop() -> None:

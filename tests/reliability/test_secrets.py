@@ -129,7 +129,7 @@ def test_admin_and_ui_paths_do_not_answer_without_a_key(locked: Gw, path: str) -
 
 
 def test_keys_are_compared_in_constant_time() -> None:
-    from kanjia.server.access import OpenAccess
+    from kanjia.access import OpenAccess
     from kanjia.server.app import KanjiaApp
 
     fns = [KanjiaApp.is_admin, OpenAccess.authenticate]

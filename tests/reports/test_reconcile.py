@@ -23,7 +23,6 @@ from kanjia.metering.record import CallRecord
 from kanjia.metering.store import open_database
 from kanjia.sandbox import SandboxSettings, SandboxThread
 from kanjia.server import ServerThread, build_app
-from kanjia.server.wiring import wire_extras
 
 DAY = 86400
 
@@ -121,11 +120,10 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
         settings = load_settings(None, sandbox_url=sandbox.url, database=database,
                                  server={"upstream_timeout_s": 5.0,
                                          "first_byte_timeout_s": 5.0})
-        app = build_app(settings, env={})
         records: list[CallRecord] = []
-        app.services.gateway.sinks.append(records.append)
-        wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / "journal"),
-                              "KANJIA_LEDGER_FLUSH_S": "0.05"})
+        app = build_app(settings, env={"KANJIA_JOURNAL_DIR": str(root / "journal"),
+                                       "KANJIA_LEDGER_FLUSH_S": "0.05"},
+                        sinks=[records.append])
         with ServerThread(app) as gateway:
             it = Loop(sandbox, gateway, database, records)
             it.traffic()

@@ -129,8 +129,8 @@ def test_answers_carry_their_length_not_chunks(gateway: ServerThread) -> None:
 def test_a_missing_key_error_says_how_to_send_one() -> None:
     import asyncio
 
+    from kanjia.access import OpenAccess
     from kanjia.errors import AuthFailed
-    from kanjia.server.access import OpenAccess
 
     with pytest.raises(AuthFailed) as info:
         asyncio.run(OpenAccess("master", require_key=True).authenticate(None, "m"))

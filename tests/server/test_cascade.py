@@ -14,8 +14,7 @@ import pytest
 from kanjia.config import load_settings
 from kanjia.metering.record import CallRecord
 from kanjia.sandbox import SandboxThread
-from kanjia.server import ServerThread
-from kanjia.server.app import build_app
+from kanjia.server import ServerThread, build_app
 
 WEAK, STRONG = "qwen/qwen-turbo", "openai/gpt-4o"
 

@@ -13,11 +13,11 @@ import pytest
 from tests.metering._gateway import MASTER, admin, chat_body
 
 import kanjia.batch
+from kanjia.access import KeyedAccess
 from kanjia.config import load_settings
 from kanjia.metering import Caller
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
-from kanjia.server.wiring import MeteredAccess, wire_extras
 
 # deepseek-chat on a Monday (UTC): 02:00 is peak with off-peak ahead, 12:00 the cheapest
 PEAK = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
@@ -30,9 +30,9 @@ def srv(sandbox: SandboxThread, tmp_path_factory: pytest.TempPathFactory
     root = tmp_path_factory.mktemp("defer")
     settings = load_settings(None, sandbox_url=sandbox.url, database=str(root / "ledger.db"),
                              batch_queue=str(root / "queue.db"))
-    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER})
-    wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / "journal"),
-                          "KANJIA_LEDGER_FLUSH_S": "0.05"})
+    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER,
+                                   "KANJIA_JOURNAL_DIR": str(root / "journal"),
+                                   "KANJIA_LEDGER_FLUSH_S": "0.05"})
     with ServerThread(app) as server:
         yield server
 
@@ -47,7 +47,7 @@ async def test_a_deferred_request_is_authenticated_once(
                                         {"name": f"defer-{status}", "budget": "10CNY/day"})
         assert made_status == 201
         access = srv.app.services.access
-        assert isinstance(access, MeteredAccess)
+        assert isinstance(access, KeyedAccess)
         gate, calls = access.gate, []
         real_authenticate = gate.authenticate
 

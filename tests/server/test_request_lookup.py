@@ -16,7 +16,6 @@ from tests.reliability._util import request
 from kanjia.config import load_settings
 from kanjia.sandbox import SandboxThread
 from kanjia.server import KanjiaApp, ServerThread, build_app
-from kanjia.server.wiring import wire_extras
 
 MASTER = "test-master-key-lookup"
 
@@ -33,7 +32,9 @@ class Gw:
 
     @property
     def ledger(self) -> Any:
-        return self.app.services.extras["metering"].ledger
+        metering = self.app.services.metering
+        assert metering is not None
+        return metering.ledger
 
     def flush(self) -> None:
         assert self.loop is not None
@@ -45,10 +46,10 @@ def gw(sandbox: SandboxThread, tmp_path_factory: pytest.TempPathFactory) -> Iter
     root = tmp_path_factory.mktemp("lookup")
     settings = load_settings(None, sandbox_url=sandbox.url, database=str(root / "ledger.db"),
                              server={"upstream_timeout_s": 5.0, "first_byte_timeout_s": 5.0})
-    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER})
     # records stay queued until flush(): the lookup must read through the queue
-    wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / "journal"),
-                          "KANJIA_LEDGER_FLUSH_S": "3600"})
+    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER,
+                                   "KANJIA_JOURNAL_DIR": str(root / "journal"),
+                                   "KANJIA_LEDGER_FLUSH_S": "3600"})
     gw = Gw(ServerThread(app), app)
 
     async def capture() -> None:
@@ -201,9 +202,9 @@ def test_lookup_on_another_instance(sandbox: SandboxThread,
     servers = []
     for name in ("a", "b"):
         app = build_app(load_settings(None, sandbox_url=sandbox.url, database=database),
-                        env={"KANJIA_MASTER_KEY": MASTER})
-        wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / name),
-                              "KANJIA_LEDGER_FLUSH_S": "0.2"})
+                        env={"KANJIA_MASTER_KEY": MASTER,
+                             "KANJIA_JOURNAL_DIR": str(root / name),
+                             "KANJIA_LEDGER_FLUSH_S": "0.2"})
         servers.append(ServerThread(app))
     with servers[0] as a, servers[1] as b:
         for _ in range(5):
@@ -229,9 +230,9 @@ def test_cascade_lookup_lists_every_call(sandbox: SandboxThread,
              "quality_models": {WEAK: "weak", STRONG: "strong"}}
     settings = load_settings(None, sandbox_url=sandbox.url, routes={"smart": route},
                              database=str(root / "ledger.db"))
-    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER})
+    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER,
+                                   "KANJIA_JOURNAL_DIR": str(root / "j")})
     app.services.planner.quality = _Quality()  # type: ignore[assignment]
-    wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / "j")})
     with ServerThread(app) as srv:
         r = _chat(srv.url, MASTER, "a hard one", model="smart")
         rid = r.headers["x-kanjia-request-id"]

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import replace
 
 from kanjia.config import load_settings
-from kanjia.server.app import build_app
+from kanjia.server import build_app
 from kanjia.vendors import Deployment
 
 

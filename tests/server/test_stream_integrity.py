@@ -18,7 +18,6 @@ from tests.reliability._util import request, set_fault
 from kanjia.config import load_settings
 from kanjia.sandbox import SandboxThread
 from kanjia.server import KanjiaApp, ServerThread, build_app
-from kanjia.server.wiring import wire_extras
 
 MASTER = "test-master-key-stream"
 #: one model of each vendor kind: OpenAI-compatible, Anthropic, Gemini
@@ -36,14 +35,19 @@ class Gw:
     def url(self) -> str:
         return self.srv.url
 
+    def _ledger(self) -> Any:
+        metering = self.app.services.metering
+        assert metering is not None
+        return metering.ledger
+
     def flush(self) -> None:
         """Write the ledger's queue to the database now (on the gateway's loop)."""
         assert self.loop is not None
-        ledger = self.app.services.extras["metering"].ledger
+        ledger = self._ledger()
         asyncio.run_coroutine_threadsafe(ledger.flush(), self.loop).result(10)
 
     def pending(self) -> int:
-        return int(self.app.services.extras["metering"].ledger.pending)
+        return int(self._ledger().pending)
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +55,10 @@ def gw(sandbox: SandboxThread, tmp_path_factory: pytest.TempPathFactory) -> Iter
     root = tmp_path_factory.mktemp("integrity")
     settings = load_settings(None, sandbox_url=sandbox.url, database=str(root / "ledger.db"),
                              server={"upstream_timeout_s": 5.0, "first_byte_timeout_s": 0.5})
-    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER})
     # the writer never runs on its own: every record stays queued until flush()
-    wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / "journal"),
-                          "KANJIA_LEDGER_FLUSH_S": "3600"})
+    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER,
+                                   "KANJIA_JOURNAL_DIR": str(root / "journal"),
+                                   "KANJIA_LEDGER_FLUSH_S": "3600"})
     gw = Gw(ServerThread(app), app)
 
     async def capture() -> None:
@@ -226,8 +230,8 @@ def test_a_cut_stream_is_never_a_success_in_reports(
     its cost: what the vendor delivered is paid for."""
     root = tmp_path_factory.mktemp("report")
     settings = load_settings(None, sandbox_url=sandbox.url, database=str(root / "l.db"))
-    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER})
-    wire_extras(app, env={"KANJIA_JOURNAL_DIR": str(root / "j")})
+    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER,
+                                   "KANJIA_JOURNAL_DIR": str(root / "j")})
     with ServerThread(app) as srv:
         _, cut = _stream(srv.url, KINDS[0], "x [[sandbox:fault=truncate]] [[sandbox:tokens=40]]")
         _, whole = _stream(srv.url, KINDS[0], "x [[sandbox:tokens=40]]")

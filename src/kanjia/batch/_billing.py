@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from kanjia.access import AccessPolicy, Principal, Reservation
 from kanjia.catalog import Usage, cost_of
 from kanjia.metering.record import CallRecord
 from kanjia.routing.directory import Target
-from kanjia.server.access import AccessPolicy, Principal, Reservation
 from kanjia.vendors import Deployment
 
 if TYPE_CHECKING:

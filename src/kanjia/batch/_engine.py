@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from kanjia.access import Principal, Reservation
 from kanjia.batch._billing import line_record, release
 from kanjia.batch._lines import ENDPOINTS, error_line, output_line, parse_input, parse_window
 from kanjia.batch._store import BatchStore, LineRow
@@ -23,7 +24,6 @@ from kanjia.batch._ways import choose_way
 from kanjia.catalog import Usage
 from kanjia.errors import BadRequest, KanjiaError, ModelNotFound, UpstreamError
 from kanjia.routing.directory import Target
-from kanjia.server.access import Principal, Reservation
 from kanjia.vendors import BatchItem, Deployment, ItemResult, batch_adapter_for
 
 if TYPE_CHECKING:

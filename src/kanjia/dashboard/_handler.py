@@ -35,7 +35,7 @@ from kanjia.dashboard._health import live_breakers
 from kanjia.dashboard._page import Assets, render_login, render_page
 from kanjia.dashboard._period import Period
 from kanjia.errors import AuthFailed, BadRequest, MethodNotAllowed, ModelNotFound, RateLimited
-from kanjia.metering import Metering, is_master_key
+from kanjia.metering import is_master_key
 from kanjia.metering.store import open_database
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
@@ -197,8 +197,8 @@ class Dashboard:
     @staticmethod
     async def _data(app: KanjiaApp, period: Period, currency: str) -> dict[str, Any]:
         s = app.services
-        metering = s.extras.get("metering")
-        if not isinstance(metering, Metering):
+        metering = s.metering
+        if metering is None:
             raise ModelNotFound("the dashboard needs a ledger database (kanjia serve --db ...)")
         with contextlib.suppress(RuntimeError):  # the database is away: show what it has
             await metering.ledger.flush()

@@ -17,12 +17,12 @@ from typing import Any
 
 import orjson
 
+from kanjia.access import AccessPolicy, Principal, WorstCase
 from kanjia.catalog import ModelEntry, most_cost
 from kanjia.errors import BadRequest, PermissionDenied
 from kanjia.routing.directory import Target
 from kanjia.routing.misses import closest_misses
 from kanjia.routing.planner import RoutePlan, narrow
-from kanjia.server.access import AccessPolicy, Principal, WorstCase
 from kanjia.tokens import DEFAULT_OUTPUT_TOKENS, TokenCounter, choices, output_limit
 from kanjia.vendors import VendorSpec
 

@@ -24,12 +24,11 @@ from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from kanjia.server.access import Principal
+    from kanjia.access import Principal
     from kanjia.server.app import KanjiaApp
 
 __all__ = ["register"]
 
-_ENGINE = "batch_engine"
 _PURPOSES = ("batch",)
 
 
@@ -46,8 +45,8 @@ def register(app: KanjiaApp) -> None:
             await _engine(app)  # resume the batches a previous run left open
 
     async def shutdown() -> None:
-        engine = app.services.extras.pop(_ENGINE, None)
-        if isinstance(engine, BatchEngine):
+        engine, app.services.batch_engine = app.services.batch_engine, None
+        if engine is not None:
             await engine.stop()
             engine.store.close()
 
@@ -56,14 +55,11 @@ def register(app: KanjiaApp) -> None:
 
 
 async def _engine(app: KanjiaApp) -> BatchEngine:
-    extras = app.services.extras
-    engine = extras.get(_ENGINE)
-    if not isinstance(engine, BatchEngine):
-        path = store_path(app.services.settings.batch_queue)
-        store = await asyncio.to_thread(BatchStore, path)
-        engine = BatchEngine(app.services, store,
-                             poll_s=float(extras.get("batch_poll_s", 10.0)))
-        extras[_ENGINE] = engine
+    s = app.services
+    engine = s.batch_engine
+    if engine is None:
+        store = await asyncio.to_thread(BatchStore, store_path(s.settings.batch_queue))
+        engine = s.batch_engine = BatchEngine(s, store, poll_s=s.batch_poll_s)
         engine.start()
     return engine
 

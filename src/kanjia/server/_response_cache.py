@@ -38,8 +38,8 @@ from kanjia.server import _asgi
 from kanjia.server._asgi import Scope
 
 if TYPE_CHECKING:
+    from kanjia.access import Principal
     from kanjia.routing.planner import RoutePlan
-    from kanjia.server.access import Principal
 
 __all__ = ["CacheHook", "CacheSlot", "HitAnswer", "cache_headers"]
 

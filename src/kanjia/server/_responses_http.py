@@ -45,9 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = ["hints_for", "response_item", "responses", "sqlite_path"]
 
-_STORE = "responses.store"
-
-
 class ResponseNotFound(ModelNotFound):
     code = "response_not_found"
 
@@ -59,13 +56,12 @@ class PreviousResponseNotFound(ModelNotFound):
 def _store(app: KanjiaApp) -> Responses:
     """The gateway's response store (one per app, made on first use): a SQLite file beside
     a SQLite ledger (``<ledger>.responses``), shared by all workers; else in memory."""
-    store: Responses | None = app.services.extras.get(_STORE)
-    if store is None:
-        path = sqlite_path(app.services.settings.database)
-        store = SQLiteResponseStore(path + ".responses") if path else ResponseStore()
-        app.services.extras[_STORE] = store
-        app.on_shutdown.append(store.close)
-    return store
+    s = app.services
+    if s.responses is None:
+        path = sqlite_path(s.settings.database)
+        s.responses = SQLiteResponseStore(path + ".responses") if path else ResponseStore()
+        app.on_shutdown.append(s.responses.close)
+    return s.responses
 
 
 def sqlite_path(database: str | None) -> str | None:

@@ -232,8 +232,8 @@ async def handle_admin(app: KanjiaApp, scope: Scope, receive: Receive, send: Sen
                          f"(${app.services.settings.server.master_key_env})")
     if not app.admitted(scope):  # wrong keys count against the caller's address
         raise AuthFailed("the admin API requires the master key")
-    metering = app.services.extras.get("metering")
-    if not isinstance(metering, Metering):
+    metering = app.services.metering
+    if metering is None:
         raise ModelNotFound("the admin API needs a ledger database (kanjia serve --db ...)")
     path, method = scope["path"], scope["method"]
     route, match = _find(method, path)

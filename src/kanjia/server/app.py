@@ -5,23 +5,23 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from kanjia.catalog import Catalog, load_catalog, price_overrides_path
+from kanjia.access import AccessPolicy
+from kanjia.catalog import Catalog
 from kanjia.config import Settings
 from kanjia.errors import (
     AuthFailed,
     BadRequest,
-    ConfigError,
     KanjiaError,
     MethodNotAllowed,
     RateLimited,
 )
-from kanjia.metering import is_master_key
+from kanjia.metering import Metering, is_master_key
 from kanjia.routing.directory import ModelDirectory
 from kanjia.routing.health import HealthBoard
 from kanjia.routing.planner import Planner
@@ -31,22 +31,22 @@ from kanjia.server._asgi import Receive, Scope, Send
 from kanjia.server._guesses import Guesses
 from kanjia.server._ids import RequestIds
 from kanjia.server._jobs import JOBS_PREFIX, job_handler, job_owner
-from kanjia.server._response_cache import CacheHook, cache_headers
-from kanjia.server.access import AccessPolicy, OpenAccess
-from kanjia.server.gateway import CallOutcome, Gateway, RecordSink
+from kanjia.server._response_cache import cache_headers
+from kanjia.server.gateway import CallOutcome, Gateway
 from kanjia.server.metrics import Metrics
 from kanjia.server.model_ids import check_model_id
 from kanjia.server.openapi import OPENAPI
 from kanjia.server.requests import lookup_request
 from kanjia.server.upstream import Upstream
 from kanjia.server.validate import parse_chat, parse_embeddings
-from kanjia.tokens import TokenCounter
-from kanjia.vendors import load_vendor_specs
 
 if TYPE_CHECKING:
-    from kanjia.batch import BatchRunner, JobQueue
+    from kanjia.batch import BatchEngine, BatchRunner, JobQueue
+    from kanjia.ingress import Responses
+    from kanjia.routing.shared_health import SharedHealth
+    from kanjia.server.models_list import ModelsList
 
-__all__ = ["KanjiaApp", "Services", "build_app"]
+__all__ = ["KanjiaApp", "Services"]
 
 Handler = Callable[["KanjiaApp", Scope, Receive, Send], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
@@ -54,7 +54,8 @@ Hook = Callable[[], Awaitable[None]]
 
 @dataclass
 class Services:
-    """Everything one gateway instance owns. Built once, passed explicitly."""
+    """Everything one gateway instance owns. Built once (``kanjia.server.build_app``),
+    passed explicitly; nothing in it is replaced after build."""
 
     settings: Settings
     catalog: Catalog
@@ -64,11 +65,24 @@ class Services:
     metrics: Metrics
     gateway: Gateway
     upstream: Upstream
+    #: who may call and spend: the gateway's own, the one policy of this instance
     access: AccessPolicy
     master_key: str | None
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: the ledger and its Gatekeeper (``settings.database``); None without a ledger
+    metering: Metering | None = None
+    #: circuit breakers shared through Redis (``settings.redis``), else None
+    shared_health: SharedHealth | None = None
     #: removes every configured secret from error text, logs and /metrics
     scrub: Scrubber = field(default_factory=Scrubber)
+    #: how often the Batch API engine looks for due work, in seconds (tests shorten it)
+    batch_poll_s: float = 10.0
+    # -- made on first use, each by its one owner ---------------------------------------
+    #: the body of GET /v1/models (``_models`` below)
+    models_list: ModelsList | None = None
+    #: the Batch API's engine (``server/_batches_http.py``)
+    batch_engine: BatchEngine | None = None
+    #: stored responses of the Responses API (``server/_responses_http.py``)
+    responses: Responses | None = None
 
 
 class KanjiaApp:
@@ -350,9 +364,9 @@ async def _models(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) ->
     await s.access.authenticate(_bearer(scope), "")
     from kanjia.server.models_list import ModelsList
 
-    listing = s.extras.get("models_list")
-    if not isinstance(listing, ModelsList):
-        listing = s.extras["models_list"] = ModelsList(s.catalog)
+    listing = s.models_list
+    if listing is None:
+        listing = s.models_list = ModelsList(s.catalog)
     body = listing.body(((t.key, t.vendor, t.model, t.entry) for t in s.directory.targets),
                         {name: r.description for name, r in s.settings.routes.items()})
     await _asgi.send_bytes(send, 200, body)
@@ -413,47 +427,3 @@ async def _not_found(app: KanjiaApp, scope: Scope, receive: Receive, send: Send)
         raise UnknownEndpoint(f"{part} is off: it needs a ledger. Start kanjia serve with "
                               f"--db FILE and ${env} set, then sign in with that key")
     raise UnknownEndpoint(f"the endpoint {scope['method']} {path} does not exist")
-
-
-def build_app(settings: Settings, *, env: Mapping[str, str] | None = None,
-              catalog: Catalog | None = None, access: AccessPolicy | None = None,
-              sinks: list[RecordSink] | None = None) -> KanjiaApp:
-    """Wire one gateway instance from validated settings (secrets from ``env``)."""
-    env = os.environ if env is None else env
-    catalog = catalog or load_catalog(fx_overrides=settings.fx or None,
-                                      overrides=price_overrides_path(settings.price_overrides))
-    specs = load_vendor_specs()
-    directory = ModelDirectory(settings, catalog, specs, env)
-    health = HealthBoard()
-    quality = None
-    if settings.quality_router:
-        from kanjia.routing.quality import QualityRouter
-
-        try:
-            quality = QualityRouter.load(settings.quality_router)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"quality_router {settings.quality_router!r}: {exc}") from None
-    planner = Planner(settings, directory, catalog, health, quality=quality)
-    metrics = Metrics(health, known_models=[(t.vendor, t.model) for t in directory.targets])
-    upstream = Upstream(settings.server)
-    master = env.get(settings.server.master_key_env) or None
-    access = access or OpenAccess(master, settings.server.require_keys)
-    scrub = Scrubber.from_config(settings, env, specs, [
-        d.api_key for deps in directory.deployments.values() for d in deps] + [
-        v for deps in directory.deployments.values() for d in deps for v in d.headers.values()])
-    gateway = Gateway(catalog=catalog, planner=planner, upstream=upstream, health=health,
-                      metrics=metrics, access=access, counter=TokenCounter(),
-                      reporting_currency=settings.server.reporting_currency,
-                      max_attempts=settings.server.max_attempts, sinks=sinks or [],
-                      scrub=scrub)
-    from kanjia.cache import ResponseCache
-
-    gateway.cache = CacheHook(ResponseCache(settings.response_cache, redis=settings.redis,
-                                            database=settings.database),
-                              catalog, settings.routes, settings.server.reporting_currency)
-    services = Services(settings, catalog, directory, planner, health, metrics, gateway,
-                        upstream, access, master, scrub=scrub)
-    app = KanjiaApp(services)
-    app.on_shutdown.append(gateway.cache.close)
-    return app
-

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from kanjia.access import AccessPolicy, Principal, Reservation
 from kanjia.cache import CacheRequest
 from kanjia.catalog import Catalog, Usage, cost_of
 from kanjia.errors import (
@@ -43,7 +44,6 @@ from kanjia.server._costs import add_cost, chunk_with_cost, price_of
 from kanjia.server._ids import RequestIds
 from kanjia.server._response_cache import CacheHook, CacheSlot
 from kanjia.server._tries import Tries
-from kanjia.server.access import AccessPolicy, Principal, Reservation
 from kanjia.server.metrics import Metrics
 from kanjia.server.model_ids import check_model_id
 from kanjia.server.upstream import Upstream, UpstreamResponse

@@ -85,7 +85,7 @@ async def lookup_request(app: KanjiaApp, scope: Scope, receive: Receive, send: S
         raise BadRequest("the request id goes in the path: GET /v1/requests/{request_id}")
     s = app.services
     principal = await s.access.authenticate(app.api_key(scope), "")
-    metering = s.extras.get("metering")
+    metering = s.metering
     if metering is None:
         raise NoSuchRequest("no ledger is configured (kanjia serve --db ...): request "
                             "records are not kept")

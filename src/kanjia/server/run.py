@@ -16,8 +16,8 @@ import uvicorn
 from kanjia.config import ServerSettings, Settings, load_settings
 from kanjia.server._gc import tune_gc
 from kanjia.server._protocol import guarded_protocol
-from kanjia.server.app import KanjiaApp, build_app
-from kanjia.server.wiring import wire_extras
+from kanjia.server.app import KanjiaApp
+from kanjia.server.wiring import build_app
 
 __all__ = ["ServerThread", "app_from_env", "serve"]
 
@@ -55,7 +55,6 @@ def _raise_fd_limit() -> None:
 
 def make_app(settings: Settings) -> KanjiaApp:
     app = build_app(settings)
-    wire_extras(app)
     # only a vendor that omits usage needs a tokenizer. The estimating one (o200k: every
     # model without an exact tokenizer, OpenAI's too) loads before serving, as loading holds
     # the GIL ~0.4 s; the exact families load on first need (all five cost ~230 MB RSS)

@@ -1,8 +1,4 @@
-"""Who may call, what they may spend: the interface the gateway asks before and after a call.
-
-``OpenAccess`` lets everyone through (optionally requiring the master key); the
-metering package provides the keyed, budgeted implementation.
-"""
+"""The interface the gateway asks before and after a call, and who a caller is."""
 
 from __future__ import annotations
 
@@ -11,11 +7,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from kanjia.errors import AuthFailed
-from kanjia.metering import WorstCase, is_master_key
+from kanjia.metering import WorstCase
 from kanjia.metering.record import CallRecord
 
-__all__ = ["OPERATOR", "AccessPolicy", "OpenAccess", "Principal", "Reservation", "WorstCase"]
+__all__ = ["ANONYMOUS", "OPERATOR", "AccessPolicy", "Principal", "Reservation"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +34,11 @@ class Reservation:
     handle: object = None
 
 
-#: who the gateway's own work (batch jobs queued by the operator) runs as: unmetered
+#: the master key's caller, and who the gateway's own work (batch jobs queued by the
+#: operator) runs as: unmetered
 OPERATOR = Principal(key_id="master", name="master", is_admin=True)
+#: a caller without a key, where none is required
+ANONYMOUS = Principal()
 
 
 class AccessPolicy(Protocol):
@@ -69,37 +67,3 @@ class AccessPolicy(Protocol):
         """The caller a queued job (deferred work) runs as: the key it was queued with,
         if still valid (else 401), or the operator's (unmetered) for ``None``."""
         ...
-
-
-class OpenAccess:
-    """No virtual keys: anyone may call, unless ``require_key`` demands the master key."""
-
-    def __init__(self, master_key: str | None = None, require_key: bool = False) -> None:
-        self._master = master_key
-        self._require = require_key
-
-    async def authenticate(self, api_key: str | None, model: str) -> Principal:
-        if is_master_key(api_key, self._master):
-            return Principal(key_id="master", name="master", is_admin=True)
-        if self._require:
-            raise AuthFailed("a valid API key is required in the Authorization header")
-        return Principal()
-
-    def may_use(self, principal: Principal, model_key: str) -> bool:
-        return True
-
-    async def reserve(self, principal: Principal, model_key: str, max_cost: Decimal | None,
-                      currency: str, tokens: int, *,
-                      others: Sequence[WorstCase] = ()) -> Reservation | None:
-        return None
-
-    def settle(self, reservation: Reservation | None, record: CallRecord) -> None:
-        return None
-
-    def release(self, reservation: Reservation | None) -> None:
-        return None
-
-    async def principal_of(self, key_id: str | None, model: str) -> Principal:
-        if key_id is not None:
-            raise AuthFailed("this gateway has no virtual keys")
-        return OPERATOR
