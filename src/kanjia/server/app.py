@@ -65,7 +65,7 @@ class Services:
     metrics: Metrics
     gateway: Gateway
     upstream: Upstream
-    #: who may call and spend: the gateway's own, the one policy of this instance
+    #: who may call and spend: this instance's one policy (the gateway holds the same)
     access: AccessPolicy
     master_key: str | None
     #: the ledger and its Gatekeeper (``settings.database``); None without a ledger
