@@ -207,3 +207,22 @@ def test_developer_and_system_items_are_system_messages() -> None:
                                 {"role": "developer", "content": "rules"},
                                 {"role": "system", "content": "more rules"},
                                 {"role": "user", "content": "hi"}]
+
+
+# -- what is billed is what runs -------------------------------------------------------
+
+def test_premium_speeds_and_tiers_are_not_sent() -> None:
+    """Fast mode and non-default service tiers have prices the catalog does not hold: the
+    native request runs at the standard speed and tier it is billed at (the vendor's own
+    usage says which ran); the standard values, and everything else, go as they came."""
+    from kanjia.ingress import native_body, native_request_body
+
+    fast = _msg(speed="fast", service_tier="auto", inference_geo="us")
+    assert native_request_body(fast) == {k: v for k, v in fast.items() if k != "speed"}
+    standard = _msg(speed="standard")
+    assert native_request_body(standard) is standard
+    for tier in ("priority", "fast", "flex", "ultrafast", ["odd"]):
+        assert "service_tier" not in native_body(_resp(service_tier=tier), [])
+    for tier in ("auto", "default"):
+        assert native_body(_resp(service_tier=tier), [])["service_tier"] == tier
+    assert native_body(_resp(), []) == {**_resp(), "store": False}

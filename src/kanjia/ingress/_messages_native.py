@@ -14,7 +14,7 @@ import orjson
 
 from kanjia.ingress._common import stream_error, typed_events
 
-__all__ = ["MessagesPassThrough", "native_message", "native_only_form"]
+__all__ = ["MessagesPassThrough", "native_message", "native_only_form", "native_request_body"]
 
 #: block types the translator reads, by role (anything else is only Anthropic's)
 _READ = {"user": frozenset({"text", "image", "tool_result", "thinking", "redacted_thinking",
@@ -28,6 +28,16 @@ _IN_RESULT = frozenset({"text", "image", "search_result"})
 #: image and document sources the translator reads
 _IMAGE_SOURCES = frozenset({"base64", "url"})
 _TEXT_SOURCES = frozenset({"text", "content"})
+
+
+def native_request_body(body: dict[str, Any]) -> dict[str, Any]:
+    """What Anthropic is sent: the client's body, without a ``speed`` other than
+    ``standard``: fast mode is billed at a premium the catalog has no price for, so the
+    request runs (and is billed) at standard speed, and Anthropic's ``usage.speed`` says
+    so. Everything else goes as it came."""
+    if body.get("speed", "standard") == "standard":
+        return body
+    return {k: v for k, v in body.items() if k != "speed"}
 
 
 def native_message(body: bytes, model: str) -> bytes:

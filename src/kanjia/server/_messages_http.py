@@ -21,6 +21,7 @@ from kanjia.ingress import (
     messages_to_chat,
     native_message,
     native_only_form,
+    native_request_body,
 )
 from kanjia.routing.directory import ModelDirectory, Target
 from kanjia.server import _asgi
@@ -229,7 +230,7 @@ def _native_call(scope: Scope, body: dict[str, Any], refusal: str | None) -> Nat
     headers = {name.decode(): value for name in _NATIVE_HEADERS
                if (value := _asgi.header(scope, name))}
     query = "beta=true" if scope.get("query_string") == b"beta=true" else ""
-    return NativeCall("messages", body, headers, query, refusal)
+    return NativeCall("messages", native_request_body(body), headers, query, refusal)
 
 
 def _suffix(headers: dict[str, str]) -> str:
