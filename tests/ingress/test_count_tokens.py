@@ -181,3 +181,17 @@ def test_what_only_anthropic_takes_is_counted_by_anthropic(
     with pytest.raises(anthropic.BadRequestError) as info:
         client.messages.count_tokens(model="deepseek/deepseek-chat", messages=messages)
     assert "document" in str(info.value) or "source" in str(info.value)
+
+
+def test_anthropics_refusal_never_carries_the_vendor_key(counted: tuple[ServerThread, Sent],
+                                                         client: anthropic.Anthropic) -> None:
+    """A vendor that quotes the credential in its error message (``echo_key``): the
+    relayed 400 names the field, never kanjia's key for the vendor."""
+    _, sent = counted
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.messages.count_tokens(model=HAIKU, extra_body={"max_tokens": 10}, messages=[
+            {"role": "user", "content": "hi [[sandbox:echo_key]]"}])
+    (call,) = sent.counts()[-1:]
+    key = call.headers["x-api-key"]
+    assert key and "max_tokens" in str(info.value.body)
+    assert key not in json.dumps(info.value.body) and key not in info.value.response.text
