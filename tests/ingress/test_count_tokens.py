@@ -195,3 +195,28 @@ def test_anthropics_refusal_never_carries_the_vendor_key(counted: tuple[ServerTh
     key = call.headers["x-api-key"]
     assert key and "max_tokens" in str(info.value.body)
     assert key not in json.dumps(info.value.body) and key not in info.value.response.text
+
+
+@pytest.mark.parametrize("model", [HAIKU, "deepseek/deepseek-chat"])
+def test_a_body_too_deep_is_a_400(counted: tuple[ServerThread, Sent],
+                                             model: str) -> None:
+    """A schema nested deeper than the gateway reads: a 400 naming why, never a 500."""
+    import http.client
+    from urllib.parse import urlparse
+
+    schema: dict[str, Any] = {"type": "object"}
+    for _ in range(300):
+        schema = {"type": "object", "properties": {"x": schema}}
+    body = {"model": model, "tools": [{"name": "deep", "input_schema": schema}],
+            "messages": [{"role": "user", "content": "hi"}]}
+    u = urlparse(counted[0].url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=20)
+    try:
+        conn.request("POST", "/v1/messages/count_tokens", body=json.dumps(body).encode(),
+                     headers={"x-api-key": "t", "content-type": "application/json"})
+        resp = conn.getresponse()
+        status, data = resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+    assert status == 400 and data["error"]["type"] == "invalid_request_error", data
+    assert "nested" in data["error"]["message"]
