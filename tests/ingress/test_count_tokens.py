@@ -1,7 +1,8 @@
 """POST /v1/messages/count_tokens through the official anthropic SDK: Anthropic's own count
 when the model is Anthropic's (the sandbox's count comes back, the client's body and beta
 headers reach it), kanjia's estimate, marked ``x-kanjia-estimate: true``, for any other
-vendor or when Anthropic's count fails."""
+vendor or when Anthropic's count fails. Also: which of the client's headers reach
+Anthropic (on a count and on a message)."""
 
 from __future__ import annotations
 
@@ -220,3 +221,24 @@ def test_a_body_too_deep_is_a_400(counted: tuple[ServerThread, Sent],
         conn.close()
     assert status == 400 and data["error"]["type"] == "invalid_request_error", data
     assert "nested" in data["error"]["message"]
+
+
+def test_workspace_and_profile_headers_stay_with_the_client(
+        counted: tuple[ServerThread, Sent], client: anthropic.Anthropic) -> None:
+    """The SDK's ``workspace_id`` / ``user_profile_id`` name parts of the caller's own
+    Anthropic organisation: kanjia calls with its own key and passes neither on, to a
+    message or a count."""
+    _, sent = counted
+    before = len(sent.requests)
+    msg = client.messages.create(model=HAIKU, max_tokens=10, workspace_id="wrkspc_client",
+                                 user_profile_id="prof_client", messages=[
+                                     {"role": "user", "content": "hi [[sandbox:tokens=2]]"}])
+    assert msg.type == "message"
+    client.messages.count_tokens(model=HAIKU, messages=[{"role": "user", "content": "hi"}],
+                                 extra_headers={"anthropic-workspace-id": "wrkspc_client"})
+    calls = sent.requests[before:]
+    assert len(calls) == 2
+    for call in calls:
+        names = {k.lower() for k in call.headers}
+        assert "anthropic-workspace-id" not in names
+        assert "anthropic-user-profile-id" not in names
