@@ -38,6 +38,15 @@ async def _keys(db: Database, catalog: Catalog, period: Period, currency: str
             for r in report["rows"] if r["key"] != "(none)"]
 
 
+async def _apis(db: Database, catalog: Catalog, period: Period, currency: str
+                ) -> list[dict[str, Any]]:
+    """Requests per client API they came in on (chat, messages, responses, ...)."""
+    report = await usage_report(db, catalog.fx, since=period.since, until=period.until,
+                                by="api", currency=currency)
+    return [{"api": r["api"], "requests": r["requests"], "errors": r["errors"],
+             "tokens": r["tokens"], "amount": r["amount"]} for r in report["rows"]]
+
+
 async def collect_dashboard(db: Database, catalog: Catalog, *, period: Period,
                             currency: str = "CNY", baseline: str = BASELINE,
                             live: dict[str, Any] | None = None,
@@ -67,6 +76,7 @@ async def collect_dashboard(db: Database, catalog: Catalog, *, period: Period,
         "prices": price_war(catalog, currency, now.date()),
         "budgets": await budget_use(db, catalog, now),
         "keys": await _keys(db, catalog, period, currency),
+        "apis": await _apis(db, catalog, period, currency),
         "health": {"vendors": [v.json(name) for name, v in sorted(
             stats.vendors.items(), key=lambda kv: (-kv[1].attempts, kv[0]))], "live": live},
     }

@@ -64,8 +64,9 @@ _PANELS = (
      "currency.", True),
     ("savings", "Savings against the baseline", "What the same tokens would have cost on "
      "the baseline model, at the price in force on each day.", False),
-    ("routes", "Route decisions and fallbacks", "Where each route sent its requests, and how "
-     "often the first choice failed over.", False),
+    ("routes", "Route decisions and fallbacks", "Where each route sent its requests, how "
+     "often the first choice failed over, and the client API (chat, messages, responses, "
+     "...) requests came in on.", False),
     ("prices", "The price war", "List price per 1M tokens (blended 3 input : 1 output, log "
      "scale) from the catalog, one colour per vendor, one dash per model; labels mark cuts "
      "of half or more. Thick lines: mainland-China vendors; the green band is free.", True),

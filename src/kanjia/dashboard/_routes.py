@@ -136,13 +136,13 @@ async def recent_incidents(db: Database, period: Period, limit: int = _RECENT
     """The latest requests that fell back or failed, newest first."""
     where, args = period.where()
     out = []
-    for ts, route, requested, vendor, model, status, error_class, attempts in \
+    for ts, route, requested, vendor, model, status, error_class, attempts, api in \
             await incidents(db, where, args, limit):
         chain = _chain(attempts)
         if int(status) < 400 and len(chain) < 2:
             continue  # a single attempt whose name holds a comma
         out.append({"at": datetime.fromtimestamp(float(ts), UTC).isoformat(timespec="seconds"),
-                    "route": route or DIRECT, "requested_model": requested,
+                    "route": route or DIRECT, "api": api, "requested_model": requested,
                     "served_by": f"{vendor}/{model}" if vendor and model and int(status) < 400
                     else None, "status": int(status), "error_class": error_class,
                     "attempts": [_model_of(a) for a in chain]})

@@ -15,6 +15,7 @@ from kanjia.ingress._messages_native import (
     MessagesPassThrough,
     native_message,
     native_only_form,
+    native_request_body,
 )
 from kanjia.ingress._messages_render import anthropic_usage, chat_to_message
 from kanjia.ingress._messages_stream import MessagesStream
@@ -59,6 +60,7 @@ __all__ = [
     "native_body",
     "native_message",
     "native_only_form",
+    "native_request_body",
     "native_response",
     "owner_of",
     "readable_form",

@@ -24,6 +24,7 @@ _BUDGET_EFFORT = ((4096, "low"), (16384, "medium"))
 #: ``output_config.effort`` → ``reasoning_effort`` (OpenAI has no "max")
 _EFFORT = {"low": "low", "medium": "medium", "high": "high", "max": "high", "xhigh": "high"}
 _CHOICES = frozenset({"auto", "any", "tool", "none"})
+_THINKING = ("enabled", "disabled", "adaptive", "between_tools")
 #: tool types that are plain client tools (everything else is Anthropic-hosted)
 _CLIENT_TOOL_TYPES = (None, "custom")
 
@@ -90,8 +91,11 @@ def _image(block: dict[str, Any], where: str) -> dict[str, Any]:
         url = f"data:{media};base64,{data}"
     elif kind == "url" and isinstance(source.get("url"), str):
         url = source["url"]
+    elif kind == "file":  # an upload in Anthropic's Files API: only Anthropic has it
+        raise Untranslatable(f"{where}.source: an image by file_id can only go to Anthropic "
+                             "(send it as base64 or a URL for this model)")
     else:
-        raise BadRequest(f"{where}.source.type: must be 'base64' or 'url'")
+        raise BadRequest(f"{where}.source.type: must be 'base64', 'url' or 'file'")
     return {"type": "image_url", "image_url": {"url": url}}
 
 
@@ -106,14 +110,60 @@ def _tool_result_text(content: Any, where: str) -> str | list[dict[str, Any]]:
     for k, block in enumerate(content):
         if not isinstance(block, dict):
             raise BadRequest(f"{where}.content.{k}: must be an object")
-        if block.get("type") == "text" and isinstance(block.get("text"), str):
+        kind = block.get("type")
+        if kind == "text" and isinstance(block.get("text"), str):
             parts.append({"type": "text", "text": block["text"]})
-        elif block.get("type") == "image":
+        elif kind == "image":
             parts.append(_image(block, f"{where}.content.{k}"))
+        elif kind == "search_result":
+            parts.append({"type": "text",
+                          "text": _search_result(block, f"{where}.content.{k}")})
+        elif kind == "document":
+            parts.extend(_document(block, f"{where}.content.{k}"))
+        elif isinstance(kind, str):  # tool_reference, browser_state, ...: Anthropic's own
+            raise Untranslatable(f"{where}.content.{k}.type: {kind!r} in a tool result can "
+                                 "only go to Anthropic")
         else:
-            raise BadRequest(f"{where}.content.{k}.type: must be 'text' or 'image'")
+            raise BadRequest(f"{where}.content.{k}.type: Field required")
     if all(p["type"] == "text" for p in parts):
         return "\n".join(p["text"] for p in parts)
+    return parts
+
+
+def _document(block: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    """A document the chat form can carry: plain text (``source.type`` "text"), or
+    content blocks (``source.type`` "content": a string, text and image blocks), with its
+    ``title`` and ``context`` first. PDFs, URLs and files only Anthropic can read."""
+    source = block.get("source")
+    kind = source.get("type") if isinstance(source, dict) else None
+    parts: list[dict[str, Any]] = []
+    head = "\n".join(str(block[k]) for k in ("title", "context")
+                     if isinstance(block.get(k), str) and block[k])
+    if head:
+        parts.append({"type": "text", "text": head})
+    if kind == "text" and isinstance(source, dict) and isinstance(source.get("data"), str):
+        parts.append({"type": "text", "text": source["data"]})
+    elif kind == "content" and isinstance(source, dict):
+        content = source.get("content")
+        if isinstance(content, str):
+            parts.append({"type": "text", "text": content})
+        elif isinstance(content, list):
+            for k, inner in enumerate(content):
+                if isinstance(inner, dict) and inner.get("type") == "text" \
+                        and isinstance(inner.get("text"), str):
+                    parts.append({"type": "text", "text": inner["text"]})
+                elif isinstance(inner, dict) and inner.get("type") == "image":
+                    parts.append(_image(inner, f"{where}.source.content.{k}"))
+                else:
+                    raise BadRequest(f"{where}.source.content.{k}: must be a text or "
+                                     "image block")
+        else:
+            raise BadRequest(f"{where}.source.content: must be a string or an array of "
+                             "blocks")
+    else:
+        raise Untranslatable(f"{where}.source: only plain-text documents (a text or content "
+                             "source) can be translated for this model (no PDF, URL or file "
+                             "sources)")
     return parts
 
 
@@ -159,13 +209,10 @@ def _user(i: int, content: list[Any], known: set[str], answered: set[str],
                 text = f"Error: {text}" if text else "Error"
             out.append(_marked({"role": "tool", "tool_call_id": tid, "content": text}, block))
         elif kind == "document":
-            source = block.get("source")
-            if isinstance(source, dict) and source.get("type") == "text" \
-                    and isinstance(source.get("data"), str):
-                parts.append(_marked({"type": "text", "text": source["data"]}, block))
-            else:
-                raise Untranslatable(f"{where}.source: only plain-text documents can be "
-                                 "translated for this model (no PDF, URL or file sources)")
+            doc = _document(block, where)
+            if doc:
+                _marked(doc[-1], block)
+            parts.extend(doc)
         elif kind == "search_result":
             parts.append(_marked({"type": "text", "text": _search_result(block, where)}, block))
         elif kind in ("thinking", "redacted_thinking"):
@@ -324,15 +371,30 @@ def _effort(body: dict[str, Any]) -> str | None:
     thinking = body.get("thinking")
     if thinking is None:
         return None
-    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled",
-                                                                     "adaptive"):
-        raise BadRequest("thinking.type: must be 'enabled', 'disabled' or 'adaptive'")
-    if thinking["type"] != "enabled":
+    if not isinstance(thinking, dict) or thinking.get("type") not in _THINKING:
+        raise BadRequest(f"thinking.type: must be one of {', '.join(map(repr, _THINKING))}")
+    if thinking["type"] != "enabled":  # no budget to map to an effort
         return None
     budget = thinking.get("budget_tokens")
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
         raise BadRequest("thinking.budget_tokens: Field required (a positive integer)")
     return next((e for limit, e in _BUDGET_EFFORT if budget < limit), "high")
+
+
+def _auto_cache(body: dict[str, Any], messages: list[dict[str, Any]]) -> None:
+    """A top-level ``cache_control`` (Anthropic marks the request's last cacheable block)
+    → on the last message, where an Anthropic upstream puts it on the last block."""
+    control = body.get("cache_control")
+    if control is None or not messages:
+        return
+    if not isinstance(control, dict):
+        raise BadRequest("cache_control: must be an object")
+    last = messages[-1]
+    content = last.get("content")
+    marked = last.get("cache_control") is not None or (isinstance(content, list) and any(
+        isinstance(p, dict) and p.get("cache_control") is not None for p in content))
+    if not marked:
+        last["cache_control"] = control
 
 
 def messages_to_chat(body: dict[str, Any],
@@ -343,9 +405,14 @@ def messages_to_chat(body: dict[str, Any],
     ``has_reasoning(model)`` says whether the model takes OpenAI's ``reasoning_effort``;
     thinking/effort settings map to it there and are dropped elsewhere."""
     model = check_model(body.get("model"))
+    if body.get("max_tokens") == 0 and not isinstance(body["max_tokens"], bool):
+        raise Untranslatable("max_tokens: 0 (warming Anthropic's prompt cache without an "
+                             "answer) can only go to Anthropic; other models need a positive "
+                             "integer")
     max_tokens = positive_int(body.get("max_tokens"), "max_tokens", required=True)
     chat: dict[str, Any] = {"model": model, "messages": _messages(body),
                             "max_tokens": max_tokens}
+    _auto_cache(body, chat["messages"])
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise BadRequest("stream: must be a boolean")

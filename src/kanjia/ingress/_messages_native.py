@@ -14,13 +14,30 @@ import orjson
 
 from kanjia.ingress._common import stream_error, typed_events
 
-__all__ = ["MessagesPassThrough", "native_message", "native_only_form"]
+__all__ = ["MessagesPassThrough", "native_message", "native_only_form", "native_request_body"]
 
 #: block types the translator reads, by role (anything else is only Anthropic's)
 _READ = {"user": frozenset({"text", "image", "tool_result", "thinking", "redacted_thinking",
                             "search_result"}),
          "assistant": frozenset({"text", "tool_use", "thinking", "redacted_thinking",
                                  "server_tool_use"})}
+
+
+#: block types the translator reads inside a tool result
+_IN_RESULT = frozenset({"text", "image", "search_result"})
+#: image and document sources the translator reads
+_IMAGE_SOURCES = frozenset({"base64", "url"})
+_TEXT_SOURCES = frozenset({"text", "content"})
+
+
+def native_request_body(body: dict[str, Any]) -> dict[str, Any]:
+    """What Anthropic is sent: the client's body, without a ``speed`` other than
+    ``standard``: fast mode is billed at a premium the catalog has no price for, so the
+    request runs (and is billed) at standard speed, and Anthropic's ``usage.speed`` says
+    so. Everything else goes as it came."""
+    if body.get("speed", "standard") == "standard":
+        return body
+    return {k: v for k, v in body.items() if k != "speed"}
 
 
 def native_message(body: bytes, model: str) -> bytes:
@@ -42,6 +59,8 @@ def native_only_form(body: dict[str, Any]) -> dict[str, Any]:
     and a forced server tool go. The request itself is sent as the client wrote it."""
     out = dict(body)
     out.pop("mcp_servers", None)
+    if out.get("max_tokens") == 0:  # cache warming: admission reserves for one token
+        out["max_tokens"] = 1
     choice = out.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") == "tool":
         out.pop("tool_choice")
@@ -56,16 +75,28 @@ def _readable(message: Any) -> Any:
         return message
     role = message.get("role")
     read = _READ.get(role, frozenset()) if isinstance(role, str) else frozenset()
-    blocks = []
-    for block in message["content"]:
-        kind = block.get("type") if isinstance(block, dict) else None
-        plain_doc = kind == "document" and isinstance(block.get("source"), dict) \
-            and block["source"].get("type") == "text"
-        if isinstance(kind, str) and (kind in read or plain_doc or kind.endswith("_tool_result")):
-            blocks.append(block)
-        else:
-            blocks.append({"type": "text", "text": orjson.dumps(block).decode()})
-    return {**message, "content": blocks}
+    return {**message, "content": [_readable_block(b, read) for b in message["content"]]}
+
+
+def _source_type(block: dict[str, Any]) -> Any:
+    source = block.get("source")
+    return source.get("type") if isinstance(source, dict) else None
+
+
+def _readable_block(block: Any, read: frozenset[str]) -> Any:
+    """``block`` if the translator reads it, else a text block of its JSON."""
+    kind = block.get("type") if isinstance(block, dict) else None
+    if not isinstance(kind, str):
+        return block
+    if kind == "tool_result" and isinstance(block.get("content"), list):
+        return {**block, "content": [_readable_block(b, _IN_RESULT)
+                                     for b in block["content"]]}
+    if kind == "image" and _source_type(block) not in _IMAGE_SOURCES:
+        kind = ""  # an image by file_id
+    if (kind == "document" and _source_type(block) in _TEXT_SOURCES) \
+            or kind in read or kind.endswith("_tool_result"):
+        return block
+    return {"type": "text", "text": orjson.dumps(block).decode()}
 
 
 def _event(name: str, payload: bytes) -> bytes:

@@ -28,6 +28,8 @@ __all__ = ["ResponsesPassThrough", "conversation_items", "native_body", "native_
 #: store would hold (sent without it: with ``store: false`` the vendor keeps none)
 _ID_OPTIONAL = frozenset({"message", "function_call", "function_call_output",
                           "custom_tool_call", "custom_tool_call_output"})
+#: the service tiers billed at the catalog's prices (absent means ``auto``)
+_BILLED_TIERS = frozenset({"auto", "default"})
 #: the vendor's terminal events of a whole answer (held back until the call is recorded)
 _TERMINAL = frozenset({"response.completed", "response.incomplete"})
 
@@ -111,9 +113,15 @@ def _resendable(item: dict[str, Any]) -> dict[str, Any] | None:
 def native_body(body: Mapping[str, Any], prior: list[dict[str, Any]] | None
                 ) -> dict[str, Any]:
     """What the vendor is sent: the client's body, with ``store: false`` and, for a
-    ``previous_response_id``, the stored conversation's items before the client's input."""
+    ``previous_response_id``, the stored conversation's items before the client's input.
+    A ``service_tier`` other than ``auto`` / ``default`` (flex, priority, fast, ...) is
+    left out: those tiers have prices the catalog does not hold, so the request runs at
+    the tier it is billed at, and the vendor's ``service_tier`` in its answer says so."""
     out = dict(body)
     out["store"] = False
+    tier = out.get("service_tier")
+    if not (tier is None or (isinstance(tier, str) and tier in _BILLED_TIERS)):
+        out.pop("service_tier")
     if out.pop("previous_response_id", None) is not None and prior is not None:
         kept = [r for i in prior if (r := _resendable(i)) is not None]
         out["input"] = [*kept, *conversation_items(body.get("input"))]

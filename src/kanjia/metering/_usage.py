@@ -23,7 +23,8 @@ __all__ = ["GROUPS", "usage_report"]
 
 #: --by value -> the columns that name a row (the ledger query's groups ``kanjia usage`` offers)
 GROUPS: dict[str, tuple[str, ...]] = {by: QUERY_GROUPS[by]
-                                      for by in ("key", "tenant", "vendor", "model", "day")}
+                                      for by in ("key", "tenant", "vendor", "model", "day",
+                                                 "api")}
 
 
 @dataclass(slots=True)

@@ -28,10 +28,12 @@ LEVER = ("(CASE WHEN cache_hit = 1 THEN 'response_cache' "
          "WHEN route IS NULL THEN 'direct' ELSE 'routing' END)")
 
 #: --by value -> the ledger columns (or expressions) that name a row ("day" comes from
-#: the time)
+#: the time; "api": the client API a request came in on, the ``endpoint`` column: chat,
+#: messages, responses, embeddings, batch)
 GROUPS: dict[str, tuple[str, ...]] = {
     "vendor": ("vendor",), "model": ("vendor", "model"), "route": ("route",),
     "key": ("key_id",), "tenant": ("tenant",), "day": ("day",), "lever": (LEVER,),
+    "api": ("endpoint",),
 }
 
 NONE = "(none)"
@@ -274,8 +276,8 @@ async def incidents(db: Database, clause: str, args: Sequence[Any], limit: int
                     ) -> list[tuple[Any, ...]]:
     """The latest rows that failed or tried more than one model, newest first."""
     return await db.fetch(
-        "SELECT ts, route, requested_model, vendor, model, status, error_class, attempts "
-        f"FROM {TABLE} WHERE {clause} AND (status >= 400 OR attempts LIKE ?) "
+        "SELECT ts, route, requested_model, vendor, model, status, error_class, attempts, "
+        f"endpoint FROM {TABLE} WHERE {clause} AND (status >= 400 OR attempts LIKE ?) "
         "ORDER BY ts DESC LIMIT ?", (*args, "%,%", limit))
 
 

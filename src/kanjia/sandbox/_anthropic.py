@@ -1,4 +1,5 @@
-"""Anthropic Messages API: ``POST /anthropic/v1/messages``, plain and streamed."""
+"""Anthropic Messages API: ``POST /anthropic/v1/messages``, plain and streamed, and
+``POST /anthropic/v1/messages/count_tokens``."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from kanjia.sandbox._wire import (
     stream,
 )
 
-__all__ = ["messages_handler"]
+__all__ = ["count_tokens_handler", "messages_handler"]
 
 _STOP = {
     "stop": "end_turn",
@@ -238,3 +239,44 @@ def messages_handler(state: SandboxState) -> Handler:
         return await reply(request, state, render.body(), timing, choice.tokens, fault)
 
     return messages
+
+
+#: the fields Anthropic's count_tokens takes; any other (``max_tokens``, ``stream``, ...)
+#: is refused as Anthropic refuses it
+_COUNT_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking",
+                           "output_config", "cache_control", "speed", "mcp_servers",
+                           "context_management"})
+
+
+def count_tokens_handler(state: SandboxState) -> Handler:
+    """``count_tokens``: the prompt's tokens as a message with the same prompt bills them
+    (its ``input_tokens`` plus cache reads and writes). Free, so nothing is recorded as
+    usage; an error fault directive in the last user turn answers with that error."""
+    retry_after = state.settings.retry_after_s
+
+    async def count_tokens(request: web.Request) -> web.StreamResponse:
+        key = _key(request)
+        if not key:
+            return json_response(
+                anthropic_error("authentication_error", "x-api-key header is required"), 401
+            )
+        if "anthropic-version" not in request.headers:
+            return _invalid("anthropic-version: header is required")
+        if key == BAD_KEY:
+            return ANTHROPIC_ERRORS["auth"].response(retry_after)
+        try:
+            data = await read_json(request)
+            if not isinstance(data, dict):
+                raise ValueError("body: Input should be a valid dictionary")
+            extra = next((k for k in data if k not in _COUNT_FIELDS), None)
+            if extra is not None:
+                raise ValueError(f"{extra}: Extra inputs are not permitted")
+            req = parse_messages({**data, "max_tokens": 1})
+        except ValueError as exc:
+            return _invalid(str(exc))
+        fault = req.directives.fault
+        if fault in ERROR_FAULTS and fault != "content_filter":
+            return ANTHROPIC_ERRORS[fault].response(retry_after)
+        return json_response({"input_tokens": req.ask.prompt_tokens})
+
+    return count_tokens

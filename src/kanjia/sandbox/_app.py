@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kanjia.sandbox._anthropic import messages_handler
+from kanjia.sandbox._anthropic import count_tokens_handler, messages_handler
 from kanjia.sandbox._azure import add_azure_routes
 from kanjia.sandbox._bedrock import add_bedrock_routes
 from kanjia.sandbox._control import add_control_routes
@@ -38,6 +38,7 @@ def build_app(settings: SandboxSettings | None = None) -> web.Application:
         router.add_get(f"/{vendor.id}/models", models_handler(state, vendor))
     router.add_post("/openai/responses", responses_handler(state, OA_VENDORS["openai"]))
     router.add_post("/anthropic/v1/messages", messages_handler(state))
+    router.add_post("/anthropic/v1/messages/count_tokens", count_tokens_handler(state))
     gemini = gemini_handler(state)
     gemini_models = gemini_models_handler(state)
     for version in ("v1beta", "v1"):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 
 from kanjia.cache import CacheRequest
-from kanjia.errors import KanjiaError
+from kanjia.errors import ClientError, KanjiaError
 from kanjia.ingress import (
     MessagesPassThrough,
     MessagesStream,
@@ -21,8 +21,9 @@ from kanjia.ingress import (
     messages_to_chat,
     native_message,
     native_only_form,
+    native_request_body,
 )
-from kanjia.routing.directory import ModelDirectory
+from kanjia.routing.directory import ModelDirectory, Target
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
 from kanjia.server._relay import relay
@@ -30,6 +31,7 @@ from kanjia.server._response_cache import cache_headers
 from kanjia.server.gateway import CallOutcome
 from kanjia.server.validate import parse_chat, parse_json
 from kanjia.vendors import NativeCall
+from kanjia.vendors.anthropic import AnthropicAdapter
 
 if TYPE_CHECKING:
     from kanjia.server.app import KanjiaApp
@@ -129,14 +131,32 @@ async def messages(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -
 
 
 async def count_tokens(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """The prompt's tokens by kanjia's tokenizer for the model the name resolves to (the
-    first candidate of a route): an estimate, as Anthropic's own count is."""
+    """The prompt's input tokens. When the model (a route: its first candidate the key may
+    use) is Anthropic's, Anthropic's own count: the client's body goes to its
+    ``count_tokens`` as it came. Otherwise, or when that call fails, kanjia's estimate by
+    its tokenizer, marked ``x-kanjia-estimate: true``. No ledger row either way."""
     s = app.services
     try:
         raw = await _asgi.read_body(scope, receive, s.settings.server.max_body_bytes)
-        chat = count_input(parse_json(raw))
-        await s.access.authenticate(api_key(scope), chat["model"])
-        target = s.planner.plan(chat["model"], chat).targets[0]
+        body = parse_json(raw)
+        refusal: Untranslatable | None = None
+        try:
+            chat = count_input(body)
+        except Untranslatable as exc:  # a PDF, MCP servers: only Anthropic takes them
+            chat, refusal = count_input(native_only_form(body)), exc
+        principal = await s.access.authenticate(api_key(scope), chat["model"])
+        targets = s.planner.plan(chat["model"], chat).targets
+        target = next((t for t in targets if s.access.may_use(principal, t.key)), targets[0])
+        headers = {"x-kanjia-model": f"{target.vendor}/{target.model}"}
+        if not isinstance(target.adapter, AnthropicAdapter):
+            if refusal is not None:  # what this model could never be sent
+                raise refusal
+        else:
+            n = await _vendor_count(app, target, target.adapter,
+                                    _native_call(scope, body, None))
+            if n is not None:
+                await _asgi.send_json(send, 200, {"input_tokens": n}, headers)
+                return
         counter = s.gateway.counter
         if not counter.ready(target.vendor, target.model):
             await asyncio.to_thread(counter.load, target.vendor, target.model)
@@ -148,8 +168,42 @@ async def count_tokens(app: KanjiaApp, scope: Scope, receive: Receive, send: Sen
         await send_anthropic_error(app, send, exc)
         return
     await _asgi.send_json(send, 200, {"input_tokens": n},
-                          {"x-kanjia-model": f"{target.vendor}/{target.model}",
+                          {**headers, "x-kanjia-estimate": "true",
                            "x-kanjia-usage": "estimated"})
+
+
+async def _vendor_count(app: KanjiaApp, target: Target, adapter: AnthropicAdapter,
+                        call: NativeCall) -> int | None:
+    """Anthropic's count from the first of the target's deployments that answers (those
+    whose circuit is open are passed over; a count neither opens nor closes a circuit);
+    None when none does. A request Anthropic refuses as malformed is the client's error."""
+    s = app.services
+    for dep in target.deployments:
+        if not s.gateway.health.get(dep.id).available():
+            continue
+        try:
+            req = adapter.count_tokens_request(dep, call, target.model)
+            status, data, resp = await s.gateway.upstream.send_read(req)
+            if status >= 400:
+                raise adapter.classify_error(status, data, resp.headers)
+        except ClientError:
+            raise
+        except KanjiaError:
+            continue
+        n = _input_tokens(data)
+        if n is not None:
+            return n
+    return None
+
+
+def _input_tokens(data: bytes) -> int | None:
+    """``input_tokens`` of Anthropic's count_tokens answer; None when it is not one."""
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    n = body.get("input_tokens") if isinstance(body, dict) else None
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 0 else None
 
 
 async def unknown(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:
@@ -176,7 +230,7 @@ def _native_call(scope: Scope, body: dict[str, Any], refusal: str | None) -> Nat
     headers = {name.decode(): value for name in _NATIVE_HEADERS
                if (value := _asgi.header(scope, name))}
     query = "beta=true" if scope.get("query_string") == b"beta=true" else ""
-    return NativeCall("messages", body, headers, query, refusal)
+    return NativeCall("messages", native_request_body(body), headers, query, refusal)
 
 
 def _suffix(headers: dict[str, str]) -> str:

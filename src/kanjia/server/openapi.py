@@ -210,7 +210,8 @@ _MORE_PATHS: dict[str, Any] = {
                       **_A_ERRORS}}},
     "/v1/messages/count_tokens": {"post": {
         "operationId": "countMessageTokens",
-        "summary": "The prompt's input tokens (kanjia's tokenizer: an estimate)",
+        "summary": "The prompt's input tokens: Anthropic's count for an Anthropic "
+                   "model, else kanjia's estimate (x-kanjia-estimate: true)",
         "requestBody": _messages_body(count=True),
         "responses": {"200": {"description": "{\"input_tokens\": n}"}, **_A_ERRORS}}},
     "/v1/responses": {"post": {

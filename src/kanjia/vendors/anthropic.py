@@ -317,13 +317,27 @@ class AnthropicAdapter:
         body["model"] = model
         if stream:
             body["stream"] = True
+        return self._native(dep, call, "/v1/messages", body)
+
+    def count_tokens_request(self, dep: Deployment, call: NativeCall,
+                             model: str) -> UpstreamRequest:
+        """Anthropic's own count of a Messages prompt (``POST /v1/messages/count_tokens``,
+        free of charge): the client's count_tokens body as it came, with the vendor's model
+        id; the answer is ``{"input_tokens": n}``."""
+        body = dict(call.body)
+        body["model"] = model
+        return self._native(dep, call, "/v1/messages/count_tokens", body)
+
+    def _native(self, dep: Deployment, call: NativeCall, path: str,
+                body: dict[str, Any]) -> UpstreamRequest:
+        """``body`` to ``path`` with the vendor's key and the client's ``anthropic-version``,
+        ``anthropic-beta`` and query string (Claude Code's ``beta=true``)."""
         headers = self._headers(dep)
         for name in ("anthropic-version", "anthropic-beta"):
             if call.headers.get(name):
                 headers[name] = call.headers[name]
         query = f"?{call.query}" if call.query else ""
-        return UpstreamRequest(f"{dep.base_url}/v1/messages{query}", headers,
-                               orjson.dumps(body))
+        return UpstreamRequest(f"{dep.base_url}{path}{query}", headers, orjson.dumps(body))
 
     def parse_native(self, api: str, data: bytes, model: str) -> ChatResult:
         """The vendor's message unchanged, with its usage (as the translated path reads it)."""

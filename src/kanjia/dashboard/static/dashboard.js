@@ -334,16 +334,24 @@
         r.error_classes.map(function (e) { return e.error_class + " " + count(e.requests); })
           .join(", ") }));
     }
+    if (data.apis && data.apis.length) {
+      b.appendChild(el("h3", { text: "Requests per client API" }));
+      b.appendChild(table(["API", "requests", "errors", "tokens", "spend"], data.apis
+        .map(function (a) {
+          return [a.api, count(a.requests), count(a.errors), count(a.tokens), money(a.amount)];
+        }), "small"));
+    }
     b.appendChild(el("h3", { text: "Latest fallbacks and failures" }));
     if (!r.recent.length) {
       b.appendChild(el("p", { cls: "empty", text: "None in this period." }));
       return;
     }
-    b.appendChild(table(["at (UTC)", "route", "chain tried", "result"], r.recent.slice(0, 10)
-      .map(function (x) {
+    b.appendChild(table(["at (UTC)", "API", "route", "chain tried", "result"],
+      r.recent.slice(0, 10).map(function (x) {
         var result = x.status < 400 ? x.status + " · " + x.served_by
           : x.status + " " + (x.error_class || "");
-        return [x.at.slice(5, 19).replace("T", " "), x.route, x.attempts.join(" → "),
+        return [x.at.slice(5, 19).replace("T", " "), x.api || "—", x.route,
+                x.attempts.join(" → "),
                 el("span", { cls: x.status < 400 ? "pill ok" : "pill bad", text: result })];
       }), "small"));
   }
