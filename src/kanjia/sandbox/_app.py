@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kanjia.sandbox._anthropic import messages_handler
 from kanjia.sandbox._azure import add_azure_routes
 from kanjia.sandbox._bedrock import add_bedrock_routes
 from kanjia.sandbox._control import add_control_routes
@@ -16,6 +15,7 @@ from kanjia.sandbox._openai import chat_handler, embeddings_handler, models_hand
 from kanjia.sandbox._settings import SandboxSettings
 from kanjia.sandbox._state import STATE_KEY, SandboxState
 from kanjia.sandbox._usage_routes import add_usage_routes
+from kanjia.sandbox._vendors.anthropic import messages_handler
 
 __all__ = ["VENDORS", "build_app"]
 
