@@ -11,10 +11,10 @@ from kanjia.sandbox._cache import CachePolicy, PromptCache, Segments
 from kanjia.sandbox._directives import NO_DIRECTIVES, Directives, parse_directives
 from kanjia.sandbox._faults import FAULTS, FaultBook, FaultRule, parse_rule
 from kanjia.sandbox._filler import CYCLE, filler_pieces, json_pieces
-from kanjia.sandbox._oa_vendors import OA_VENDORS
 from kanjia.sandbox._plan import Ask, plan
 from kanjia.sandbox._tokens import is_cjk, text_tokens
 from kanjia.sandbox._tools import ToolCall, example_args, split_args
+from kanjia.sandbox._vendors.openai_compat_vendors import OA_VENDORS
 
 
 def test_public_api_is_exactly_all() -> None:

@@ -6,9 +6,6 @@ from aiohttp import web
 
 from kanjia.sandbox._control import add_control_routes
 from kanjia.sandbox._echo import echo_key_middleware, record_middleware
-from kanjia.sandbox._oa_responses import responses_handler
-from kanjia.sandbox._oa_vendors import OA_VENDORS
-from kanjia.sandbox._openai import chat_handler, embeddings_handler, models_handler
 from kanjia.sandbox._settings import SandboxSettings
 from kanjia.sandbox._state import STATE_KEY, SandboxState
 from kanjia.sandbox._usage_routes import add_usage_routes
@@ -16,6 +13,9 @@ from kanjia.sandbox._vendors.anthropic import messages_handler
 from kanjia.sandbox._vendors.azure import add_azure_routes
 from kanjia.sandbox._vendors.bedrock import add_bedrock_routes
 from kanjia.sandbox._vendors.gemini import gemini_handler, gemini_models_handler
+from kanjia.sandbox._vendors.openai_compat import chat_handler, embeddings_handler, models_handler
+from kanjia.sandbox._vendors.openai_compat_responses import responses_handler
+from kanjia.sandbox._vendors.openai_compat_vendors import OA_VENDORS
 
 __all__ = ["VENDORS", "build_app"]
 

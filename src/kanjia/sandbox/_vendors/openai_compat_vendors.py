@@ -1,6 +1,6 @@
 """The OpenAI-compatible vendors the sandbox serves, as one data table.
 
-Every per-vendor quirk of the family lives here; the handlers in ``_openai`` read
+Every per-vendor quirk of the family lives here; the handlers in ``openai_compat`` read
 the profile and never branch on a vendor id.
 """
 
@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from kanjia.sandbox._cache import CachePolicy
 from kanjia.sandbox._errors import ErrorReply
-from kanjia.sandbox._oa_errors import OA_ERRORS
-from kanjia.sandbox._oa_market_errors import MARKET_ERRORS
+from kanjia.sandbox._vendors.openai_compat_errors import OA_ERRORS
+from kanjia.sandbox._vendors.openai_compat_market_errors import MARKET_ERRORS
 
 __all__ = ["OA_VENDORS", "OpenAIVendor"]
 

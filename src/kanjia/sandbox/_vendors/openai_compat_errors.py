@@ -5,7 +5,7 @@ vendors' error-code pages). Rows are ``fault: (status, *shape arguments)``.
 Details the reference marks [M], and the self-hosted servers' answers to faults
 they never produce themselves (a balance error from vLLM), are the most
 plausible documented form. MiniMax answers HTTP 200 with ``base_resp``. Vendors
-without a ``content_filter`` row filter by finish_reason (see ``_oa_vendors``).
+without a ``content_filter`` row filter by finish_reason (see ``openai_compat_vendors``).
 429s carry ``Retry-After`` except balance errors.
 """
 
