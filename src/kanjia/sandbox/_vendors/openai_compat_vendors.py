@@ -60,6 +60,8 @@ class OpenAIVendor:
     cache_models: tuple[str, ...] = ()
     #: a header taking the key besides ``Authorization: Bearer`` (Azure's ``api-key``)
     key_header: str | None = None
+    #: serves OpenAI's files + batches endpoints (``/{id}/files``, ``/{id}/batches``)
+    batches: bool = False
 
     def cache_for(self, model: str) -> CachePolicy | None:
         """The prompt-cache policy for ``model``, or None when it caches nothing."""
