@@ -123,6 +123,16 @@ def test_nothing_at_run_time_imports_the_lab() -> None:
     assert users == ["kanjia.cli.router"]
 
 
+def test_the_sandbox_imports_no_other_kanjia_module() -> None:
+    """The sandbox is the oracle the vendor adapters are tested against: it shares no code
+    with them (nor with the rest of kanjia)."""
+    graph = _import_graph()
+    sandbox = [m for m in graph if m.startswith("kanjia.sandbox")]
+    assert "kanjia.sandbox._vendors.anthropic" in sandbox  # the walk sees the vendor modules
+    outside = sorted({d for m in sandbox for d in graph[m]
+                      if d != "kanjia" and not d.startswith("kanjia.sandbox")})
+    assert outside == []
+
 def test_the_gateway_imports_no_heavy_library() -> None:
     code = ("import sys, kanjia.server, kanjia.server.run, kanjia.routing.quality\n"
             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"

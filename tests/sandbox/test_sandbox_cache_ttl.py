@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from kanjia.sandbox import SandboxSettings
-from kanjia.sandbox._anthropic_request import cache_usage, parse_messages
 from kanjia.sandbox._state import SandboxState
+from kanjia.sandbox._vendors.anthropic_request import cache_usage, parse_messages
 
 
 class Clock:

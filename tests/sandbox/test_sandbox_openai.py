@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sandbox_helpers import Client, user
 
-from kanjia.sandbox._oa_vendors import OA_VENDORS
+from kanjia.sandbox._vendors.openai_compat_vendors import OA_VENDORS
 
 OPENAI_LIKE = sorted(OA_VENDORS)
 INCLUDE_USAGE = [

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -11,10 +13,10 @@ from kanjia.sandbox._cache import CachePolicy, PromptCache, Segments
 from kanjia.sandbox._directives import NO_DIRECTIVES, Directives, parse_directives
 from kanjia.sandbox._faults import FAULTS, FaultBook, FaultRule, parse_rule
 from kanjia.sandbox._filler import CYCLE, filler_pieces, json_pieces
-from kanjia.sandbox._oa_vendors import OA_VENDORS
 from kanjia.sandbox._plan import Ask, plan
 from kanjia.sandbox._tokens import is_cjk, text_tokens
 from kanjia.sandbox._tools import ToolCall, example_args, split_args
+from kanjia.sandbox._vendors.openai_compat_vendors import OA_VENDORS, load_vendors
 
 
 def test_public_api_is_exactly_all() -> None:
@@ -29,6 +31,27 @@ def test_vendors_served() -> None:
         *("mistral", "xai", "groq", "together", "fireworks", "cerebras", "perplexity", "novita"),
         *("cohere", "anthropic", "gemini", "azure", "bedrock"),
     }
+
+
+def test_openai_compatible_vendors_are_named_as_in_vendors_toml() -> None:
+    """One section of the sandbox's ``openai_compat.toml`` per OpenAI-kind vendor key of
+    kanjia's ``vendors.toml`` (read here as a file: the sandbox never imports the adapters)."""
+    adapters = Path(sandbox_pkg.__file__).parents[1] / "vendors" / "vendors.toml"
+    rows = tomllib.loads(adapters.read_text(encoding="utf-8"))["vendors"]
+    assert set(OA_VENDORS) == {k for k, row in rows.items() if row["kind"] == "openai"}
+
+
+@pytest.mark.parametrize(("row", "error"), [
+    ('models = ["m"]\nstream_usage = "always"', "stream_usage"),
+    ('models = ["m"]\nsuports_n = true', "suports_n"),
+    ('models = ["m"]\n[vendors.v.errors.auth]\nstatus = 401\nmesage = "no"', "mesage"),
+    ('models = ["m"]\n[vendors.v.errors.auth]\nstatus = 401\nshape = "nope"', "nope"),
+])
+def test_a_misspelt_vendor_row_fails_to_load(tmp_path: Path, row: str, error: str) -> None:
+    path = tmp_path / "openai_compat.toml"
+    path.write_text(f"[vendors.v]\n{row}\n", encoding="utf-8")
+    with pytest.raises((TypeError, ValueError, KeyError), match=error):
+        load_vendors(path)
 
 
 @pytest.mark.parametrize(

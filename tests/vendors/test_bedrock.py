@@ -17,8 +17,8 @@ from kanjia import errors as e
 from kanjia.catalog import Usage, load_catalog
 from kanjia.config import load_settings
 from kanjia.routing.directory import ModelDirectory
-from kanjia.sandbox._eventstream import event_frame, exception_frame, frame
-from kanjia.sandbox._sigv4 import SIGV4_SECRET, check_sigv4
+from kanjia.sandbox._vendors.bedrock_eventstream import event_frame, exception_frame, frame
+from kanjia.sandbox._vendors.bedrock_sigv4 import SIGV4_SECRET, check_sigv4
 from kanjia.vendors import Deployment, adapter_for, load_vendor_specs
 from kanjia.vendors._converse import converse_body, converse_usage
 from kanjia.vendors.bedrock import BedrockAdapter

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kanjia.sandbox._anthropic import count_tokens_handler, messages_handler
-from kanjia.sandbox._azure import add_azure_routes
-from kanjia.sandbox._bedrock import add_bedrock_routes
 from kanjia.sandbox._control import add_control_routes
 from kanjia.sandbox._echo import echo_key_middleware, record_middleware
-from kanjia.sandbox._gemini import gemini_handler, gemini_models_handler
-from kanjia.sandbox._oa_responses import responses_handler
-from kanjia.sandbox._oa_vendors import OA_VENDORS
-from kanjia.sandbox._openai import chat_handler, embeddings_handler, models_handler
 from kanjia.sandbox._settings import SandboxSettings
 from kanjia.sandbox._state import STATE_KEY, SandboxState
 from kanjia.sandbox._usage_routes import add_usage_routes
+from kanjia.sandbox._vendors.anthropic import count_tokens_handler, messages_handler
+from kanjia.sandbox._vendors.azure import add_azure_routes
+from kanjia.sandbox._vendors.bedrock import add_bedrock_routes
+from kanjia.sandbox._vendors.gemini import gemini_handler, gemini_models_handler
+from kanjia.sandbox._vendors.openai_compat import chat_handler, embeddings_handler, models_handler
+from kanjia.sandbox._vendors.openai_compat_responses import responses_handler
+from kanjia.sandbox._vendors.openai_compat_vendors import OA_VENDORS
 
 __all__ = ["VENDORS", "build_app"]
 

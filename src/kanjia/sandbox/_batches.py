@@ -23,12 +23,14 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from kanjia.sandbox._vendors.openai_compat_vendors import OA_VENDORS
 from kanjia.sandbox._wire import json_response, read_json
 
 __all__ = ["OPENAI_STYLE_BATCH", "add_batch_routes"]
 
-#: the OpenAI-compatible vendors whose docs describe files + batches
-OPENAI_STYLE_BATCH: tuple[str, ...] = ("openai", "qwen", "moonshot", "zhipu")
+#: the OpenAI-compatible vendors whose docs describe files + batches (``batches = true``
+#: in their ``openai_compat.toml`` row)
+OPENAI_STYLE_BATCH: tuple[str, ...] = tuple(v.id for v in OA_VENDORS.values() if v.batches)
 
 
 @dataclass

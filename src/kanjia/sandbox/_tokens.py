@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import zlib
 
-__all__ = ["MESSAGE_OVERHEAD", "PRIMING", "is_cjk", "seed_of", "text_tokens"]
+__all__ = ["IMAGE_TOKENS", "MESSAGE_OVERHEAD", "PRIMING", "is_cjk", "seed_of", "text_tokens"]
 
 #: tokens a chat format adds around each message, and once per request
 MESSAGE_OVERHEAD = 3
 PRIMING = 3
+#: tokens an image part counts for (OpenAI's low-detail figure; every family uses it)
+IMAGE_TOKENS = 85
 
 
 def text_tokens(text: str) -> int:

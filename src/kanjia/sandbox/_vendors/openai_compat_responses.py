@@ -25,13 +25,13 @@ from aiohttp import web
 
 from kanjia.sandbox._cache import cache_scope
 from kanjia.sandbox._faults import ERROR_FAULTS
-from kanjia.sandbox._oa_vendors import OpenAIVendor
-from kanjia.sandbox._openai import bearer_ok
-from kanjia.sandbox._openai_request import ChatRequest, parse_chat
 from kanjia.sandbox._plan import Choice, plan
 from kanjia.sandbox._sse import sse_event
 from kanjia.sandbox._state import SandboxState
 from kanjia.sandbox._tools import split_args
+from kanjia.sandbox._vendors.openai_compat import bearer_ok
+from kanjia.sandbox._vendors.openai_compat_request import ChatRequest, parse_chat
+from kanjia.sandbox._vendors.openai_compat_vendors import OpenAIVendor
 from kanjia.sandbox._wire import Handler, bad_json, json_response, read_json, reply, stream
 
 __all__ = ["responses_handler"]

@@ -14,14 +14,19 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kanjia.sandbox._bedrock_request import VENDOR, ConverseRequest, cache_usage, parse_converse
 from kanjia.sandbox._cache import cache_scope
-from kanjia.sandbox._eventstream import event_frame, frame
 from kanjia.sandbox._faults import ERROR_FAULTS
 from kanjia.sandbox._plan import Choice, plan
-from kanjia.sandbox._sigv4 import check_sigv4
 from kanjia.sandbox._state import SandboxState
 from kanjia.sandbox._tools import split_args
+from kanjia.sandbox._vendors.bedrock_eventstream import event_frame, frame
+from kanjia.sandbox._vendors.bedrock_request import (
+    VENDOR,
+    ConverseRequest,
+    cache_usage,
+    parse_converse,
+)
+from kanjia.sandbox._vendors.bedrock_sigv4 import check_sigv4
 from kanjia.sandbox._wire import Handler, reply, stream
 
 __all__ = ["BEDROCK_ERRORS", "add_bedrock_routes", "aws_error"]

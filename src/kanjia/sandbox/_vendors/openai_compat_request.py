@@ -10,15 +10,12 @@ import orjson
 from kanjia.sandbox._cache import Segments
 from kanjia.sandbox._directives import Directives, parse_directives
 from kanjia.sandbox._json import int_or_none
-from kanjia.sandbox._oa_vendors import OpenAIVendor
 from kanjia.sandbox._plan import Ask
-from kanjia.sandbox._tokens import MESSAGE_OVERHEAD, PRIMING, text_tokens
+from kanjia.sandbox._tokens import IMAGE_TOKENS, MESSAGE_OVERHEAD, PRIMING, text_tokens
 from kanjia.sandbox._tools import ToolCall, example_args
+from kanjia.sandbox._vendors.openai_compat_vendors import OpenAIVendor
 
-__all__ = ["IMAGE_TOKENS", "ChatRequest", "content_text", "parse_chat"]
-
-#: tokens an image part counts for (OpenAI's low-detail figure)
-IMAGE_TOKENS = 85
+__all__ = ["ChatRequest", "content_text", "parse_chat"]
 
 
 @dataclass(frozen=True, slots=True)

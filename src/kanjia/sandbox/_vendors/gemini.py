@@ -14,12 +14,12 @@ from kanjia.sandbox._cache import CachePolicy, cache_scope
 from kanjia.sandbox._directives import parse_directives
 from kanjia.sandbox._embeddings import embedding
 from kanjia.sandbox._faults import ERROR_FAULTS
-from kanjia.sandbox._gemini_errors import GEMINI_ERRORS, MISSING_KEY, gemini_error
-from kanjia.sandbox._gemini_request import GenerateRequest, parse_generate, parts_text
 from kanjia.sandbox._json import as_dict
 from kanjia.sandbox._plan import Choice, plan
 from kanjia.sandbox._state import SandboxState, Timing
 from kanjia.sandbox._tokens import PRIMING, text_tokens
+from kanjia.sandbox._vendors.gemini_errors import GEMINI_ERRORS, MISSING_KEY, gemini_error
+from kanjia.sandbox._vendors.gemini_request import GenerateRequest, parse_generate, parts_text
 from kanjia.sandbox._wire import BAD_KEY, Handler, json_response, read_json, reply, stream
 
 __all__ = ["GEMINI_MODELS", "gemini_handler", "gemini_models_handler"]

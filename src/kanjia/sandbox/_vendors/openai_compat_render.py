@@ -8,11 +8,11 @@ from typing import Any
 
 import orjson
 
-from kanjia.sandbox._oa_vendors import OpenAIVendor
-from kanjia.sandbox._openai_request import ChatRequest
 from kanjia.sandbox._plan import Choice
 from kanjia.sandbox._sse import SENTINEL, FrameTemplate, sse_data
 from kanjia.sandbox._tools import split_args
+from kanjia.sandbox._vendors.openai_compat_request import ChatRequest
+from kanjia.sandbox._vendors.openai_compat_vendors import OpenAIVendor
 
 __all__ = ["BROKEN_CHUNK", "ChatRender"]
 

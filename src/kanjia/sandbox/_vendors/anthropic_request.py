@@ -11,10 +11,9 @@ import orjson
 from kanjia.sandbox._cache import Segments
 from kanjia.sandbox._directives import Directives, parse_directives
 from kanjia.sandbox._json import as_dict, as_list, int_or_none
-from kanjia.sandbox._openai_request import IMAGE_TOKENS
 from kanjia.sandbox._plan import Ask
 from kanjia.sandbox._state import SandboxState
-from kanjia.sandbox._tokens import MESSAGE_OVERHEAD, PRIMING, text_tokens
+from kanjia.sandbox._tokens import IMAGE_TOKENS, MESSAGE_OVERHEAD, PRIMING, text_tokens
 from kanjia.sandbox._tools import ToolCall, example_args
 
 __all__ = ["CACHE_MINIMUM", "Breakpoint", "CacheUsage", "MessagesRequest", "cache_usage",

@@ -10,13 +10,6 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kanjia.sandbox._anthropic_errors import ANTHROPIC_ERRORS, anthropic_error
-from kanjia.sandbox._anthropic_request import (
-    CacheUsage,
-    MessagesRequest,
-    cache_usage,
-    parse_messages,
-)
 from kanjia.sandbox._cache import cache_scope
 from kanjia.sandbox._faults import ERROR_FAULTS
 from kanjia.sandbox._limits import messages_refusal
@@ -24,6 +17,13 @@ from kanjia.sandbox._plan import Choice, plan
 from kanjia.sandbox._sse import SENTINEL, FrameTemplate, sse_event
 from kanjia.sandbox._state import SandboxState
 from kanjia.sandbox._tools import split_args
+from kanjia.sandbox._vendors.anthropic_errors import ANTHROPIC_ERRORS, anthropic_error
+from kanjia.sandbox._vendors.anthropic_request import (
+    CacheUsage,
+    MessagesRequest,
+    cache_usage,
+    parse_messages,
+)
 from kanjia.sandbox._wire import (
     BAD_KEY,
     Handler,

@@ -19,12 +19,12 @@ from kanjia.sandbox._embeddings import as_base64, embedding
 from kanjia.sandbox._faults import ERROR_FAULTS
 from kanjia.sandbox._json import int_or_none
 from kanjia.sandbox._limits import chat_refusal
-from kanjia.sandbox._oa_vendors import OpenAIVendor
-from kanjia.sandbox._openai_render import BROKEN_CHUNK, ChatRender
-from kanjia.sandbox._openai_request import parse_chat
 from kanjia.sandbox._plan import plan
 from kanjia.sandbox._state import SandboxState
 from kanjia.sandbox._tokens import text_tokens
+from kanjia.sandbox._vendors.openai_compat_render import BROKEN_CHUNK, ChatRender
+from kanjia.sandbox._vendors.openai_compat_request import parse_chat
+from kanjia.sandbox._vendors.openai_compat_vendors import OpenAIVendor
 from kanjia.sandbox._wire import (
     BAD_KEY,
     Handler,

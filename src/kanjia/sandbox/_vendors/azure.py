@@ -17,9 +17,9 @@ from aiohttp import web
 
 from kanjia.sandbox._cache import CachePolicy
 from kanjia.sandbox._errors import ErrorReply, error_reply
-from kanjia.sandbox._oa_vendors import OpenAIVendor
-from kanjia.sandbox._openai import chat_handler, embeddings_handler
 from kanjia.sandbox._state import SandboxState
+from kanjia.sandbox._vendors.openai_compat import chat_handler, embeddings_handler
+from kanjia.sandbox._vendors.openai_compat_vendors import OpenAIVendor
 from kanjia.sandbox._wire import Handler, json_response
 
 __all__ = ["AZURE", "add_azure_routes"]

@@ -10,9 +10,8 @@ import orjson
 from kanjia.sandbox._cache import Segments
 from kanjia.sandbox._directives import Directives, parse_directives
 from kanjia.sandbox._json import as_dict, int_or_none
-from kanjia.sandbox._openai_request import IMAGE_TOKENS
 from kanjia.sandbox._plan import Ask
-from kanjia.sandbox._tokens import PRIMING, text_tokens
+from kanjia.sandbox._tokens import IMAGE_TOKENS, PRIMING, text_tokens
 from kanjia.sandbox._tools import ToolCall, example_args
 
 __all__ = ["GenerateRequest", "parse_generate", "parts_text"]
