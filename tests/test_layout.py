@@ -156,5 +156,42 @@ def test_architecture_md_lists_every_package() -> None:
     assert listed == present
 
 
+def _package_lines(listed: set[str]) -> dict[str, int]:
+    """Lines of Python per row of ARCHITECTURE.md's table: a package counts its subpackages,
+    except those with a row of their own."""
+    counts: dict[str, int] = {}
+    for name in listed:
+        path = PACKAGE / name
+        files = [path] if path.suffix == ".py" else sorted(path.rglob("*.py"))
+        own = [f for f in files if not any(
+            other != name and other.startswith(name + "/")
+            and f.is_relative_to(PACKAGE / other) for other in listed)]
+        counts[name] = sum(len(f.read_text(encoding="utf-8").splitlines()) for f in own)
+    return counts
+
+
+def test_architecture_md_line_counts_are_current() -> None:
+    """The table's line counts stay within 10% of the tree's (``python tests/test_layout.py
+    --counts`` prints the current ones)."""
+    import re
+
+    doc = (PACKAGE.parents[1] / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    rows = {m.group(1).rstrip("/"): int(m.group(2).replace(",", ""))
+            for m in re.finditer(r"^\| `([^`]+)` \| ([\d,]+) \|", doc, re.M)}
+    actual = _package_lines(set(rows))
+    stale = {name: (rows[name], actual[name]) for name in rows
+             if abs(rows[name] - actual[name]) > 0.10 * actual[name]}
+    assert not stale, f"ARCHITECTURE.md line counts (listed, actual): {stale}"
+
+
 if __name__ == "__main__":  # the import graph, as JSON (see _import_graph)
-    print(json.dumps({k: sorted(v) for k, v in _build_graph().items()}))
+    import sys
+
+    if sys.argv[1:] == ["--counts"]:  # the current line counts of ARCHITECTURE.md's rows
+        import re
+
+        doc = (PACKAGE.parents[1] / "ARCHITECTURE.md").read_text(encoding="utf-8")
+        names = {m.rstrip("/") for m in re.findall(r"^\| `([^`]+)` \|", doc, re.M)}
+        print(json.dumps(dict(sorted(_package_lines(names).items()))))
+    else:
+        print(json.dumps({k: sorted(v) for k, v in _build_graph().items()}))
