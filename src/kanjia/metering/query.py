@@ -16,7 +16,8 @@ from typing import Any
 from kanjia.metering._rows import KEY, NAMES, TABLE
 from kanjia.metering.store import Database
 
-__all__ = ["BILLED", "GROUPS", "LEVER", "LEVER_KEYS", "NONE", "BilledSums", "SpendSums",
+__all__ = ["BATCH", "BILLED", "DIRECT", "GROUPS", "HIT", "LEVER", "LEVER_FLAGS", "LEVER_KEYS",
+           "NONE", "BilledSums", "SpendSums",
            "billed_usage", "budget_charges", "cell_sums", "charges_by_subject",
            "check_by", "incidents", "key_names", "label_of", "latency_medians",
            "record_rows", "route_outcomes", "spend_sums", "traffic_sums", "ts_bounds",
@@ -244,10 +245,13 @@ _ROW = (("1", "+"), ("input_tokens", "+"),
         ("CASE WHEN currency = 'USD' THEN cost_nano ELSE 0 END", "+"),
         ("cache_write_1h_tokens", "+"))
 #: what the savings split by lever keys a cell by, beyond the replay's key: the billing
-#: currency, the price period the ledger recorded, a response-cache hit, no route (the
-#: client named the model), the batch endpoint
-LEVER_KEYS = ("currency", "price_period", "cache_hit", "(route IS NULL)",
-              "(endpoint = 'batch')")
+#: currency and the price period the ledger recorded
+LEVER_KEYS = ("currency", "price_period")
+#: and, packed in one integer (cheaper to key by than three columns), its flags: a
+#: response-cache hit, no route (the client named the model), the Batch API
+HIT, DIRECT, BATCH = 4, 2, 1
+LEVER_FLAGS = (f"(CASE WHEN cache_hit = 1 THEN {HIT} ELSE 0 END + CASE WHEN route IS NULL "
+               f"THEN {DIRECT} ELSE 0 END + CASE WHEN endpoint = 'batch' THEN {BATCH} ELSE 0 END)")
 #: and what it sums beyond the replay's sums: what the hits saved, the cell's first time
 _LEVER_ROW = (("saved_nano", "+"), ("ts", "min"))
 _NULL = b"\x00"   # stands for NULL in the SQLite aggregation table's key (a BLOB: no text is equal)

@@ -25,7 +25,17 @@ from datetime import UTC, date, datetime
 from math import gcd
 
 from kanjia.catalog import Catalog, ModelEntry, PricePeriod
-from kanjia.metering.query import LEVER_KEYS, cell_sums, check_by, ts_span, where
+from kanjia.metering.query import (
+    BATCH,
+    DIRECT,
+    HIT,
+    LEVER_FLAGS,
+    LEVER_KEYS,
+    cell_sums,
+    check_by,
+    ts_span,
+    where,
+)
 from kanjia.metering.store import Database
 
 __all__ = ["DAY", "Cell", "Layout", "Levers", "bucket_prompt", "layout", "period_edges",
@@ -208,6 +218,8 @@ async def scan(db: Database, lay: Layout, *, since: date | None, until: date | N
     sizes += [(f"((({s} + {off}) / {DAY} + {_THURSDAY}) % 7)", 7) for off in lay.weekly]
     sizes.append((" + ".join(f"(CASE WHEN input_tokens > {int(t)} THEN 1 ELSE 0 END)"
                              for t in lay.limits) or "0", len(lay.limits) + 1))
+    if levers:
+        sizes.append((LEVER_FLAGS, 8))
     for expr, size in sizes:
         key = f"({key}) * {size} + {expr}"
     rows = await cell_sums(db, key, extra, clause, args, levers=levers)
@@ -219,6 +231,9 @@ async def scan(db: Database, lay: Layout, *, since: date | None, until: date | N
     nb = len(lay.limits) + 1
     for r in rows:
         k = int(r[0])
+        flags = 0
+        if levers:
+            k, flags = divmod(k, 8)
         place = k // nb
         start = starts.get(place)
         if start is None:
@@ -240,10 +255,11 @@ async def scan(db: Database, lay: Layout, *, since: date | None, until: date | N
         at = 3 + n
         facts = None
         if levers:      # (*LEVER_KEYS, *sums, saved, first ts)
-            cur, period, hit, direct, batch = r[at:at + len(LEVER_KEYS)]
+            cur, period = r[at:at + len(LEVER_KEYS)]
             at += len(LEVER_KEYS)
-            facts = Levers(str(cur), None if period is None else str(period), bool(hit),
-                           bool(direct), bool(batch), int(r[-2] or 0), float(r[-1]))
+            facts = Levers(str(cur), None if period is None else str(period),
+                           bool(flags & HIT), bool(flags & DIRECT), bool(flags & BATCH),
+                           int(r[-2] or 0), float(r[-1]))
         requests, inp, uncached, cached, write, out, cny, usd, hour = (
             int(v or 0) for v in r[at:at + 9])
         cells.append(Cell(tuple(r[3:3 + n]), r[1], r[2], start, k % nb, requests, inp,
