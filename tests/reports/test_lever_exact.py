@@ -1,7 +1,8 @@
 """The savings split by lever, computed in one pass over the ledger's cells, against the
 same definitions applied to every row one by one (``cost_of`` for the billed rates).
 
-A few hundred random rows: off-peak windows and period changes (DeepSeek), prompt tiers,
+A few hundred random rows: off-peak windows and period changes (DeepSeek; the baseline's
+own price changing within a UTC day), prompt tiers,
 prompt-cache reads and 5-minute and 1-hour writes, Batch API rows, response-cache hits,
 rows billed above today's catalog (a price override: ``unexplained``), routed and named
 models, USD and CNY billing, an embeddings model and a model the catalog does not know.
@@ -70,6 +71,10 @@ def _rows(catalog: Catalog, n: int, seed: int) -> list[CallRecord]:
         out.append(record(catalog, name, when, input_tokens=prompt, cached_tokens=cached,
                           cache_write_tokens=write_, cache_write_1h_tokens=hour,
                           output_tokens=output, route=route, **kw))
+    # one UTC day, one model and route, either side of deepseek-chat's price change at
+    # 2026-08-16 16:00 UTC: each priced at the baseline's price at its own time
+    out += [record(catalog, "qwen/qwen-plus", f"2026-08-16T{hh}:00:00", input_tokens=3000,
+                   output_tokens=800, route="cheap-chat") for hh in ("10", "20")]
     return out
 
 
