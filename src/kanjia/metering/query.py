@@ -237,7 +237,7 @@ async def ts_span(db: Database, clause: str = "1 = 1", args: Sequence[Any] = ()
 
 
 _LEFT = "input_tokens - cached_tokens - cache_write_tokens"
-#: per row, what a cell sums: (SQL, how two partial sums merge, the aggregate on PostgreSQL)
+#: per row, what a cell sums: (SQL, how two partial sums merge: "+" or "min")
 _ROW = (("1", "+"), ("input_tokens", "+"),
         (f"CASE WHEN {_LEFT} > 0 THEN {_LEFT} ELSE 0 END", "+"), ("cached_tokens", "+"),
         ("cache_write_tokens", "+"), ("output_tokens", "+"),
@@ -262,7 +262,8 @@ async def cell_sums(db: Database, key: str, extra: Sequence[str], clause: str,
     """(key, vendor, model, *extra, requests, input, uncached input, cached, cache write,
     output, CNY cost nano, USD cost nano, 1h cache write) per group of the SQL ``key``;
     with ``levers``, grouped by ``LEVER_KEYS`` too (after ``extra``) and followed by the
-    saved nano sum and the first ``ts``: one pass gives the replay and the lever split.
+    saved nano sum and the first ``ts``: one pass gives the replay and the lever split
+    (the caller packs ``LEVER_FLAGS`` into ``key``).
 
     PostgreSQL hashes a GROUP BY. SQLite sorts every row for one, which for a million
     rows costs several times the scan, so there the sums are accumulated by an upsert
