@@ -12,8 +12,9 @@
    on a shared machine the wall clock also counts waiting for a core):
    `--reprice-at 2024-04-30`,
    `--baseline openai/gpt-4o`, `--reprice-at 2026-08-20` (windows on a weekday) and
-   `--reprice-on openai`; and for the first two, reading (the grouped SQL) apart from
-   re-pricing (pricing the cells).
+   `--reprice-on openai`; and for the savings report, reading (its one grouped SQL pass)
+   apart from pricing its cells (the replay and the split by lever); the savings
+   report's CPU seconds over the slowest re-pricing's, side by side in one run.
 3. `--verify` re-prices every row one by one with `cost_of` on the baseline and checks
    the report's total against it.
 
@@ -43,6 +44,7 @@ from kanjia.catalog import Catalog, Usage, cost_of, load_catalog
 from kanjia.metering._rows import NAMES
 from kanjia.metering.store import Database, migrate, open_database
 from kanjia.reports import reprice_report, savings_report
+from kanjia.reports._levers import lever_split
 from kanjia.reports._replay import Keep, Pick, clamp, kind_of, pick, replay, utc
 from kanjia.reports._scan import layout, scan
 
@@ -143,9 +145,10 @@ async def _best(rounds: int, fn: Callable[[], Awaitable[dict[str, Any]]]
 
 
 async def _split(db: Database, catalog: Catalog, rounds: int) -> dict[str, float]:
-    """Reading (grouped SQL) and re-pricing (cells) timed apart, for the baseline."""
+    """Reading (grouped SQL) and pricing (cells) timed apart, for the savings report:
+    its scan (cells keyed for the lever split too), its replay and its lever split."""
     base = catalog.find("openai/gpt-4o")[0]
-    lay = layout([base], catalog, by="model")
+    lay = layout([base], catalog, by="model", tiers=catalog.models)
 
     def resolve(src: str, entry: Any, start: int, bucket: int) -> Pick | Keep:
         if entry is None or kind_of(entry) != "chat":
@@ -157,9 +160,10 @@ async def _split(db: Database, catalog: Catalog, rounds: int) -> dict[str, float
     read, price, cells = float("inf"), float("inf"), 0
     for _ in range(rounds):
         t0 = time.perf_counter()
-        found = await scan(db, lay, since=None, until=None)
+        found = await scan(db, lay, since=None, until=None, levers=True)
         t1 = time.perf_counter()
-        replay(found, catalog, resolve)
+        replay(found, catalog, resolve, saved=True)
+        lever_split(found, catalog, base, lay.limits, currency="CNY")
         t2 = time.perf_counter()
         read, price, cells = min(read, t1 - t0), min(price, t2 - t1), len(found)
     return {"seconds_read": round(read, 3), "seconds_reprice": round(price, 4), "cells": cells}
@@ -245,10 +249,15 @@ def main() -> None:
         extra = verify(path, catalog, savings) if args.verify else {}
         worst = max(v["seconds"] for v in figures.values() if "seconds" in v)
         split = figures["split_baseline"]
+        reprices = [v["cpu_seconds"] for k, v in figures.items() if k.startswith("reprice_")]
         print(json.dumps({
             "rows": rows, "rounds": args.rounds, "load_avg_1m": round(os.getloadavg()[0], 2),
             "seconds_read": split["seconds_read"], "seconds_reprice": split["seconds_reprice"],
             **{f"seconds_{k}": v["seconds"] for k, v in figures.items() if "seconds" in v},
+            **{f"cpu_seconds_{k}": v["cpu_seconds"] for k, v in figures.items()
+               if "cpu_seconds" in v},
+            "savings_cpu_over_slowest_reprice_cpu": round(
+                figures["baseline_gpt_4o"]["cpu_seconds"] / max(reprices), 2),
             "worst_report_cpu_seconds": max(v["cpu_seconds"] for v in figures.values()
                                             if "cpu_seconds" in v),
             "worst_report_seconds": worst, "rows_per_s": round(rows / worst),

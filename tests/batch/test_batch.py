@@ -16,8 +16,10 @@ from click.testing import CliRunner
 from kanjia.batch import BatchRunner, JobQueue
 from kanjia.catalog import load_catalog
 from kanjia.cli.main import cli
+from kanjia.config import load_settings
 from kanjia.routing.defer import cheapest_send_time
-from kanjia.server import ServerThread
+from kanjia.sandbox import SandboxThread
+from kanjia.server import ServerThread, build_app
 
 CATALOG = load_catalog()
 
@@ -105,27 +107,48 @@ def test_cli_rejects_bad_lines(tmp_path: Path) -> None:
     assert "bad.jsonl:1" in res.output
 
 
-def test_http_defer_header(gateway: ServerThread) -> None:
-    u = urlparse(gateway.url)
+#: deepseek-chat's current price has a weekday peak surcharge (09:00-12:00, 14:00-18:00
+#: Beijing): a Friday at 08:30 Beijing is already its lowest price, 10:00 is peak until 12:00
+STANDARD = datetime(2026, 11, 20, 0, 30, tzinfo=UTC)
+PEAK = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+PEAK_ENDS = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
+
+
+def test_http_defer_header(sandbox: SandboxThread, tmp_path: Path) -> None:
+    settings = load_settings(None, sandbox_url=sandbox.url,
+                             batch_queue=str(tmp_path / "queue.db"),
+                             server={"upstream_timeout_s": 2.0, "first_byte_timeout_s": 2.0})
+    app = build_app(settings, env={})
+    now = [STANDARD.timestamp()]
+    app.clock = lambda: now[0]          # deferred work is planned and sent by this clock
     body = json.dumps({"model": "deepseek/deepseek-chat", "max_tokens": 20,
                        "messages": [{"role": "user", "content": "nightly summary"}]})
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=20)
-    conn.request("POST", "/v1/chat/completions", body=body,
-                 headers={"x-kanjia-defer": "until-offpeak"})
-    resp = conn.getresponse()
-    data = json.loads(resp.read())
-    if resp.status == 202:   # peak now: queued for the cheaper window
-        assert resp.getheader("x-kanjia-deferred") == "yes"
+    with ServerThread(app) as gateway:
+        u = urlparse(gateway.url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=20)
+        # already the cheapest moment: answered now
+        conn.request("POST", "/v1/chat/completions", body=body,
+                     headers={"x-kanjia-defer": "until-offpeak"})
+        resp = conn.getresponse()
+        data = json.loads(resp.read())
+        assert resp.status == 200 and resp.getheader("x-kanjia-deferred") == "no"
+        assert data["choices"]
+        # peak now: queued for the end of the peak, and still queued (the queue's runner
+        # keeps the same clock, so the job is not due yet)
+        now[0] = PEAK.timestamp()
+        conn.request("POST", "/v1/chat/completions", body=body,
+                     headers={"x-kanjia-defer": "until-offpeak"})
+        resp = conn.getresponse()
+        data = json.loads(resp.read())
+        assert resp.status == 202 and resp.getheader("x-kanjia-deferred") == "yes"
+        assert data["send_at"] == PEAK_ENDS.isoformat()
         assert float(data["expected_cost_then"]) < float(data["expected_cost_now"])
         conn.request("GET", data["poll"])
         job = json.loads(conn.getresponse().read())
         assert job["status"] == "queued" and job["target"] == "deepseek/deepseek-chat"
-    else:                    # already the cheapest moment: answered now
-        assert resp.status == 200 and resp.getheader("x-kanjia-deferred") == "no"
-        assert data["choices"]
-    conn.request("POST", "/v1/chat/completions", body=body,
-                 headers={"x-kanjia-defer": "tomorrow"})
-    bad = conn.getresponse()
-    assert bad.status == 400
-    bad.read()
-    conn.close()
+        conn.request("POST", "/v1/chat/completions", body=body,
+                     headers={"x-kanjia-defer": "tomorrow"})
+        bad = conn.getresponse()
+        assert bad.status == 400
+        bad.read()
+        conn.close()

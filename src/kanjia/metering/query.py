@@ -16,11 +16,12 @@ from typing import Any
 from kanjia.metering._rows import KEY, NAMES, TABLE
 from kanjia.metering.store import Database
 
-__all__ = ["BILLED", "GROUPS", "LEVER", "LEVER_SUMS", "NONE", "BilledSums", "SpendSums",
+__all__ = ["BATCH", "BILLED", "DIRECT", "GROUPS", "HIT", "LEVER", "LEVER_FLAGS", "LEVER_KEYS",
+           "NONE", "BilledSums", "SpendSums",
            "billed_usage", "budget_charges", "cell_sums", "charges_by_subject",
            "check_by", "incidents", "key_names", "label_of", "latency_medians",
-           "lever_sums", "record_rows", "route_outcomes", "saved_sums", "spend_sums",
-           "traffic_sums", "ts_bounds", "ts_span", "vendor_known", "where"]
+           "record_rows", "route_outcomes", "spend_sums", "traffic_sums", "ts_bounds",
+           "ts_span", "vendor_known", "where"]
 
 #: how a request chose its model: through a route ("routing") or named by the client
 #: ("direct"); or it was answered from kanjia's response cache ("response_cache")
@@ -108,54 +109,6 @@ class SpendSums:
     latency_ms: float               # the sum
 
 
-#: what the savings-by-lever split sums per group (``lever_sums``)
-LEVER_SUMS = ("SUM(input_tokens)", "SUM(cached_tokens)", "SUM(cache_write_tokens)",
-              "SUM(cache_write_1h_tokens)", "SUM(output_tokens)", "SUM(cost_nano)",
-              "SUM(saved_nano)", "MIN(ts)", "MIN(input_tokens)")
-
-
-#: per row, what ``LEVER_SUMS`` aggregates, and how two partial groups merge
-_LEVER_ROW = (("IFNULL(input_tokens, 0)", "+"), ("IFNULL(cached_tokens, 0)", "+"),
-              ("IFNULL(cache_write_tokens, 0)", "+"), ("IFNULL(cache_write_1h_tokens, 0)", "+"),
-              ("IFNULL(output_tokens, 0)", "+"), ("IFNULL(cost_nano, 0)", "+"),
-              ("IFNULL(saved_nano, 0)", "+"), ("ts", "min"), ("IFNULL(input_tokens, 0)", "min"))
-
-
-async def lever_sums(db: Database, keys: Sequence[str], since: date | None,
-                     until: date | None) -> list[tuple[Any, ...]]:
-    """``(*keys, *LEVER_SUMS)`` per group of ``keys`` (columns or SQL expressions over
-    the ledger's columns) in the window: what the savings-by-lever split prices.
-
-    On SQLite the groups are accumulated by an upsert into a temporary table, as
-    ``cell_sums`` does (a GROUP BY there sorts every row)."""
-    clause, args = where(since, until)
-    if db.dialect != "sqlite":
-        return list(await db.fetch(f"SELECT {', '.join(keys)}, {', '.join(LEVER_SUMS)} "
-                                   f"FROM {TABLE} WHERE {clause} "
-                                   f"GROUP BY {_group_by(*keys)}", args))
-    table = f"kanjia_levers_{uuid.uuid4().hex[:12]}"
-    gs = [f"g{i}" for i in range(len(keys))]
-    ss = [f"s{i}" for i in range(len(_LEVER_ROW))]
-    await db.execute(f"CREATE TEMP TABLE {table} ("
-                     + ", ".join(f"{g} NOT NULL" for g in gs) + ", "
-                     + ", ".join(f"{c} NOT NULL" for c in ss)
-                     + f", PRIMARY KEY ({', '.join(gs)})) WITHOUT ROWID")
-    try:
-        picked = ", ".join([*(f"IFNULL({k}, X'00')" for k in keys),
-                            *(expr for expr, _ in _LEVER_ROW)])
-        update = ", ".join(f"{c} = {c} + excluded.{c}" if how == "+"
-                           else f"{c} = min({c}, excluded.{c})"
-                           for c, (_, how) in zip(ss, _LEVER_ROW, strict=True))
-        await db.execute(f"INSERT INTO temp.{table} SELECT {picked} FROM {TABLE} "
-                         f"WHERE {clause} ON CONFLICT ({', '.join(gs)}) DO UPDATE SET {update}",
-                         args)
-        found = await db.fetch(f"SELECT * FROM temp.{table}")
-    finally:
-        await db.execute(f"DROP TABLE temp.{table}")
-    n = len(keys)
-    return [tuple(None if v == _NULL else v for v in r[:n]) + tuple(r[n:]) for r in found]
-
-
 async def spend_sums(db: Database, cols: Sequence[str], since: date | None = None,
                      until: date | None = None, *, check: bool = True) -> list[SpendSums]:
     """Spend, tokens, errors and latency per (``cols``, currency, charge currency, day):
@@ -203,16 +156,6 @@ async def latency_medians(db: Database, cols: Sequence[str], since: date | None 
 async def key_names(db: Database) -> dict[str, str]:
     """Key id → key name, to label spend by key."""
     return {str(k): v for k, v in await db.fetch("SELECT id, name FROM api_keys")}
-
-
-async def saved_sums(db: Database, cols: Sequence[str], since: date | None,
-                     until: date | None) -> list[tuple[Any, ...]]:
-    """(*cols, day, currency, saved nano) of the response cache's hits."""
-    clause, args = where(since, until)
-    group = ", ".join(cols)
-    return await db.fetch(f"SELECT {group}, day, currency, SUM(saved_nano) FROM {TABLE} "
-                          f"WHERE {clause} AND cache_hit = 1 GROUP BY {group}, day, currency",
-                          args)
 
 
 async def traffic_sums(db: Database, since: date | None, until: date | None, *,
@@ -296,42 +239,60 @@ async def ts_span(db: Database, clause: str = "1 = 1", args: Sequence[Any] = ()
 
 
 _LEFT = "input_tokens - cached_tokens - cache_write_tokens"
-_SUMS = ("COUNT(*)", "SUM(input_tokens)", f"SUM(CASE WHEN {_LEFT} > 0 THEN {_LEFT} ELSE 0 END)",
-         "SUM(cached_tokens)", "SUM(cache_write_tokens)", "SUM(output_tokens)",
-         "SUM(CASE WHEN currency = 'USD' THEN 0 ELSE cost_nano END)",
-         "SUM(CASE WHEN currency = 'USD' THEN cost_nano ELSE 0 END)",
-         "SUM(cache_write_1h_tokens)")
-_ROW = ("1", "input_tokens", f"CASE WHEN {_LEFT} > 0 THEN {_LEFT} ELSE 0 END", "cached_tokens",
-        "cache_write_tokens", "output_tokens",
-        "CASE WHEN currency = 'USD' THEN 0 ELSE cost_nano END",
-        "CASE WHEN currency = 'USD' THEN cost_nano ELSE 0 END", "cache_write_1h_tokens")
+#: per row, what a cell sums: (SQL, how two partial sums merge: "+" or "min")
+_ROW = (("1", "+"), ("input_tokens", "+"),
+        (f"CASE WHEN {_LEFT} > 0 THEN {_LEFT} ELSE 0 END", "+"), ("cached_tokens", "+"),
+        ("cache_write_tokens", "+"), ("output_tokens", "+"),
+        ("CASE WHEN currency = 'USD' THEN 0 ELSE cost_nano END", "+"),
+        ("CASE WHEN currency = 'USD' THEN cost_nano ELSE 0 END", "+"),
+        ("cache_write_1h_tokens", "+"))
+#: what the savings split by lever keys a cell by, beyond the replay's key: the billing
+#: currency and the price period the ledger recorded
+LEVER_KEYS = ("currency", "price_period")
+#: and, packed in one integer (cheaper to key by than three columns), its flags: a
+#: response-cache hit, no route (the client named the model), the Batch API
+HIT, DIRECT, BATCH = 4, 2, 1
+LEVER_FLAGS = (f"(CASE WHEN cache_hit = 1 THEN {HIT} ELSE 0 END + CASE WHEN route IS NULL "
+               f"THEN {DIRECT} ELSE 0 END + CASE WHEN endpoint = 'batch' THEN {BATCH} ELSE 0 END)")
+#: and what it sums beyond the replay's sums: what the hits saved, the cell's first time
+_LEVER_ROW = (("saved_nano", "+"), ("ts", "min"))
 _NULL = b"\x00"   # stands for NULL in the SQLite aggregation table's key (a BLOB: no text is equal)
 
 
 async def cell_sums(db: Database, key: str, extra: Sequence[str], clause: str,
-                    args: Sequence[Any]) -> list[tuple[Any, ...]]:
+                    args: Sequence[Any], *, levers: bool = False) -> list[tuple[Any, ...]]:
     """(key, vendor, model, *extra, requests, input, uncached input, cached, cache write,
-    output, CNY cost nano, USD cost nano, 1h cache write) per group of the SQL ``key``.
+    output, CNY cost nano, USD cost nano, 1h cache write) per group of the SQL ``key``;
+    with ``levers``, grouped by ``LEVER_KEYS`` too (after ``extra``) and followed by the
+    saved nano sum and the first ``ts``: one pass gives the replay and the lever split
+    (the caller packs ``LEVER_FLAGS`` into ``key``).
 
     PostgreSQL hashes a GROUP BY. SQLite sorts every row for one, which for a million
     rows costs several times the scan, so there the sums are accumulated by an upsert
     into a small temporary table keyed by the group (one index probe per row).
     """
-    names = ["vendor", "model", *extra]
+    names = ["vendor", "model", *extra, *(LEVER_KEYS if levers else ())]
+    row = [*_ROW, *(_LEVER_ROW if levers else ())]
     if db.dialect != "sqlite":
         cols = "".join(f", {c}" for c in names)
-        return await db.fetch(f"SELECT {key} AS k{cols}, {', '.join(_SUMS)} FROM {TABLE} "
+        agg = ", ".join(f"MIN({expr})" if how == "min" else
+                        "COUNT(*)" if expr == "1" else f"SUM({expr})" for expr, how in row)
+        return await db.fetch(f"SELECT {key} AS k{cols}, {agg} FROM {TABLE} "
                               f"WHERE {clause} GROUP BY k{cols}", args)
     table = f"temp.kanjia_scan_{uuid.uuid4().hex[:12]}"
-    sums = [f"s{i}" for i in range(len(_ROW))]
+    sums = [f"s{i}" for i in range(len(row))]
     keys = ["k", *(f"g{i}" for i in range(len(names)))]
     await db.execute(f"CREATE TEMP TABLE {table.split('.', 1)[1]} ("
                      + ", ".join(f"{k} NOT NULL" for k in keys) + ", "
-                     + ", ".join(f"{c} INTEGER NOT NULL" for c in sums)
+                     + ", ".join(f"{c} {'INTEGER ' if how == '+' else ''}NOT NULL"
+                                 for c, (_, how) in zip(sums, row, strict=True))
                      + f", PRIMARY KEY ({', '.join(keys)})) WITHOUT ROWID")
     try:
-        picked = ", ".join([key, *(f"IFNULL({c}, X'00')" for c in names), *_ROW])
-        update = ", ".join(f"{c} = {c} + excluded.{c}" for c in sums)
+        picked = ", ".join([key, *(f"IFNULL({c}, X'00')" for c in names),
+                            *(expr for expr, _ in row)])
+        update = ", ".join(f"{c} = {c} + excluded.{c}" if how == "+"
+                           else f"{c} = min({c}, excluded.{c})"
+                           for c, (_, how) in zip(sums, row, strict=True))
         await db.execute(f"INSERT INTO {table} SELECT {picked} FROM {TABLE} "
                          f"WHERE {clause} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {update}",
                          args)

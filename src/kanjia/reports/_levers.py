@@ -31,15 +31,15 @@ the catalog does not know count their ledger cost on both sides: they save nothi
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from kanjia.catalog import Catalog, ModelEntry, PricePeriod, Rates, Usage, batch_rates
-from kanjia.metering.query import lever_sums
-from kanjia.metering.store import Database
 from kanjia.reports._amounts import Amounts, money
 from kanjia.reports._replay import clamp, kind_of
+from kanjia.reports._scan import Cell, bucket_prompt
 
 __all__ = ["LEVER_NAMES", "lever_split"]
 
@@ -57,11 +57,13 @@ def _standard(period: PricePeriod, prompt: int) -> Rates:
     return period.rates
 
 
-def _priced(u: Usage, r: Rates) -> Decimal:
+def _priced(u: Usage, r: Rates, uncached: int | None = None) -> Decimal:
     """``u`` at rates ``r``, the way ``cost_of`` prices it (linear in the tokens, so a
-    group's summed usage at the group's rates is the sum of its requests' costs)."""
+    group's summed usage at the group's rates is the sum of its requests' costs);
+    ``uncached``: the sum of each request's uncached prompt, when ``u`` sums several."""
     write = u.cache_write_tokens
-    uncached = max(0, u.input_tokens - u.cached_tokens - write)
+    if uncached is None:
+        uncached = max(0, u.input_tokens - u.cached_tokens - write)
     hour_n = min(u.cache_write_1h_tokens, write)
     hour = r.cache_write if r.cache_write_1h is None else r.cache_write_1h
     return (r.input * uncached + r.cached * u.cached_tokens
@@ -72,66 +74,58 @@ def _uncached(u: Usage) -> Usage:
     return Usage(u.input_tokens, 0, 0, u.output_tokens, 0, 0)
 
 
-def _tier_case(catalog: Catalog, base: ModelEntry) -> str:
-    """SQL naming each row's prompt-size bucket: rows in one bucket are in the same tier
-    on every model (the catalog's tier thresholds)."""
-    limits = sorted({t.above_input_tokens for m in (*catalog.models, base)
-                     for p in m.periods for t in p.tiers})
-    if not limits:
-        return "0"
-    whens = " ".join(f"WHEN input_tokens > {int(x)} THEN {len(limits) - i}"
-                     for i, x in enumerate(reversed(limits)))
-    return f"(CASE {whens} ELSE 0 END)"
-
-
-async def lever_split(db: Database, catalog: Catalog, base: ModelEntry, *,
-                      since: date | None, until: date | None, currency: str
-                      ) -> dict[str, Any]:
+def lever_split(cells: Iterable[Cell], catalog: Catalog, base: ModelEntry,
+                limits: Sequence[int], *, currency: str) -> dict[str, Any]:
     """``{"baseline_list", "total", "saving", "levers": {name: money}}`` (see the module
     docstring); ``sum(levers) == saving == baseline_list - total``.
 
-    Rows are summed in SQL per (model, price period and label, batch, routed, currency,
-    day, prompt tier): within a group every request has the same rates, and prices are
-    linear in tokens, so each group is priced once."""
-    keys = ("vendor", "model", "price_period", "currency", "day", "cache_hit",
-            "(route IS NULL)", "(endpoint = 'batch')", _tier_case(catalog, base))
-    rows = await lever_sums(db, keys, since, until)
+    ``cells`` come from the savings report's own scan (``scan(levers=True)`` over a
+    layout whose buckets ``limits`` cut every catalog model's prompt tiers): within a
+    cell every request has the same model, recorded price period, batch and route
+    flags, prompt tier and exchange rate, and its time prices the baseline like every
+    other's; prices are linear in tokens, so each cell is priced once."""
     fx = catalog.fx
     levers = {name: Amounts() for name in LEVER_NAMES}
     total, baseline = Amounts(), Amounts()
     base_kind = kind_of(base)
+    entries: dict[tuple[str | None, str | None], ModelEntry | None] = {}
 
     def credit(name: str, amount: Decimal, cur: str, day: date) -> None:
         if amount:
             levers[name].add(Amounts.of(fx, amount, cur, day))
 
-    for r in rows:
-        vendor, model, label, cur, day_s, hit, direct, batch_ep, _ = r[:9]
-        inp, cac, wri, wri_1h, out, cost_nano, saved_nano, ts_min, p_rep = r[9:]
-        cur, day = str(cur), date.fromisoformat(str(day_s))
-        actual = Decimal(int(cost_nano or 0)) / _NANO
+    for cell in cells:
+        facts = cell.levers
+        if facts is None:
+            raise ValueError("lever_split needs the cells of a scan with levers=True")
+        cur = facts.currency
+        at = datetime.fromtimestamp(facts.first_ts, UTC)
+        day = at.date()
+        actual = (Decimal(cell.cost_cny_nano) + Decimal(cell.cost_usd_nano)) / _NANO
         total.add(Amounts.of(fx, actual, cur, day))
-        if hit:
-            saved = Decimal(int(saved_nano or 0)) / _NANO
+        if facts.hit:
+            saved = Decimal(facts.saved_nano) / _NANO
             baseline.add(Amounts.of(fx, actual + saved, cur, day))
             credit("response_cache", saved, cur, day)
             continue
-        entry = catalog.get(str(vendor), str(model))
-        at = datetime.fromtimestamp(float(ts_min), UTC)
+        ident = (cell.vendor, cell.model)
+        if ident not in entries:
+            entries[ident] = catalog.get(str(cell.vendor), str(cell.model))
+        entry = entries[ident]
         period = entry.price_at(at) if entry is not None else None
         when = clamp(base, at)
         if entry is None or period is None or when is None or kind_of(entry) != base_kind \
                 or period.currency != cur:
             baseline.add(Amounts.of(fx, actual, cur, day))  # kept: saves nothing
             continue
-        prompt = int(p_rep or 0)  # any prompt of the group: all are in one tier
-        u = Usage(int(inp or 0), int(cac or 0), int(wri or 0), int(out or 0), 0,
-                  int(wri_1h or 0))
-        batch = ("+batch" in str(label or "") or bool(batch_ep)) \
+        prompt = bucket_prompt(limits, cell.bucket)  # every prompt of the cell: one tier
+        u = Usage(cell.input_tokens, cell.cached, cell.cache_write, cell.output, 0,
+                  cell.cache_write_1h)
+        batch = ("+batch" in (facts.price_period or "") or facts.batch_endpoint) \
             and entry.batch_factor is not None
         applied = batch_rates(entry, period, prompt) if batch \
             else period.rates_for(at, prompt)
-        ac = _priced(u, applied)
+        ac = _priced(u, applied, cell.uncached)
         n = _priced(_uncached(u), applied)
         s = _priced(_uncached(u), _standard(period, prompt))
         base_period = base.price_at(when[0])
@@ -143,7 +137,7 @@ async def lever_split(db: Database, catalog: Catalog, base: ModelEntry, *,
         credit("prompt_cache", n - ac, cur, day)
         credit("batch" if batch else "off_peak", s - n, cur, day)
         # routing/direct: B (baseline currency) - S (the model's): each converted on its day
-        levers["direct" if direct else "routing"].add(
+        levers["direct" if facts.direct else "routing"].add(
             Amounts.of(fx, b, base_period.currency, b_day).minus(Amounts.of(fx, s, cur, day)))
     saving = baseline.minus(total)
     return {"baseline": base.key, "baseline_list": money(baseline, currency),

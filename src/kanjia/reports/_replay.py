@@ -149,8 +149,12 @@ def _label(by: str, cell: Cell, src: str, day: date) -> str:
 
 
 def replay(cells: Sequence[Cell], catalog: Catalog, resolve: Resolve, *,
-           by: str = "model") -> Replay:
-    """Price every cell through ``resolve``; amounts in CNY and USD at each day's rate."""
+           by: str = "model", saved: bool = False) -> Replay:
+    """Price every cell through ``resolve``; amounts in CNY and USD at each day's rate.
+
+    ``saved`` (cells of a scan ``levers=True``): add what the response cache's hits
+    recorded as saved to their line's replayed amount, converted on their day: a hit
+    costs nothing and has no tokens to re-price, so that is what it would have cost."""
     entries: dict[tuple[str | None, str | None], ModelEntry | None] = {}
     days: dict[int, date] = {}
     picks: dict[tuple[str, int, int], Pick | Keep] = {}
@@ -158,6 +162,7 @@ def replay(cells: Sequence[Cell], catalog: Catalog, resolve: Resolve, *,
     sources: dict[str, Source] = {}
     tokens: dict[tuple[str, int, date], list[int]] = {}
     ledger: dict[tuple[str, date], list[int]] = {}
+    hits: dict[tuple[str, str, date], int] = {}
     order: list[Pick] = []
     index: dict[int, int] = {}
     for cell in cells:
@@ -181,6 +186,9 @@ def replay(cells: Sequence[Cell], catalog: Catalog, resolve: Resolve, *,
         cost = ledger.setdefault((label, day), [0, 0, 0, 0])
         cost[0] += cell.cost_cny_nano
         cost[1] += cell.cost_usd_nano
+        if saved and cell.levers is not None and cell.levers.saved_nano:
+            at = (label, cell.levers.currency, day)
+            hits[at] = hits.get(at, 0) + cell.levers.saved_nano
         key = (src, cell.start, cell.bucket)
         how = picks.get(key)
         if how is None:
@@ -226,6 +234,8 @@ def replay(cells: Sequence[Cell], catalog: Catalog, resolve: Resolve, *,
         line = lines[label]
         line.actual.add(_nano(fx, cny, usd, day))
         line.replayed.add(_nano(fx, kept_cny, kept_usd, day))
+    for (label, cur, day), nano in hits.items():
+        lines[label].replayed.add(Amounts.of(fx, Decimal(nano) / _NANO, cur, day))
     return Replay(lines, sources, exact, len(cells))
 
 

@@ -9,20 +9,20 @@ not know keep their ledger cost on both sides, so they save nothing.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from kanjia.catalog import Catalog, ModelEntry
-from kanjia.metering.query import GROUPS, check_by, label_of, saved_sums
+from kanjia.metering.query import check_by
 from kanjia.metering.store import Database
-from kanjia.reports._amounts import Amounts, check_currency, money
+from kanjia.reports._amounts import check_currency, money
 from kanjia.reports._levers import lever_split
-from kanjia.reports._replay import Keep, Line, Pick, Replay, kind_of, pick, replay, utc
-from kanjia.reports._scan import layout, scan
+from kanjia.reports._replay import Keep, Line, Pick, kind_of, pick, replay, utc
+from kanjia.reports._scan import Cell, layout, scan
 from kanjia.reports._shape import counts, diff, notes, ordered, window
 
-__all__ = ["add_cache_saved", "find_model", "savings_report"]
+__all__ = ["find_model", "savings_report"]
 
 
 def find_model(catalog: Catalog, name: str, what: str) -> ModelEntry:
@@ -54,13 +54,17 @@ async def savings_report(db: Database, catalog: Catalog, *, since: date | None =
     ``lever_split`` splits the saving by lever — routing, off-peak, batch, prompt cache,
     response cache (and direct, the client's own choice) — against the baseline at list
     price with no prompt token cached: each part of each request's saving credited to
-    one lever, adding up to its ``saving`` (see ``_levers``)."""
+    one lever, adding up to its ``saving`` (see ``_levers``).
+
+    One pass over the ledger gives all three: the scan's cells are keyed by what the
+    lever split needs too (``scan(levers=True)``), and their buckets cut every catalog
+    model's prompt tiers."""
     currency = check_currency(currency)
     check_by(by)
     base = find_model(catalog, baseline, "baseline")
     if not base.periods:
         raise ValueError(f"baseline {base.key} has no price in the catalog")
-    lay = layout([base], catalog, by=by)
+    lay = layout([base], catalog, by=by, tiers=catalog.models)
     limits = lay.limits
     kind = kind_of(base)
     cache: dict[tuple[int, int], Pick] = {}
@@ -77,9 +81,8 @@ async def savings_report(db: Database, catalog: Catalog, *, since: date | None =
             hit = cache[(start, bucket)] = found
         return hit
 
-    cells = await scan(db, lay, since=since, until=until, by=by)
-    result = replay(cells, catalog, resolve, by=by)
-    await add_cache_saved(db, catalog, result, since=since, until=until, by=by)
+    cells = await scan(db, lay, since=since, until=until, by=by, levers=True)
+    result = replay(cells, catalog, resolve, by=by, saved=True)
     total = result.total()
 
     def row(name: str, line: Line) -> dict[str, Any]:
@@ -92,11 +95,8 @@ async def savings_report(db: Database, catalog: Catalog, *, since: date | None =
     # who gets the credit: requests a route chose their model for, requests that named
     # their model (the client's own choice, not kanjia's routing), and requests the
     # response cache answered
-    by_lever = result
-    if by != "lever":
-        by_lever = replay(await scan(db, lay, since=since, until=until, by="lever"), catalog,
-                          resolve, by="lever")
-        await add_cache_saved(db, catalog, by_lever, since=since, until=until, by="lever")
+    by_lever = result if by == "lever" else replay(
+        [_by_lever(c) for c in cells], catalog, resolve, by="lever", saved=True)
     levers = [row("lever", by_lever.lines[name])
               for name in ("routing", "direct", "response_cache") if name in by_lever.lines]
     saving = diff(total.replayed, total.actual, currency, share_of=total.replayed)
@@ -108,25 +108,12 @@ async def savings_report(db: Database, catalog: Catalog, *, since: date | None =
             "total": {**money(total.actual, currency), **counts(total)},
             "baseline_total": money(total.replayed, currency), "saving": saving,
             "rows": rows, "levers": levers, "partial": total.partial,
-            "lever_split": await lever_split(db, catalog, base, since=since, until=until,
-                                             currency=currency),
+            "lever_split": lever_split(cells, catalog, base, lay.limits, currency=currency),
             "notes": notes(result, f"priced at {base.key}'s nearest price"),
             "cells": result.cells}
 
 
-async def add_cache_saved(db: Database, catalog: Catalog, result: Replay, *,
-                          since: date | None, until: date | None, by: str) -> None:
-    """Add what the response cache's hits saved (their recorded ``saved``, converted at
-    each day's exchange rate) to the baseline of their rows: a hit costs nothing and
-    carries no tokens to re-price, so the baseline is what it would have cost."""
-    nano = Decimal(10) ** 9
-    rows = await saved_sums(db, GROUPS[by], since, until)
-    width = len(GROUPS[by])
-    for r in rows:
-        label = label_of(by, r[:width])
-        day, cur, saved = r[width:]
-        line = result.lines.get(label)
-        if line is None:
-            line = result.lines[label] = Line(label)
-        line.replayed.add(Amounts.of(catalog.fx, Decimal(int(saved or 0)) / nano, str(cur),
-                                     date.fromisoformat(str(day))))
+def _by_lever(cell: Cell) -> Cell:
+    """``cell`` labelled by its lever (what ``by="lever"`` groups on)."""
+    assert cell.levers is not None
+    return replace(cell, label=(cell.levers.lever,))

@@ -25,14 +25,43 @@ from datetime import UTC, date, datetime
 from math import gcd
 
 from kanjia.catalog import Catalog, ModelEntry, PricePeriod
-from kanjia.metering.query import cell_sums, check_by, ts_span, where
+from kanjia.metering.query import (
+    BATCH,
+    DIRECT,
+    HIT,
+    LEVER_FLAGS,
+    LEVER_KEYS,
+    cell_sums,
+    check_by,
+    ts_span,
+    where,
+)
 from kanjia.metering.store import Database
 
-__all__ = ["DAY", "Cell", "Layout", "bucket_prompt", "layout", "period_edges", "scan",
-           "window_edges"]
+__all__ = ["DAY", "Cell", "Layout", "Levers", "bucket_prompt", "layout", "period_edges",
+           "scan", "window_edges"]
 
 DAY = 86_400
 _THURSDAY = 3     # 1970-01-01, as date.weekday()
+
+
+@dataclass(frozen=True, slots=True)
+class Levers:
+    """What the savings split by lever needs of a cell beyond the replay's sums (a scan
+    ``levers=True`` keys cells by these too)."""
+
+    currency: str                   # the billing currency of its rows (of cost and saved)
+    price_period: str | None        # the price period (and window) the ledger recorded
+    hit: bool                       # answered from kanjia's response cache
+    direct: bool                    # the client named the model (no route)
+    batch_endpoint: bool            # sent through the Batch API
+    saved_nano: int                 # what its response-cache hits recorded as saved
+    first_ts: float                 # its first request's time
+
+    @property
+    def lever(self) -> str:
+        """Who gets the credit: ``query.LEVER`` of its rows."""
+        return "response_cache" if self.hit else "direct" if self.direct else "routing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +82,7 @@ class Cell:
     cost_cny_nano: int              # what the ledger recorded, by billing currency
     cost_usd_nano: int
     cache_write_1h: int = 0         # of cache_write, the 1-hour writes (priced apart)
+    levers: Levers | None = None    # with a scan ``levers=True``
 
     @property
     def day(self) -> date:
@@ -121,10 +151,11 @@ class Layout:
 
 def layout(models: Iterable[ModelEntry], catalog: Catalog, *, by: str,
            lo: datetime | None = None, hi: datetime | None = None,
-           absolute: bool = True) -> Layout:
+           absolute: bool = True, tiers: Iterable[ModelEntry] = ()) -> Layout:
     """The cells that price ``models`` exactly. ``absolute``: requests are priced at
     their own time (period edges cut epochs); else at their time of day on the day
-    [lo, hi) (edges there only matter as times of day)."""
+    [lo, hi) (edges there only matter as times of day). ``tiers``: models whose prompt
+    tiers cut the buckets too (so one bucket has one tier on each of them)."""
     models = list(models)
     tod: set[int] = set()
     weekly: set[int] = set()
@@ -141,7 +172,7 @@ def layout(models: Iterable[ModelEntry], catalog: Catalog, *, by: str,
     if not by_day:
         cuts |= {int(datetime.combine(r.date, datetime.min.time(), UTC).timestamp())
                  for r in catalog.fx.rates}
-    limits = {t.above_input_tokens for m in models for p in m.periods
+    limits = {t.above_input_tokens for m in (*models, *tiers) for p in m.periods
               if _overlaps(p, lo, hi) for t in p.tiers}
     return Layout(tuple(sorted(cuts)), by_day, _resolution(tod), tuple(sorted(weekly)),
                   tuple(sorted(limits)))
@@ -166,8 +197,9 @@ def _start(lay: Layout, lo: int, slot: int, weekdays: Sequence[int]) -> int:
 
 
 async def scan(db: Database, lay: Layout, *, since: date | None, until: date | None,
-               by: str = "model") -> list[Cell]:
-    """The ledger rows in the window, summed per cell (one grouped SQL statement)."""
+               by: str = "model", levers: bool = False) -> list[Cell]:
+    """The ledger rows in the window, summed per cell (one grouped SQL statement);
+    ``levers``: cells split further by what the lever split needs (``Levers``)."""
     extra = [c for c in check_by(by) if c not in ("vendor", "model", "day")]
     clause, args = where(since, until)
     span = await ts_span(db, clause, args)
@@ -186,9 +218,11 @@ async def scan(db: Database, lay: Layout, *, since: date | None, until: date | N
     sizes += [(f"((({s} + {off}) / {DAY} + {_THURSDAY}) % 7)", 7) for off in lay.weekly]
     sizes.append((" + ".join(f"(CASE WHEN input_tokens > {int(t)} THEN 1 ELSE 0 END)"
                              for t in lay.limits) or "0", len(lay.limits) + 1))
+    if levers:
+        sizes.append((LEVER_FLAGS, 8))
     for expr, size in sizes:
         key = f"({key}) * {size} + {expr}"
-    rows = await cell_sums(db, key, extra, clause, args)
+    rows = await cell_sums(db, key, extra, clause, args, levers=levers)
     n = len(extra)
     floor = first - first % DAY
     days = last // DAY - first // DAY + 1
@@ -197,6 +231,9 @@ async def scan(db: Database, lay: Layout, *, since: date | None, until: date | N
     nb = len(lay.limits) + 1
     for r in rows:
         k = int(r[0])
+        flags = 0
+        if levers:
+            k, flags = divmod(k, 8)
         place = k // nb
         start = starts.get(place)
         if start is None:
@@ -215,6 +252,16 @@ async def scan(db: Database, lay: Layout, *, since: date | None, until: date | N
             if rest > 0:
                 lo = max(lo, edges[rest - 1])
             start = starts[place] = _start(lay, lo, slot, weekdays)
-        nums = [int(v or 0) for v in r[3 + n:]]
-        cells.append(Cell(tuple(r[3:3 + n]), r[1], r[2], start, k % nb, *nums))
+        at = 3 + n
+        facts = None
+        if levers:      # (*LEVER_KEYS, *sums, saved, first ts)
+            cur, period = r[at:at + len(LEVER_KEYS)]
+            at += len(LEVER_KEYS)
+            facts = Levers(str(cur), None if period is None else str(period),
+                           bool(flags & HIT), bool(flags & DIRECT), bool(flags & BATCH),
+                           int(r[-2] or 0), float(r[-1]))
+        requests, inp, uncached, cached, write, out, cny, usd, hour = (
+            int(v or 0) for v in r[at:at + 9])
+        cells.append(Cell(tuple(r[3:3 + n]), r[1], r[2], start, k % nb, requests, inp,
+                          uncached, cached, write, out, cny, usd, hour, facts))
     return cells

@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -111,6 +112,8 @@ class KanjiaApp:
         self._max_body = services.settings.server.max_body_bytes
         self._queue: JobQueue | None = None
         self._runner: BatchRunner | None = None
+        #: the time (unix s) deferred work is planned and sent by (tests fix it)
+        self.clock: Callable[[], float] = time.time
         self._unscrub_logs: Callable[[], None] | None = None
         #: ids of replies that have no ledger record (bad JSON, a refused key, /status)
         self._ids = RequestIds()
@@ -195,7 +198,7 @@ class KanjiaApp:
                 assert isinstance(outcome, CallOutcome)
                 return dict(orjson.loads(outcome.body))
 
-            self._runner = BatchRunner(self._queue, send)
+            self._runner = BatchRunner(self._queue, send, clock=lambda: self.clock())
             self._runner.start()
         return self._queue
 
@@ -320,7 +323,7 @@ async def _deferred(app: KanjiaApp, scope: Scope, send: Send, body: dict[str, An
     await s.gateway.admissible(body, principal)
     from kanjia.batch import schedule
 
-    plan = schedule(s.planner, body)
+    plan = schedule(s.planner, body, datetime.fromtimestamp(app.clock(), UTC))
     if plan.when is None or not plan.when.deferred:
         outcome = await s.gateway.chat(body, None, time.perf_counter(), principal=principal)
         assert isinstance(outcome, CallOutcome)
