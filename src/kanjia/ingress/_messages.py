@@ -19,6 +19,8 @@ from kanjia.ingress._common import check_model, opt_number, positive_int
 
 __all__ = ["MessagesRequest", "Untranslatable", "count_input", "messages_to_chat"]
 
+#: the values of ``speed`` (absent or null: standard)
+_SPEEDS = (None, "standard", "fast")
 #: ``thinking.budget_tokens`` → OpenAI ``reasoning_effort`` (upper bounds)
 _BUDGET_EFFORT = ((4096, "low"), (16384, "medium"))
 #: ``output_config.effort`` → ``reasoning_effort`` (OpenAI has no "max")
@@ -416,6 +418,8 @@ def messages_to_chat(body: dict[str, Any],
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise BadRequest("stream: must be a boolean")
+    if body.get("speed") not in _SPEEDS:
+        raise BadRequest("speed: must be 'standard' or 'fast'")
     for name in ("temperature", "top_p", "top_k"):
         value = opt_number(body.get(name), name)
         if value is not None and name != "top_k":  # OpenAI chat has no top_k
@@ -453,7 +457,7 @@ def messages_to_chat(body: dict[str, Any],
 #: what Anthropic's count_tokens takes; anything else (sampling parameters, stream,
 #: metadata) does not change the count and is ignored, as Anthropic ignores it
 _COUNTED = ("model", "messages", "system", "tools", "tool_choice", "thinking",
-            "mcp_servers", "output_config")
+            "mcp_servers", "output_config", "speed")
 
 
 def count_input(body: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from kanjia.ingress import (
     assistant_turn,
     chat_to_response,
     conversation_items,
+    dropped_response_fields,
     native_body,
     native_response,
     owner_of,
@@ -117,6 +118,9 @@ async def responses(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) 
                                    else CacheRequest("skip"), native=native)
     headers = dict(outcome.headers)
     headers["x-request-id"] = headers.get("x-kanjia-request-id", "")  # the SDK's _request_id
+    fields = dropped_response_fields(body)
+    if fields:  # what the client asked for that was not sent (a tier the catalog cannot price)
+        headers["x-kanjia-dropped-fields"] = ",".join(fields)
     if outcome.native:  # the vendor answered the client's own request: its reply as is
         sent = conversation_items(body.get("input"))
         await _native(store, owner, req, prior or [], sent, prev, outcome, receive, send,
