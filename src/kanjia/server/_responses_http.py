@@ -113,9 +113,14 @@ async def responses(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) 
     # response from before kanjia kept items can only continue translated)
     native = None if prior is None else NativeCall("responses", native_body(body, prior),
                                                     refusal=refusal)
-    outcome = await s.gateway.chat(checked(req.chat), key, t0, api="responses",
-                                   cache=cache_headers(scope) if refusal is None
-                                   else CacheRequest("skip"), native=native)
+    try:
+        outcome = await s.gateway.chat(checked(req.chat), key, t0, api="responses",
+                                       cache=cache_headers(scope) if refusal is None
+                                       else CacheRequest("skip"), native=native)
+    except BadRequest as exc:  # the limit's name as the client wrote it
+        for name in ("'max_completion_tokens'", "'max_tokens'"):
+            exc.message = exc.message.replace(name, "'max_output_tokens'")
+        raise
     headers = dict(outcome.headers)
     headers["x-request-id"] = headers.get("x-kanjia-request-id", "")  # the SDK's _request_id
     fields = dropped_response_fields(body)
