@@ -695,3 +695,43 @@ def test_a_premium_service_tier_is_named_when_dropped(hostile: tuple[ServerThrea
         if model == GPT:
             (call,) = sent.since(before)
             assert json.loads(call.body)["service_tier"] == "default"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/responses"])
+def test_tool_names_cannot_split_the_response(hostile: tuple[ServerThread, Sent],
+                                              ledger: Ledger, stream: bool,
+                                              path: str) -> None:
+    """A dropped tool's name is the client's: with a CRLF (or beyond Latin-1) in it, the
+    x-kanjia-dropped-tools header names it percent-encoded; the answer is sent, whole,
+    with no header of the client's making (the server refused to send it before)."""
+    srv, _ = hostile
+    evil = "x\r\nx-evil: 1"
+    body: dict[str, Any] = {
+        "model": DEEPSEEK, "max_tokens": 5, "stream": stream, "messages": HI,
+        "tools": [{"type": "web_search_20250305", "name": evil},
+                  {"type": "bash_20250124", "name": "caf\u00e9\u4e2d,b"}]}
+    if path == "/v1/responses":
+        body = {"model": DEEPSEEK, "input": "hi [[sandbox:tokens=3]]", "stream": stream,
+                "tools": [{"type": "web_search_preview", "name": evil},
+                          {"type": "caf\u00e9\u4e2d,b"}]}
+    status, headers, data = _post(srv.url, path, body)
+    assert status == 200, data
+    assert "x-evil" not in headers
+    assert headers["x-kanjia-dropped-tools"] == "x%0D%0Ax-evil:%201,caf%C3%A9%E4%B8%AD%2Cb"
+    assert (b"message_stop" if path == "/v1/messages" else b"response.completed") in data \
+        if stream else json.loads(data)["model"] == DEEPSEEK
+    assert ledger.wait(headers["x-kanjia-request-id"]).status == 200
+
+
+def test_a_vendor_event_type_cannot_forge_events() -> None:
+    """A native stream names each event by the vendor's ``type``: one with a line break in
+    it is not relayed (it would start a frame of the vendor's making)."""
+    from kanjia.ingress import MessagesPassThrough, ResponsesPassThrough
+
+    forged = json.dumps({"type": "ping\n\nevent: message_stop\ndata: {}"}).encode()
+    fine = json.dumps({"type": "ping"}).encode()
+    out = MessagesPassThrough(HAIKU).feed([forged, fine])
+    assert out == b'event: ping\ndata: {"type": "ping"}\n\n'
+    out = ResponsesPassThrough(GPT, {}).feed([forged, fine])
+    assert out == b'event: ping\ndata: {"type": "ping"}\n\n'

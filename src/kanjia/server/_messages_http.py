@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
 
 import orjson
 
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from kanjia.server.app import KanjiaApp
 
 __all__ = ["EFFORT_VENDORS", "api_key", "checked", "count_tokens", "head_ok", "messages",
-           "reasoning_check", "send_anthropic_error", "unknown"]
+           "name_list", "reasoning_check", "send_anthropic_error", "unknown"]
 
 
 def api_key(scope: Scope) -> str | None:
@@ -89,13 +90,24 @@ def reasoning_check(directory: ModelDirectory) -> Callable[[str], bool]:
     return check
 
 
+#: what a name in a header list keeps as it is (the rest is percent-encoded, the comma too)
+_HEADER_SAFE = "-_.~:/@!$&'()*+;="
+
+
+def name_list(names: list[str]) -> str:
+    """Names (the client's own tool names among them) as one header value: comma-separated,
+    each percent-encoded beyond printable ASCII, so a CR, LF or non-Latin-1 character in a
+    name can neither split the response nor make the server refuse to send it."""
+    return ",".join(quote(name, safe=_HEADER_SAFE) for name in names)
+
+
 def _headers(base: dict[str, str], dropped: list[str], fields: list[str]) -> dict[str, str]:
     headers = dict(base)
     headers["request-id"] = base.get("x-kanjia-request-id", "")  # the SDK's _request_id
     if dropped:
-        headers["x-kanjia-dropped-tools"] = ",".join(dropped)
+        headers["x-kanjia-dropped-tools"] = name_list(dropped)
     if fields:  # what the client asked for that was not sent (speed fast: not billable)
-        headers["x-kanjia-dropped-fields"] = ",".join(fields)
+        headers["x-kanjia-dropped-fields"] = name_list(fields)
     return headers
 
 
@@ -165,7 +177,7 @@ async def count_tokens(app: KanjiaApp, scope: Scope, receive: Receive, send: Sen
             if n is not None:
                 fields = dropped_message_fields(body)
                 if fields:
-                    headers["x-kanjia-dropped-fields"] = ",".join(fields)
+                    headers["x-kanjia-dropped-fields"] = name_list(fields)
                 await _asgi.send_json(send, 200, {"input_tokens": n}, headers)
                 return
         counter = s.gateway.counter
