@@ -132,6 +132,9 @@ BAD_MESSAGES = [
     ("tool_choice", '{"type":"tool"}', "tool_choice.name"),
     ("stop_sequences", "5", "stop_sequences"), ("system", "5", "system"),
     ("metadata", '"x"', "metadata"), ("cache_control", '"x"', "cache_control"),
+    ("max_tokens", "0.0", "max_tokens"),  # not the integer 0 of cache warming
+    ("thinking", '"on","output_config":{"effort":"high"}', "thinking"),  # checked with effort
+    ("output_config", '{"effort":"ultra"}', "output_config.effort"),
 ]
 
 

@@ -71,8 +71,8 @@ def native_only_form(body: dict[str, Any]) -> dict[str, Any]:
     and a forced server tool go. The request itself is sent as the client wrote it."""
     out = dict(body)
     out.pop("mcp_servers", None)
-    if out.get("max_tokens") == 0:  # cache warming: admission reserves for one token
-        out["max_tokens"] = 1
+    if out.get("max_tokens") == 0 and type(out["max_tokens"]) is int:
+        out["max_tokens"] = 1  # cache warming: admission reserves for one token
     choice = out.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") == "tool":
         out.pop("tool_choice")
