@@ -13,6 +13,7 @@ from kanjia.ingress._messages import (
 )
 from kanjia.ingress._messages_native import (
     MessagesPassThrough,
+    dropped_message_fields,
     native_message,
     native_only_form,
     native_request_body,
@@ -23,6 +24,7 @@ from kanjia.ingress._responses import ModelHints, ResponsesRequest, responses_to
 from kanjia.ingress._responses_native import (
     ResponsesPassThrough,
     conversation_items,
+    dropped_response_fields,
     native_body,
     native_response,
     readable_form,
@@ -56,6 +58,8 @@ __all__ = [
     "chat_to_response",
     "conversation_items",
     "count_input",
+    "dropped_message_fields",
+    "dropped_response_fields",
     "messages_to_chat",
     "native_body",
     "native_message",

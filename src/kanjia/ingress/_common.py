@@ -113,8 +113,9 @@ def stream_error(body: dict[str, Any]) -> tuple[str, str, str]:
 
 def typed_events(payloads: Iterable[bytes]) -> Iterator[tuple[bytes, dict[str, Any], str | None]]:
     """A native stream's payloads as (raw, object, its ``type``, None when it has none):
-    what is not a JSON object is skipped. An untyped object with an ``error`` is the
-    gateway's own error frame (a broken stream)."""
+    what is not a JSON object, or whose ``type`` holds a control character, is skipped.
+    An untyped object with an ``error`` is the gateway's own error frame (a broken
+    stream)."""
     for payload in payloads:
         try:
             body = orjson.loads(payload)
@@ -122,4 +123,6 @@ def typed_events(payloads: Iterable[bytes]) -> Iterator[tuple[bytes, dict[str, A
             continue
         if isinstance(body, dict):
             kind = body.get("type")
+            if isinstance(kind, str) and not kind.isprintable():
+                continue  # becomes the SSE event name: a CR or LF would forge events
             yield payload, body, kind if isinstance(kind, str) else None

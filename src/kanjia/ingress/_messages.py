@@ -19,6 +19,8 @@ from kanjia.ingress._common import check_model, opt_number, positive_int
 
 __all__ = ["MessagesRequest", "Untranslatable", "count_input", "messages_to_chat"]
 
+#: the values of ``speed`` (absent or null: standard)
+_SPEEDS = (None, "standard", "fast")
 #: ``thinking.budget_tokens`` → OpenAI ``reasoning_effort`` (upper bounds)
 _BUDGET_EFFORT = ((4096, "low"), (16384, "medium"))
 #: ``output_config.effort`` → ``reasoning_effort`` (OpenAI has no "max")
@@ -360,24 +362,29 @@ def _format(body: dict[str, Any], chat: dict[str, Any]) -> None:
 
 
 def _effort(body: dict[str, Any]) -> str | None:
+    """The reasoning effort a request asks for (``output_config.effort`` first, else the
+    thinking budget's); ``thinking`` is checked either way."""
     config = body.get("output_config")
     if config is not None and not isinstance(config, dict):
         raise BadRequest("output_config: must be an object")
+    thinking = body.get("thinking")
+    budget = None
+    if thinking is not None:
+        if not isinstance(thinking, dict) or thinking.get("type") not in _THINKING:
+            raise BadRequest(f"thinking.type: must be one of "
+                             f"{', '.join(map(repr, _THINKING))}")
+        if thinking["type"] == "enabled":  # the only type with a budget to map
+            budget = thinking.get("budget_tokens")
+            if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+                raise BadRequest("thinking.budget_tokens: Field required (a positive integer)")
     effort = (config or {}).get("effort")
     if effort is not None:
         if not isinstance(effort, str) or effort not in _EFFORT:
-            raise BadRequest("output_config.effort: must be 'low', 'medium', 'high' or 'max'")
+            raise BadRequest(f"output_config.effort: must be one of "
+                             f"{', '.join(map(repr, _EFFORT))}")
         return _EFFORT[effort]
-    thinking = body.get("thinking")
-    if thinking is None:
+    if budget is None:
         return None
-    if not isinstance(thinking, dict) or thinking.get("type") not in _THINKING:
-        raise BadRequest(f"thinking.type: must be one of {', '.join(map(repr, _THINKING))}")
-    if thinking["type"] != "enabled":  # no budget to map to an effort
-        return None
-    budget = thinking.get("budget_tokens")
-    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
-        raise BadRequest("thinking.budget_tokens: Field required (a positive integer)")
     return next((e for limit, e in _BUDGET_EFFORT if budget < limit), "high")
 
 
@@ -405,7 +412,7 @@ def messages_to_chat(body: dict[str, Any],
     ``has_reasoning(model)`` says whether the model takes OpenAI's ``reasoning_effort``;
     thinking/effort settings map to it there and are dropped elsewhere."""
     model = check_model(body.get("model"))
-    if body.get("max_tokens") == 0 and not isinstance(body["max_tokens"], bool):
+    if body.get("max_tokens") == 0 and type(body["max_tokens"]) is int:
         raise Untranslatable("max_tokens: 0 (warming Anthropic's prompt cache without an "
                              "answer) can only go to Anthropic; other models need a positive "
                              "integer")
@@ -416,6 +423,8 @@ def messages_to_chat(body: dict[str, Any],
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise BadRequest("stream: must be a boolean")
+    if body.get("speed") not in _SPEEDS:
+        raise BadRequest("speed: must be 'standard' or 'fast'")
     for name in ("temperature", "top_p", "top_k"):
         value = opt_number(body.get(name), name)
         if value is not None and name != "top_k":  # OpenAI chat has no top_k
@@ -453,7 +462,7 @@ def messages_to_chat(body: dict[str, Any],
 #: what Anthropic's count_tokens takes; anything else (sampling parameters, stream,
 #: metadata) does not change the count and is ignored, as Anthropic ignores it
 _COUNTED = ("model", "messages", "system", "tools", "tool_choice", "thinking",
-            "mcp_servers", "output_config")
+            "mcp_servers", "output_config", "speed")
 
 
 def count_input(body: dict[str, Any]) -> dict[str, Any]:

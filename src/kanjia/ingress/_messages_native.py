@@ -14,7 +14,8 @@ import orjson
 
 from kanjia.ingress._common import stream_error, typed_events
 
-__all__ = ["MessagesPassThrough", "native_message", "native_only_form", "native_request_body"]
+__all__ = ["MessagesPassThrough", "dropped_message_fields", "native_message", "native_only_form",
+           "native_request_body"]
 
 #: block types the translator reads, by role (anything else is only Anthropic's)
 _READ = {"user": frozenset({"text", "image", "tool_result", "thinking", "redacted_thinking",
@@ -30,12 +31,23 @@ _IMAGE_SOURCES = frozenset({"base64", "url"})
 _TEXT_SOURCES = frozenset({"text", "content"})
 
 
+def _sent_speed(speed: Any) -> bool:
+    """Is this ``speed`` sent to Anthropic? Only the one billed at the catalog's prices."""
+    return speed is None or speed == "standard"
+
+
+def dropped_message_fields(body: dict[str, Any]) -> list[str]:
+    """The fields of the client's request that kanjia does not send on (named to the client
+    in ``x-kanjia-dropped-fields``): ``speed`` other than ``standard``."""
+    return [] if _sent_speed(body.get("speed")) else ["speed"]
+
+
 def native_request_body(body: dict[str, Any]) -> dict[str, Any]:
     """What Anthropic is sent: the client's body, without a ``speed`` other than
     ``standard``: fast mode is billed at a premium the catalog has no price for, so the
-    request runs (and is billed) at standard speed, and Anthropic's ``usage.speed`` says
-    so. Everything else goes as it came."""
-    if body.get("speed", "standard") == "standard":
+    request runs (and is billed) at standard speed, Anthropic's ``usage.speed`` says so and
+    ``x-kanjia-dropped-fields`` names it. Everything else goes as it came."""
+    if _sent_speed(body.get("speed")):
         return body
     return {k: v for k, v in body.items() if k != "speed"}
 
@@ -59,8 +71,8 @@ def native_only_form(body: dict[str, Any]) -> dict[str, Any]:
     and a forced server tool go. The request itself is sent as the client wrote it."""
     out = dict(body)
     out.pop("mcp_servers", None)
-    if out.get("max_tokens") == 0:  # cache warming: admission reserves for one token
-        out["max_tokens"] = 1
+    if out.get("max_tokens") == 0 and type(out["max_tokens"]) is int:
+        out["max_tokens"] = 1  # cache warming: admission reserves for one token
     choice = out.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") == "tool":
         out.pop("tool_choice")

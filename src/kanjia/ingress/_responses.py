@@ -346,6 +346,10 @@ def responses_to_chat(body: dict[str, Any], history: list[dict[str, Any]],
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise BadRequest("metadata: must be an object")
+    tier = body.get("service_tier")
+    if tier is not None and (not isinstance(tier, str) or not tier):
+        raise BadRequest("service_tier: must be a string ('auto', 'default', 'flex', "
+                         "'priority', ...)")
     stream = bool(body.get("stream"))
     if stream:
         chat["stream"] = True

@@ -21,8 +21,8 @@ import orjson
 
 from kanjia.ingress._common import stream_error, typed_events
 
-__all__ = ["ResponsesPassThrough", "conversation_items", "native_body", "native_response",
-           "readable_form"]
+__all__ = ["ResponsesPassThrough", "conversation_items", "dropped_response_fields", "native_body",
+           "native_response", "readable_form"]
 
 #: input item types whose ``id`` is optional and names an item only the vendor's own
 #: store would hold (sent without it: with ``store: false`` the vendor keeps none)
@@ -85,6 +85,8 @@ def _readable_item(item: Any) -> Any:
     if not isinstance(item, dict):
         return item
     kind = item.get("type", "message")
+    if not isinstance(kind, str):  # malformed for every vendor: the translator says so
+        return item
     if kind not in _READ_ITEMS:
         return {"type": "message", "role": "user", "content": [_as_text(item)]}
     if kind == "message" and isinstance(item.get("content"), list):
@@ -110,17 +112,28 @@ def _resendable(item: dict[str, Any]) -> dict[str, Any] | None:
     return item
 
 
+def _sent_tier(tier: Any) -> bool:
+    """Is this ``service_tier`` sent to the vendor? Only those billed at the catalog's prices."""
+    return tier is None or (isinstance(tier, str) and tier in _BILLED_TIERS)
+
+
+def dropped_response_fields(body: Mapping[str, Any]) -> list[str]:
+    """The fields of the client's request that kanjia does not send on (named to the client
+    in ``x-kanjia-dropped-fields``): a ``service_tier`` other than ``auto`` / ``default``."""
+    return [] if _sent_tier(body.get("service_tier")) else ["service_tier"]
+
+
 def native_body(body: Mapping[str, Any], prior: list[dict[str, Any]] | None
                 ) -> dict[str, Any]:
     """What the vendor is sent: the client's body, with ``store: false`` and, for a
     ``previous_response_id``, the stored conversation's items before the client's input.
     A ``service_tier`` other than ``auto`` / ``default`` (flex, priority, fast, ...) is
     left out: those tiers have prices the catalog does not hold, so the request runs at
-    the tier it is billed at, and the vendor's ``service_tier`` in its answer says so."""
+    the tier it is billed at, the vendor's ``service_tier`` in its answer says so and
+    ``x-kanjia-dropped-fields`` names it."""
     out = dict(body)
     out["store"] = False
-    tier = out.get("service_tier")
-    if not (tier is None or (isinstance(tier, str) and tier in _BILLED_TIERS)):
+    if not _sent_tier(out.get("service_tier")):
         out.pop("service_tier")
     if out.pop("previous_response_id", None) is not None and prior is not None:
         kept = [r for i in prior if (r := _resendable(i)) is not None]

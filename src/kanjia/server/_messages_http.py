@@ -7,17 +7,19 @@ import asyncio
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
 
 import orjson
 
 from kanjia.cache import CacheRequest
-from kanjia.errors import ClientError, KanjiaError
+from kanjia.errors import ClientError, KanjiaError, PermissionDenied
 from kanjia.ingress import (
     MessagesPassThrough,
     MessagesStream,
     Untranslatable,
     chat_to_message,
     count_input,
+    dropped_message_fields,
     messages_to_chat,
     native_message,
     native_only_form,
@@ -29,6 +31,7 @@ from kanjia.server._asgi import Receive, Scope, Send
 from kanjia.server._relay import relay
 from kanjia.server._response_cache import cache_headers
 from kanjia.server.gateway import CallOutcome
+from kanjia.server.model_ids import check_model_id
 from kanjia.server.validate import parse_chat, parse_json
 from kanjia.vendors import NativeCall
 from kanjia.vendors.anthropic import AnthropicAdapter
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
     from kanjia.server.app import KanjiaApp
 
 __all__ = ["EFFORT_VENDORS", "api_key", "checked", "count_tokens", "head_ok", "messages",
-           "reasoning_check", "send_anthropic_error", "unknown"]
+           "name_list", "reasoning_check", "send_anthropic_error", "unknown"]
 
 
 def api_key(scope: Scope) -> str | None:
@@ -87,11 +90,24 @@ def reasoning_check(directory: ModelDirectory) -> Callable[[str], bool]:
     return check
 
 
-def _headers(base: dict[str, str], dropped: list[str]) -> dict[str, str]:
+#: what a name in a header list keeps as it is (the rest is percent-encoded, the comma too)
+_HEADER_SAFE = "-_.~:/@!$&'()*+;="
+
+
+def name_list(names: list[str]) -> str:
+    """Names (the client's own tool names among them) as one header value: comma-separated,
+    each percent-encoded beyond printable ASCII, so a CR, LF or non-Latin-1 character in a
+    name can neither split the response nor make the server refuse to send it."""
+    return ",".join(quote(name, safe=_HEADER_SAFE) for name in names)
+
+
+def _headers(base: dict[str, str], dropped: list[str], fields: list[str]) -> dict[str, str]:
     headers = dict(base)
     headers["request-id"] = base.get("x-kanjia-request-id", "")  # the SDK's _request_id
     if dropped:
-        headers["x-kanjia-dropped-tools"] = ",".join(dropped)
+        headers["x-kanjia-dropped-tools"] = name_list(dropped)
+    if fields:  # what the client asked for that was not sent (speed fast: not billable)
+        headers["x-kanjia-dropped-fields"] = name_list(fields)
     return headers
 
 
@@ -113,8 +129,9 @@ async def messages(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -
     except KanjiaError as exc:
         await send_anthropic_error(app, send, exc)
         return
+    fields = dropped_message_fields(body)
     if outcome.native:  # Anthropic answered the client's own request: its reply as is
-        headers = _headers(outcome.headers, [])
+        headers = _headers(outcome.headers, [], fields)
         if isinstance(outcome, CallOutcome):
             await _asgi.send_bytes(send, 200, native_message(outcome.body, req.model),
                                    headers)
@@ -122,7 +139,7 @@ async def messages(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -
             await relay(outcome, MessagesPassThrough(req.model), receive, send, headers)
         return
     rid = "msg_" + _suffix(outcome.headers)
-    headers = _headers(outcome.headers, req.dropped_tools)
+    headers = _headers(outcome.headers, req.dropped_tools, fields)
     if isinstance(outcome, CallOutcome):
         chat = orjson.loads(outcome.body)
         await _asgi.send_json(send, 200, chat_to_message(chat, req.model, rid), headers)
@@ -144,9 +161,12 @@ async def count_tokens(app: KanjiaApp, scope: Scope, receive: Receive, send: Sen
             chat = count_input(body)
         except Untranslatable as exc:  # a PDF, MCP servers: only Anthropic takes them
             chat, refusal = count_input(native_only_form(body)), exc
-        principal = await s.access.authenticate(api_key(scope), chat["model"])
-        targets = s.planner.plan(chat["model"], chat).targets
-        target = next((t for t in targets if s.access.may_use(principal, t.key)), targets[0])
+        model = check_model_id(chat["model"])
+        principal = await s.access.authenticate(api_key(scope), model)
+        target = next((t for t in s.planner.plan(model, chat).targets
+                       if s.access.may_use(principal, t.key)), None)
+        if target is None:  # as /v1/messages: a key counts only on models it may use
+            raise PermissionDenied(f"key {principal.name!r} may not use {model!r}")
         headers = {"x-kanjia-model": f"{target.vendor}/{target.model}"}
         if not isinstance(target.adapter, AnthropicAdapter):
             if refusal is not None:  # what this model could never be sent
@@ -155,6 +175,9 @@ async def count_tokens(app: KanjiaApp, scope: Scope, receive: Receive, send: Sen
             n = await _vendor_count(app, target, target.adapter,
                                     _native_call(scope, body, None))
             if n is not None:
+                fields = dropped_message_fields(body)
+                if fields:
+                    headers["x-kanjia-dropped-fields"] = name_list(fields)
                 await _asgi.send_json(send, 200, {"input_tokens": n}, headers)
                 return
         counter = s.gateway.counter

@@ -24,6 +24,7 @@ from kanjia.ingress import (
     assistant_turn,
     chat_to_response,
     conversation_items,
+    dropped_response_fields,
     native_body,
     native_response,
     owner_of,
@@ -33,7 +34,7 @@ from kanjia.ingress import (
 from kanjia.routing.directory import ModelDirectory
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
-from kanjia.server._messages_http import EFFORT_VENDORS, api_key, checked
+from kanjia.server._messages_http import EFFORT_VENDORS, api_key, checked, name_list
 from kanjia.server._relay import relay
 from kanjia.server._response_cache import cache_headers
 from kanjia.server.gateway import CallOutcome, StreamOutcome
@@ -112,11 +113,19 @@ async def responses(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) 
     # response from before kanjia kept items can only continue translated)
     native = None if prior is None else NativeCall("responses", native_body(body, prior),
                                                     refusal=refusal)
-    outcome = await s.gateway.chat(checked(req.chat), key, t0, api="responses",
-                                   cache=cache_headers(scope) if refusal is None
-                                   else CacheRequest("skip"), native=native)
+    try:
+        outcome = await s.gateway.chat(checked(req.chat), key, t0, api="responses",
+                                       cache=cache_headers(scope) if refusal is None
+                                       else CacheRequest("skip"), native=native)
+    except BadRequest as exc:  # the limit's name as the client wrote it
+        for name in ("'max_completion_tokens'", "'max_tokens'"):
+            exc.message = exc.message.replace(name, "'max_output_tokens'")
+        raise
     headers = dict(outcome.headers)
     headers["x-request-id"] = headers.get("x-kanjia-request-id", "")  # the SDK's _request_id
+    fields = dropped_response_fields(body)
+    if fields:  # what the client asked for that was not sent (a tier the catalog cannot price)
+        headers["x-kanjia-dropped-fields"] = name_list(fields)
     if outcome.native:  # the vendor answered the client's own request: its reply as is
         sent = conversation_items(body.get("input"))
         await _native(store, owner, req, prior or [], sent, prev, outcome, receive, send,
@@ -124,7 +133,7 @@ async def responses(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) 
         return
     rid = "resp_" + _suffix(outcome.headers)
     if req.dropped_tools:
-        headers["x-kanjia-dropped-tools"] = ",".join(req.dropped_tools)
+        headers["x-kanjia-dropped-tools"] = name_list(req.dropped_tools)
 
     def items(output: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         return None if prior is None else [*prior, *req.input_items, *output]

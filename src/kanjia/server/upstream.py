@@ -80,8 +80,10 @@ class Upstream:
             await self.start()
         assert self._session is not None
         try:
+            # never followed: a redirect would carry the vendor's key (x-api-key, api-key)
+            # to wherever it points; a 3xx is the vendor's answer, not a success
             resp = await self._session.post(
-                req.url, data=req.body, headers=req.headers,
+                req.url, data=req.body, headers=req.headers, allow_redirects=False,
                 timeout=self._stream_timeout if stream else self._timeout)
         except TimeoutError:
             raise UpstreamTimeout("vendor did not answer in time") from None

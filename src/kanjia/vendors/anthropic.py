@@ -268,7 +268,10 @@ class AnthropicAdapter:
             raise self.classify_error(200, data, {})
         texts: list[str] = []
         calls: list[dict[str, Any]] = []
-        for block in body.get("content") or ():
+        content = body.get("content")
+        for block in content if isinstance(content, list) else ():
+            if not isinstance(block, dict):
+                continue
             if block.get("type") == "text":
                 texts.append(block.get("text", ""))
             elif block.get("type") == "tool_use":
@@ -340,8 +343,12 @@ class AnthropicAdapter:
         return UpstreamRequest(f"{dep.base_url}{path}{query}", headers, orjson.dumps(body))
 
     def parse_native(self, api: str, data: bytes, model: str) -> ChatResult:
-        """The vendor's message unchanged, with its usage (as the translated path reads it)."""
+        """The vendor's message unchanged, with its usage (as the translated path reads it);
+        a 200 that is not a message is the vendor's protocol error, never a success."""
         parsed = self.parse_chat(data, model)
+        if orjson.loads(data).get("type") != "message":
+            raise UpstreamProtocolError("anthropic: the answer is not a message",
+                                        vendor=self.spec.id)
         return ChatResult(data, parsed.usage, parsed.output_text)
 
     def native_stream(self, api: str, model: str) -> AnthropicNativeStream:
