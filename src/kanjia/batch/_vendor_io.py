@@ -4,11 +4,15 @@ gateway's request path."""
 from __future__ import annotations
 
 import aiohttp
+from yarl import URL
 
 from kanjia.errors import UpstreamError, UpstreamTimeout
 from kanjia.vendors import BatchCall
 
 __all__ = ["VendorIO"]
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
 
 
 class VendorIO:
@@ -36,15 +40,35 @@ class VendorIO:
                                    content_type="application/jsonl")
             data = form
         try:
-            async with self._session.request(call.method, call.url, data=data,
-                                             headers=dict(call.headers)) as resp:
-                body = await resp.read()
-                if resp.status >= 400:
-                    raise UpstreamError(f"batch API {call.method} {resp.url.path}: "
-                                        f"HTTP {resp.status}")
-                return body
+            return await self._send(self._session, call, data)
         except TimeoutError:
             raise UpstreamTimeout("the vendor's batch API did not answer in time") from None
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"could not reach the vendor's batch API: "
                                 f"{type(exc).__name__}") from None
+
+    @staticmethod
+    async def _send(session: aiohttp.ClientSession, call: BatchCall,
+                    data: aiohttp.FormData | bytes | None) -> bytes:
+        """Redirects are followed by hand: to the vendor's own host with its headers, anywhere
+        else (a signed download URL) without them, so the vendor's key never leaves its host."""
+        url = URL(call.url)
+        method, headers = call.method, dict(call.headers)
+        for _ in range(_MAX_REDIRECTS + 1):
+            async with session.request(method, url, data=data, headers=headers,
+                                       allow_redirects=False) as resp:
+                location = resp.headers.get("Location")
+                if resp.status in _REDIRECTS and location:
+                    target = url.join(URL(location))
+                    if target.origin() != url.origin():
+                        headers = {}
+                    if resp.status == 303:
+                        method, data = "GET", None
+                    url = target
+                    continue
+                body = await resp.read()
+                if resp.status >= 300:
+                    raise UpstreamError(f"batch API {call.method} {resp.url.path}: "
+                                        f"HTTP {resp.status}")
+                return body
+        raise UpstreamError(f"batch API {call.method} {URL(call.url).path}: too many redirects")
