@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import os
+
+# One BLAS thread per test process (and the gateways it starts, which inherit the
+# environment), set before anything imports numpy or SciPy. OpenBLAS's own threads spin
+# for work on a busy 2-core machine: the router lab's L-BFGS fits took ~8x the wall time
+# and ~10x the CPU time with them, and two pytest-xdist workers would double the contention.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from collections.abc import Iterator
 
 import pytest
