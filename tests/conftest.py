@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import os
+
+# One BLAS thread per test process (and the gateways it starts, which inherit the
+# environment), set before anything imports numpy or SciPy. OpenBLAS's own threads spin
+# for work on a busy 2-core machine: the router lab's L-BFGS fits took ~8x the wall time
+# and ~10x the CPU time with them, and two pytest-xdist workers would double the contention.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from collections.abc import Iterator
 
 import pytest
@@ -11,8 +18,23 @@ from kanjia.config import load_settings
 from kanjia.sandbox import SandboxSettings, SandboxThread
 from kanjia.server import ServerThread, build_app
 
+#: the longest test files, longest first (each took 35-125 s of a 2-worker run on a busy
+#: machine): they are collected first, so that with ``--dist loadfile
+#: --no-loadscope-reorder`` (the README's test command) no worker is left running one of
+#: them alone after the other has finished everything else
+LONG_FILES = ("reliability/test_fuzz.py", "metering/test_budget_race.py",
+              "metering/test_crash.py", "ingress/test_translate_fuzz.py",
+              "cli/test_demo.py", "server/test_workers.py")
+
+
+def _long_first(item: pytest.Item) -> int:
+    path = item.path.as_posix()
+    return next((i for i, name in enumerate(LONG_FILES) if path.endswith("/tests/" + name)),
+                len(LONG_FILES))
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_long_first)  # stable: every file keeps its own tests' order
     if os.environ.get("KANJIA_SLOW") == "1":
         return
     skip = pytest.mark.skip(reason="slow test: set KANJIA_SLOW=1 to run it")

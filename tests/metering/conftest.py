@@ -115,10 +115,15 @@ def redis_base() -> Iterator[str]:
     run_sync(clean)
 
 
+def redis_url_for(prefix: str) -> str:
+    sep = "&" if "?" in REDIS_URL else "?"
+    return f"{REDIS_URL}{sep}prefix={prefix}"
+
+
 @pytest.fixture()
 def redis_url(redis_base: str) -> str:
-    sep = "&" if "?" in REDIS_URL else "?"
-    return f"{REDIS_URL}{sep}prefix={redis_base}-{uuid.uuid4().hex[:8]}"
+    """A fresh key prefix for one test."""
+    return redis_url_for(f"{redis_base}-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -11,25 +11,36 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from tests.metering._gateway import MASTER, GatewayProcess, admin, post_chat
+from tests.metering.conftest import pg_url_for, redis_url_for
 from tests.metering.test_budget_race import BODY, _call, _ledger_spend
 
 from kanjia.sandbox import SandboxThread
 
 
-@pytest.fixture()
-def pair(sandbox: SandboxThread, tmp_path: Path, pg_url: str,
-         redis_url: str) -> Iterator[list[GatewayProcess]]:
+@pytest.fixture(scope="module")
+def shared_pg_url(pg_schema: str) -> str:
+    """The pair's ledger: one PostgreSQL schema for this module."""
+    return pg_url_for(f"{pg_schema}_{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="module")
+def pair(sandbox: SandboxThread, tmp_path_factory: pytest.TempPathFactory, shared_pg_url: str,
+         redis_base: str) -> Iterator[list[GatewayProcess]]:
+    """Two instances on one ledger and one Redis prefix, started once for the module (each
+    test uses keys of its own; only the breaker test opens a breaker, on a vendor no other
+    test here calls)."""
+    logs = tmp_path_factory.mktemp("shared-instances")
+    redis_url = redis_url_for(f"{redis_base}-{uuid.uuid4().hex[:8]}")
     started: list[GatewayProcess] = []
     try:
         for i in range(2):
-            started.append(GatewayProcess(sandbox.url, pg_url, tmp_path / f"j{i}",
-                                          tmp_path / f"gw{i}.log", redis=redis_url).start())
+            started.append(GatewayProcess(sandbox.url, shared_pg_url, logs / f"j{i}",
+                                          logs / f"gw{i}.log", redis=redis_url).start())
         yield started
     finally:
         for p in started:
@@ -73,7 +84,7 @@ async def test_a_breaker_opened_on_one_instance_is_seen_by_the_other_within_a_se
 
 
 async def test_400_concurrent_requests_overspend_at_most_one_reservation(
-        pair: list[GatewayProcess], pg_url: str) -> None:
+        pair: list[GatewayProcess], shared_pg_url: str) -> None:
     urls = [p.url for p in pair]
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
         async with s.post(urls[0] + "/v1/chat/completions", json=BODY,
@@ -90,7 +101,7 @@ async def test_400_concurrent_requests_overspend_at_most_one_reservation(
     ok = [o for o in outcomes if o.status == 200]
     assert {(o.status, o.code) for o in outcomes if o.status != 200} == \
         {(429, "budget_exceeded")}
-    spend, count = await _ledger_spend(pg_url, made["id"], len(ok))
+    spend, count = await _ledger_spend(shared_pg_url, made["id"], len(ok))
     assert count == len(ok)
     reservation = Decimal(cost) * Decimal("1.1")
     print(f"400 concurrent on 2 instances: {len(ok)} ok; spend {spend} of {budget}; "

@@ -125,6 +125,10 @@ def api_schema(fuzz_gateway: Gw) -> Any:
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+# one pytest item fuzzes every operation of the document (19, each a subtest: ~2,500
+# requests), so it gets a hang guard sized for all of them, not pyproject's 120 s for one
+# test: on a loaded 2-core machine beside another xdist worker it took 115 s and more
+@pytest.mark.timeout(600)
 @schema.parametrize()
 @settings(max_examples=50, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
