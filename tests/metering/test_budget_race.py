@@ -43,7 +43,12 @@ TOOLS = {**BODY, "tools": [{"type": "function", "function": {
 # failover: an ordered route whose first (cheap) candidate fails, so every request falls
 # over to its dearer second one
 FAILOVER = {**BODY, "model": "fall-over"}
+# the sandbox is a thread of the test process: under a loaded machine (parallel test workers)
+# it accepts 200 connections slowly, which must not turn into the gateway's 504s
 CONFIG = """
+[server]
+connect_timeout_s = 60.0
+
 [routes.fall-over]
 models = ["siliconflow/Qwen/Qwen2.5-7B-Instruct", "openai/gpt-4o-mini"]
 objective = "ordered"
