@@ -142,8 +142,9 @@ class Gatekeeper:
     @limiter.setter
     def limiter(self, limiter: Limiter) -> None:
         self._limiter = limiter
-        # an in-process limiter (LocalLimiter) is called without awaiting
-        self._admit_now: Callable[[str, Sequence[Claim], Rate | None, float], None] | None = \
+        # a limiter with state in this process (LocalLimiter; LeasedLimiter while its
+        # leases cover the request) is called without awaiting
+        self._admit_now: Callable[[str, Sequence[Claim], Rate | None, float], bool] | None = \
             getattr(limiter, "admit_now", None)
         self._settle_now: Callable[..., None] | None = getattr(limiter, "settle_now", None)
 
@@ -293,9 +294,8 @@ class Gatekeeper:
                     rate, charge, cur)
         try:
             try:
-                if self._admit_now is not None:
-                    self._admit_now(hold.id, hold.claims, rate, now)
-                else:
+                if self._admit_now is None or \
+                        not self._admit_now(hold.id, hold.claims, rate, now):
                     await self.limiter.admit(hold.id, hold.claims, rate, now)
             except Unseeded:
                 await self._reseed()

@@ -178,8 +178,9 @@ class LocalLimiter:
         self.admit_now(hold, claims, rate, now)
 
     def admit_now(self, hold: str, claims: Sequence[Claim], rate: Rate | None,
-                  now: float) -> None:
-        """``admit`` without awaiting: all the state is in this object."""
+                  now: float) -> bool:
+        """``admit`` without awaiting: all the state is in this object (always True:
+        admitted, or ``Denied`` raised)."""
         if now - self._swept >= 1.0:
             self._sweep(now)
         spent, reserved = self._spent, self._reserved
@@ -201,6 +202,7 @@ class LocalLimiter:
                 reserved[c.window] = reserved.get(c.window, 0) + c.amount
                 held.amounts[c.window] = held.amounts.get(c.window, 0) + c.amount
             self._holds[hold] = held
+        return True
 
     async def settle(self, hold: str, claims: Sequence[Claim], actual: Sequence[int],
                      rate: Rate | None, tokens: int) -> None:
