@@ -3,7 +3,7 @@ requests/s with metering off vs on. All the gateways are up at once and the load
 from one to the next in short bursts, so machine noise hits every configuration alike.
 
 Run: python bench/ledger.py [--records 50000] [--seconds 3] [--rounds 6] [--skip-gateway]
-                           [--workers]
+                           [--workers] [--baseline TREE]
 The gateways run pinned to cpu1 (sandbox and load generator on cpu0); besides req/s
 it reports the gateway process's CPU time per request, which is the stable measure
 of what metering costs when other work shares the machine.
@@ -13,6 +13,9 @@ request (authenticate + reserve + settle + journal + batched write); "on_redis" 
 same with budgets in Redis; "on_redis_pg" budgets in Redis and the PostgreSQL ledger.
 ``--workers``: "w1" / "w2" are "on_redis_pg" with ``--workers 1`` / ``2``, unpinned; CPU
 per request counts every process of a gateway (workers and the ledger's writer).
+``--baseline TREE``: also "on_base" and "on_redis_pg_base", the same configurations served
+by another source tree (``TREE/src`` first on PYTHONPATH: an export of an earlier commit),
+so that before and after are measured side by side in one run.
 ``--records 0`` skips the ledger write rates. PostgreSQL / Redis parts are skipped when unreachable
 (KANJIA_TEST_PG_URL, KANJIA_TEST_REDIS_URL). Last line: one JSON object.
 """
@@ -161,7 +164,9 @@ def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any],
     body = {**CHAT_BODY, "model": "deepseek/deepseek-chat"}
     configs: list[tuple[str, list[str]]] = [("off", []), ("ledger", ["--db", str(tmp / "l.db")]),
                                             ("on", ["--db", str(tmp / "g.db")])]
-    pinned = {"off", "ledger", "on", "on_redis", "on_redis_pg"}
+    pinned = {"off", "ledger", "on", "on_redis", "on_redis_pg", "on_base", "on_redis_pg_base"}
+    if args.baseline:
+        configs.append(("on_base", ["--db", str(tmp / "gb.db")]))
     if _redis_ok():
         sep = "&" if "?" in REDIS_URL else "?"
 
@@ -172,6 +177,9 @@ def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any],
         if pg_schema is not None:
             configs.append(("on_redis_pg", ["--db", f"{PG_URL}?schema={pg_schema}",
                                             "--redis", redis()]))
+            if args.baseline:
+                configs.append(("on_redis_pg_base", ["--db", f"{PG_URL}?schema={pg_schema}_b",
+                                                     "--redis", redis()]))
         if args.workers:  # both unpinned: two workers need two cores
             configs += [(f"w{n}", ["--db", f"{PG_URL}?schema={pg_schema}_w{n}", "--redis",
                                    redis(), "--workers", str(n)])
@@ -185,6 +193,9 @@ def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any],
             gw = f"http://127.0.0.1:{port}"
             env = {"KANJIA_MASTER_KEY": MASTER,
                    "KANJIA_JOURNAL_DIR": str(tmp / f"journal-{name}")}
+            if name.endswith("_base"):
+                env["PYTHONPATH"] = os.pathsep.join(
+                    [str(Path(args.baseline) / "src"), os.environ.get("PYTHONPATH", "")])
             cmd = [sys.executable, "-m", "kanjia", "serve", "--sandbox", sb, "--port",
                    str(port), *extra]
             proc = stack.enter_context(process(cmd, f"{gw}/healthz",
@@ -231,6 +242,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--skip-gateway", action="store_true")
+    ap.add_argument("--baseline", metavar="TREE",
+                    help="also serve 'on' and 'on_redis_pg' from TREE/src (before vs after)")
     ap.add_argument("--workers", action="store_true",
                     help="also --workers 1 vs 2 (keys, budgets in Redis, PostgreSQL ledger; "
                          "unpinned)")
@@ -265,7 +278,7 @@ def main() -> None:
                 _throughput(args, tmp, out, gw_schema if pg_ok else None)
             finally:
                 if pg_ok:
-                    for suffix in ("", "_w1", "_w2"):
+                    for suffix in ("", "_b", "_w1", "_w2"):
                         asyncio.run(_pg_schema("drop", gw_schema + suffix))
     emit(out)
 

@@ -370,8 +370,10 @@ class LeasedLimiter:
             m = self._minute(rate) if rate is not None else None
             for c, w in zip(claims, waiting, strict=True):
                 w.demand += max(c.amount, 1)
-            if m is not None:
+                w.peak = max(w.peak, c.amount)
+            if m is not None and rate is not None:
                 m.demand += 1
+                m.peak = max(m.peak, rate.tokens)
             try:
                 await self._sync_after()
             finally:
@@ -426,7 +428,7 @@ class LeasedLimiter:
                 try:
                     await self._sync_after()
                 except Exception as exc:  # leases keep until they expire; retried
-                    log.warning("budgets: sync with Redis failed: %s", exc)
+                    log.warning("budgets: sync with Redis failed: %r", exc)
 
     def _due(self, now: float) -> bool:
         if self._returns:
@@ -589,7 +591,7 @@ class LeasedLimiter:
                 await asyncio.shield(self._syncing)
             await self._sync(give_back=True)
         except Exception as exc:  # the leases expire on their own
-            log.warning("budgets: giving leases back to Redis failed: %s", exc)
+            log.warning("budgets: giving leases back to Redis failed: %r", exc)
         await self.store.close()
 
     def state(self, window: str) -> tuple[int, int, int]:
