@@ -10,11 +10,16 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 
 import pytest
+from tests.metering._records import make_record
+from tests.metering.conftest import FixedFx
 
-from kanjia.metering import LeasedLimiter
+from kanjia.errors import AuthFailed, BudgetExceeded
+from kanjia.metering import Gatekeeper, LeasedLimiter, parse_budget
 from kanjia.metering.limits import Claim, Denied, Rate, Unseeded, minute_of
+from kanjia.metering.store import Database
 
 
 def _claim(window: str, limit: int, amount: int) -> Claim:
@@ -68,30 +73,30 @@ async def test_many_requests_take_few_round_trips(make: Callable[..., LeasedLimi
 async def test_two_instances_400_concurrent_requests_never_reserve_past_the_limit(
         make: Callable[..., LeasedLimiter], lease_requests: int) -> None:
     a, b = make(lease_requests=lease_requests), make(lease_requests=lease_requests)
-    w = f"c-{uuid.uuid4().hex}"
+    w, month = f"c-{uuid.uuid4().hex}", f"m-{uuid.uuid4().hex}"  # a day and a month budget
     limit, reservation = 5000, 10
     admitted = 0
-    in_flight = peak = 0
 
     async def one(lim: LeasedLimiter, i: int) -> None:
-        nonlocal admitted, in_flight, peak
-        claim = _claim(w, limit, reservation)
+        nonlocal admitted
+        claims = [_claim(month, 10**12, reservation), _claim(w, limit, reservation)]
         try:
-            await lim.admit(f"h{i}", [claim], None, time.time())
-        except Denied:
+            await lim.admit(f"h{i}", claims, None, time.time())
+        except Denied as denied:
+            assert denied.index == 1  # the day's budget, never the month's
             return
         admitted += 1
-        in_flight += 1
-        peak = max(peak, in_flight)
         await asyncio.sleep(random.random() * 0.02)
-        in_flight -= 1
-        lim.settle_now(f"h{i}", [claim], [random.randint(5, reservation)], None, 0)
+        cost = random.randint(5, reservation)
+        lim.settle_now(f"h{i}", claims, [cost, cost], None, 0)
 
     for wave in range(6):  # settled spend frees room for later waves
         await asyncio.gather(*(one((a, b)[i % 2], wave * 1000 + i) for i in range(800)))
     await a.close()
     await b.close()
-    spent, reserved = (await make().windows([w]))[w]
+    state = await make().windows([w, month])
+    spent, reserved = state[w]
+    assert state[month] == (spent, 0)  # the same requests' spend on both
     assert reserved == 0  # both gave their leases back
     assert spent <= limit  # never more reserved than the limit: no overspend at all
     # refused early only while the other instance's lease was unused: at most its spare
@@ -213,3 +218,39 @@ async def test_redis_that_lost_its_state_asks_for_a_seed(redis_url: str) -> None
     finally:
         await lim.clear()
         await lim.close()
+
+
+async def test_a_key_with_two_budgets_and_rates_through_the_gatekeeper(
+        db: Database, fx: FixedFx, redis_url: str) -> None:
+    """The gateway's path: reserve and settle a key with a day and a month budget, rpm and
+    tpm on leases (Redis only now and then); a budget edited down and a revocation reach
+    the next request after the directory's refresh."""
+    gate = Gatekeeper(db, LeasedLimiter(redis_url, 60.0), fx, poll_s=3600)
+    await gate.start()
+    try:
+        secret, info = await gate.registry.create_key(
+            "leased", rpm=1000, tpm=10_000_000,
+            budgets=[parse_budget("100CNY/month"), parse_budget("10CNY/day")])
+        caller = await gate.authenticate(secret, "deepseek/deepseek-chat")
+        assert isinstance(gate.limiter, LeasedLimiter)
+        for _ in range(300):
+            hold = await gate.reserve(caller, "deepseek/deepseek-chat", Decimal("0.01"),
+                                      "CNY", 500)
+            assert hold is not None and len(hold.claims) == 2 and hold.rate is not None
+            gate.settle_soon(hold, make_record(key_id=info.id, cost=Decimal("0.005")))
+            await asyncio.sleep(0)  # (the settlements of one loop pass go together)
+        assert gate.limiter.syncs < 20
+        status = {b["period"]: b for b in await gate.budget_status(
+            gate.directory.budgets_of(caller.key))}  # type: ignore[arg-type]
+        assert Decimal(status["day"]["spent"]) == Decimal("1.5")  # 300 × 0.005, exact
+        assert Decimal(status["month"]["spent"]) == Decimal("1.5")
+        await gate.registry.set_budget("key", info.id, parse_budget("1.5CNY/day"))
+        await gate.refresh()
+        with pytest.raises(BudgetExceeded):  # the new limit, though the lease had spare
+            await gate.reserve(caller, "deepseek/deepseek-chat", Decimal("0.01"), "CNY", 500)
+        await gate.registry.revoke_key(info.id)
+        await gate.refresh()
+        with pytest.raises(AuthFailed, match="revoked"):
+            await gate.authenticate(secret, "deepseek/deepseek-chat")
+    finally:
+        await gate.close()

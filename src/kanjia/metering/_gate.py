@@ -273,20 +273,22 @@ class Gatekeeper:
         plan = self._plan(key, now)
         if not plan.metered:
             return None
-        cases = [WorstCase(model_key, max_cost, currency, tokens), *others]
-        charges = [self._ceiling(key, plan, case) for case in cases]
-        tokens = max(case.tokens for case in cases)
+        first = self._ceiling(key, plan, WorstCase(model_key, max_cost, currency, tokens))
+        charges = [first]
+        if others:
+            charges.extend(self._ceiling(key, plan, case) for case in others)
+            tokens = max(tokens, *(case.tokens for case in others))
         nano: dict[str, int] = {}
         claims: list[Claim] = []
         for window, limit, ttl, bcur in plan.windows:
             amount = nano.get(bcur)
             if amount is None:
-                day = _utc_day(now)
                 amount = nano[bcur] = max(
-                    to_nano_capped(c if cur == bcur else self.fx.convert(c, cur, bcur, day))
+                    to_nano_capped(c if cur == bcur else
+                                   self.fx.convert(c, cur, bcur, _utc_day(now)))
                     for c, cur in charges)
             claims.append(Claim(window, limit, amount, ttl))
-        charge, cur = charges[0] if len(charges) == 1 else self._dearest(charges, now)
+        charge, cur = first if not others else self._dearest(charges, now)
         rate = Rate(key.id, key.rpm, key.tpm, min(tokens, MAX_TOKENS), int(now // 60)) \
             if key.rpm is not None or key.tpm is not None else None
         budgets = plan.budgets

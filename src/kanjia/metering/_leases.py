@@ -283,14 +283,13 @@ class LeasedLimiter:
             self._sweep(now)
         windows = self._windows
         for c in claims:
-            w = windows.get(c.window)
-            if w is None:
-                w = windows[c.window] = _Window(c.limit, c.ttl_s)
-            if c.limit < w.limit:  # lowered: sync under the new limit first
+            w = windows.get(c.window) or self._window(c)
+            if c.limit != w.limit:
+                if c.limit < w.limit:  # lowered: sync under the new limit first
+                    w.lowered = True
                 w.limit = c.limit
-                w.lowered = True
+            if w.lowered:
                 return False
-            w.limit = c.limit
             avail = w.available()
             if c.amount > avail or avail <= 0:
                 return False
@@ -314,6 +313,12 @@ class LeasedLimiter:
         if claims:
             self._holds[hold] = (now + self.hold_ttl_s, claims)
         return True
+
+    def _window(self, c: Claim) -> _Window:
+        w = self._windows.get(c.window)
+        if w is None:
+            w = self._windows[c.window] = _Window(c.limit, c.ttl_s)
+        return w
 
     def _minute(self, rate: Rate) -> _Minute:
         m = self._minutes.get(rate.key_id)
@@ -339,9 +344,7 @@ class LeasedLimiter:
         known = self._holds.pop(hold, None)
         windows = self._windows
         for c, amount in zip(claims, actual, strict=True):
-            w = windows.get(c.window)
-            if w is None:
-                w = windows[c.window] = _Window(c.limit, c.ttl_s)
+            w = windows.get(c.window) or self._window(c)
             if known is not None:
                 w.held -= c.amount
             w.unflushed += amount
@@ -366,7 +369,7 @@ class LeasedLimiter:
         if self.admit_now(hold, claims, rate, now):
             return
         for tries in range(_MAX_TRIES):
-            waiting = [self._windows[c.window] for c in claims]
+            waiting = [self._window(c) for c in claims]
             m = self._minute(rate) if rate is not None else None
             for c, w in zip(claims, waiting, strict=True):
                 w.demand += max(c.amount, 1)
@@ -391,7 +394,7 @@ class LeasedLimiter:
         """Raise ``Denied`` where the last sync could not grant what this request needs
         (or, ``final``, wherever it does not fit)."""
         for i, c in enumerate(claims):
-            w = self._windows[c.window]
+            w = self._window(c)
             avail = w.available()
             if (w.denied is not None or final) and (c.amount > avail or avail <= 0):
                 spent, reserved = w.denied or (0, w.lease)
@@ -478,13 +481,14 @@ class LeasedLimiter:
             spare = avail - w.demand
             target = self.lease_requests * w.peak
             idle = not w.demand and now - w.last_used > self.idle_s
-            push, need, shrink, extra = w.unflushed, max(0, w.demand - avail), 0, 0
+            push, shrink, extra = w.unflushed, 0, 0
             if give_back or idle or w.lowered:
                 shrink = max(0, avail)
             elif spare > 2 * target:
                 shrink = spare - target
             elif spare < target // 2:
                 extra = target - max(0, spare)
+            need = max(0, w.demand - (avail - shrink))
             if not (push or need or shrink or extra or w.denied
                     or (w.lease and w.renewed < renew)):
                 continue
