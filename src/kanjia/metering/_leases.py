@@ -204,7 +204,7 @@ class _Window:
         self.unflushed = 0  # settled here since the last sync
         self.returning = 0  # spare on its way back to Redis
         self.demand = 0  # what waiting requests need
-        self.peak = 1  # the largest reservation lately (sizes the lease's spare)
+        self.peak = 1  # the largest reservation lately, decaying (sizes the lease's spare)
         self.last_used = 0.0
         self.renewed = 0.0
         self.lowered = False  # the limit went down: give the spare back at the next sync
@@ -259,6 +259,7 @@ class LeasedLimiter:
         self._loop_task: asyncio.Task[None] | None = None
         self._sync_task: asyncio.Task[None] | None = None
         self._closed = False
+        self._warned = -60.0
 
     @property
     def client(self) -> Any:
@@ -431,7 +432,9 @@ class LeasedLimiter:
                 try:
                     await self._sync_after()
                 except Exception as exc:  # leases keep until they expire; retried
-                    log.warning("budgets: sync with Redis failed: %r", exc)
+                    if time.monotonic() - self._warned > 10:
+                        self._warned = time.monotonic()
+                        log.warning("budgets: sync with Redis failed: %r", exc)
 
     def _due(self, now: float) -> bool:
         if self._returns:
@@ -544,6 +547,7 @@ class LeasedLimiter:
             w.returning -= shrink
             w.renewed = now
             w.lowered = False
+            w.peak = max(1, w.peak * 3 // 4)  # admissions raise it again
             w.denied = (int(res[2]), int(res[3])) if int(res[1]) else None
         for (m, t_push), res in zip(msent, out[2], strict=True):
             m.r_granted += int(res[0])
