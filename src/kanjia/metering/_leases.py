@@ -400,17 +400,16 @@ class LeasedLimiter:
             if (w.denied is not None or final) and (c.amount > avail or avail <= 0):
                 spent, reserved = w.denied or (0, w.lease)
                 raise Denied("budget", i, spent, reserved)
-        if rate is None:
-            return
-        m = self._minute(rate)
-        over_r = rate.rpm is not None and m.r_used + 1 > m.r_granted
-        over_t = rate.tpm is not None and m.t_used >= m.t_granted
-        if (m.denied is not None or final) and (over_r or over_t):
-            kind, prev, cur = m.denied or ("rpm" if over_r else "tpm", 0, 0)
-            limit = rate.rpm if kind == "rpm" else rate.tpm
-            raise Denied(kind, retry_after=retry_after(prev, cur, limit or 1, 1, now))
-        if final:
-            raise Denied("rpm" if over_r else "tpm", retry_after=1.0)
+        if rate is not None:
+            m = self._minute(rate)
+            over_r = rate.rpm is not None and m.r_used + 1 > m.r_granted
+            over_t = rate.tpm is not None and m.t_used >= m.t_granted
+            if (m.denied is not None or final) and (over_r or over_t):
+                kind, prev, cur = m.denied or ("rpm" if over_r else "tpm", 0, 0)
+                limit = rate.rpm if kind == "rpm" else rate.tpm
+                raise Denied(kind, retry_after=retry_after(prev, cur, limit or 1, 1, now))
+        if final:  # (a limit lowered again at every try)
+            raise Denied("budget", 0, 0, 0)
 
     async def settle(self, hold: str, claims: Sequence[Claim], actual: Sequence[int],
                      rate: Rate | None, tokens: int) -> None:
