@@ -13,6 +13,8 @@ request (authenticate + reserve + settle + journal + batched write); "on_redis" 
 same with budgets in Redis; "on_redis_pg" budgets in Redis and the PostgreSQL ledger.
 ``--workers``: "w1" / "w2" are "on_redis_pg" with ``--workers 1`` / ``2``, unpinned; CPU
 per request counts every process of a gateway (workers and the ledger's writer).
+With a redis-server on this machine, "redis_server_cpu_us_per_request_*" is its CPU time
+per request during each Redis configuration's bursts (it shares the two cores).
 ``--baseline TREE``: also "on_base" and "on_redis_pg_base", the same configurations served
 by another source tree (``TREE/src`` first on PYTHONPATH: an export of an earlier commit),
 so that before and after are measured side by side in one run.
@@ -154,6 +156,17 @@ def _cpu_s(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def _redis_server() -> int | None:
+    """The pid of a redis-server on this machine (its CPU per request is reported too:
+    on two cores it competes with the gateway), or None."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{entry}/comm").read_text().strip() == "redis-server":
+                    return int(entry)
+    return None
+
+
 def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any],
                 pg_schema: str | None = None) -> None:
     """Every configuration's gateway is up at once (all pinned to cpu1, idle when not
@@ -186,6 +199,8 @@ def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any],
                         for n in (1, 2) if pg_schema is not None]
     rps: dict[str, list[float]] = {name: [] for name, _ in configs}
     cpu: dict[str, list[float]] = {name: [] for name, _ in configs}
+    rcpu: dict[str, list[float]] = {name: [] for name, _ in configs}
+    redis_pid = _redis_server()
     with sandbox(core=0) as sb, contextlib.ExitStack() as stack:
         targets: list[tuple[str, str, str, int]] = []
         for name, extra in configs:
@@ -207,8 +222,11 @@ def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any],
         for _ in range(args.rounds):
             for name, url, key, pid in targets:
                 c0 = _cpu_s(pid)
+                r0 = _cpu_s(redis_pid) if redis_pid else 0.0
                 r = load(url, body, args.concurrency, args.seconds, api_key=key)
                 used = _cpu_s(pid) - c0
+                if redis_pid:
+                    rcpu[name].append((_cpu_s(redis_pid) - r0) / max(1, r.requests) * 1e6)
                 if r.errors:
                     print(f"{name}: {r.errors} errors", file=sys.stderr)
                 rps[name].append(r.rps)
@@ -219,6 +237,9 @@ def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any],
         out[f"gateway_rps_{name}"] = round(statistics.median(rps[name]), 1)
         out[f"gateway_rps_{name}_runs"] = [round(v, 1) for v in rps[name]]
         out[f"gateway_cpu_us_per_request_{name}"] = round(statistics.median(cpu[name]), 1)
+        if rcpu[name] and "redis" in name:
+            out[f"redis_server_cpu_us_per_request_{name}"] = round(
+                statistics.median(rcpu[name]), 1)
     for name in rps:
         if name not in ("off", "w1", "w2"):
             ratios = [a / b for a, b in zip(rps[name], rps["off"], strict=True)]

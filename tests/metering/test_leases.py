@@ -254,3 +254,17 @@ async def test_a_key_with_two_budgets_and_rates_through_the_gatekeeper(
             await gate.authenticate(secret, "deepseek/deepseek-chat")
     finally:
         await gate.close()
+
+
+async def test_a_request_that_waited_past_its_minute_counts_in_the_next(
+        make: Callable[..., LeasedLimiter]) -> None:
+    """The gatekeeper stamps a request's minute when it arrives; one admitted after that
+    minute ended (it waited for a sync) is counted in the current one, not refused."""
+    lim = make()
+    key, now = f"k-{uuid.uuid4().hex}", time.time()
+    stale = Rate(key, 100, 1_000_000, 10, minute_of(now) - 1)
+    for i in range(20):
+        await lim.admit(f"s{i}", [], stale, time.time())
+    assert lim.syncs <= 3
+    fresh = Rate(key, 100, 1_000_000, 10, minute_of(time.time()))
+    await lim.admit("f", [], fresh, time.time())

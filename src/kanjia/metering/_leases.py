@@ -296,7 +296,7 @@ class LeasedLimiter:
                 return False
         m: _Minute | None = None
         if rate is not None:
-            m = self._minute(rate)
+            m = self._minute(rate, now)
             if (rate.rpm is not None and m.r_used + 1 > m.r_granted) or \
                     (rate.tpm is not None and m.t_used >= m.t_granted):
                 return False
@@ -321,13 +321,15 @@ class LeasedLimiter:
             w = self._windows[c.window] = _Window(c.limit, c.ttl_s)
         return w
 
-    def _minute(self, rate: Rate) -> _Minute:
+    def _minute(self, rate: Rate, now: float) -> _Minute:
+        """The key's current minute: a request that waited past the end of the minute
+        it arrived in counts in the one it is admitted in."""
         m = self._minutes.get(rate.key_id)
-        if m is None or m.minute != rate.minute:
-            if m is not None and m.minute < rate.minute:
+        minute = max(rate.minute, int(now // 60))
+        if m is None or m.minute < minute:
+            if m is not None:
                 self._retire(rate.key_id, m)
-            if m is None or m.minute < rate.minute:
-                m = self._minutes[rate.key_id] = _Minute(rate.minute, rate.rpm, rate.tpm)
+            m = self._minutes[rate.key_id] = _Minute(minute, rate.rpm, rate.tpm)
         m.rpm, m.tpm = rate.rpm, rate.tpm
         return m
 
@@ -371,7 +373,7 @@ class LeasedLimiter:
             return
         for tries in range(_MAX_TRIES):
             waiting = [self._window(c) for c in claims]
-            m = self._minute(rate) if rate is not None else None
+            m = self._minute(rate, time.time()) if rate is not None else None
             for c, w in zip(claims, waiting, strict=True):
                 w.demand += max(c.amount, 1)
                 w.peak = max(w.peak, c.amount)
@@ -401,7 +403,7 @@ class LeasedLimiter:
                 spent, reserved = w.denied or (0, w.lease)
                 raise Denied("budget", i, spent, reserved)
         if rate is not None:
-            m = self._minute(rate)
+            m = self._minute(rate, now)
             over_r = rate.rpm is not None and m.r_used + 1 > m.r_granted
             over_t = rate.tpm is not None and m.t_used >= m.t_granted
             if (m.denied is not None or final) and (over_r or over_t):
