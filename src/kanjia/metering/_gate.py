@@ -283,10 +283,13 @@ class Gatekeeper:
         for window, limit, ttl, bcur in plan.windows:
             amount = nano.get(bcur)
             if amount is None:
-                amount = nano[bcur] = max(
-                    to_nano_capped(c if cur == bcur else
-                                   self.fx.convert(c, cur, bcur, _utc_day(now)))
-                    for c, cur in charges)
+                if not others and first[1] == bcur:  # the common case: one, no conversion
+                    amount = nano[bcur] = to_nano_capped(first[0])
+                else:
+                    amount = nano[bcur] = max(
+                        to_nano_capped(c if cur == bcur else
+                                       self.fx.convert(c, cur, bcur, _utc_day(now)))
+                        for c, cur in charges)
             claims.append(Claim(window, limit, amount, ttl))
         charge, cur = first if not others else self._dearest(charges, now)
         rate = Rate(key.id, key.rpm, key.tpm, min(tokens, MAX_TOKENS), int(now // 60)) \
