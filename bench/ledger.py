@@ -3,7 +3,7 @@ requests/s with metering off vs on. All the gateways are up at once and the load
 from one to the next in short bursts, so machine noise hits every configuration alike.
 
 Run: python bench/ledger.py [--records 50000] [--seconds 3] [--rounds 6] [--skip-gateway]
-                           [--workers]
+                           [--workers] [--baseline TREE]
 The gateways run pinned to cpu1 (sandbox and load generator on cpu0); besides req/s
 it reports the gateway process's CPU time per request, which is the stable measure
 of what metering costs when other work shares the machine.
@@ -13,6 +13,11 @@ request (authenticate + reserve + settle + journal + batched write); "on_redis" 
 same with budgets in Redis; "on_redis_pg" budgets in Redis and the PostgreSQL ledger.
 ``--workers``: "w1" / "w2" are "on_redis_pg" with ``--workers 1`` / ``2``, unpinned; CPU
 per request counts every process of a gateway (workers and the ledger's writer).
+With a redis-server on this machine, "redis_server_cpu_us_per_request_*" is its CPU time
+per request during each Redis configuration's bursts (it shares the two cores).
+``--baseline TREE``: also "on_base" and "on_redis_pg_base", the same configurations served
+by another source tree (``TREE/src`` first on PYTHONPATH: an export of an earlier commit),
+so that before and after are measured side by side in one run.
 ``--records 0`` skips the ledger write rates. PostgreSQL / Redis parts are skipped when unreachable
 (KANJIA_TEST_PG_URL, KANJIA_TEST_REDIS_URL). Last line: one JSON object.
 """
@@ -151,6 +156,17 @@ def _cpu_s(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def _redis_server() -> int | None:
+    """The pid of a redis-server on this machine (its CPU per request is reported too:
+    on two cores it competes with the gateway), or None."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{entry}/comm").read_text().strip() == "redis-server":
+                    return int(entry)
+    return None
+
+
 def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any],
                 pg_schema: str | None = None) -> None:
     """Every configuration's gateway is up at once (all pinned to cpu1, idle when not
@@ -161,7 +177,9 @@ def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any],
     body = {**CHAT_BODY, "model": "deepseek/deepseek-chat"}
     configs: list[tuple[str, list[str]]] = [("off", []), ("ledger", ["--db", str(tmp / "l.db")]),
                                             ("on", ["--db", str(tmp / "g.db")])]
-    pinned = {"off", "ledger", "on", "on_redis", "on_redis_pg"}
+    pinned = {"off", "ledger", "on", "on_redis", "on_redis_pg", "on_base", "on_redis_pg_base"}
+    if args.baseline:
+        configs.append(("on_base", ["--db", str(tmp / "gb.db")]))
     if _redis_ok():
         sep = "&" if "?" in REDIS_URL else "?"
 
@@ -172,12 +190,17 @@ def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any],
         if pg_schema is not None:
             configs.append(("on_redis_pg", ["--db", f"{PG_URL}?schema={pg_schema}",
                                             "--redis", redis()]))
+            if args.baseline:
+                configs.append(("on_redis_pg_base", ["--db", f"{PG_URL}?schema={pg_schema}_b",
+                                                     "--redis", redis()]))
         if args.workers:  # both unpinned: two workers need two cores
             configs += [(f"w{n}", ["--db", f"{PG_URL}?schema={pg_schema}_w{n}", "--redis",
                                    redis(), "--workers", str(n)])
                         for n in (1, 2) if pg_schema is not None]
     rps: dict[str, list[float]] = {name: [] for name, _ in configs}
     cpu: dict[str, list[float]] = {name: [] for name, _ in configs}
+    rcpu: dict[str, list[float]] = {name: [] for name, _ in configs}
+    redis_pid = _redis_server()
     with sandbox(core=0) as sb, contextlib.ExitStack() as stack:
         targets: list[tuple[str, str, str, int]] = []
         for name, extra in configs:
@@ -185,6 +208,9 @@ def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any],
             gw = f"http://127.0.0.1:{port}"
             env = {"KANJIA_MASTER_KEY": MASTER,
                    "KANJIA_JOURNAL_DIR": str(tmp / f"journal-{name}")}
+            if name.endswith("_base"):
+                env["PYTHONPATH"] = os.pathsep.join(
+                    [str(Path(args.baseline) / "src"), os.environ.get("PYTHONPATH", "")])
             cmd = [sys.executable, "-m", "kanjia", "serve", "--sandbox", sb, "--port",
                    str(port), *extra]
             proc = stack.enter_context(process(cmd, f"{gw}/healthz",
@@ -196,8 +222,11 @@ def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any],
         for _ in range(args.rounds):
             for name, url, key, pid in targets:
                 c0 = _cpu_s(pid)
+                r0 = _cpu_s(redis_pid) if redis_pid else 0.0
                 r = load(url, body, args.concurrency, args.seconds, api_key=key)
                 used = _cpu_s(pid) - c0
+                if redis_pid:
+                    rcpu[name].append((_cpu_s(redis_pid) - r0) / max(1, r.requests) * 1e6)
                 if r.errors:
                     print(f"{name}: {r.errors} errors", file=sys.stderr)
                 rps[name].append(r.rps)
@@ -208,6 +237,9 @@ def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any],
         out[f"gateway_rps_{name}"] = round(statistics.median(rps[name]), 1)
         out[f"gateway_rps_{name}_runs"] = [round(v, 1) for v in rps[name]]
         out[f"gateway_cpu_us_per_request_{name}"] = round(statistics.median(cpu[name]), 1)
+        if rcpu[name] and "redis" in name:
+            out[f"redis_server_cpu_us_per_request_{name}"] = round(
+                statistics.median(rcpu[name]), 1)
     for name in rps:
         if name not in ("off", "w1", "w2"):
             ratios = [a / b for a, b in zip(rps[name], rps["off"], strict=True)]
@@ -231,6 +263,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--skip-gateway", action="store_true")
+    ap.add_argument("--baseline", metavar="TREE",
+                    help="also serve 'on' and 'on_redis_pg' from TREE/src (before vs after)")
     ap.add_argument("--workers", action="store_true",
                     help="also --workers 1 vs 2 (keys, budgets in Redis, PostgreSQL ledger; "
                          "unpinned)")
@@ -265,7 +299,7 @@ def main() -> None:
                 _throughput(args, tmp, out, gw_schema if pg_ok else None)
             finally:
                 if pg_ok:
-                    for suffix in ("", "_w1", "_w2"):
+                    for suffix in ("", "_b", "_w1", "_w2"):
                         asyncio.run(_pg_schema("drop", gw_schema + suffix))
     emit(out)
 

@@ -2,12 +2,14 @@
 
 - ``Ledger``: the gateway's record sink; journaled, batched, replayed after a crash.
 - ``Gatekeeper``: keys → callers, budgets reserved before and settled after a call,
-  rate limits; state in-process (``LocalLimiter``) or shared (``RedisLimiter``).
+  rate limits; state in-process (``LocalLimiter``) or shared through Redis by
+  leases (``LeasedLimiter``; ``RedisLimiter``: one Redis step per request).
 - ``Registry``: keys, tenants, budgets in the database; ``usage_report``: spend.
 """
 
 from kanjia.metering._gate import Caller, Gatekeeper, Hold
 from kanjia.metering._journal import Journal
+from kanjia.metering._leases import LeasedLimiter
 from kanjia.metering._money import BudgetSpec, parse_budget
 from kanjia.metering._pricing import PriceList, SellPrice, SellPrices, Tenant, Unpriced
 from kanjia.metering._redis import RedisLimiter, split_prefix
@@ -29,6 +31,7 @@ __all__ = [
     "Hold",
     "Journal",
     "KeyInfo",
+    "LeasedLimiter",
     "Ledger",
     "Limiter",
     "LocalLimiter",

@@ -142,8 +142,9 @@ class Gatekeeper:
     @limiter.setter
     def limiter(self, limiter: Limiter) -> None:
         self._limiter = limiter
-        # an in-process limiter (LocalLimiter) is called without awaiting
-        self._admit_now: Callable[[str, Sequence[Claim], Rate | None, float], None] | None = \
+        # a limiter with state in this process (LocalLimiter; LeasedLimiter while its
+        # leases cover the request) is called without awaiting
+        self._admit_now: Callable[[str, Sequence[Claim], Rate | None, float], bool] | None = \
             getattr(limiter, "admit_now", None)
         self._settle_now: Callable[..., None] | None = getattr(limiter, "settle_now", None)
 
@@ -272,20 +273,25 @@ class Gatekeeper:
         plan = self._plan(key, now)
         if not plan.metered:
             return None
-        cases = [WorstCase(model_key, max_cost, currency, tokens), *others]
-        charges = [self._ceiling(key, plan, case) for case in cases]
-        tokens = max(case.tokens for case in cases)
+        first = self._ceiling(key, plan, WorstCase(model_key, max_cost, currency, tokens))
+        charges = [first]
+        if others:
+            charges.extend(self._ceiling(key, plan, case) for case in others)
+            tokens = max(tokens, *(case.tokens for case in others))
         nano: dict[str, int] = {}
         claims: list[Claim] = []
         for window, limit, ttl, bcur in plan.windows:
             amount = nano.get(bcur)
             if amount is None:
-                day = _utc_day(now)
-                amount = nano[bcur] = max(
-                    to_nano_capped(c if cur == bcur else self.fx.convert(c, cur, bcur, day))
-                    for c, cur in charges)
+                if not others and first[1] == bcur:  # the common case: one, no conversion
+                    amount = nano[bcur] = to_nano_capped(first[0])
+                else:
+                    amount = nano[bcur] = max(
+                        to_nano_capped(c if cur == bcur else
+                                       self.fx.convert(c, cur, bcur, _utc_day(now)))
+                        for c, cur in charges)
             claims.append(Claim(window, limit, amount, ttl))
-        charge, cur = charges[0] if len(charges) == 1 else self._dearest(charges, now)
+        charge, cur = first if not others else self._dearest(charges, now)
         rate = Rate(key.id, key.rpm, key.tpm, min(tokens, MAX_TOKENS), int(now // 60)) \
             if key.rpm is not None or key.tpm is not None else None
         budgets = plan.budgets
@@ -293,9 +299,8 @@ class Gatekeeper:
                     rate, charge, cur)
         try:
             try:
-                if self._admit_now is not None:
-                    self._admit_now(hold.id, hold.claims, rate, now)
-                else:
+                if self._admit_now is None or \
+                        not self._admit_now(hold.id, hold.claims, rate, now):
                     await self.limiter.admit(hold.id, hold.claims, rate, now)
             except Unseeded:
                 await self._reseed()

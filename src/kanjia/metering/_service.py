@@ -11,8 +11,8 @@ from typing import Literal
 from kanjia.metering._fx import Fx
 from kanjia.metering._gate import Gatekeeper
 from kanjia.metering._journal import Journal
+from kanjia.metering._leases import LeasedLimiter
 from kanjia.metering._pricing import Unpriced
-from kanjia.metering._redis import RedisLimiter
 from kanjia.metering._writer import ProcessWriter, RowWriter
 from kanjia.metering.ledger import Ledger
 from kanjia.metering.limits import Limiter, LocalLimiter
@@ -64,7 +64,9 @@ class Metering:
             rows = ProcessWriter(database)
         ledger = Ledger(db, Journal(where) if where is not None else None, interval_s=flush_s,
                         writer=rows)
-        limiter: Limiter = RedisLimiter(redis, HOLD_TTL_S) if redis else LocalLimiter(HOLD_TTL_S)
+        # shared through Redis by leases: Redis once per many requests (_leases.py)
+        limiter: Limiter = LeasedLimiter(redis, HOLD_TTL_S) if redis \
+            else LocalLimiter(HOLD_TTL_S)
         gate = Gatekeeper(db, limiter, fx, require_keys=require_keys, master_key=master_key,
                           before_seed=ledger.flush, unpriced=unpriced)
         return cls(db, ledger, gate)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol
 
 from kanjia.metering._money import MAX_NANO
@@ -128,12 +127,6 @@ def retry_after(prev: float, cur: float, limit: float, need: float, now: float) 
     return max(1.0, frac * 60 - into)
 
 
-@dataclass(slots=True)
-class _Hold:
-    expires: float
-    amounts: dict[str, int] = field(default_factory=dict)
-
-
 class _Minutes:
     """One key's requests and tokens in this minute and the last."""
 
@@ -158,28 +151,31 @@ class LocalLimiter:
         self.hold_ttl_s = hold_ttl_s
         self._spent: dict[str, int] = {}
         self._reserved: dict[str, int] = {}
-        self._holds: dict[str, _Hold] = {}
+        #: hold id -> (expiry, its claims)
+        self._holds: dict[str, tuple[float, Sequence[Claim]]] = {}
         self._minutes: dict[str, _Minutes] = {}
         self._swept = 0.0
 
     def _sweep(self, now: float) -> None:
         self._swept = now
-        for hold_id in [h for h, v in self._holds.items() if v.expires <= now]:
+        for hold_id in [h for h, (expires, _) in self._holds.items() if expires <= now]:
             self._release(hold_id)
 
     def _release(self, hold: str) -> None:
         held = self._holds.pop(hold, None)
         if held is not None:
-            for window, amount in held.amounts.items():
-                self._reserved[window] -= amount
+            reserved = self._reserved
+            for c in held[1]:
+                reserved[c.window] -= c.amount
 
     async def admit(self, hold: str, claims: Sequence[Claim], rate: Rate | None,
                     now: float) -> None:
         self.admit_now(hold, claims, rate, now)
 
     def admit_now(self, hold: str, claims: Sequence[Claim], rate: Rate | None,
-                  now: float) -> None:
-        """``admit`` without awaiting: all the state is in this object."""
+                  now: float) -> bool:
+        """``admit`` without awaiting: all the state is in this object (always True:
+        admitted, or ``Denied`` raised)."""
         if now - self._swept >= 1.0:
             self._sweep(now)
         spent, reserved = self._spent, self._reserved
@@ -196,11 +192,10 @@ class LocalLimiter:
             m.req += 1
             m.tok += rate.tokens
         if claims:
-            held = _Hold(now + self.hold_ttl_s)
             for c in claims:
                 reserved[c.window] = reserved.get(c.window, 0) + c.amount
-                held.amounts[c.window] = held.amounts.get(c.window, 0) + c.amount
-            self._holds[hold] = held
+            self._holds[hold] = (now + self.hold_ttl_s, claims)
+        return True
 
     async def settle(self, hold: str, claims: Sequence[Claim], actual: Sequence[int],
                      rate: Rate | None, tokens: int) -> None:

@@ -31,6 +31,8 @@ IMAGE_TOKENS_LOW = 85
 #: at most this many texts, of this many characters in all
 _MEMO_TEXTS = 65_536
 _MEMO_CHARS = 16 * 1024 * 1024
+#: (vendor, model) pairs whose family is remembered (pass-through names are many)
+_FAMILIES_KEPT = 10_000
 
 
 class _Ordinary:
@@ -52,19 +54,26 @@ class TokenCounter:
         self._lock = threading.Lock()
         self._memo: dict[tuple[int, str], int] = {}
         self._memo_chars = 0
+        #: (vendor, model) -> its family (``family_for`` tries a list of patterns)
+        self._families: dict[tuple[str, str], Family] = {}
 
     # -- public ------------------------------------------------------------------
     def family(self, vendor: str, model: str) -> Family:
         """The tokenizer family used for ``model`` (``exact`` False = an estimate)."""
-        return family_for(vendor, model)
+        fam = self._families.get((vendor, model))
+        if fam is None:
+            if len(self._families) >= _FAMILIES_KEPT:
+                self._families.clear()
+            fam = self._families[(vendor, model)] = family_for(vendor, model)
+        return fam
 
     def ready(self, vendor: str, model: str) -> bool:
         """True when counting for ``model`` needs no tokenizer to be loaded first."""
-        return family_for(vendor, model).encoding in self._encoders
+        return self.family(vendor, model).encoding in self._encoders
 
     def load(self, vendor: str, model: str) -> None:
         """Load the tokenizer ``model`` counts with (blocking: call it off the event loop)."""
-        self._encoder(family_for(vendor, model).encoding)
+        self._encoder(self.family(vendor, model).encoding)
 
     def load_estimator(self) -> None:
         """Load the tokenizer of the ``estimate`` family (blocking): it counts every model
@@ -80,7 +89,7 @@ class TokenCounter:
         """Tokens in ``text`` for ``model`` (special-token text counts as plain text)."""
         if not text:
             return 0
-        return self._len(self._encoder(family_for(vendor, model).encoding), text)
+        return self._len(self._encoder(self.family(vendor, model).encoding), text)
 
     def count_prompt_tokens(self, vendor: str, model: str,
                             messages: Iterable[Mapping[str, Any]]) -> int:
@@ -90,7 +99,7 @@ class TokenCounter:
         ``IMAGE_TOKENS_HIGH`` (``IMAGE_TOKENS_LOW`` for detail="low"); tool calls count
         their name and arguments.
         """
-        fam = family_for(vendor, model)
+        fam = self.family(vendor, model)
         enc = self._encoder(fam.encoding)
         total = 0
         for message in messages:
@@ -111,7 +120,7 @@ class TokenCounter:
         total = self.count_prompt_tokens(vendor, model, body.get("messages") or [])
         extras = list(extra_content(body))
         if extras:
-            enc = self._encoder(family_for(vendor, model).encoding)
+            enc = self._encoder(self.family(vendor, model).encoding)
             total += sum(self._len(enc, text) for text in extras)
         return total
 
@@ -137,14 +146,28 @@ class TokenCounter:
             texts, ids = embedding_inputs(body.get("input"))
             exact = self.input_tokens(vendor, model, body, "embeddings")
             return max(exact, ids + sum(rough_tokens(t) for t in texts))
-        exact = self.input_tokens(vendor, model, body)
-        fam = family_for(vendor, model)
-        rough = fam.priming
+        # one pass over the request: each piece counted exactly (remembered per text)
+        # and roughly; the same sums as count_request_tokens and the rough rule
+        fam = self.family(vendor, model)
+        enc = self._encoder(fam.encoding)
+        length = self._len
+        exact = rough = fam.priming
         for message in body.get("messages") or ():
-            if isinstance(message, Mapping):
-                rough += fam.per_message + sum(rough_tokens(t) + images
-                                               for t, images in _pieces(message))
-        rough += sum(rough_tokens(t) for t in extra_content(body))
+            if not isinstance(message, Mapping):
+                continue
+            exact += fam.per_message
+            rough += fam.per_message
+            for text, images in _pieces(message):
+                if text:
+                    exact += length(enc, text)
+                    rough += rough_tokens(text)
+                exact += images
+                rough += images
+            if message.get("name"):
+                exact += fam.per_name
+        for text in extra_content(body):
+            exact += length(enc, text)
+            rough += rough_tokens(text)
         return max(exact, rough)
 
     # -- internals ---------------------------------------------------------------
