@@ -98,3 +98,47 @@ def test_a_dead_worker_stops_the_gateway_with_an_error(gateway) -> None:  # type
     assert proc.wait(timeout=30) != 0
     err = proc.stderr.read().decode() if proc.stderr else ""
     assert "exited with status -9; stopping the others" in err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT balancing")
+def test_each_worker_gets_its_own_socket_and_a_share_of_the_connections() -> None:
+    """One socket per worker on one port (SO_REUSEPORT): the kernel spreads connections
+    over them, instead of one worker accepting a whole burst from a shared socket."""
+    import selectors
+
+    from kanjia.server._workers import listen
+
+    socks = listen("127.0.0.1", 0, 2)
+    clients: list[socket.socket] = []
+    try:
+        assert len(socks) == 2
+        port = socks[0].getsockname()[1]
+        assert socks[1].getsockname()[1] == port
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
+        accepted = [0, 0]
+        with selectors.DefaultSelector() as sel:
+            for i, s in enumerate(socks):
+                s.setblocking(False)
+                sel.register(s, selectors.EVENT_READ, i)
+            while sum(accepted) < len(clients):
+                events = sel.select(timeout=10)
+                assert events, f"connections not accepted: {accepted}"
+                for key, _ in events:
+                    conn, _ = key.fileobj.accept()  # type: ignore[union-attr]
+                    conn.close()
+                    accepted[key.data] += 1
+        # a hash of the client's port decides: all 64 on one socket has odds 2**-63
+        assert min(accepted) > 0, accepted
+    finally:
+        for c in clients:
+            c.close()
+        for s in socks:
+            s.close()
+
+
+def test_one_worker_binds_one_plain_socket() -> None:
+    from kanjia.server._workers import listen
+
+    (sock,) = listen("127.0.0.1", 0, 1)
+    with sock:
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 0
