@@ -29,7 +29,9 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -215,9 +217,14 @@ def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any],
                        str(port), *args_i]
                 proc = stack.enter_context(process(cmd, f"{gw}/healthz",
                                                    1 if name in pinned else None, env))
+                workers = int(args_i[args_i.index("--workers") + 1]) \
+                    if "--workers" in args_i else 1
+                _wait_listening(port, workers)  # /healthz was answered by one of them
                 key = _make_key(gw) if args_i and name != "ledger" else "bench"
                 url = f"{gw}/v1/chat/completions"
-                load(url, body, args.concurrency, 1, api_key=key)  # warm-up
+                # warm-up: every worker knows the key, has seeded its budgets and started
+                # its ledger writer before CPU is counted
+                load(url, body, args.concurrency, 1 + workers, api_key=key)
                 gateways.append((url, key, proc.pid))
             targets.append((name, gateways))
         for _ in range(args.rounds):
@@ -265,6 +272,22 @@ def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any],
         cpairs = list(zip(cpu["w1x2"], cpu["w1"], strict=True))
         out["separate2_vs_1_cpu_per_request_ratio"] = round(
             statistics.median(a / b for a, b in cpairs), 3)
+
+
+def _wait_listening(port: int, sockets: int, timeout: float = 60.0) -> None:
+    """Until ``sockets`` sockets listen on ``port``: a worker of ``--workers N`` listens
+    on its own socket once it has started. (Without ``ss``: no wait.)"""
+    if shutil.which("ss") is None:
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True,
+                             text=True).stdout
+        if len(out.splitlines()) >= sockets:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{sockets} listening sockets on port {port}: not in {timeout} s")
+        time.sleep(0.1)
 
 
 def _load_together(gateways: list[tuple[str, str, int]], body: dict[str, Any],

@@ -90,6 +90,7 @@ def test_two_workers_answer_on_one_port_and_stop_together(gateway) -> None:  # t
     err = proc.stderr.read().decode() if proc.stderr else ""
     assert "2 workers" in err
     assert "per worker (no --redis): circuit breakers and deployment health" in err
+    assert "per worker in any case: /metrics counts the requests of the worker" in err
 
 
 def test_a_dead_worker_stops_the_gateway_with_an_error(gateway) -> None:  # type: ignore[no-untyped-def]
