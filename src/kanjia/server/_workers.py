@@ -18,11 +18,11 @@ the failure instead of a gateway quietly running at a fraction of its capacity.
 
 Each worker has its own ledger (journal, batches, writer process), and a ledger writes
 its queued rows every ``KANJIA_LEDGER_FLUSH_S`` (0.1 s): N workers would write N times as
-many batches, each 1/N the size, and a batch costs the writer about 0.8 ms whatever its
-size (PostgreSQL, measured with ``bench/ledger.py --workers``). Unless that variable is
-set, each worker flushes every N x 0.1 s, so the gateway as a whole writes as many batches
-as one process: rows reach the database up to N x 0.1 s after their request (the journal
-has each row on disk before its response either way).
+many batches, each 1/N the size, and a batch costs the writer about 0.8 ms plus a few
+microseconds a row (PostgreSQL; estimated from the writers' CPU at one and two workers).
+Unless that variable is set, each worker flushes every N x 0.1 s, so the gateway as a whole
+writes as many batches as one process: rows reach the database up to N x 0.1 s after their
+request (the journal has each row on disk before its response either way).
 """
 
 from __future__ import annotations
