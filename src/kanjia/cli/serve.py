@@ -65,15 +65,18 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
 
 def _per_worker(database: str | None, redis: str | None) -> str:
     """What the workers share, and what each keeps to itself, said once at start."""
+    always = ("\nper worker in any case: /metrics counts the requests of the worker a "
+              "scrape reaches, and prompt-prefix affinity is each worker's own")
     if redis and database:
         return ("shared through Redis: budgets, rate limits and circuit breakers; "
-                "each worker writes its records to the ledger database")
+                "each worker writes its records to the ledger database" + always)
     if redis:
-        return "shared through Redis: circuit breakers (no --db: no keys or budgets)"
+        return ("shared through Redis: circuit breakers (no --db: no keys or budgets)"
+                + always)
     if database:
         return ("per worker (no --redis): budgets, rate limits and circuit breakers; a key "
-                "may spend its budget once per worker: add --redis to share them")
-    return "per worker (no --redis): circuit breakers and deployment health"
+                "may spend its budget once per worker: add --redis to share them" + always)
+    return "per worker (no --redis): circuit breakers and deployment health" + always
 
 
 def _check_address(host: str, port: int) -> None:

@@ -154,8 +154,9 @@ class ServerThread:
 
 
 def worker_main(fd: int) -> None:
-    """One worker of ``kanjia serve --workers N``: serve on the listening socket ``fd``
-    that the parent bound and passed down (see ``kanjia.server._workers``)."""
+    """One worker of ``kanjia serve --workers N``: serve on the socket ``fd`` that the
+    parent bound and passed down (see ``kanjia.server._workers``); uvicorn makes it
+    listen once the app has started."""
     _raise_fd_limit()
     sock = socket.socket(fileno=fd)
     app = app_from_env()
