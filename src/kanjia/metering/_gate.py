@@ -60,6 +60,7 @@ _TTL = {p: window_ttl_s(p) for p in ("day", "month", "total")}
 #: the gateway's maximum cost counts the prompt with an offline tokenizer; the vendor's
 #: count can be a little higher, so reservations carry this margin
 _MARGIN = Decimal("1.05")
+_ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,10 @@ class _KeyTerms:
     #: per budget: window name, limit (nano), window TTL, currency
     windows: tuple[tuple[str, int, int | None, str], ...]
     metered: bool
+    #: the currency of every budget when they share one (None: several, or no budget)
+    currency: str | None
+    #: the key has a requests or tokens per minute limit
+    rated: bool
 
 
 _ANONYMOUS = Caller()
@@ -273,29 +278,24 @@ class Gatekeeper:
         plan = self._plan(key, now)
         if not plan.metered:
             return None
-        first = self._ceiling(key, plan, WorstCase(model_key, max_cost, currency, tokens))
-        charges = [first]
-        if others:
-            charges.extend(self._ceiling(key, plan, case) for case in others)
+        first = self._ceiling(key, plan, model_key, max_cost, currency, tokens)
+        if not others:  # the common case: one candidate
+            charge, cur = first
+            if plan.currency == cur:  # every budget in its currency: no conversion
+                amount = to_nano_capped(charge)
+                claims = tuple([Claim(window, limit, amount, ttl)
+                                for window, limit, ttl, _ in plan.windows])
+            else:
+                claims = self._claims(plan, [first], now)
+        else:
+            charges = [first]
+            charges.extend(self._ceiling(key, plan, *case) for case in others)
             tokens = max(tokens, *(case.tokens for case in others))
-        nano: dict[str, int] = {}
-        claims: list[Claim] = []
-        for window, limit, ttl, bcur in plan.windows:
-            amount = nano.get(bcur)
-            if amount is None:
-                if not others and first[1] == bcur:  # the common case: one, no conversion
-                    amount = nano[bcur] = to_nano_capped(first[0])
-                else:
-                    amount = nano[bcur] = max(
-                        to_nano_capped(c if cur == bcur else
-                                       self.fx.convert(c, cur, bcur, _utc_day(now)))
-                        for c, cur in charges)
-            claims.append(Claim(window, limit, amount, ttl))
-        charge, cur = first if not others else self._dearest(charges, now)
+            claims = self._claims(plan, charges, now)
+            charge, cur = self._dearest(charges, now)
         rate = Rate(key.id, key.rpm, key.tpm, min(tokens, MAX_TOKENS), int(now // 60)) \
-            if key.rpm is not None or key.tpm is not None else None
-        budgets = plan.budgets
-        hold = Hold(f"{self._hold_prefix}{next(self._hold_ids)}", tuple(claims), budgets,
+            if plan.rated else None
+        hold = Hold(f"{self._hold_prefix}{next(self._hold_ids)}", claims, plan.budgets,
                     rate, charge, cur)
         try:
             try:
@@ -320,23 +320,41 @@ class Gatekeeper:
             raise
         return hold
 
+    def _claims(self, plan: _KeyTerms, charges: Sequence[tuple[Decimal, str]],
+                now: float) -> tuple[Claim, ...]:
+        """Per budget window: the dearest of ``charges`` in the budget's currency."""
+        nano: dict[str, int] = {}
+        claims: list[Claim] = []
+        for window, limit, ttl, bcur in plan.windows:
+            amount = nano.get(bcur)
+            if amount is None:
+                amount = nano[bcur] = max(
+                    to_nano_capped(c if cur == bcur else
+                                   self.fx.convert(c, cur, bcur, _utc_day(now)))
+                    for c, cur in charges)
+            claims.append(Claim(window, limit, amount, ttl))
+        return tuple(claims)
+
     def _dearest(self, charges: Sequence[tuple[Decimal, str]],
                  now: float) -> tuple[Decimal, str]:
         cur, day = charges[0][1], _utc_day(now)
         return max(charges, key=lambda c: c[0] if c[1] == cur
                    else self.fx.convert(c[0], c[1], cur, day))
 
-    def _ceiling(self, key: KeyInfo, plan: _KeyTerms, case: WorstCase) -> tuple[Decimal, str]:
-        """The most ``case`` may be charged (with the margin for the prompt estimate)."""
-        if case.amount is None and not self.pricing.prices_unpriced(key.tenant, case.model_key):
+    def _ceiling(self, key: KeyInfo, plan: _KeyTerms, model_key: str, amount: Decimal | None,
+                 currency: str, tokens: int) -> tuple[Decimal, str]:
+        """The most a candidate whose worst case is ``amount`` may be charged (with the
+        margin for the prompt estimate)."""
+        if amount is None and not self.pricing.prices_unpriced(key.tenant, model_key):
             if plan.budgets and not self.unpriced.allow:
                 raise UnpricedModel(
-                    f"{case.model_key!r} has no price in the catalog, so key {key.name!r}'s "
+                    f"{model_key!r} has no price in the catalog, so key {key.name!r}'s "
                     "budget cannot cover it; set [budgets] unpriced_price (or allow_unpriced "
                     "= true) in the config, or use a priced model")
-            return Decimal(0), case.currency
-        charge, cur = self.pricing.ceiling(key.tenant, case.model_key, case.amount,
-                                           case.currency, case.tokens)
+            return _ZERO, currency
+        if not key.tenant and amount is not None:  # no sell price: the charge is the cost
+            return amount * _MARGIN, currency
+        charge, cur = self.pricing.ceiling(key.tenant, model_key, amount, currency, tokens)
         return charge * _MARGIN, cur
 
     def _plan(self, key: KeyInfo, now: float) -> _KeyTerms:
@@ -348,8 +366,11 @@ class Gatekeeper:
         windows = tuple((f"{b.id}:{b.currency}:{self._clock.id(b.period, now)}", b.limit_nano,
                          _TTL[b.period], b.currency) for b in budgets)
         until = min((window_end(b.period, now) for b in budgets), default=float("inf"))
+        currencies = {b.currency for b in budgets}
+        rated = key.rpm is not None or key.tpm is not None
         plan = _KeyTerms(key, self.directory.version, until, budgets, windows,
-                     bool(budgets) or key.rpm is not None or key.tpm is not None)
+                         bool(budgets) or rated,
+                         currencies.pop() if len(currencies) == 1 else None, rated)
         if len(self._plans) > 100_000:
             self._plans.clear()
         self._plans[key.id] = plan

@@ -10,15 +10,17 @@ limit, times ``n``. The gateway reserves the dearest of them before any call.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from kanjia.access import AccessPolicy, Principal, WorstCase
-from kanjia.catalog import ModelEntry, most_cost
+from kanjia.catalog import ModelEntry, PricePeriod, Rates
 from kanjia.errors import BadRequest, PermissionDenied
 from kanjia.routing.directory import Target
 from kanjia.routing.misses import closest_misses
@@ -34,6 +36,10 @@ _FORBIDDEN = "not allowed for this key"
 _BIG_BODY = 256 * 1024
 #: (vendor, model) → tokenizer encoding pairs remembered (pass-through names are many)
 _ENCODINGS = 10_000
+#: models whose prices of the current minute are remembered
+_PRICED = 10_000
+#: the last instant of a UTC minute, from its first
+_MINUTE_END = timedelta(seconds=60) - timedelta(microseconds=1)
 
 
 @dataclass(slots=True)
@@ -42,6 +48,25 @@ class _Counts:
 
     size: int | None = None
     tokens: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _MinutePrices:
+    """A model's prices during one UTC minute: its period in force, and the rates of the
+    off-peak (or peak) window in force, if any. Held only when neither changes within
+    the minute (no period starts or ends in it; windows are whole local minutes)."""
+
+    minute: int
+    period: PricePeriod | None
+    window: Rates | None
+
+
+def _top_rates(rates: Rates) -> tuple[Decimal, Decimal]:
+    """What ``catalog.most_cost`` charges a prompt token (the dearest way it may be
+    billed) and an output token at ``rates``."""
+    return max(rates.input, rates.cache_write,
+               rates.cache_write if rates.cache_write_1h is None else rates.cache_write_1h), \
+        rates.output
 
 
 def _output_worst(body: dict[str, Any], entry: ModelEntry | None, prompt: int) -> int:
@@ -56,6 +81,11 @@ def _output_worst(body: dict[str, Any], entry: ModelEntry | None, prompt: int) -
     return (limit or DEFAULT_OUTPUT_TOKENS) * choices(body)
 
 
+def _whole_minutes(period: PricePeriod) -> bool:
+    offset = period.tz.utcoffset(None)
+    return offset is not None and offset.seconds % 60 == 0 and not offset.microseconds
+
+
 class Admission:
     def __init__(self, counter: TokenCounter, specs: Mapping[str, VendorSpec],
                  reporting_currency: str,
@@ -66,6 +96,10 @@ class Admission:
         self._load = load_tokenizer
         #: per (vendor, model): its tokenizer's encoding, and whether it is loaded yet
         self._encodings: dict[tuple[str, str], tuple[str, bool]] = {}
+        #: per model: its prices of the current minute (see ``_prices``)
+        self._minutes: dict[ModelEntry, _MinutePrices] = {}
+        #: per ``Rates`` (by identity, the object kept): its top prompt and output rates
+        self._tops: dict[int, tuple[Rates, Decimal, Decimal]] = {}
 
     def narrow(self, plan: RoutePlan, body: dict[str, Any], endpoint: str, principal: Principal,
                access: AccessPolicy) -> RoutePlan:
@@ -122,18 +156,56 @@ class Admission:
                           targets: Sequence[Target]) -> list[WorstCase]:
         """The most the request can cost on each of ``targets`` (None: no price)."""
         counts = _Counts()
-        now = datetime.now(UTC)
+        now = time.time()
         out: list[WorstCase] = []
         for target in targets:
             entry = target.entry
             prompt = await self._input_tokens(body, endpoint, target, counts)
             limit = _output_worst(body, entry, prompt) if endpoint == "chat" else 0
-            if entry is None or entry.price_at(now) is None:
+            prices = self._prices(entry, now) if entry is not None else None
+            if prices is None or prices.period is None:
                 out.append(WorstCase(target.key, None, self.reporting_currency, prompt + limit))
                 continue
-            amount, currency = most_cost(entry, prompt, limit, now)
-            out.append(WorstCase(target.key, amount, currency, prompt + limit))
+            # catalog.most_cost, with what does not change within the minute remembered
+            rates = prices.window
+            if rates is None:
+                rates = prices.period.rates
+                for tier in reversed(prices.period.tiers):
+                    if prompt > tier.above_input_tokens:
+                        rates = tier.rates
+                        break
+            tops = self._tops.get(id(rates))
+            if tops is None or tops[0] is not rates:
+                if len(self._tops) >= _PRICED:
+                    self._tops.clear()
+                tops = self._tops[id(rates)] = (rates, *_top_rates(rates))
+            out.append(WorstCase(target.key, tops[1] * prompt + tops[2] * limit,
+                                 prices.period.currency, prompt + limit))
         return out
+
+    def _prices(self, entry: ModelEntry, now: float) -> _MinutePrices:
+        """``entry``'s period and window in force at ``now`` (unix time), as
+        ``price_at`` and ``PricePeriod.rates_for`` find them; looked up once a minute."""
+        minute = int(now // 60)
+        known = self._minutes.get(entry)
+        if known is not None and known.minute == minute:
+            return known
+        at = datetime.fromtimestamp(now, UTC)
+        period = entry.price_at(at)
+        window = period.window_at(at) if period is not None and period.windows else None
+        prices = _MinutePrices(minute, period, None if window is None else window.rates)
+        # the same all minute long? (a period may start at any instant; a window's hours
+        # are whole minutes of a time zone whose offset is whole minutes)
+        first = datetime.fromtimestamp(minute * 60, UTC)
+        last = first + _MINUTE_END
+        if entry.price_at(first) is period and entry.price_at(last) is period and (
+                period is None or not period.windows or (
+                    period.window_at(first) is window and period.window_at(last) is window
+                    and _whole_minutes(period))):
+            if len(self._minutes) >= _PRICED:
+                self._minutes.clear()
+            self._minutes[entry] = prices
+        return prices
 
     async def _input_tokens(self, body: dict[str, Any], endpoint: str, target: Target,
                             counts: _Counts) -> int:
