@@ -162,26 +162,34 @@ class Admission:
             entry = target.entry
             prompt = await self._input_tokens(body, endpoint, target, counts)
             limit = _output_worst(body, entry, prompt) if endpoint == "chat" else 0
-            prices = self._prices(entry, now) if entry is not None else None
-            if prices is None or prices.period is None:
+            most = self.most_cost(entry, prompt, limit, now) if entry is not None else None
+            if most is None:
                 out.append(WorstCase(target.key, None, self.reporting_currency, prompt + limit))
                 continue
-            # catalog.most_cost, with what does not change within the minute remembered
-            rates = prices.window
-            if rates is None:
-                rates = prices.period.rates
-                for tier in reversed(prices.period.tiers):
-                    if prompt > tier.above_input_tokens:
-                        rates = tier.rates
-                        break
-            tops = self._tops.get(id(rates))
-            if tops is None or tops[0] is not rates:
-                if len(self._tops) >= _PRICED:
-                    self._tops.clear()
-                tops = self._tops[id(rates)] = (rates, *_top_rates(rates))
-            out.append(WorstCase(target.key, tops[1] * prompt + tops[2] * limit,
-                                 prices.period.currency, prompt + limit))
+            out.append(WorstCase(target.key, most[0], most[1], prompt + limit))
         return out
+
+    def most_cost(self, entry: ModelEntry, prompt: int, limit: int,
+                  now: float) -> tuple[Decimal, str] | None:
+        """``catalog.most_cost(entry, prompt, limit, at)`` at ``now`` (unix time), with
+        what does not change within a minute remembered; None: no price then."""
+        prices = self._prices(entry, now)
+        period = prices.period
+        if period is None:
+            return None
+        rates = prices.window
+        if rates is None:
+            rates = period.rates
+            for tier in reversed(period.tiers):
+                if prompt > tier.above_input_tokens:
+                    rates = tier.rates
+                    break
+        tops = self._tops.get(id(rates))
+        if tops is None or tops[0] is not rates:
+            if len(self._tops) >= _PRICED:
+                self._tops.clear()
+            tops = self._tops[id(rates)] = (rates, *_top_rates(rates))
+        return tops[1] * prompt + tops[2] * limit, period.currency
 
     def _prices(self, entry: ModelEntry, now: float) -> _MinutePrices:
         """``entry``'s period and window in force at ``now`` (unix time), as
