@@ -23,7 +23,7 @@ async def _no_load(_: object) -> None:
 
 
 def _admission() -> Admission:
-    return Admission(TokenCounter(), {}, "CNY", _no_load)  # type: ignore[arg-type]
+    return Admission(TokenCounter(), {}, "CNY", _no_load)
 
 
 def _edges(model: ModelEntry) -> list[datetime]:
