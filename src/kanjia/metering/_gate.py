@@ -78,6 +78,8 @@ class Hold(NamedTuple):
     rate: Rate | None
     max_charge: Decimal
     currency: str
+    #: the currency of every budget when they share one (None: several, or none)
+    budget_currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +298,7 @@ class Gatekeeper:
         rate = Rate(key.id, key.rpm, key.tpm, min(tokens, MAX_TOKENS), int(now // 60)) \
             if plan.rated else None
         hold = Hold(f"{self._hold_prefix}{next(self._hold_ids)}", claims, plan.budgets,
-                    rate, charge, cur)
+                    rate, charge, cur, plan.currency)
         try:
             try:
                 if self._admit_now is None or \
@@ -387,7 +389,7 @@ class Gatekeeper:
         if rec.charge is None:
             rec.charge, rec.charge_currency = self.pricing.charge(rec)
         charge, cur = rec.charge, rec.charge_currency or rec.currency
-        if all(b.currency == cur for b in hold.budgets):
+        if hold.budget_currency == cur or all(b.currency == cur for b in hold.budgets):
             nano = to_nano_capped(charge)
             actual = [nano] * len(hold.budgets)
         else:
