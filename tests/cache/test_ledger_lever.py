@@ -12,7 +12,7 @@ import pytest
 from tests._services import PG_URL, pg_reachable
 
 from kanjia.catalog import load_catalog
-from kanjia.metering._rows import (
+from kanjia.ledger._rows import (
     COLUMNS,
     KEY,
     TABLE,
@@ -21,9 +21,9 @@ from kanjia.metering._rows import (
     row_to_json,
     to_record,
 )
-from kanjia.metering.query import billed_usage
-from kanjia.metering.record import CallRecord
-from kanjia.metering.store import Database, migrate, open_database
+from kanjia.ledger.query import billed_usage
+from kanjia.ledger.record import CallRecord
+from kanjia.ledger.store import Database, migrate, open_database
 from kanjia.reports import savings_report
 
 CATALOG = load_catalog()

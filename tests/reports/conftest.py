@@ -14,9 +14,9 @@ import pytest
 from tests._services import PG_URL, pg_reachable
 
 from kanjia.catalog import Catalog, Usage, cost_of, load_catalog
-from kanjia.metering._rows import COLUMNS, KEY, TABLE, row_of
-from kanjia.metering.record import CallRecord
-from kanjia.metering.store import Database, migrate, open_database
+from kanjia.ledger._rows import COLUMNS, KEY, TABLE, row_of
+from kanjia.ledger.record import CallRecord
+from kanjia.ledger.store import Database, migrate, open_database
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,8 @@ import pytest
 from tests.reports.conftest import record, ts, write
 
 from kanjia.catalog import Catalog, ModelEntry, Usage, cost_of
-from kanjia.metering.record import CallRecord
-from kanjia.metering.store import Database
+from kanjia.ledger.record import CallRecord
+from kanjia.ledger.store import Database
 from kanjia.reports import reprice_report, savings_report
 from kanjia.reports._replay import clamp, kind_of
 from kanjia.reports._reprice import reprice_instant

@@ -19,9 +19,9 @@ import pytest
 from tests.reports.conftest import record, ts, write
 
 from kanjia.catalog import Catalog, ModelEntry, PricePeriod, Usage, cost_of
-from kanjia.metering._money import from_nano, to_nano
-from kanjia.metering.record import CallRecord
-from kanjia.metering.store import Database
+from kanjia.ledger import from_nano, to_nano
+from kanjia.ledger.record import CallRecord
+from kanjia.ledger.store import Database
 from kanjia.reports import savings_report
 from kanjia.reports._replay import clamp, kind_of
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 
 if TYPE_CHECKING:
     from kanjia.server.app import KanjiaApp
@@ -119,7 +119,7 @@ def _routes(records: list[CallRecord], sent: Sent, app: KanjiaApp) -> None:
 
 
 def _savings(db_url: str, app: KanjiaApp) -> None:
-    from kanjia.metering.store import migrate, open_database
+    from kanjia.ledger.store import migrate, open_database
     from kanjia.reports import savings_report
 
     async def run() -> dict[str, Any]:

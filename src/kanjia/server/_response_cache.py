@@ -33,7 +33,7 @@ from kanjia.cache import (
 )
 from kanjia.catalog import Catalog, Usage, cost_of
 from kanjia.config import RouteSettings
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 from kanjia.server import _asgi
 from kanjia.server._asgi import Scope
 

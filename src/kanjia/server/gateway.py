@@ -34,7 +34,7 @@ from kanjia.errors import (
     UpstreamProtocolError,
     redact,
 )
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 from kanjia.routing.directory import Target
 from kanjia.routing.health import HealthBoard
 from kanjia.routing.planner import Planner, PriceControls, RoutePlan, cache_slot, take_controls

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from tests._waiting import until_async
-from tests.metering._records import make_record
+from tests.ledger._records import make_record
 
-from kanjia.metering import Journal, Ledger
-from kanjia.metering._rows import TABLE
-from kanjia.metering._writer import ProcessWriter
-from kanjia.metering.store import Database
+from kanjia.ledger import Journal, Ledger
+from kanjia.ledger._rows import TABLE
+from kanjia.ledger._writer import ProcessWriter
+from kanjia.ledger.store import Database
 
 
 async def _ids(db: Database) -> list[str]:
@@ -108,7 +108,7 @@ class _CountingWriter(ProcessWriter):
 
 
 async def test_a_write_error_keeps_the_batch_for_a_retry(tmp_path: Path) -> None:
-    from kanjia.metering.store import migrate, open_database
+    from kanjia.ledger.store import migrate, open_database
 
     path = tmp_path / "l.db"
     db = open_database(str(path))
