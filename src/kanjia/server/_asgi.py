@@ -4,7 +4,7 @@ a framework's routing and middleware cost more than the whole request path here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
@@ -104,10 +104,6 @@ def header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return bytes(value).decode("latin-1")
     return None
-
-
-def sse_frames(payloads: Iterable[bytes]) -> bytes:
-    return b"".join(b"data: " + p + b"\n\n" for p in payloads)
 
 
 def bearer(scope: Scope) -> str | None:
