@@ -2,7 +2,8 @@
 
 The chat handler relays chat chunks framed as they are (``ChatFrames``); the Messages
 and Responses handlers re-render the same chunks (``start`` / ``feed`` / ``finish`` /
-``fail``). One write per upstream read. A client that goes away stops the relay; the
+``fail``). One write per upstream read; the last one goes out with the closing frame
+(after the record is journaled). A client that goes away stops the relay; the
 call is settled either way, and its record is journaled before the client's last frame.
 """
 
@@ -80,12 +81,15 @@ async def relay(outcome: StreamOutcome, renderer: Renderer, receive: Receive, se
             else renderer.start()
         if first:
             await _body(send, first)
+        last = b""  # what came after the vendor's end: written with the closing frame
         async for payloads in outcome.rest:
             if disconnected.is_set():
                 gone = True
                 break
             out = renderer.feed(payloads)
-            if out:
+            if outcome.ended():
+                last += out
+            elif out:
                 await _body(send, out)
         if not gone and not disconnected.is_set():
             if not outcome.complete():  # no end marker
@@ -99,7 +103,7 @@ async def relay(outcome: StreamOutcome, renderer: Renderer, receive: Receive, se
             pending = outcome.finish(False)  # journaled before the client's last frame
             if pending is not None:
                 await pending
-            await send({"type": "http.response.body", "body": end, "more_body": False})
+            await send({"type": "http.response.body", "body": last + end, "more_body": False})
         gone = gone or disconnected.is_set()
     except OSError:
         gone = True

@@ -101,6 +101,8 @@ class StreamOutcome:
     #: frame when the record waits for a tokenizer, else None
     finish: Callable[[bool], Awaitable[None] | None] = field(repr=False)
     complete: Callable[[], bool] = field(repr=False, default=lambda: True)
+    #: the vendor's stream has ended: what ``rest`` yields now is the last of it
+    ended: Callable[[], bool] = field(repr=False, default=lambda: True)
     #: the frames carry the vendor's own events (pass-through), not chat chunks
     native: bool = False
 
@@ -520,7 +522,8 @@ class Gateway:
         headers["x-kanjia-price-period"] = _HEADER_UNSAFE.sub("?", period)
         self._unsettled[ctx.rid] = asyncio.get_running_loop().create_future()
         return StreamOutcome(headers, [priced(out) for out in first], rest(), finish,
-                             lambda: bool(state["done"]), _native(ctx, target) is not None)
+                             lambda: bool(state["done"]), lambda: translator.done,
+                             _native(ctx, target) is not None)
 
     # -- metering -----------------------------------------------------------------
     async def warm_tokenizers(self) -> None:
