@@ -52,7 +52,8 @@ async def read_body(scope: Scope, receive: Receive, limit: int,
     size = 0
     while True:
         try:
-            message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            async with asyncio.timeout_at(deadline):  # a timer, not a task per read
+                message = await receive()
         except TimeoutError:
             raise RequestTimeout("the request body was not received in time") from None
         if message["type"] == "http.disconnect":
