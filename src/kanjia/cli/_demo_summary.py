@@ -63,7 +63,8 @@ def print_summary(records: list[CallRecord], sent: Sent, app: KanjiaApp, ledger:
                       (f"kanjia report --db {db} --baseline", "savings, by lever"),
                       (f"kanjia dashboard --db {db} --out report.html", "the charts, one file"),
                       ("kanjia demo --ui", "the same, then the live dashboard"),
-                      ("kanjia route explain cheap-chat --prompt-tokens 3000", "a decision")):
+                      ("kanjia route explain cheap-chat --prompt-tokens 3000 --max-tokens 500",
+                       "a decision")):
         click.echo(f"  {cmd}\n      {what}")
 
 

@@ -1,7 +1,7 @@
 """Spend and tokens from the ledger, grouped, in one currency (``kanjia usage``, /admin/usage).
 
 Amounts are summed in SQL per (group, billing currency, day) by the ledger's one spend
-aggregation (``kanjia.ledger.query.spend_sums``, which ``kanjia report spend`` uses
+aggregation (``kanjia.ledger.query.spend_sums``, which ``kanjia report`` uses
 too) and converted in Python at each day's exchange rate, so a report over months
 stays exact.
 """
