@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tests._services import PG_URL, pg_reachable
+from tests._services import PG_URL, pg_reachable, pg_url_for
 
 from kanjia.catalog import load_catalog
 from kanjia.ledger._rows import (
@@ -105,8 +105,7 @@ async def pg_db() -> AsyncIterator[Database]:
     if not await pg_reachable():
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
     schema = f"kj_rcache_{uuid.uuid4().hex[:10]}"
-    sep = "&" if "?" in PG_URL else "?"
-    db = open_database(f"{PG_URL}{sep}schema={schema}")
+    db = open_database(pg_url_for(schema))
     await db.connect()
     yield db
     await db.close()

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests._services import PG_URL, pg_reachable
+from tests._services import PG_URL, pg_reachable, pg_url_for
 
 from kanjia.ledger.store import Database, migrate, open_database
 
@@ -55,11 +55,6 @@ def pg_schema() -> Iterator[str]:
             await conn.close()
 
     run_sync(drop)
-
-
-def pg_url_for(schema: str) -> str:
-    sep = "&" if "?" in PG_URL else "?"
-    return f"{PG_URL}{sep}schema={schema}"
 
 
 @pytest.fixture()

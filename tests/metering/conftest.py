@@ -4,19 +4,18 @@ fixed exchange rate."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
 import pytest
+from tests._services import REDIS_URL, redis_reachable, redis_url_for
 from tests.ledger.conftest import db, db_url, pg_schema, pg_url, run_sync
 
 __all__ = ["FixedFx", "db", "db_url", "fx", "pg_schema", "pg_url", "redis_base", "redis_url",
            "run_sync"]
 
-REDIS_URL = os.environ.get("KANJIA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN = uuid.uuid4().hex[:10]
 
 
@@ -31,21 +30,9 @@ class FixedFx:
         return amount * self.rate if from_cur == "USD" else amount / self.rate
 
 
-async def _redis_reachable() -> bool:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        return bool(await client.ping())
-    except (OSError, aioredis.RedisError):
-        return False
-    finally:
-        await client.aclose()
-
-
 @pytest.fixture(scope="session")
 def redis_base() -> Iterator[str]:
-    if not run_sync(_redis_reachable):
+    if not run_sync(redis_reachable):
         pytest.skip(f"Redis not reachable at {REDIS_URL}")
     prefix = f"kjtest-{RUN}"
     yield prefix
@@ -61,11 +48,6 @@ def redis_base() -> Iterator[str]:
             await client.aclose()
 
     run_sync(clean)
-
-
-def redis_url_for(prefix: str) -> str:
-    sep = "&" if "?" in REDIS_URL else "?"
-    return f"{REDIS_URL}{sep}prefix={prefix}"
 
 
 @pytest.fixture()
