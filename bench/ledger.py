@@ -48,10 +48,10 @@ from pathlib import Path
 from typing import Any
 
 from _harness import CHAT_BODY, LoadResult, emit, free_port, load, process, sandbox
-from kanjia.metering import Journal, Ledger
-from kanjia.metering._writer import ProcessWriter
-from kanjia.metering.record import CallRecord
-from kanjia.metering.store import migrate, open_database
+from kanjia.ledger import Journal, Ledger
+from kanjia.ledger._writer import ProcessWriter
+from kanjia.ledger.record import CallRecord
+from kanjia.ledger.store import migrate, open_database
 from kanjia.server._ids import RequestIds
 
 PG_URL = os.environ.get("KANJIA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -41,7 +41,7 @@ import openai
 
 from kanjia.catalog import load_catalog
 from kanjia.config import load_settings
-from kanjia.metering.store import open_database
+from kanjia.ledger.store import open_database
 from kanjia.sandbox import SandboxSettings, SandboxThread
 from kanjia.server import ServerThread, build_app
 

@@ -1,15 +1,18 @@
 """Gateway overhead: requests/s and added latency of kanjia vs calling the sandbox directly.
 
 Also the Anthropic Messages (/v1/messages) and OpenAI Responses (/v1/responses) APIs,
-streamed and not, at one connection: the same upstream chat call as the chat figures,
-so ``<api>_added_p50_ms`` is their added latency over the direct call and
-``<api>_vs_chat_p50_ms`` what the translation adds over /v1/chat/completions.
+streamed and not, at one connection, for the same model: a Messages request is translated
+to the same upstream chat call as the chat figures; a Responses request goes to the
+sandbox's OpenAI Responses endpoint as the client wrote it (OpenAI speaks that API, so
+kanjia passes it through). ``<api>_added_p50_ms`` is their added latency over the direct
+chat call and ``<api>_vs_chat_p50_ms`` the difference to /v1/chat/completions.
 
 ``--metering`` adds a gateway with full metering (the SQLite ledger and a virtual key with
 two budgets, rpm and tpm on every request): its requests/s at c64 beside the plain
 gateway's, its added p50 at one connection (non-streaming and streaming) over the direct
-call, and for streams the time to first byte and the gap between chunks (p50 over
-sequential requests) of the direct call, the plain gateway and the metered one.
+call, on chat and on the Messages and Responses APIs (``metered_<api>_...``), and for
+streams the time to first byte and the gap between chunks (p50 over sequential requests)
+of the direct call, the plain gateway and the metered one.
 
 Run: python bench/overhead.py [--seconds 10] [--metering]
 Pinning (on 2+ cores): gateway on cpu1; sandbox and wrk on cpu0. Rounds alternate direct and
@@ -91,6 +94,16 @@ def _metered(args: argparse.Namespace, sb: str, body: dict[str, object],
                 g = load(via_m, b, 1, args.seconds / 2, api_key=key)
                 added.append(g.p50_ms - d.p50_ms)
             out[f"metered_{prefix}added_p50_ms_c1"] = round(statistics.median(added), 3)
+        for api, (path, api_body) in API_BODIES.items():  # the same key, the other APIs
+            for prefix, b in (("", api_body), ("stream_", {**api_body, "stream": True})):
+                d_body = sbody if prefix else body
+                load(f"{gwm}{path}", b, 4, 1, api_key=key)  # warm-up
+                added = []
+                for _ in range(max(3, args.rounds)):
+                    d = load(direct, d_body, 1, args.seconds / 2)
+                    g = load(f"{gwm}{path}", b, 1, args.seconds / 2, api_key=key)
+                    added.append(g.p50_ms - d.p50_ms)
+                out[f"metered_{api}_{prefix}added_p50_ms_c1"] = round(statistics.median(added), 3)
         out["stream_timing_ms"] = out.get("stream_timing_ms", {})
         timing: dict[str, float] = {}
         for name, url, k in (("direct", direct, "sandbox-key"), ("metered", via_m, key)):

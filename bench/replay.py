@@ -3,7 +3,7 @@
     python bench/replay.py [--rows 1000000] [--seed 7] [--db FILE] [--keep] [--rounds 3]
                            [--verify]
 
-1. Fills a SQLite ledger (the ledger's own schema, from `kanjia.metering.store.migrate`)
+1. Fills a SQLite ledger (the ledger's own schema, from `kanjia.ledger.store.migrate`)
    with realistic rows: four months of 2026 traffic over 13 models of 10 vendors, a
    third of it on DeepSeek (peak/off-peak windows, weekday-only windows, period changes
    mid-range), prompts from a few tokens to 300k (prompt-length tiers), cached tokens,
@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 
 from kanjia.catalog import Catalog, Usage, cost_of, load_catalog
-from kanjia.metering._rows import NAMES
-from kanjia.metering.store import Database, migrate, open_database
+from kanjia.ledger._rows import NAMES
+from kanjia.ledger.store import Database, migrate, open_database
 from kanjia.reports import reprice_report, savings_report
 from kanjia.reports._levers import lever_split
 from kanjia.reports._replay import Keep, Pick, clamp, kind_of, pick, replay, utc

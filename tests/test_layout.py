@@ -133,6 +133,16 @@ def test_the_sandbox_imports_no_other_kanjia_module() -> None:
                       if d != "kanjia" and not d.startswith("kanjia.sandbox")})
     assert outside == []
 
+
+def test_the_ledger_imports_nothing_of_metering() -> None:
+    """Metering (keys, budgets, limits) sits on the ledger, never the other way round."""
+    graph = _import_graph()
+    ledger = [m for m in graph if m.startswith("kanjia.ledger")]
+    assert "kanjia.ledger.store._migrations" in ledger  # the walk sees the store
+    assert any(d.startswith("kanjia.ledger") for d in graph["kanjia.metering._gate"])
+    above = sorted({d for m in ledger for d in graph[m] if d.startswith("kanjia.metering")})
+    assert above == []
+
 def test_the_gateway_imports_no_heavy_library() -> None:
     code = ("import sys, kanjia.server, kanjia.server.run, kanjia.routing.quality\n"
             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"

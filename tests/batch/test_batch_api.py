@@ -19,7 +19,7 @@ import pytest
 
 from kanjia.catalog import Usage, cost_of, load_catalog
 from kanjia.config import load_settings
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
 

@@ -51,15 +51,20 @@ async def servers() -> AsyncIterator[tuple[TestServer, TestServer, list[dict[str
     await other.close()
 
 
+async def _get(vendor: TestServer, path: str, headers: dict[str, str]) -> bytes:
+    """``GET path`` on ``vendor`` through a VendorIO of its own."""
+    io = VendorIO()
+    try:
+        return await io.call(BatchCall("GET", str(vendor.make_url(path)), headers))
+    finally:
+        await io.close()
+
+
 async def test_redirect_off_host_drops_the_key(
         servers: tuple[TestServer, TestServer, list[dict[str, str]]]) -> None:
     vendor, _, seen = servers
-    io = VendorIO()
-    try:
-        body = await io.call(BatchCall("GET", str(vendor.make_url("/v1/batches/b1/results")),
-                                       {"x-api-key": KEY, "Authorization": f"Bearer {KEY}"}))
-    finally:
-        await io.close()
+    body = await _get(vendor, "/v1/batches/b1/results",
+                      {"x-api-key": KEY, "Authorization": f"Bearer {KEY}"})
     assert body == b'{"ok": true}\n'
     assert len(seen) == 1
     assert all(KEY not in v for v in seen[0].values())
@@ -68,12 +73,7 @@ async def test_redirect_off_host_drops_the_key(
 async def test_redirect_on_the_same_host_keeps_the_key(
         servers: tuple[TestServer, TestServer, list[dict[str, str]]]) -> None:
     vendor, _, seen = servers
-    io = VendorIO()
-    try:
-        body = await io.call(BatchCall("GET", str(vendor.make_url("/v1/files/f1/content")),
-                                       {"x-api-key": KEY}))
-    finally:
-        await io.close()
+    body = await _get(vendor, "/v1/files/f1/content", {"x-api-key": KEY})
     assert body == b"same-host"
     assert seen[0].get("x-api-key") == KEY
 
@@ -81,9 +81,5 @@ async def test_redirect_on_the_same_host_keeps_the_key(
 async def test_redirect_loop_is_an_upstream_error(
         servers: tuple[TestServer, TestServer, list[dict[str, str]]]) -> None:
     vendor, _, _ = servers
-    io = VendorIO()
-    try:
-        with pytest.raises(UpstreamError, match="too many redirects"):
-            await io.call(BatchCall("GET", str(vendor.make_url("/v1/loop")), {}))
-    finally:
-        await io.close()
+    with pytest.raises(UpstreamError, match="too many redirects"):
+        await _get(vendor, "/v1/loop", {})

@@ -18,7 +18,7 @@ import pytest
 from kanjia.access import Principal, Reservation, WorstCase
 from kanjia.cache import ResponseCache
 from kanjia.config import load_settings
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
 

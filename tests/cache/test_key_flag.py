@@ -14,7 +14,7 @@ import pytest
 from tests.metering._gateway import MASTER
 
 from kanjia.config import load_settings
-from kanjia.metering.store import open_database
+from kanjia.ledger.store import open_database
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
 

@@ -9,10 +9,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tests._services import PG_URL, pg_reachable
+from tests._services import PG_URL, pg_reachable, pg_url_for
 
 from kanjia.catalog import load_catalog
-from kanjia.metering._rows import (
+from kanjia.ledger._rows import (
     COLUMNS,
     KEY,
     TABLE,
@@ -21,9 +21,9 @@ from kanjia.metering._rows import (
     row_to_json,
     to_record,
 )
-from kanjia.metering.query import billed_usage
-from kanjia.metering.record import CallRecord
-from kanjia.metering.store import Database, migrate, open_database
+from kanjia.ledger.query import billed_usage
+from kanjia.ledger.record import CallRecord
+from kanjia.ledger.store import Database, migrate, open_database
 from kanjia.reports import savings_report
 
 CATALOG = load_catalog()
@@ -105,8 +105,7 @@ async def pg_db() -> AsyncIterator[Database]:
     if not await pg_reachable():
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
     schema = f"kj_rcache_{uuid.uuid4().hex[:10]}"
-    sep = "&" if "?" in PG_URL else "?"
-    db = open_database(f"{PG_URL}{sep}schema={schema}")
+    db = open_database(pg_url_for(schema))
     await db.connect()
     yield db
     await db.close()

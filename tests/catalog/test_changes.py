@@ -14,7 +14,7 @@ from tests.reports.conftest import record, write
 
 from kanjia.catalog import Catalog, Override, load_catalog, write_overrides
 from kanjia.cli.prices import prices
-from kanjia.metering.store import migrate, open_database
+from kanjia.ledger.store import migrate, open_database
 
 
 def _ledger(path: Path, catalog: Catalog) -> None:

@@ -53,6 +53,18 @@ def test_demo_runs_the_workload_and_writes_the_ledger(tmp_path: Path) -> None:
         (cost,) = conn.execute("SELECT SUM(cost_nano) FROM usage_records").fetchone()
     assert rows == requests
     assert cost > 0
+    # every suggested next command runs as printed (but the one that starts servers)
+    suggested = [line.strip() for line in text.split("\nnext:")[1].splitlines()
+                 if line.strip().startswith("kanjia ") and "--ui" not in line]
+    assert len(suggested) >= 4
+    for cmd in suggested:
+        args = cmd.split()[1:]
+        if "--out" in args:
+            args[args.index("--out") + 1] = str(tmp_path / "report.html")
+        ran = subprocess.run([sys.executable, "-m", "kanjia", *args], capture_output=True,
+                             text=True, timeout=120, cwd=tmp_path,
+                             env={**_ENV, "HOME": str(tmp_path)})
+        assert ran.returncode == 0, (cmd, ran.stderr[-500:])
 
 
 def test_demo_without_db_names_the_ledger_it_keeps(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from kanjia.catalog import Catalog, Usage, cost_of
-from kanjia.metering._rows import COLUMNS, KEY, TABLE, row_of
-from kanjia.metering.record import CallRecord
-from kanjia.metering.store import migrate, open_database
+from kanjia.ledger._rows import COLUMNS, KEY, TABLE, row_of
+from kanjia.ledger.record import CallRecord
+from kanjia.ledger.store import migrate, open_database
 
 #: the models the traffic uses; each is priced from before the window starts or soon after
 MODELS = ("qwen/qwen-plus", "qwen/qwen-max", "deepseek/deepseek-chat", "openai/gpt-4o-mini",

@@ -128,7 +128,7 @@ def test_postgres_ledger(pg_served: Served) -> None:
 
 async def test_collect_on_an_empty_ledger(tmp_path: Path) -> None:
     from kanjia.catalog import load_catalog
-    from kanjia.metering.store import migrate, open_database
+    from kanjia.ledger.store import migrate, open_database
 
     db = open_database(str(tmp_path / "empty.db"))
     await db.connect()
@@ -199,7 +199,7 @@ def long_ledger(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, date, in
 async def _collect(path: str, since: date, today: date, currency: str = "CNY"
                    ) -> dict[str, Any]:
     from kanjia.catalog import load_catalog
-    from kanjia.metering.store import open_database
+    from kanjia.ledger.store import open_database
 
     db = open_database(path)
     await db.connect()
@@ -225,7 +225,7 @@ async def test_three_years_are_months(long_ledger: tuple[str, date, int]) -> Non
     for view in ("by_vendor", "by_model"):
         assert all(len(s["values"]) == len(spend["days"]) for s in spend[view])
         assert sum(sum(s["values"]) for s in spend[view]) == pytest.approx(spend["total"])
-    from kanjia.metering.store import open_database
+    from kanjia.ledger.store import open_database
     db = open_database(path)
     await db.connect()
     try:

@@ -15,9 +15,9 @@ import pytest
 
 from kanjia.catalog import load_catalog
 from kanjia.dashboard import Period, collect_dashboard
-from kanjia.metering._rows import COLUMNS, KEY, TABLE, row_of
-from kanjia.metering.record import CallRecord
-from kanjia.metering.store import migrate, open_database
+from kanjia.ledger._rows import COLUMNS, KEY, TABLE, row_of
+from kanjia.ledger.record import CallRecord
+from kanjia.ledger.store import migrate, open_database
 from kanjia.server import ServerThread
 
 from .conftest import Ledger

@@ -7,7 +7,6 @@ Anthropic (on a count and on a message)."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,9 +15,9 @@ import pytest
 
 from kanjia.config import load_settings
 from kanjia.sandbox import SandboxThread
-from kanjia.server import ServerThread, build_app
-from kanjia.server.upstream import Upstream
-from kanjia.vendors import UpstreamRequest
+from kanjia.server import ServerThread
+
+from .conftest import Sent, spied_gateway
 
 HAIKU = "anthropic/claude-3-5-haiku-20241022"
 WIRE_MODEL = "claude-3-5-haiku-20241022"
@@ -29,36 +28,14 @@ PROMPT = {"system": "Be brief. " * 40, "tools": [WEATHER],
           "messages": [{"role": "user", "content": "What is the weather in Paris? " * 30}]}
 
 
-class Sent:
-    """Every request the gateway sent upstream."""
-
-    def __init__(self, upstream: Upstream) -> None:
-        self.requests: list[UpstreamRequest] = []
-        self._lock = threading.Lock()
-        send = upstream.send
-
-        async def spy(req: UpstreamRequest, stream: bool) -> Any:
-            with self._lock:
-                self.requests.append(req)
-            return await send(req, stream)
-
-        upstream.send = spy  # type: ignore[method-assign]
-
-    def counts(self) -> list[UpstreamRequest]:
-        with self._lock:
-            return [r for r in self.requests if "/count_tokens" in r.url]
-
-
 @pytest.fixture(scope="module")
 def counted(sandbox: SandboxThread) -> Iterator[tuple[ServerThread, Sent]]:
     settings = load_settings(None, sandbox_url=sandbox.url, routes={
         "claude-first": {"models": [HAIKU, "deepseek/deepseek-chat"], "objective": "ordered"},
         "deepseek-first": {"models": ["deepseek/deepseek-chat", HAIKU],
                            "objective": "ordered"}})
-    app = build_app(settings, env={})
-    sent = Sent(app.services.gateway.upstream)
-    with ServerThread(app) as srv:
-        yield srv, sent
+    with spied_gateway(settings) as gw:
+        yield gw
 
 
 @pytest.fixture()
@@ -82,14 +59,14 @@ def test_anthropic_counts_for_an_anthropic_model(counted: tuple[ServerThread, Se
                                                  vendor: anthropic.Anthropic,
                                                  model: str) -> None:
     _, sent = counted
-    before = len(sent.counts())
+    before = len(sent.to("/count_tokens"))
     raw = client.messages.with_raw_response.count_tokens(model=model, **PROMPT)
     got = raw.parse()
     expected = vendor.messages.count_tokens(model=WIRE_MODEL, **PROMPT).input_tokens
     assert got.input_tokens == expected
     assert "x-kanjia-estimate" not in raw.headers and "x-kanjia-usage" not in raw.headers
     assert raw.headers["x-kanjia-model"] == HAIKU
-    calls = sent.counts()[before:]
+    calls = sent.to("/count_tokens")[before:]
     assert len(calls) == 1 and calls[0].url.endswith("/anthropic/v1/messages/count_tokens")
     assert json.loads(calls[0].body) == {"model": WIRE_MODEL, **PROMPT}
 
@@ -113,13 +90,13 @@ def test_beta_headers_and_query_reach_anthropic(counted: tuple[ServerThread, Sen
                                                 client: anthropic.Anthropic) -> None:
     """Claude Code's count: ``?beta=true``, ``anthropic-beta`` and its version header."""
     _, sent = counted
-    before = len(sent.counts())
+    before = len(sent.to("/count_tokens"))
     raw = client.beta.messages.with_raw_response.count_tokens(
         model=HAIKU, betas=["interleaved-thinking-2025-05-14"], extra_query={"beta": "true"},
         messages=[{"role": "user", "content": "hi there"}])
     assert raw.parse().input_tokens > 0
     asked = raw.http_request.headers
-    (call,) = sent.counts()[before:]
+    (call,) = sent.to("/count_tokens")[before:]
     assert call.url.endswith("/v1/messages/count_tokens?beta=true")
     assert "interleaved-thinking-2025-05-14" in call.headers["anthropic-beta"].split(",")
     assert call.headers["anthropic-beta"] == asked["anthropic-beta"]
@@ -132,7 +109,7 @@ def test_other_vendors_get_the_marked_estimate(counted: tuple[ServerThread, Sent
                                                client: anthropic.Anthropic,
                                                model: str) -> None:
     _, sent = counted
-    before = len(sent.counts())
+    before = len(sent.to("/count_tokens"))
     raw = client.messages.with_raw_response.count_tokens(model=model, **PROMPT)
     short = client.messages.count_tokens(model=model,
                                          messages=[{"role": "user", "content": "hi"}])
@@ -140,7 +117,7 @@ def test_other_vendors_get_the_marked_estimate(counted: tuple[ServerThread, Sent
     assert raw.headers["x-kanjia-estimate"] == "true"
     assert raw.headers["x-kanjia-usage"] == "estimated"
     assert raw.headers["x-kanjia-model"] == "deepseek/deepseek-chat"
-    assert sent.counts()[before:] == []  # no vendor call
+    assert sent.to("/count_tokens")[before:] == []  # no vendor call
 
 
 @pytest.mark.parametrize("fault", ["overloaded", "server_error", "rate_limit", "auth"])
@@ -192,7 +169,7 @@ def test_anthropics_refusal_never_carries_the_vendor_key(counted: tuple[ServerTh
     with pytest.raises(anthropic.BadRequestError) as info:
         client.messages.count_tokens(model=HAIKU, extra_body={"max_tokens": 10}, messages=[
             {"role": "user", "content": "hi [[sandbox:echo_key]]"}])
-    (call,) = sent.counts()[-1:]
+    (call,) = sent.to("/count_tokens")[-1:]
     key = call.headers["x-api-key"]
     assert key and "max_tokens" in str(info.value.body)
     assert key not in json.dumps(info.value.body) and key not in info.value.response.text

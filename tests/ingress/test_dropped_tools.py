@@ -6,8 +6,6 @@ when ``tool_choice`` forces a dropped one."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,9 +15,9 @@ import pytest
 
 from kanjia.config import load_settings
 from kanjia.sandbox import SandboxThread
-from kanjia.server import ServerThread, build_app
-from kanjia.server.upstream import Upstream
-from kanjia.vendors import UpstreamRequest
+from kanjia.server import ServerThread
+
+from .conftest import Sent, spied_gateway
 
 HAIKU = "anthropic/claude-3-5-haiku-20241022"
 MINI = "openai/gpt-4o-mini"
@@ -34,37 +32,13 @@ FUNCTION = {"type": "function", "name": "get_weather", "description": "The weath
 HOSTED = [{"type": "web_search"}, {"type": "namespace", "name": "codex_tools"}]
 
 
-class Sent:
-    """The bodies the gateway sent upstream, by URL."""
-
-    def __init__(self, upstream: Upstream) -> None:
-        self._calls: list[UpstreamRequest] = []
-        self._lock = threading.Lock()
-        send = upstream.send
-
-        async def spy(req: UpstreamRequest, stream: bool) -> Any:
-            with self._lock:
-                self._calls.append(req)
-            return await send(req, stream)
-
-        upstream.send = spy  # type: ignore[method-assign]
-
-    def last(self, url_part: str) -> dict[str, Any]:
-        with self._lock:
-            req = next(r for r in reversed(self._calls) if r.url.endswith(url_part))
-        body: dict[str, Any] = json.loads(req.body)
-        return body
-
-
 @pytest.fixture(scope="module")
 def routed(sandbox: SandboxThread) -> Iterator[tuple[ServerThread, Sent]]:
     settings = load_settings(None, sandbox_url=sandbox.url, routes={
         "deepseek-first": {"models": [DEEPSEEK, HAIKU], "objective": "ordered"},
         "deepseek-then-gpt": {"models": [DEEPSEEK, MINI], "objective": "ordered"}})
-    app = build_app(settings, env={})
-    sent = Sent(app.services.gateway.upstream)
-    with ServerThread(app) as srv:
-        yield srv, sent
+    with spied_gateway(settings) as gw:
+        yield gw
 
 
 @pytest.fixture()

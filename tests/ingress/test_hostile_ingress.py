@@ -11,6 +11,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlparse
@@ -21,11 +22,10 @@ import pytest
 
 from kanjia.config import load_settings
 from kanjia.sandbox import SandboxThread
-from kanjia.server import ServerThread, build_app
-from kanjia.server.upstream import Upstream
+from kanjia.server import ServerThread
 from kanjia.vendors import UpstreamRequest
 
-from .conftest import Ledger
+from .conftest import Ledger, Sent, spied_gateway, sse_events
 
 HAIKU = "anthropic/claude-3-5-haiku-20241022"
 GPT = "openai/gpt-4o-mini"
@@ -34,50 +34,24 @@ CLIENT_KEY = "sk-ant-client-0123456789abcdefSECRET"
 HI = [{"role": "user", "content": "hi [[sandbox:tokens=3]]"}]
 
 
-class Sent:
-    """Every request the gateway sent upstream."""
-
-    def __init__(self, upstream: Upstream) -> None:
-        self.requests: list[UpstreamRequest] = []
-        self._lock = threading.Lock()
-        send = upstream.send
-
-        async def spy(req: UpstreamRequest, stream: bool) -> Any:
-            with self._lock:
-                self.requests.append(req)
-            return await send(req, stream)
-
-        upstream.send = spy  # type: ignore[method-assign]
-
-    def since(self, n: int) -> list[UpstreamRequest]:
-        with self._lock:
-            return self.requests[n:]
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self.requests)
-
-
-def _gateway(url: str, ledger: Ledger | None = None, **server: Any) -> tuple[ServerThread, Sent]:
+def _gateway(url: str, ledger: Ledger, **server: Any
+             ) -> AbstractContextManager[tuple[ServerThread, Sent]]:
     settings = load_settings(None, sandbox_url=url, server={
         "upstream_timeout_s": 2.0, "first_byte_timeout_s": 2.0, **server})
-    app = build_app(settings, env={}, sinks=[ledger.append] if ledger else [])
-    return ServerThread(app), Sent(app.services.gateway.upstream)
+    return spied_gateway(settings, sinks=[ledger.append])
 
 
 @pytest.fixture(scope="module")
 def hostile(sandbox: SandboxThread, ledger: Ledger) -> Iterator[tuple[ServerThread, Sent]]:
-    srv, sent = _gateway(sandbox.url, ledger)
-    with srv:
-        yield srv, sent
+    with _gateway(sandbox.url, ledger) as gw:
+        yield gw
 
 
 @pytest.fixture()
 def fresh(sandbox: SandboxThread, ledger: Ledger) -> Iterator[tuple[ServerThread, Sent]]:
     """A gateway of its own, for a case whose vendor faults open circuits."""
-    srv, sent = _gateway(sandbox.url, ledger)
-    with srv:
-        yield srv, sent
+    with _gateway(sandbox.url, ledger) as gw:
+        yield gw
 
 
 def _post(url: str, path: str, body: Any, headers: dict[str, str] | None = None
@@ -256,8 +230,7 @@ LIMIT = 64 * 1024
 
 @pytest.fixture(scope="module")
 def small(sandbox: SandboxThread, ledger: Ledger) -> Iterator[ServerThread]:
-    srv, _ = _gateway(sandbox.url, ledger, max_body_bytes=LIMIT)
-    with srv:
+    with _gateway(sandbox.url, ledger, max_body_bytes=LIMIT) as (srv, _):
         yield srv
 
 
@@ -404,17 +377,6 @@ def test_a_vendor_quoting_its_key_is_never_relayed(hostile: tuple[ServerThread, 
 
 # -- streams cut short, answers that are not answers ---------------------------------
 
-def _events(data: bytes) -> list[tuple[str, dict[str, Any]]]:
-    out = []
-    for frame in data.split(b"\n\n"):
-        lines = frame.split(b"\n")
-        name = next((ln[7:].decode() for ln in lines if ln.startswith(b"event: ")), None)
-        payload = next((ln[6:] for ln in lines if ln.startswith(b"data: ")), None)
-        if name and payload:
-            out.append((name, json.loads(payload)))
-    return out
-
-
 @pytest.mark.parametrize("fault", ["truncate", "reset", "malformed"])
 @pytest.mark.parametrize("path", ["/v1/messages", "/v1/responses"])
 def test_a_cut_native_stream_is_an_error_and_a_failed_record(
@@ -433,7 +395,7 @@ def test_a_cut_native_stream_is_an_error_and_a_failed_record(
         else:
             assert json.loads(data)["error"]["type"] == "api_error", data
     else:
-        names = [n for n, _ in _events(data)]
+        names = [n for n, _ in sse_events(data)]
         assert "error" in names, data[-400:]
         if path == "/v1/messages":
             assert "message_stop" not in names
@@ -533,8 +495,7 @@ def fake_vendor() -> Iterator[tuple[str, list[dict[str, str]]]]:
 def fake(fake_vendor: tuple[str, list[dict[str, str]]], ledger: Ledger
          ) -> Iterator[tuple[ServerThread, Sent, list[dict[str, str]]]]:
     """A gateway in front of the fake (counts open no circuit: one for the module)."""
-    srv, sent = _gateway(fake_vendor[0], ledger)
-    with srv:
+    with _gateway(fake_vendor[0], ledger) as (srv, sent):
         yield srv, sent, fake_vendor[1]
 
 
@@ -542,8 +503,7 @@ def fake(fake_vendor: tuple[str, list[dict[str, str]]], ledger: Ledger
 def fake_fresh(fake_vendor: tuple[str, list[dict[str, str]]], ledger: Ledger
                ) -> Iterator[tuple[ServerThread, Sent, list[dict[str, str]]]]:
     """A gateway of its own in front of the fake (its failures open circuits)."""
-    srv, sent = _gateway(fake_vendor[0], ledger)
-    with srv:
+    with _gateway(fake_vendor[0], ledger) as (srv, sent):
         yield srv, sent, fake_vendor[1]
 
 
@@ -608,11 +568,9 @@ def keyed(sandbox: SandboxThread, tmp_path_factory: pytest.TempPathFactory
     root = tmp_path_factory.mktemp("hostile")
     settings = load_settings(None, sandbox_url=sandbox.url, database=str(root / "ledger.db"),
                              server={"require_keys": True})
-    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER,
-                                   "KANJIA_JOURNAL_DIR": str(root / "journal")})
-    sent = Sent(app.services.gateway.upstream)
-    with ServerThread(app) as srv:
-        yield srv, sent
+    env = {"KANJIA_MASTER_KEY": MASTER, "KANJIA_JOURNAL_DIR": str(root / "journal")}
+    with spied_gateway(settings, env=env) as gw:
+        yield gw
 
 
 def test_count_tokens_only_for_a_model_the_key_may_use(keyed: tuple[ServerThread, Sent]
@@ -727,7 +685,7 @@ def test_tool_names_cannot_split_the_response(hostile: tuple[ServerThread, Sent]
     assert ledger.wait(headers["x-kanjia-request-id"]).status == 200
 
 
-def test_a_vendor_event_type_cannot_forge_events() -> None:
+def test_a_vendor_event_type_cannot_forgesse_events() -> None:
     """A native stream names each event by the vendor's ``type``: one with a line break in
     it is not relayed (it would start a frame of the vendor's making)."""
     from kanjia.ingress import MessagesPassThrough, ResponsesPassThrough

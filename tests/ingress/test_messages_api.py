@@ -19,7 +19,7 @@ from kanjia.config import load_settings
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
 
-from .conftest import Ledger
+from .conftest import Ledger, sse_events
 
 MODELS = ["anthropic/claude-3-5-haiku-20241022", "openai/gpt-4o-mini", "deepseek/deepseek-chat"]
 WEATHER = {"name": "get_weather", "description": "The weather in a city.",
@@ -44,17 +44,6 @@ def _raw(gw: ServerThread, method: str, path: str, body: bytes | None = None,
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
     finally:
         conn.close()
-
-
-def _events(data: bytes) -> list[tuple[str, dict[str, Any]]]:
-    out = []
-    for frame in data.split(b"\n\n"):
-        lines = frame.split(b"\n")
-        name = next((ln[7:].decode() for ln in lines if ln.startswith(b"event: ")), None)
-        payload = next((ln[6:] for ln in lines if ln.startswith(b"data: ")), None)
-        if name and payload:
-            out.append((name, json.loads(payload)))
-    return out
 
 
 def _request_id(message_id: str) -> str:
@@ -115,16 +104,16 @@ def test_stream_event_sequence_on_the_wire(gw: ServerThread) -> None:
     status, headers, data = _raw(gw, "POST", "/v1/messages", json.dumps(body).encode(),
                                  {"x-api-key": "test", "anthropic-version": "2023-06-01"})
     assert status == 200 and headers["content-type"].startswith("text/event-stream")
-    names = [n for n, _ in _events(data)]
+    names = [n for n, _ in sse_events(data)]
     assert names[:4] == ["message_start", "ping", "content_block_start", "content_block_delta"]
     assert names[-4:] == ["content_block_delta", "content_block_stop", "message_delta",
                           "message_stop"]
-    events = dict(_events(data))
+    events = dict(sse_events(data))
     assert events["message_delta"]["delta"] == {"stop_reason": "end_turn",
                                                 "stop_sequence": None}
     assert events["message_delta"]["usage"]["output_tokens"] == 12
     assert events["message_start"]["message"]["content"] == []
-    for name, payload in _events(data):
+    for name, payload in sse_events(data):
         assert payload["type"] == name
 
 
@@ -221,10 +210,10 @@ def test_mid_stream_failure_is_an_error_event(gw: ServerThread, ledger: Ledger,
                           "content": "x [[sandbox:fault=reset]] [[sandbox:tokens=30]]"}]}
     status, headers, data = _raw(gw, "POST", "/v1/messages", json.dumps(body).encode(),
                                  {"x-api-key": "t"})
-    names = [n for n, _ in _events(data)]
+    names = [n for n, _ in sse_events(data)]
     assert status == 200 and names[0] == "message_start"
     assert names[-1] == "error" and "message_stop" not in names
-    assert dict(_events(data))["error"]["error"]["type"] in ("api_error", "overloaded_error")
+    assert dict(sse_events(data))["error"]["error"]["type"] in ("api_error", "overloaded_error")
     rec = ledger.wait(headers["x-kanjia-request-id"])
     assert rec.status != 200  # a broken stream is never a success
     with pytest.raises(anthropic.APIStatusError), client.messages.stream(

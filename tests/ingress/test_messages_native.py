@@ -27,7 +27,7 @@ from kanjia.server import ServerThread, build_app
 from kanjia.server.upstream import Upstream, UpstreamResponse
 from kanjia.vendors import UpstreamRequest
 
-from .conftest import Ledger
+from .conftest import Ledger, sse_events
 
 HAIKU = "anthropic/claude-3-5-haiku-20241022"
 WIRE_MODEL = "claude-3-5-haiku-20241022"
@@ -108,17 +108,6 @@ def _post(url: str, body: dict[str, Any], path: str = "/v1/messages",
         conn.close()
 
 
-def _events(data: bytes) -> list[tuple[str, dict[str, Any]]]:
-    out = []
-    for frame in data.replace(b"\r\n", b"\n").split(b"\n\n"):
-        lines = frame.split(b"\n")
-        name = next((ln[7:].decode() for ln in lines if ln.startswith(b"event: ")), None)
-        payload = next((ln[6:] for ln in lines if ln.startswith(b"data: ")), None)
-        if name and payload:
-            out.append((name, json.loads(payload)))
-    return out
-
-
 def _history_body(nonce: str, stream: bool = False) -> dict[str, Any]:
     """A request translation would lose: cache_control, a signed thinking block, top_k."""
     return {
@@ -183,7 +172,7 @@ def test_stream_events_pass_through(native_gw: tuple[ServerThread, Wire],
     assert status == 200
     req, upstream = wire.last()
     assert json.loads(req.body) == {**body, "model": WIRE_MODEL}
-    mine, theirs = _events(data), _events(upstream)
+    mine, theirs = sse_events(data), sse_events(upstream)
     assert [n for n, _ in mine] == [n for n, _ in theirs]  # Anthropic's own sequence
     assert [n for n, _ in mine][-1] == "message_stop"
     for (name, got), (_, sent) in zip(mine, theirs, strict=True):
@@ -268,7 +257,7 @@ def test_a_cut_native_stream_ends_with_an_error_event(native_gw: tuple[ServerThr
             "messages": [{"role": "user",
                           "content": "x [[sandbox:fault=reset]] [[sandbox:tokens=30]]"}]}
     status, headers, data = _post(srv.url, body)
-    names = [n for n, _ in _events(data)]
+    names = [n for n, _ in sse_events(data)]
     assert status == 200 and names[0] == "message_start"
     assert names[-1] == "error" and "message_stop" not in names
     rec = ledger.wait(headers["x-kanjia-request-id"])

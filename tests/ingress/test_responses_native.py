@@ -24,8 +24,8 @@ from kanjia.config import load_settings
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
 
-from .conftest import Ledger
-from .test_messages_native import Wire, _events, _post
+from .conftest import Ledger, sse_events
+from .test_messages_native import Wire, _post
 
 MINI = "openai/gpt-4o-mini"
 WIRE_MODEL = "gpt-4o-mini"
@@ -115,7 +115,7 @@ def test_stream_events_pass_through(native_gw: tuple[ServerThread, Wire],
     assert status == 200
     req, upstream = wire.last("/responses")
     assert json.loads(req.body) == {**body, "model": WIRE_MODEL, "store": False}
-    mine, theirs = _events(data), _events(upstream)
+    mine, theirs = sse_events(data), sse_events(upstream)
     assert [n for n, _ in mine] == [n for n, _ in theirs]  # OpenAI's own sequence
     assert mine[-1][0] == "response.completed"
     assert [e["sequence_number"] for _, e in mine] == list(range(len(mine)))
@@ -298,7 +298,7 @@ def test_a_cut_stream_ends_with_an_error(native_gw: tuple[ServerThread, Wire],
             "input": f"x [[sandbox:fault={fault}]] [[sandbox:tokens=30]]"}
     status, headers, data = _post(srv.url, body, "/v1/responses")
     assert wire.calls[-1][0].url.endswith("/openai/responses")
-    events = _events(data)
+    events = sse_events(data)
     names = [n for n, _ in events]
     assert status == 200 and names[0] == "response.created"
     assert names[-2:] == ["error", "response.failed"] and "response.completed" not in names
@@ -389,7 +389,7 @@ def test_codex_session_on_openai(native_gw: tuple[ServerThread, Wire], ledger: L
         status, headers, data = _post(srv.url, body, "/v1/responses")
         assert status == 200 and "x-kanjia-dropped-tools" not in headers
         assert json.loads(wire.last("/responses")[0].body) == {**body, "model": WIRE_MODEL}
-        events = _events(data)
+        events = sse_events(data)
         assert events[-1][0] == "response.completed"
         final = events[-1][1]["response"]
         assert final["store"] is False

@@ -17,14 +17,14 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
+from tests.ledger._records import make_record
 from tests.metering._gateway import MASTER, admin
-from tests.metering._records import make_record
 from tests.metering.conftest import FixedFx
 
 from kanjia.config import load_settings
 from kanjia.errors import BudgetExceeded, ConfigError
+from kanjia.ledger.store import Database
 from kanjia.metering import Gatekeeper, LocalLimiter, PriceList, RedisLimiter, parse_budget
-from kanjia.metering.store import Database
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
 

@@ -17,7 +17,7 @@ from tests.metering._gateway import MASTER, admin, chat_body
 
 from kanjia.batch import JobQueue
 from kanjia.config import load_settings
-from kanjia.metering.store import open_database
+from kanjia.ledger.store import open_database
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
 

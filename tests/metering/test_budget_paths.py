@@ -21,8 +21,8 @@ import pytest
 from tests.metering._gateway import MASTER, admin, chat_body
 
 from kanjia.config import load_settings
+from kanjia.ledger.store import open_database
 from kanjia.metering import Registry
-from kanjia.metering.store import open_database
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
 

@@ -26,7 +26,7 @@ from tests.metering._gateway import (
     post_chat,
 )
 
-from kanjia.metering.store import open_database
+from kanjia.ledger.store import open_database
 from kanjia.sandbox import SandboxThread
 
 # each request: the same prompt, exactly max_tokens of output, slow enough to overlap

@@ -22,7 +22,7 @@ from tests.metering._gateway import MASTER
 
 from kanjia.catalog import load_catalog
 from kanjia.config import load_settings
-from kanjia.metering.store import open_database
+from kanjia.ledger.store import open_database
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
 
@@ -279,8 +279,8 @@ async def test_anthropic_bad_cache_control_is_a_400(gw: tuple[ServerThread, str,
 def test_journal_lines_from_before_the_one_hour_column_still_load() -> None:
     """A journal written by the previous release (no cache_write_1h_tokens) is replayed,
     not dropped as torn; a row of 1-hour writes round-trips."""
-    from kanjia.metering._rows import COLUMNS, row_from_json, row_of, row_to_json, to_record
-    from kanjia.metering.record import CallRecord
+    from kanjia.ledger._rows import COLUMNS, row_from_json, row_of, row_to_json, to_record
+    from kanjia.ledger.record import CallRecord
 
     rec = CallRecord(request_id="r1", ts=1.0, endpoint="chat", route=None,
                      requested_model="m", input_tokens=9000, cache_write_tokens=5000,

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tests.metering._records import make_record
+from tests.ledger._records import make_record
 
 from kanjia.cli.keys import keys
 from kanjia.cli.usage import usage
 from kanjia.errors import ConfigError
+from kanjia.ledger._rows import COLUMNS, KEY, TABLE, row_of
+from kanjia.ledger.store import migrate, open_database
 from kanjia.metering import parse_budget
-from kanjia.metering._rows import COLUMNS, KEY, TABLE, row_of
-from kanjia.metering.store import migrate, open_database
 
 
 def _run(*args: str) -> str:

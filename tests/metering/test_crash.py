@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from tests.metering._gateway import GatewayProcess, Load, Outcome, chat_body, post_chat
 
-from kanjia.metering.store import open_database
+from kanjia.ledger.store import open_database
 from kanjia.sandbox import SandboxThread
 
 BODY = chat_body(16, text="crash test")

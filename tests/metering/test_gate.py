@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from tests.metering._records import make_record
+from tests.ledger._records import make_record
 from tests.metering.conftest import FixedFx
 
 from kanjia.errors import AuthFailed, BudgetExceeded, PermissionDenied, RateLimited
+from kanjia.ledger._rows import COLUMNS, KEY, TABLE, row_of
+from kanjia.ledger.store import Database
 from kanjia.metering import Gatekeeper, LocalLimiter, PriceList, Registry, parse_budget
-from kanjia.metering._rows import COLUMNS, KEY, TABLE, row_of
-from kanjia.metering.store import Database
 
 
 @pytest.fixture()

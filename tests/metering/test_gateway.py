@@ -13,7 +13,7 @@ from tests._waiting import until_async
 from tests.metering._gateway import MASTER, admin, chat_body, post_chat
 
 from kanjia.config import load_settings
-from kanjia.metering.store import open_database
+from kanjia.ledger.store import open_database
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
 

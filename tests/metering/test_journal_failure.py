@@ -20,8 +20,8 @@ import pytest
 from tests.metering._gateway import MASTER, chat_body, post_chat
 
 from kanjia.config import load_settings
-from kanjia.metering import _journal
-from kanjia.metering.store import open_database
+from kanjia.ledger import _journal
+from kanjia.ledger.store import open_database
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
 

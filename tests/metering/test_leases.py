@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import pytest
-from tests.metering._records import make_record
+from tests.ledger._records import make_record
 from tests.metering.conftest import FixedFx
 
 from kanjia.errors import AuthFailed, BudgetExceeded
+from kanjia.ledger.store import Database
 from kanjia.metering import Gatekeeper, LeasedLimiter, parse_budget
 from kanjia.metering.limits import Claim, Denied, Rate, Unseeded, minute_of
-from kanjia.metering.store import Database
 
 
 def _claim(window: str, limit: int, amount: int) -> Claim:

@@ -15,8 +15,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from tests._services import pg_url_for, redis_url_for
 from tests.metering._gateway import MASTER, GatewayProcess, admin, post_chat
-from tests.metering.conftest import pg_url_for, redis_url_for
 from tests.metering.test_budget_race import BODY, _call, _ledger_spend
 
 from kanjia.sandbox import SandboxThread

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from kanjia.config import load_settings
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 from kanjia.server import KanjiaApp, ServerThread, build_app
 
 #: a route over two vendors: deepseek first, qwen as the fallback

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 from kanjia.routing.health import HealthBoard
 from kanjia.server.metrics import OTHER, Metrics
 
@@ -205,12 +205,12 @@ def test_dashboard_window_to_year_9999_is_clamped_and_off_the_loop(sb: str, tmp_
     clamped to end tomorrow, while /healthz keeps answering."""
     import asyncio
 
-    from kanjia.metering.store import migrate, open_database
+    from kanjia.ledger.store import migrate, open_database
 
     database = str(tmp_path / "ledger.db")
 
     async def fill() -> None:
-        from kanjia.metering._rows import COLUMNS, KEY, TABLE, row_of
+        from kanjia.ledger._rows import COLUMNS, KEY, TABLE, row_of
 
         db = open_database(database)
         await db.connect()

@@ -21,7 +21,7 @@ import pytest
 
 from kanjia.config import load_settings
 from kanjia.errors import redact
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 from kanjia.scrub import Scrubber, install_log_scrubber, url_password
 from kanjia.server import KanjiaApp, ServerThread, build_app
 from kanjia.vendors import load_vendor_specs

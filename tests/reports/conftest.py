@@ -3,6 +3,7 @@ known rows (PostgreSQL too, when KANJIA_TEST_PG_URL is reachable)."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
@@ -11,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests._services import PG_URL, pg_reachable
+from tests._services import PG_URL, pg_reachable, pg_url_for
 
 from kanjia.catalog import Catalog, Usage, cost_of, load_catalog
-from kanjia.metering._rows import COLUMNS, KEY, TABLE, row_of
-from kanjia.metering.record import CallRecord
-from kanjia.metering.store import Database, migrate, open_database
+from kanjia.ledger._rows import COLUMNS, KEY, TABLE, row_of
+from kanjia.ledger.record import CallRecord
+from kanjia.ledger.store import Database, migrate, open_database
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +56,33 @@ def record(catalog: Catalog, model: str, at: str | float, *, input_tokens: int =
     return CallRecord(**base)
 
 
+def usage_of(r: CallRecord) -> Usage:
+    """The tokens a record bills, as ``cost_of`` takes them."""
+    return Usage(r.input_tokens, r.cached_tokens, r.cache_write_tokens, r.output_tokens, 0,
+                 r.cache_write_1h_tokens)
+
+
+#: spans of days random rows fall in: off-peak windows, prices changing within them
+SPANS = (("2024-04-20", "2024-06-10"), ("2025-02-20", "2025-03-10"),
+         ("2026-04-25", "2026-04-28"), ("2026-08-14", "2026-09-14"))
+
+
+def random_when(rng: random.Random) -> float:
+    """A random moment in one of ``SPANS``."""
+    lo, hi = rng.choice(SPANS)
+    return rng.uniform(ts(lo), ts(hi))
+
+
+def random_prompt(rng: random.Random) -> tuple[int, int, int, int]:
+    """Random prompt tokens (short, or past the long-prompt tiers) and, of them, cache
+    reads, cache writes and 1-hour cache writes."""
+    prompt = rng.choice((rng.randint(1, 4000), rng.randint(100_000, 700_000)))
+    cached = rng.randint(0, prompt) if rng.random() < 0.5 else 0
+    write_ = rng.randint(0, prompt - cached) if rng.random() < 0.2 else 0
+    hour = rng.randint(0, write_) if write_ and rng.random() < 0.5 else 0
+    return prompt, cached, write_, hour
+
+
 async def write(db: Database, records: Iterable[CallRecord]) -> None:
     await db.insert_ignore(TABLE, COLUMNS, KEY, [row_of(r) for r in records])
 
@@ -79,8 +107,7 @@ async def pg_db() -> AsyncIterator[Database]:
     if not await pg_reachable():
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
     schema = f"kj_reports_{uuid.uuid4().hex[:10]}"
-    sep = "&" if "?" in PG_URL else "?"
-    database = await _open(f"{PG_URL}{sep}schema={schema}")
+    database = await _open(pg_url_for(schema))
     yield database
     await database.close()
     import asyncpg

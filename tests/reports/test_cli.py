@@ -14,7 +14,7 @@ from tests.reports.conftest import known_records, write
 
 from kanjia.catalog import Catalog
 from kanjia.cli.main import cli
-from kanjia.metering.store import Database
+from kanjia.ledger.store import Database
 
 
 @pytest.fixture()

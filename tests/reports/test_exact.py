@@ -14,11 +14,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from tests.reports.conftest import record, ts, write
+from tests.reports.conftest import random_prompt, random_when, record, usage_of, write
 
-from kanjia.catalog import Catalog, ModelEntry, Usage, cost_of
-from kanjia.metering.record import CallRecord
-from kanjia.metering.store import Database
+from kanjia.catalog import Catalog, ModelEntry, cost_of
+from kanjia.ledger.record import CallRecord
+from kanjia.ledger.store import Database
 from kanjia.reports import reprice_report, savings_report
 from kanjia.reports._replay import clamp, kind_of
 from kanjia.reports._reprice import reprice_instant
@@ -28,31 +28,20 @@ MODELS = ("deepseek/deepseek-chat", "deepseek/deepseek-reasoner", "deepseek/deep
           "anthropic/claude-sonnet-4-5-20250929", "openai/gpt-4o", "openai/gpt-5.5",
           "minimax/MiniMax-M3", "zhipu/glm-4-flash", "openai/text-embedding-3-small",
           "acme/unknown-model")
-SPANS = (("2024-04-20", "2024-06-10"), ("2025-02-20", "2025-03-10"),
-         ("2026-04-25", "2026-04-28"), ("2026-08-14", "2026-09-14"))
 
 
 def _rows(catalog: Catalog, n: int, seed: int) -> list[CallRecord]:
     rng = random.Random(seed)
     out: list[CallRecord] = []
     for _ in range(n):
-        lo, hi = rng.choice(SPANS)
-        when = rng.uniform(ts(lo), ts(hi))
-        prompt = rng.choice((rng.randint(1, 4000), rng.randint(100_000, 700_000)))
-        cached = rng.randint(0, prompt) if rng.random() < 0.5 else 0
-        write_ = rng.randint(0, prompt - cached) if rng.random() < 0.2 else 0
-        hour = rng.randint(0, write_) if write_ and rng.random() < 0.5 else 0
+        when = random_when(rng)
+        prompt, cached, write_, hour = random_prompt(rng)
         out.append(record(catalog, rng.choice(MODELS), when, input_tokens=prompt,
                           cached_tokens=cached, cache_write_tokens=write_,
                           cache_write_1h_tokens=hour,
                           output_tokens=rng.randint(0, 3000),
                           route=rng.choice((None, "cheap-chat"))))
     return out
-
-
-def _usage(r: CallRecord) -> Usage:
-    return Usage(r.input_tokens, r.cached_tokens, r.cache_write_tokens, r.output_tokens, 0,
-                 r.cache_write_1h_tokens)
 
 
 def _cny(catalog: Catalog, amount: Decimal, currency: str, when: float) -> Decimal:
@@ -95,7 +84,7 @@ async def test_savings_equal_cost_of_per_row(db: Database, catalog: Catalog,
             continue
         found = clamp(base, datetime.fromtimestamp(r.ts, UTC))
         assert found is not None
-        c = cost_of(_usage(r), base, found[0])
+        c = cost_of(usage_of(r), base, found[0])
         expected[key] += _cny(catalog, c.amount, c.currency, r.ts)
     report = await savings_report(db, catalog, baseline=baseline, currency="CNY")
     _check(report, expected, "baseline")
@@ -120,7 +109,7 @@ async def test_reprice_at_equals_cost_of_per_row(db: Database, catalog: Catalog,
             continue
         when = reprice_instant(r.ts, at)
         target = entry if entry.price_at(when) is not None else used[key]
-        c = cost_of(_usage(r), target, when)
+        c = cost_of(usage_of(r), target, when)
         assert c.priced
         expected[key] += _cny(catalog, c.amount, c.currency, r.ts)
     _check(report, expected, None)
@@ -148,7 +137,7 @@ async def test_reprice_on_equals_cost_of_per_row(db: Database, catalog: Catalog,
         when = reprice_instant(r.ts, at) if at else datetime.fromtimestamp(r.ts, UTC)
         found = clamp(target, when)
         assert found is not None
-        c = cost_of(_usage(r), target, found[0])
+        c = cost_of(usage_of(r), target, found[0])
         expected[key] += _cny(catalog, c.amount, c.currency, r.ts)
     _check(report, expected, None)
 
@@ -172,7 +161,7 @@ async def test_by_day_and_route_sum_like_by_model(db: Database, catalog: Catalog
             continue
         found = clamp(base, datetime.fromtimestamp(r.ts, UTC))
         assert found is not None
-        c = cost_of(_usage(r), base, found[0])
+        c = cost_of(usage_of(r), base, found[0])
         per_day[day] += _cny(catalog, c.amount, c.currency, r.ts)
     daily = await savings_report(db, catalog, baseline="deepseek/deepseek-chat", by="day")
     got = {r["day"]: r["baseline"]["amounts"]["CNY"] for r in daily["rows"]}

@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from tests.reports.conftest import record, ts, write
+from tests.reports.conftest import random_prompt, random_when, record, usage_of, write
 
 from kanjia.catalog import Catalog, ModelEntry, PricePeriod, Usage, cost_of
-from kanjia.metering._money import from_nano, to_nano
-from kanjia.metering.record import CallRecord
-from kanjia.metering.store import Database
+from kanjia.ledger import from_nano, to_nano
+from kanjia.ledger.record import CallRecord
+from kanjia.ledger.store import Database
 from kanjia.reports import savings_report
 from kanjia.reports._replay import clamp, kind_of
 
@@ -29,8 +29,6 @@ MODELS = ("deepseek/deepseek-chat", "deepseek/deepseek-v4-pro", "qwen/qwen-plus"
           "gemini/gemini-1.5-pro", "gemini/gemini-2.5-pro",
           "anthropic/claude-sonnet-4-5-20250929", "openai/gpt-4o-mini", "openai/gpt-4o",
           "minimax/MiniMax-M3", "openai/text-embedding-3-small", "acme/unknown-model")
-SPANS = (("2024-04-20", "2024-06-10"), ("2025-02-20", "2025-03-10"),
-         ("2026-04-25", "2026-04-28"), ("2026-08-14", "2026-09-14"))
 BASELINES = ("openai/gpt-4o", "deepseek/deepseek-chat", "gemini/gemini-1.5-pro")
 LEVERS = ("routing", "direct", "off_peak", "batch", "prompt_cache", "response_cache",
           "unexplained")
@@ -40,8 +38,7 @@ def _rows(catalog: Catalog, n: int, seed: int) -> list[CallRecord]:
     rng = random.Random(seed)
     out: list[CallRecord] = []
     for _ in range(n):
-        lo, hi = rng.choice(SPANS)
-        when = rng.uniform(ts(lo), ts(hi))
+        when = random_when(rng)
         name = rng.choice(MODELS)
         route = rng.choice((None, "cheap-chat"))
         vendor, _, model = name.partition("/")
@@ -52,10 +49,7 @@ def _rows(catalog: Catalog, n: int, seed: int) -> list[CallRecord]:
                               cost_reporting=Decimal(0),
                               saved=Decimal(rng.randint(1, 10**9)) / 10**9))
             continue
-        prompt = rng.choice((rng.randint(1, 4000), rng.randint(100_000, 700_000)))
-        cached = rng.randint(0, prompt) if rng.random() < 0.5 else 0
-        write_ = rng.randint(0, prompt - cached) if rng.random() < 0.2 else 0
-        hour = rng.randint(0, write_) if write_ and rng.random() < 0.5 else 0
+        prompt, cached, write_, hour = random_prompt(rng)
         output = rng.randint(0, 3000)
         usage = Usage(prompt, cached, write_, output, 0, hour)
         kw: dict[str, object] = {}
@@ -123,8 +117,7 @@ def _per_row(rows: list[CallRecord], catalog: Catalog, base: ModelEntry) -> _Sum
         if entry is None or kind_of(entry) != kind_of(base):
             out.add(f"base:{lever}", cost, r.currency, at)
         else:
-            c = cost_of(Usage(r.input_tokens, r.cached_tokens, r.cache_write_tokens,
-                              r.output_tokens, 0, r.cache_write_1h_tokens), base, when[0])
+            c = cost_of(usage_of(r), base, when[0])
             out.add(f"base:{lever}", c.amount, c.currency, at)
         if entry is None or period is None or kind_of(entry) != kind_of(base) \
                 or period.currency != r.currency:
@@ -132,8 +125,7 @@ def _per_row(rows: list[CallRecord], catalog: Catalog, base: ModelEntry) -> _Sum
             continue
         batch = (r.endpoint == "batch" or "+batch" in (r.price_period or "")) \
             and entry.batch_factor is not None
-        usage = Usage(r.input_tokens, r.cached_tokens, r.cache_write_tokens, r.output_tokens,
-                      0, r.cache_write_1h_tokens)
+        usage = usage_of(r)
         billed = cost_of(usage, entry, at, batch=batch).amount
         no_cache = cost_of(Usage(r.input_tokens, 0, 0, r.output_tokens), entry, at,
                            batch=batch).amount

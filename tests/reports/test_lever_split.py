@@ -12,7 +12,7 @@ from tests.reports.conftest import known_records, record, ts, write
 
 from kanjia.catalog import Catalog, Usage, cost_of
 from kanjia.cli.report import report
-from kanjia.metering.store import Database
+from kanjia.ledger.store import Database
 from kanjia.reports import savings_report
 
 AT = "2026-11-20T04:30:00"  # 12:30 Beijing: outside every time-of-day window

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 
 from kanjia.cli.main import cli
 from kanjia.config import load_settings
-from kanjia.metering.record import CallRecord
-from kanjia.metering.store import open_database
+from kanjia.ledger.record import CallRecord
+from kanjia.ledger.store import open_database
 from kanjia.sandbox import SandboxSettings, SandboxThread
 from kanjia.server import ServerThread, build_app
 

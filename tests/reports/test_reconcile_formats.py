@@ -16,7 +16,7 @@ from tests.reports.conftest import known_records, record, write
 from kanjia.catalog import Catalog
 from kanjia.cli.main import cli
 from kanjia.cli.reconcile import _FORMATS
-from kanjia.metering.store import Database
+from kanjia.ledger.store import Database
 from kanjia.reconcile import FORMATS, load_export, parse_map
 from kanjia.reports import billed_usage
 

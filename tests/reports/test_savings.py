@@ -8,7 +8,7 @@ import pytest
 from tests.reports.conftest import record, write
 
 from kanjia.catalog import Catalog
-from kanjia.metering.store import Database
+from kanjia.ledger.store import Database
 from kanjia.reports import savings_report
 
 RATE = Decimal("7.30")

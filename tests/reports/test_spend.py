@@ -9,7 +9,7 @@ import pytest
 from tests.reports.conftest import known_records, write
 
 from kanjia.catalog import Catalog
-from kanjia.metering.store import Database
+from kanjia.ledger.store import Database
 from kanjia.reports import spend_by_day, spend_report
 
 RATE = Decimal("7.30")            # CNY per USD from 2025-01-01

@@ -4,36 +4,23 @@ without the request path waiting on Redis."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from tests._services import REDIS_URL, redis_reachable
 
 from kanjia import errors as e
 from kanjia.routing.health import BreakerPolicy, HealthBoard
 from kanjia.routing.shared_health import SharedHealth
 
-REDIS_URL = os.environ.get("KANJIA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POLICY = BreakerPolicy(failures=2, window_s=30, cooldown_s=15)
-
-
-async def _reachable() -> bool:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        return bool(await client.ping())
-    except (OSError, aioredis.RedisError):
-        return False
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture()
 async def pair() -> AsyncIterator[list[SharedHealth]]:
-    if not await _reachable():
+    if not await redis_reachable():
         pytest.skip(f"Redis not reachable at {REDIS_URL}")
     prefix = f"kjtest-health-{uuid.uuid4().hex[:10]}"
     shared = [SharedHealth(HealthBoard(POLICY), REDIS_URL, prefix) for _ in range(2)]

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from kanjia.config import load_settings
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 from kanjia.sandbox import SandboxThread
 from kanjia.server import ServerThread, build_app
 

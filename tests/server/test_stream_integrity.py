@@ -239,8 +239,8 @@ def test_a_cut_stream_is_never_a_success_in_reports(
     # stopped at once: records still being settled (a usage estimate waiting for its
     # tokenizer) are drained into the ledger before it closes
 
+    from kanjia.ledger.store import open_database
     from kanjia.metering import usage_report
-    from kanjia.metering.store import open_database
 
     async def read() -> dict[str, Any]:
         db = open_database(str(root / "l.db"))

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from kanjia.access._policy import ANONYMOUS, OPERATOR, Principal, Reservation
+from kanjia.ledger.record import CallRecord
 from kanjia.metering import Caller, Gatekeeper, Hold, WorstCase
-from kanjia.metering.record import CallRecord
 
 __all__ = ["KeyedAccess"]
 

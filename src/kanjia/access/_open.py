@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from kanjia.access._policy import ANONYMOUS, OPERATOR, Principal, Reservation
 from kanjia.errors import AuthFailed
+from kanjia.ledger.record import CallRecord
 from kanjia.metering import WorstCase, is_master_key
-from kanjia.metering.record import CallRecord
 
 __all__ = ["OpenAccess"]
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from kanjia.ledger.record import CallRecord
 from kanjia.metering import WorstCase
-from kanjia.metering.record import CallRecord
 
 __all__ = ["ANONYMOUS", "OPERATOR", "AccessPolicy", "Principal", "Reservation"]
 

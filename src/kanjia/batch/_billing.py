@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from kanjia.access import AccessPolicy, Principal, Reservation
 from kanjia.catalog import Usage, cost_of
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 from kanjia.routing.directory import Target
 from kanjia.vendors import Deployment
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 
 if TYPE_CHECKING:
     from kanjia.server.app import KanjiaApp
@@ -63,7 +63,8 @@ def print_summary(records: list[CallRecord], sent: Sent, app: KanjiaApp, ledger:
                       (f"kanjia report --db {db} --baseline", "savings, by lever"),
                       (f"kanjia dashboard --db {db} --out report.html", "the charts, one file"),
                       ("kanjia demo --ui", "the same, then the live dashboard"),
-                      ("kanjia route explain cheap-chat --prompt-tokens 3000", "a decision")):
+                      ("kanjia route explain cheap-chat --prompt-tokens 3000 --max-tokens 500",
+                       "a decision")):
         click.echo(f"  {cmd}\n      {what}")
 
 
@@ -119,7 +120,7 @@ def _routes(records: list[CallRecord], sent: Sent, app: KanjiaApp) -> None:
 
 
 def _savings(db_url: str, app: KanjiaApp) -> None:
-    from kanjia.metering.store import migrate, open_database
+    from kanjia.ledger.store import migrate, open_database
     from kanjia.reports import savings_report
 
     async def run() -> dict[str, Any]:

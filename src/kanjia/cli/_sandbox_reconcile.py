@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 
 __all__ = ["reconcile_with_sandbox"]
 
@@ -36,7 +36,7 @@ def reconcile_with_sandbox(sandbox_url: str, database: str, records: Iterable[Ca
                            convert: Any) -> str:
     """One line: no differences, or how many and the first few. ``records``: the
     run's ledger records (which vendors to ask for which usage export)."""
-    from kanjia.metering.store import migrate, open_database
+    from kanjia.ledger.store import migrate, open_database
     from kanjia.reconcile import Tolerance, load_export, reconcile
 
     kinds: dict[str, set[str]] = {}

@@ -17,7 +17,7 @@ import click
 
 from kanjia.cli._demo_summary import Sent, print_summary
 from kanjia.config import load_settings
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 
 _CHAT_MODELS = (
     "deepseek/deepseek-chat", "qwen/qwen-plus", "zhipu/glm-4-flash", "moonshot/moonshot-v1-8k",

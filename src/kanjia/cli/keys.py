@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import click
 
 from kanjia.errors import ConfigError
+from kanjia.ledger.store import migrate, open_database
 from kanjia.metering import BudgetSpec, NotFound, PriceList, Registry, parse_budget
-from kanjia.metering.store import migrate, open_database
 
 T = TypeVar("T")
 

@@ -112,7 +112,7 @@ def changes(since: date | None, until: date | None, at_day: date | None, currenc
     """Price your past traffic at the new prices.
 
     What the traffic you sent would cost at the new prices, per model you used."""
-    from kanjia.metering.store import migrate, open_database
+    from kanjia.ledger.store import migrate, open_database
 
     today = datetime.now(UTC).date()
     default_since, default_until = _last_month(today)

@@ -107,7 +107,7 @@ def reconcile(vendor: str, files: tuple[Path, ...], fmt: str, mapping: str | Non
 
     async def job(db: Any) -> dict[str, Any]:
         if info is None:
-            from kanjia.metering.query import vendor_known
+            from kanjia.ledger.query import vendor_known
 
             if not await vendor_known(db, vendor):
                 raise BadInput(f"unknown vendor {vendor!r}: not in the catalog nor the ledger")

@@ -44,7 +44,7 @@ _CONFIGURED = "\0configured"
 
 
 def _run(database: str, job: Callable[[Any], Any]) -> Any:
-    from kanjia.metering.store import migrate, open_database
+    from kanjia.ledger.store import migrate, open_database
 
     async def main() -> Any:
         db = open_database(database)

@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from kanjia.cli._common import BadInput, existing_ledger, iso_date
+from kanjia.ledger.store import migrate, open_database
 from kanjia.metering import GROUPS, usage_report
-from kanjia.metering.store import migrate, open_database
 
 
 @click.command()

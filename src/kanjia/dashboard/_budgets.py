@@ -12,9 +12,9 @@ from decimal import Decimal
 from typing import Any
 
 from kanjia.catalog import Catalog
+from kanjia.ledger.query import budget_charges
+from kanjia.ledger.store import Database
 from kanjia.metering import Budget, KeyInfo, Registry
-from kanjia.metering.query import budget_charges
-from kanjia.metering.store import Database
 
 __all__ = ["budget_use", "window_bounds"]
 

@@ -13,8 +13,8 @@ from kanjia.dashboard._period import Period
 from kanjia.dashboard._prices import price_war
 from kanjia.dashboard._reports import savings_panel, spend_panel
 from kanjia.dashboard._routes import recent_incidents, route_stats
+from kanjia.ledger.store import Database
 from kanjia.metering import usage_report
-from kanjia.metering.store import Database
 
 __all__ = ["BASELINE", "collect_dashboard"]
 

@@ -35,8 +35,8 @@ from kanjia.dashboard._health import live_breakers
 from kanjia.dashboard._page import Assets, render_login, render_page
 from kanjia.dashboard._period import Period
 from kanjia.errors import AuthFailed, BadRequest, MethodNotAllowed, ModelNotFound, RateLimited
+from kanjia.ledger.store import open_database
 from kanjia.metering import is_master_key
-from kanjia.metering.store import open_database
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
 from kanjia.server._guesses import Guesses

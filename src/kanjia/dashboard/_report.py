@@ -9,7 +9,7 @@ from kanjia.catalog import Catalog
 from kanjia.dashboard._data import BASELINE, collect_dashboard
 from kanjia.dashboard._page import Assets, render_page
 from kanjia.dashboard._period import Period
-from kanjia.metering.store import migrate, open_database
+from kanjia.ledger.store import migrate, open_database
 
 __all__ = ["write_report"]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from kanjia.catalog import Catalog
 from kanjia.dashboard._period import Period
-from kanjia.metering.store import Database
+from kanjia.ledger.store import Database
 from kanjia.reports import savings_report, spend_by_day
 
 __all__ = ["OTHER", "bucket_for", "bucket_of", "fill_days", "savings_panel", "spend_panel"]

@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 
 from kanjia.dashboard._period import Period
-from kanjia.metering.query import incidents, route_outcomes
-from kanjia.metering.store import Database
+from kanjia.ledger.query import incidents, route_outcomes
+from kanjia.ledger.store import Database
 
 __all__ = ["DIRECT", "RouteStats", "VendorAttempts", "recent_incidents", "route_stats"]
 

@@ -8,6 +8,7 @@ gateway). Content blocks, thinking signatures, ids and stop reasons are the vend
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -115,6 +116,13 @@ def _event(name: str, payload: bytes) -> bytes:
     return b"event: %s\ndata: %s\n\n" % (name.encode(), payload)
 
 
+#: the head of an event passed on as it is (not ``message_start``, whose model is the
+#: client's name, nor ``message_stop``, held back), as Anthropic writes it: not parsed
+#: again (the gateway has checked each payload is a typed JSON object)
+_PLAIN_EVENT = re.compile(
+    rb'\{"type":"(content_block_(?:delta|start|stop)|ping|message_delta)"[,}]')
+
+
 class MessagesPassThrough:
     """Relays Anthropic's own stream events (the gateway hands on each event's ``data``;
     its event name is the payload's ``type``). ``message_stop`` is held back until
@@ -133,9 +141,19 @@ class MessagesPassThrough:
 
     def feed(self, payloads: list[bytes]) -> bytes:
         out: list[bytes] = []
-        for payload, body, kind in typed_events(payloads):
+        for payload in payloads:
             if self.failed:
                 break
+            head = _PLAIN_EVENT.match(payload)
+            if head is not None:  # a delta, most of a stream: passed on as it is
+                out.append(b"event: %s\ndata: %s\n\n" % (head[1], payload))
+                continue
+            out.extend(self._typed((payload,)))
+        return b"".join(out)
+
+    def _typed(self, payloads: tuple[bytes]) -> list[bytes]:
+        out: list[bytes] = []
+        for payload, body, kind in typed_events(payloads):
             if kind is None:
                 if "error" in body:  # the gateway's own error frame (a broken stream)
                     message, _, err = stream_error(body)
@@ -147,7 +165,7 @@ class MessagesPassThrough:
                 self._stop = _event(kind, payload)
                 continue
             out.append(_event(kind, payload))
-        return b"".join(out)
+        return out
 
     def _renamed(self, body: dict[str, Any], payload: bytes) -> bytes:
         message = body.get("message")

@@ -14,6 +14,7 @@ vendor's bytes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -157,6 +158,12 @@ def _event(kind: str, payload: bytes) -> bytes:
     return b"event: %s\ndata: %s\n\n" % (kind.encode(), payload)
 
 
+#: the head of an event that carries no response object (its type has a dot after
+#: ``response.``: ``response.output_text.delta``, ...), as OpenAI writes it: passed on
+#: without parsing (the gateway has checked each payload is a typed JSON object)
+_ITEM_EVENT = re.compile(rb'\{"type":"(response\.[a-z_]+\.[a-z_.]+)","sequence_number":(\d+)[,}]')
+
+
 class ResponsesPassThrough:
     """Relays the vendor's own typed events (the gateway hands on each event's ``data``;
     its event name is the payload's ``type``). The terminal ``response.completed`` is held
@@ -180,27 +187,36 @@ class ResponsesPassThrough:
 
     def feed(self, payloads: list[bytes]) -> bytes:
         out: list[bytes] = []
-        for payload, body, kind in typed_events(payloads):
+        for payload in payloads:
             if self.failed:
                 break
-            if kind is None:
-                if "error" in body:  # the gateway's own error frame (a broken stream)
-                    message, code, _ = stream_error(body)
-                    out.append(self.fail(message, code))
+            head = _ITEM_EVENT.match(payload)
+            if head is not None:  # a delta, most of a stream: passed on as it is
+                self._seq = max(self._seq, int(head[2]) + 1)
+                out.append(b"event: %s\ndata: %s\n\n" % (head[1], payload))
                 continue
-            seq = body.get("sequence_number")
-            if isinstance(seq, int) and not isinstance(seq, bool):
-                self._seq = max(self._seq, seq + 1)
-            response = body.get("response")
-            if isinstance(response, dict):
-                _restore(response, self._model, self._echo)
-                self.response = response
-                payload = orjson.dumps(body)
-            if kind in _TERMINAL:
-                self._end = _event(kind, payload)
-                continue
-            out.append(_event(kind, payload))
+            for raw, body, kind in typed_events((payload,)):
+                out.append(self._typed(raw, body, kind))
         return b"".join(out)
+
+    def _typed(self, payload: bytes, body: dict[str, Any], kind: str | None) -> bytes:
+        if kind is None:
+            if "error" in body:  # the gateway's own error frame (a broken stream)
+                message, code, _ = stream_error(body)
+                return self.fail(message, code)
+            return b""
+        seq = body.get("sequence_number")
+        if isinstance(seq, int) and not isinstance(seq, bool):
+            self._seq = max(self._seq, seq + 1)
+        response = body.get("response")
+        if isinstance(response, dict):
+            _restore(response, self._model, self._echo)
+            self.response = response
+            payload = orjson.dumps(body)
+        if kind in _TERMINAL:
+            self._end = _event(kind, payload)
+            return b""
+        return _event(kind, payload)
 
     def finish(self) -> bytes:
         """The held terminal event (the gateway calls this only after the vendor's)."""

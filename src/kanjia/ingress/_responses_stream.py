@@ -29,6 +29,18 @@ from kanjia.ingress._responses_render import (
 
 __all__ = ["ResponsesStream"]
 
+#: the delta events, their constant parts written once (sequence number, item id as JSON,
+#: output index, the delta as JSON): the same bytes as ``ResponsesStream._event`` writes
+_TEXT_DELTA = (b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+               b'"sequence_number":%d,"item_id":%s,"output_index":%d,"content_index":0,'
+               b'"delta":%s,"logprobs":[]}\n\n')
+_REASONING_DELTA = (b'event: response.reasoning_text.delta\ndata: {"type":'
+                    b'"response.reasoning_text.delta","sequence_number":%d,"item_id":%s,'
+                    b'"output_index":%d,"content_index":0,"delta":%s}\n\n')
+_ARGUMENTS_DELTA = (b'event: response.function_call_arguments.delta\ndata: {"type":'
+                    b'"response.function_call_arguments.delta","sequence_number":%d,'
+                    b'"item_id":%s,"output_index":%d,"delta":%s}\n\n')
+
 
 class ResponsesStream:
     """Re-renders one chat stream; ``feed`` takes chunk payloads, returns SSE bytes.
@@ -37,7 +49,9 @@ class ResponsesStream:
     def __init__(self, rid: str, req: ResponsesRequest) -> None:
         self.response = shell(rid, req.model, req.echo, "in_progress")
         self._custom = req.custom
-        self._args = ""  # a custom tool's arguments so far (its input is sent whole)
+        #: the open item's text (or arguments) so far, joined into it when it is shown
+        self._parts: list[str] = []
+        self._item_id = b""  # the open item's id, as JSON
         self._seq = 0
         self._item: dict[str, Any] | None = None  # the open output item
         self._tool: int | None = None
@@ -51,6 +65,23 @@ class ResponsesStream:
         self._seq += 1
         return b"event: %s\ndata: %s\n\n" % (kind.encode(), orjson.dumps(payload))
 
+    def _delta(self, template: bytes, delta: str) -> bytes:
+        self._parts.append(delta)
+        out = template % (self._seq, self._item_id, self._index, orjson.dumps(delta))
+        self._seq += 1
+        return out
+
+    def _joined(self) -> None:
+        """Put the open item's text so far into it (before the item is shown)."""
+        item = self._item
+        if item is None or not self._parts:
+            return
+        text = "".join(self._parts)
+        if item["type"] in ("message", "reasoning"):
+            item["content"][0]["text"] = text
+        elif item["type"] == "function_call":
+            item["arguments"] = text
+
     @property
     def _index(self) -> int:
         return len(self.response["output"]) - 1
@@ -63,6 +94,9 @@ class ResponsesStream:
         item = self._item
         if item is None:
             return b""
+        self._joined()
+        args = "".join(self._parts)
+        self._parts = []
         self._item = None
         self._tool = None
         idx, out = self._index, []
@@ -78,7 +112,7 @@ class ResponsesStream:
                                    output_index=idx, content_index=0,
                                    text=item["content"][0]["text"]))
         elif item["type"] == "custom_tool_call":
-            done = custom_item(item["call_id"], item["name"], self._args)
+            done = custom_item(item["call_id"], item["name"], args)
             item["input"] = done["input"]
             out.append(self._event("response.custom_tool_call_input.delta",
                                    item_id=item["id"], output_index=idx, delta=item["input"]))
@@ -96,6 +130,7 @@ class ResponsesStream:
         out = self._close()
         self.response["output"].append(item)
         self._item = item
+        self._item_id = orjson.dumps(item["id"])
         shown = dict(item)
         if item["type"] == "message":
             shown["status"], shown["content"] = "in_progress", []
@@ -141,20 +176,12 @@ class ResponsesStream:
         if isinstance(reasoning, str) and reasoning:
             if self._item is None or self._item["type"] != "reasoning":
                 out.append(self._open(reasoning_item("")))
-            assert self._item is not None
-            self._item["content"][0]["text"] += reasoning
-            out.append(self._event("response.reasoning_text.delta", item_id=self._item["id"],
-                                   output_index=self._index, content_index=0,
-                                   delta=reasoning))
+            out.append(self._delta(_REASONING_DELTA, reasoning))
         text = delta.get("content")
         if isinstance(text, str) and text:
             if self._item is None or self._item["type"] != "message":
                 out.append(self._open(message_item("", "in_progress")))
-            assert self._item is not None
-            self._item["content"][0]["text"] += text
-            out.append(self._event("response.output_text.delta", item_id=self._item["id"],
-                                   output_index=self._index, content_index=0, delta=text,
-                                   logprobs=[]))
+            out.append(self._delta(_TEXT_DELTA, text))
         for call in delta.get("tool_calls") or ():
             if not isinstance(call, dict):
                 continue
@@ -168,16 +195,12 @@ class ResponsesStream:
                 make = custom_item if name in self._custom else call_item
                 out.append(self._open(make(str(call.get("id") or ""), name, "", "in_progress")))
                 self._tool = index
-                self._args = ""
             assert self._item is not None
             args = fn.get("arguments")
             if isinstance(args, str) and args and self._item["type"] == "custom_tool_call":
-                self._args += args
+                self._parts.append(args)  # a custom tool's input is sent whole, at its end
             elif isinstance(args, str) and args:
-                self._item["arguments"] += args
-                out.append(self._event("response.function_call_arguments.delta",
-                                       item_id=self._item["id"], output_index=self._index,
-                                       delta=args))
+                out.append(self._delta(_ARGUMENTS_DELTA, args))
         if choice.get("finish_reason"):
             self._finish = choice["finish_reason"]
         return b"".join(out)
@@ -197,6 +220,7 @@ class ResponsesStream:
         if self.failed:
             return b""
         self.failed = True
+        self._joined()
         self.response["status"] = "failed"
         self.response["error"] = {"code": kind, "message": message}
         return self._event("error", code=kind, message=message, param=None) + \

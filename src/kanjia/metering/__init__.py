@@ -1,6 +1,6 @@
-"""Metering: the usage ledger, virtual keys, tenants, budgets and rate limits.
+"""Metering: virtual keys, tenants, budgets and rate limits over the ledger
+(``kanjia.ledger``).
 
-- ``Ledger``: the gateway's record sink; journaled, batched, replayed after a crash.
 - ``Gatekeeper``: keys → callers, budgets reserved before and settled after a call,
   rate limits; state in-process (``LocalLimiter``) or shared through Redis by
   leases (``LeasedLimiter``; ``RedisLimiter``: one Redis step per request).
@@ -8,7 +8,6 @@
 """
 
 from kanjia.metering._gate import Caller, Gatekeeper, Hold
-from kanjia.metering._journal import Journal
 from kanjia.metering._leases import LeasedLimiter
 from kanjia.metering._money import BudgetSpec, parse_budget
 from kanjia.metering._pricing import PriceList, SellPrice, SellPrices, Tenant, Unpriced
@@ -17,22 +16,17 @@ from kanjia.metering._refusals import UnpricedModel, WorstCase
 from kanjia.metering._registry import Budget, KeyInfo, NotFound, Registry, is_master_key
 from kanjia.metering._service import Metering, journal_dir
 from kanjia.metering._usage import GROUPS, usage_report
-from kanjia.metering.ledger import Ledger
 from kanjia.metering.limits import Limiter, LocalLimiter
-from kanjia.metering.record import CallRecord
 
 __all__ = [
     "GROUPS",
     "Budget",
     "BudgetSpec",
-    "CallRecord",
     "Caller",
     "Gatekeeper",
     "Hold",
-    "Journal",
     "KeyInfo",
     "LeasedLimiter",
-    "Ledger",
     "Limiter",
     "LocalLimiter",
     "Metering",

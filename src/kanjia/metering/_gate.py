@@ -26,9 +26,12 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from kanjia.errors import AuthFailed, ConfigError, Overloaded, PermissionDenied
+from kanjia.ledger import from_nano
+from kanjia.ledger.record import CallRecord
+from kanjia.ledger.store import Database
 from kanjia.metering._directory import Directory
 from kanjia.metering._fx import Fx
-from kanjia.metering._money import from_nano, to_nano_capped
+from kanjia.metering._money import to_nano_capped
 from kanjia.metering._pricing import SellPrices, Unpriced
 from kanjia.metering._refusals import UnpricedModel, WorstCase, refusal
 from kanjia.metering._registry import Budget, KeyInfo, Registry, hash_key, is_master_key
@@ -50,8 +53,6 @@ from kanjia.metering.limits import (
     StoreError,
     Unseeded,
 )
-from kanjia.metering.record import CallRecord
-from kanjia.metering.store import Database
 
 __all__ = ["Caller", "Gatekeeper", "Hold"]
 

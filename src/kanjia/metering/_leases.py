@@ -42,14 +42,14 @@ from typing import Any, Literal
 
 import orjson
 
-from kanjia.metering._redis import RedisLimiter
+from kanjia.metering._redis import EXPIRE_HOLDS_LUA, RedisLimiter
 from kanjia.metering.limits import (
     MAX_NANO,
     MAX_TOKENS,
     Claim,
     Denied,
     Rate,
-    Settlement,
+    SettlesNow,
     Unseeded,
     retry_after,
 )
@@ -79,7 +79,7 @@ _MAX_TRIES = 6
 # rates: [rq, rq_prev, tk, tk_prev, rpm, tpm, share, t_push, r_need, r_extra, t_need, t_extra]
 #   -> [r_grant, t_grant, short_r, short_t, r_prev, r_cur, t_prev, t_cur]
 # returns: [key, amount]: unused leases of a minute that ended (DECRBY)
-_SYNC = """
+_SYNC = EXPIRE_HOLDS_LUA + """
 local function int(x)
   if type(x) ~= 'string' or #x > 20 or not string.match(x, '^%-?%d+$') then
     error('not a bounded integer: ' .. tostring(x))
@@ -97,15 +97,7 @@ for i, w in ipairs(req[4]) do
   local h, z = w[1], w[2]
   local limit, push, shrink = int(w[3]), int(w[4]), int(w[5])
   local need, extra = int(w[6]), int(w[7])
-  local expired = redis.call('ZRANGEBYSCORE', z, '-inf', now)
-  for _, id in ipairs(expired) do
-    local amt = redis.call('HGET', h, 'h:' .. id)
-    if amt then
-      redis.call('HDEL', h, 'h:' .. id)
-      if amt ~= '0' then redis.call('HINCRBY', h, 'reserved', '-' .. amt) end
-    end
-    redis.call('ZREM', z, id)
-  end
+  expire_holds(h, z, now)
   if push ~= 0 then redis.call('HINCRBY', h, 'spent', w[4]) end
   local spent = tonumber(redis.call('HGET', h, 'spent') or '0')
   local reserved = tonumber(redis.call('HGET', h, 'reserved') or '0') - push - shrink
@@ -231,7 +223,7 @@ class _Minute:
         self.denied: tuple[Literal["rpm", "tpm"], int, int] | None = None
 
 
-class LeasedLimiter:
+class LeasedLimiter(SettlesNow):
     """The ``Limiter`` for gateways sharing budgets and rate limits through Redis."""
 
     def __init__(self, url: str, hold_ttl_s: float = 1800.0, *, sync_s: float = SYNC_S,
@@ -412,14 +404,6 @@ class LeasedLimiter:
                 raise Denied(kind, retry_after=retry_after(prev, cur, limit or 1, 1, now))
         if final:  # (a limit lowered again at every try)
             raise Denied("budget", 0, 0, 0)
-
-    async def settle(self, hold: str, claims: Sequence[Claim], actual: Sequence[int],
-                     rate: Rate | None, tokens: int) -> None:
-        self.settle_now(hold, claims, actual, rate, tokens)
-
-    async def settle_many(self, items: Sequence[Settlement]) -> None:
-        for item in items:
-            self.settle_now(*item)
 
     # -- syncs -------------------------------------------------------------------------------
     def _start(self) -> None:

@@ -1,22 +1,18 @@
-"""Exact amounts as integers: the ledger and the limit stores count in nano-units.
-
-One nano-unit is 10⁻⁹ of a currency unit, so sums are exact integers on SQLite,
-PostgreSQL and in Redis alike (a BIGINT holds up to 9.2 billion units).
-"""
+"""Budgets and the bounds of the limit stores, in the ledger's nano-units
+(``kanjia.ledger``: ``to_nano``/``from_nano``, 10⁻⁹ of a currency unit)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from kanjia.errors import ConfigError
+from kanjia.ledger import NANO, to_nano
 
-__all__ = ["MAX_BUDGET", "MAX_NANO", "NANO", "BudgetSpec", "Period", "from_nano",
-           "parse_budget", "to_nano", "to_nano_capped"]
+__all__ = ["MAX_BUDGET", "MAX_NANO", "BudgetSpec", "Period", "parse_budget", "to_nano_capped"]
 
-NANO = Decimal(10) ** 9
 #: the largest amount a limit store counts in one step (a reservation, a settlement):
 #: 10⁹ units, so that sums of a few stay inside a signed 64-bit integer (Redis, BIGINT)
 MAX_NANO = 10**18
@@ -28,20 +24,12 @@ _SPEC = re.compile(r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<cur>[A-Za-z]{3})\s*"
                    r"(?:/\s*(?P<period>[a-z]+))?\s*$")
 
 
-def to_nano(amount: Decimal) -> int:
-    return int((amount * NANO).to_integral_value(ROUND_HALF_EVEN))
-
-
 def to_nano_capped(amount: Decimal) -> int:
     """``to_nano`` bounded to [0, MAX_NANO + 1]: what a reservation or settlement may
     count. MAX_NANO + 1 stands for "more than any budget": no budget admits it."""
     if not amount.is_finite() or amount > MAX_BUDGET:
         return MAX_NANO + 1 if not amount.is_signed() else 0
     return max(0, to_nano(amount))
-
-
-def from_nano(nano: int) -> Decimal:
-    return (Decimal(nano) / NANO).normalize() if nano else Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kanjia.errors import ConfigError
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 
 __all__ = ["MAX_MARKUP", "MAX_PRICE_MTOK", "PriceList", "SellPrice", "SellPrices", "Tenant",
            "Unpriced", "check_markup"]

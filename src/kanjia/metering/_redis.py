@@ -33,7 +33,24 @@ from kanjia.metering.limits import (
     retry_after,
 )
 
-__all__ = ["RedisLimiter", "split_prefix"]
+__all__ = ["EXPIRE_HOLDS_LUA", "RedisLimiter", "split_prefix"]
+
+#: Lua: drop the holds of a budget window (hash ``h``, expiry set ``z``) that expired by
+#: ``now``, their amounts out of ``reserved``; this module's batch and the leases' sync
+#: both begin with it
+EXPIRE_HOLDS_LUA = """
+local function expire_holds(h, z, now)
+  local expired = redis.call('ZRANGEBYSCORE', z, '-inf', now)
+  for _, id in ipairs(expired) do
+    local amt = redis.call('HGET', h, 'h:' .. id)
+    if amt then
+      redis.call('HDEL', h, 'h:' .. id)
+      if amt ~= '0' then redis.call('HINCRBY', h, 'reserved', '-' .. amt) end
+    end
+    redis.call('ZREM', z, id)
+  end
+end
+"""
 
 # One script runs a batch of operations (every admit and settle queued while the
 # previous batch was in flight), each atomic and in order: one round trip for many.
@@ -41,7 +58,7 @@ __all__ = ["RedisLimiter", "split_prefix"]
 # The keys travel in ARGV, so this needs a single Redis server, not a cluster.
 # Every operation checks its numbers before it writes anything, and runs under pcall:
 # one that fails answers {-2, message} and the others in the batch go on.
-_BATCH = """
+_BATCH = EXPIRE_HOLDS_LUA + """
 local function int(x)
   if type(x) ~= 'string' or #x > 19 or not string.match(x, '^%-?%d+$') then
     error('not a bounded integer: ' .. tostring(x))
@@ -61,15 +78,7 @@ local function admit(k, a)
   local n = (#k - 5) / 2
   for i = 1, n do
     local h, z = k[4 + 2 * i], k[5 + 2 * i]
-    local expired = redis.call('ZRANGEBYSCORE', z, '-inf', a[1])
-    for _, id in ipairs(expired) do
-      local amt = redis.call('HGET', h, 'h:' .. id)
-      if amt then
-        redis.call('HDEL', h, 'h:' .. id)
-        if amt ~= '0' then redis.call('HINCRBY', h, 'reserved', '-' .. amt) end
-      end
-      redis.call('ZREM', z, id)
-    end
+    expire_holds(h, z, a[1])
     local spent = redis.call('HGET', h, 'spent') or '0'
     local reserved = redis.call('HGET', h, 'reserved') or '0'
     local used, limit = tonumber(spent) + tonumber(reserved), tonumber(a[5 + 3 * i])

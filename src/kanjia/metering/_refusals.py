@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from kanjia.errors import BudgetExceeded, PermissionDenied, RateLimited
-from kanjia.metering._money import from_nano
+from kanjia.ledger import from_nano
 from kanjia.metering._registry import Budget, KeyInfo
 from kanjia.metering._windows import window_reset
 from kanjia.metering.limits import Claim, Denied

@@ -20,9 +20,10 @@ from typing import Any, Literal
 import orjson
 
 from kanjia.errors import BadRequest, ConfigError
-from kanjia.metering._money import BudgetSpec, Period, from_nano, to_nano
+from kanjia.ledger import from_nano, to_nano
+from kanjia.ledger.store import Database, Step
+from kanjia.metering._money import BudgetSpec, Period
 from kanjia.metering._pricing import PriceList, Tenant, check_markup
-from kanjia.metering.store import Database, Step
 
 __all__ = ["Budget", "Changes", "KeyInfo", "NotFound", "Registry", "Scope", "hash_key",
            "is_master_key", "new_secret"]

@@ -12,12 +12,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
 
+from kanjia.ledger import from_nano, to_nano
+from kanjia.ledger.query import charges_by_subject
+from kanjia.ledger.store import Database
 from kanjia.metering._fx import Fx
-from kanjia.metering._money import Period, from_nano, to_nano
+from kanjia.metering._money import Period
 from kanjia.metering._registry import Budget, Scope
 from kanjia.metering._windows import window_start
-from kanjia.metering.query import charges_by_subject
-from kanjia.metering.store import Database
 
 __all__ = ["ledger_spend"]
 

@@ -8,15 +8,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
+from kanjia.ledger._journal import Journal
+from kanjia.ledger._writer import ProcessWriter, RowWriter
+from kanjia.ledger.ledger import Ledger
+from kanjia.ledger.store import Database, migrate, open_database
 from kanjia.metering._fx import Fx
 from kanjia.metering._gate import Gatekeeper
-from kanjia.metering._journal import Journal
 from kanjia.metering._leases import LeasedLimiter
 from kanjia.metering._pricing import Unpriced
-from kanjia.metering._writer import ProcessWriter, RowWriter
-from kanjia.metering.ledger import Ledger
 from kanjia.metering.limits import Limiter, LocalLimiter
-from kanjia.metering.store import Database, migrate, open_database
 
 __all__ = ["HOLD_TTL_S", "Metering", "journal_dir"]
 

@@ -1,7 +1,7 @@
 """Spend and tokens from the ledger, grouped, in one currency (``kanjia usage``, /admin/usage).
 
 Amounts are summed in SQL per (group, billing currency, day) by the ledger's one spend
-aggregation (``kanjia.metering.query.spend_sums``, which ``kanjia report spend`` uses
+aggregation (``kanjia.ledger.query.spend_sums``, which ``kanjia report`` uses
 too) and converted in Python at each day's exchange rate, so a report over months
 stays exact.
 """
@@ -13,11 +13,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from kanjia.ledger import from_nano
+from kanjia.ledger.query import GROUPS as QUERY_GROUPS
+from kanjia.ledger.query import key_names, label_of, spend_sums
+from kanjia.ledger.store import Database
 from kanjia.metering._fx import Fx
-from kanjia.metering._money import from_nano
-from kanjia.metering.query import GROUPS as QUERY_GROUPS
-from kanjia.metering.query import key_names, label_of, spend_sums
-from kanjia.metering.store import Database
 
 __all__ = ["GROUPS", "usage_report"]
 

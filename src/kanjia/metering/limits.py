@@ -27,7 +27,7 @@ from typing import Literal, NamedTuple, Protocol
 from kanjia.metering._money import MAX_NANO
 
 __all__ = ["MAX_NANO", "MAX_TOKENS", "Claim", "Denied", "Limiter", "LocalLimiter", "Rate",
-           "Settlement", "StoreError", "Unseeded", "retry_after"]
+           "Settlement", "SettlesNow", "StoreError", "Unseeded", "retry_after"]
 
 #: the most tokens one request counts against a tokens-per-minute limit
 MAX_TOKENS = 10**15
@@ -144,7 +144,24 @@ class _Minutes:
             self.minute = minute
 
 
-class LocalLimiter:
+class SettlesNow:
+    """``settle`` and ``settle_many`` of a ``Limiter`` that settles in memory: its
+    ``settle_now`` (no await) does each."""
+
+    def settle_now(self, hold: str, claims: Sequence[Claim], actual: Sequence[int],
+                   rate: Rate | None, tokens: int) -> None:
+        raise NotImplementedError
+
+    async def settle(self, hold: str, claims: Sequence[Claim], actual: Sequence[int],
+                     rate: Rate | None, tokens: int) -> None:
+        self.settle_now(hold, claims, actual, rate, tokens)
+
+    async def settle_many(self, items: Sequence[Settlement]) -> None:
+        for item in items:
+            self.settle_now(*item)
+
+
+class LocalLimiter(SettlesNow):
     """One gateway process: all state in this object, changed without awaiting."""
 
     def __init__(self, hold_ttl_s: float = 1800.0) -> None:
@@ -196,14 +213,6 @@ class LocalLimiter:
                 reserved[c.window] = reserved.get(c.window, 0) + c.amount
             self._holds[hold] = (now + self.hold_ttl_s, claims)
         return True
-
-    async def settle(self, hold: str, claims: Sequence[Claim], actual: Sequence[int],
-                     rate: Rate | None, tokens: int) -> None:
-        self.settle_now(hold, claims, actual, rate, tokens)
-
-    async def settle_many(self, items: Sequence[Settlement]) -> None:
-        for item in items:
-            self.settle_now(*item)
 
     def settle_now(self, hold: str, claims: Sequence[Claim], actual: Sequence[int],
                    rate: Rate | None, tokens: int) -> None:

@@ -25,7 +25,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from kanjia.metering.store import Database
+from kanjia.ledger.store import Database
 from kanjia.reconcile._export import METRICS, Export
 from kanjia.reports import BilledSums, billed_usage
 

@@ -1,6 +1,6 @@
 """Reports: who benefits from the price war (issue 6).
 
-Everything reads the usage ledger (through ``kanjia.metering.query``) and the price catalog
+Everything reads the usage ledger (through ``kanjia.ledger.query``) and the price catalog
 (``kanjia.catalog``) and returns JSON-able dicts; the CLI (``kanjia report``,
 ``kanjia breakeven``), the HTML pages and the dashboard render the same dicts.
 
@@ -11,7 +11,7 @@ Everything reads the usage ledger (through ``kanjia.metering.query``) and the pr
 - ``billed_usage``: what one vendor should bill, per period and model (``kanjia reconcile``).
 """
 
-from kanjia.metering.query import GROUPS, BilledSums, billed_usage
+from kanjia.ledger.query import GROUPS, BilledSums, billed_usage
 from kanjia.reports._breakeven import api_model, breakeven, parse_amount
 from kanjia.reports._chart import breakeven_chart, report_chart
 from kanjia.reports._html import render_html

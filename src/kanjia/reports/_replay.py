@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from kanjia.catalog import Catalog, FxTable, ModelEntry, Rates
-from kanjia.metering.query import NONE
+from kanjia.ledger.query import NONE
 from kanjia.reports._amounts import Amounts
 from kanjia.reports._scan import Cell, bucket_prompt
 

@@ -15,8 +15,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from kanjia.catalog import Catalog, ModelEntry
-from kanjia.metering.query import check_by
-from kanjia.metering.store import Database
+from kanjia.ledger.query import check_by
+from kanjia.ledger.store import Database
 from kanjia.reports._amounts import check_currency, money
 from kanjia.reports._equivalent import Equivalent, closest
 from kanjia.reports._replay import Keep, Pick, Replay, pick, replay

@@ -14,8 +14,8 @@ from datetime import date
 from typing import Any
 
 from kanjia.catalog import Catalog, ModelEntry
-from kanjia.metering.query import check_by
-from kanjia.metering.store import Database
+from kanjia.ledger.query import check_by
+from kanjia.ledger.store import Database
 from kanjia.reports._amounts import check_currency, money
 from kanjia.reports._levers import lever_split
 from kanjia.reports._replay import Keep, Line, Pick, kind_of, pick, replay, utc

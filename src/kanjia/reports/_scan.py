@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from math import gcd
 
 from kanjia.catalog import Catalog, ModelEntry, PricePeriod
-from kanjia.metering.query import (
+from kanjia.ledger.query import (
     BATCH,
     DIRECT,
     HIT,
@@ -36,7 +36,7 @@ from kanjia.metering.query import (
     ts_span,
     where,
 )
-from kanjia.metering.store import Database
+from kanjia.ledger.store import Database
 
 __all__ = ["DAY", "Cell", "Layout", "Levers", "bucket_prompt", "layout", "period_edges",
            "scan", "window_edges"]

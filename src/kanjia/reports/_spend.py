@@ -13,8 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 from kanjia.catalog import Catalog
-from kanjia.metering.query import check_by, key_names, label_of, latency_medians, spend_sums
-from kanjia.metering.store import Database
+from kanjia.ledger.query import check_by, key_names, label_of, latency_medians, spend_sums
+from kanjia.ledger.store import Database
 from kanjia.reports._amounts import Amounts, check_currency
 from kanjia.reports._shape import window
 

@@ -6,8 +6,8 @@ from datetime import date
 from typing import Any
 
 from kanjia.catalog import ModelEntry
-from kanjia.metering.query import traffic_sums
-from kanjia.metering.store import Database
+from kanjia.ledger.query import traffic_sums
+from kanjia.ledger.store import Database
 
 __all__ = ["ledger_traffic"]
 

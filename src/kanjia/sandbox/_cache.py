@@ -25,7 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiohttp import web
+
+from kanjia.sandbox._tokens import text_tokens
 
 __all__ = ["CachePolicy", "PromptCache", "Segments", "cache_scope"]
 
@@ -76,6 +79,13 @@ class Segments:
         self._hash = hash((self._hash, text))
         self.tokens += tokens
         self.bounds.append((self._hash, self.tokens))
+
+    def add_tools(self, tools: Any) -> None:
+        """A request's ``tools`` as one segment, counted as their JSON text (nothing
+        when they are not a non-empty list)."""
+        if isinstance(tools, list) and tools:
+            text = orjson.dumps(tools).decode()
+            self.add(text, text_tokens(text))
 
 
 class PromptCache:

@@ -29,11 +29,10 @@ from kanjia.cache import (
     cache_request,
     is_complete,
     replay_chunks,
-    sse_payloads,
 )
 from kanjia.catalog import Catalog, Usage, cost_of
 from kanjia.config import RouteSettings
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 from kanjia.server import _asgi
 from kanjia.server._asgi import Scope
 
@@ -157,14 +156,14 @@ class CacheHook:
             await self.cache.put(slot.key, self._entry(completion, rec), slot.ttl_s)
 
     def tee(self, slot: CacheSlot, first: list[bytes],
-            rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """``rest``, keeping a copy of every chunk for the store."""
+            rest: AsyncIterator[list[bytes]]) -> AsyncIterator[list[bytes]]:
+        """``rest``, keeping a copy of every chunk payload for the store."""
         slot.payloads.extend(first)
 
-        async def copy() -> AsyncIterator[bytes]:
-            async for frames in rest:
-                slot.payloads.extend(sse_payloads(frames))
-                yield frames
+        async def copy() -> AsyncIterator[list[bytes]]:
+            async for payloads in rest:
+                slot.payloads.extend(payloads)
+                yield payloads
         return copy()
 
     def after(self, slot: CacheSlot) -> Callable[[CallRecord], None]:

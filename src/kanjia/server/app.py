@@ -32,6 +32,7 @@ from kanjia.server._asgi import Receive, Scope, Send
 from kanjia.server._guesses import Guesses
 from kanjia.server._ids import RequestIds
 from kanjia.server._jobs import JOBS_PREFIX, job_handler, job_owner
+from kanjia.server._relay import ChatFrames, relay
 from kanjia.server._response_cache import cache_headers
 from kanjia.server.gateway import CallOutcome, Gateway
 from kanjia.server.metrics import Metrics
@@ -269,43 +270,7 @@ async def _chat(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> N
     if isinstance(outcome, CallOutcome):
         await _asgi.send_bytes(send, 200, outcome.body, outcome.headers)
         return
-    disconnected = asyncio.Event()
-
-    async def watch() -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                disconnected.set()
-                return
-
-    watcher = asyncio.ensure_future(watch())
-    gone = finished = False
-    try:
-        await _asgi.start_sse(send, outcome.headers)
-        await send({"type": "http.response.body", "body": _asgi.sse_frames(outcome.first),
-                    "more_body": True})
-        async for frames in outcome.rest:
-            if disconnected.is_set():
-                gone = True
-                break
-            await send({"type": "http.response.body", "body": frames, "more_body": True})
-        if not gone and not disconnected.is_set():
-            finished = True
-            pending = outcome.finish(False)  # the record is journaled before the final frame
-            if pending is not None:
-                await pending
-            # [DONE] only after the vendor's own end marker: a cut stream ends on its error
-            await send({"type": "http.response.body",
-                        "body": b"data: [DONE]\n\n" if outcome.complete() else b"",
-                        "more_body": False})
-        gone = gone or disconnected.is_set()
-    except OSError:
-        gone = True
-    finally:
-        watcher.cancel()
-        await _close(outcome.rest)
-        if not finished:
-            outcome.finish(gone)
+    await relay(outcome, ChatFrames(), receive, send, outcome.headers)
 
 
 async def _deferred(app: KanjiaApp, scope: Scope, send: Send, body: dict[str, Any],
@@ -342,15 +307,6 @@ async def _deferred(app: KanjiaApp, scope: Scope, send: Send, body: dict[str, An
         "send_at": when.at.isoformat(), "expected_cost_now": format(when.cost_now, "f"),
         "expected_cost_then": format(when.cost_then, "f"), "currency": when.currency,
         "poll": f"/v1/kanjia/jobs/{jid}"}, {"x-kanjia-deferred": "yes"})
-
-
-async def _close(gen: Any) -> None:
-    aclose = getattr(gen, "aclose", None)
-    if aclose is not None:
-        try:
-            await aclose()
-        except Exception:  # closing an already-failed stream
-            return
 
 
 async def _embeddings(app: KanjiaApp, scope: Scope, receive: Receive, send: Send) -> None:

@@ -34,7 +34,7 @@ from kanjia.errors import (
     UpstreamProtocolError,
     redact,
 )
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 from kanjia.routing.directory import Target
 from kanjia.routing.health import HealthBoard
 from kanjia.routing.planner import Planner, PriceControls, RoutePlan, cache_slot, take_controls
@@ -66,6 +66,9 @@ RecordSink = Callable[[CallRecord], None]
 #: upstream bodies larger than this are parsed in a worker thread (F18)
 _PARSE_ON_LOOP_BYTES = 1 << 20
 
+#: a usage object (not ``"usage": null``) somewhere in a chunk payload
+_USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
+
 #: what may not appear in a header value (uvicorn refuses C0 controls and DEL)
 _HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f]")
 
@@ -83,20 +86,23 @@ class CallOutcome:
 
 @dataclass(slots=True)
 class StreamOutcome:
-    """A stream whose first chunks have arrived; ``rest`` yields the remaining SSE frames
-    (already framed as ``data: ...\n\n``, batched per upstream read).
+    """A stream whose first client-visible chunk has arrived; ``rest`` yields the
+    remaining chunk payloads (the ``data:`` of each SSE event, unframed), one list per
+    upstream read: the relay frames or re-renders them (``server/_relay.py``).
 
     ``complete()`` after ``rest`` is exhausted: the vendor's end marker arrived, so the
-    client may get ``[DONE]``. A stream cut short ends with an error event and no
+    client may get ``[DONE]``. A stream cut short ends with an error payload and no
     ``[DONE]`` (the client must be able to tell its answer is not whole)."""
 
     headers: dict[str, str]
     first: list[bytes]
-    rest: AsyncIterator[bytes]
+    rest: AsyncIterator[list[bytes]]
     #: records the stream (``disconnected``); returns what to await before the final
     #: frame when the record waits for a tokenizer, else None
     finish: Callable[[bool], Awaitable[None] | None] = field(repr=False)
     complete: Callable[[], bool] = field(repr=False, default=lambda: True)
+    #: the vendor's stream has ended: what ``rest`` yields now is the last of it
+    ended: Callable[[], bool] = field(repr=False, default=lambda: True)
     #: the frames carry the vendor's own events (pass-through), not chat chunks
     native: bool = False
 
@@ -385,7 +391,7 @@ class Gateway:
                     else native.native_stream(ctx.native.api, target.model)
                 parser = target.adapter.stream_decoder()
                 chunks = resp.chunks()
-                first = await self._first_chunks(chunks, parser, translator)
+                first, pending = await self._first_chunks(chunks, parser, translator)
             except UpstreamError as exc:
                 ctx.upstream_s += time.perf_counter() - t_up
                 if resp is not None:
@@ -402,56 +408,71 @@ class Gateway:
             ttft = time.perf_counter() - t_up
             ctx.upstream_s += ttft
             return self._stream_outcome(ctx, target, dep, resp, chunks, parser, translator,
-                                        first, ttft)
+                                        first, pending, ttft)
         raise self._exhausted(ctx, tries)
 
     @staticmethod
     async def _first_chunks(chunks: AsyncIterator[bytes], parser: StreamDecoder,
-                            translator: StreamTranslator) -> list[bytes]:
-        """Read until the first client-visible payload: failover is possible until then."""
-        first: list[bytes] = []
+                            translator: StreamTranslator
+                            ) -> tuple[list[bytes], list[tuple[str | None, bytes]]]:
+        """Read until the first client-visible payload: failover is possible until then.
+        Returns it with the events of the same read not translated yet: they wait for
+        ``rest``, so that the first byte goes out as soon as there is one (a short answer
+        arrives in one read)."""
         async for raw in chunks:
-            for event, data in parser.feed(raw):
-                first.extend(translator.feed(event, data))
-            if first or translator.done:
-                return first
+            events = parser.feed(raw)
+            for i, (event, data) in enumerate(events):
+                first = translator.feed(event, data)
+                if first:
+                    return first, events[i + 1:]
+            if translator.done:
+                return [], []
         for event, data in parser.flush():
-            first.extend(translator.feed(event, data))
-        if not first and not translator.done:
+            first = translator.feed(event, data)
+            if first:
+                return first, []
+        if not translator.done:
             raise UpstreamProtocolError("vendor closed the stream before sending anything")
-        return first
+        return [], []
 
     def _stream_outcome(self, ctx: _Ctx, target: Target, dep: Deployment,
                         resp: UpstreamResponse, chunks: AsyncIterator[bytes],
                         parser: StreamDecoder, translator: StreamTranslator, first: list[bytes],
-                        ttft: float) -> StreamOutcome:
+                        pending: list[tuple[str | None, bytes]], ttft: float) -> StreamOutcome:
         breaker = self.health.get(dep.id)
         state: dict[str, Any] = {"error": None, "done": False}
+        #: the cost of the usage last priced (a stream reports its usage once, at the end)
+        price: list[Any] = [None, None]
 
         def priced(out: bytes) -> bytes:
             """A chunk carrying usage also carries its cost (``usage.cost``)."""
             usage = translator.usage
-            if usage is None or b'"usage"' not in out:
-                return out
-            return chunk_with_cost(out, price_of(target.entry, usage, ctx.ts,
-                                                 self.reporting_currency))
+            if usage is None or _USAGE_OBJECT.search(out) is None:
+                return out  # most chunks: none, or OpenAI's ``"usage":null``
+            if price[0] is not usage:
+                price[0], price[1] = usage, price_of(target.entry, usage, ctx.ts,
+                                                     self.reporting_currency)
+            return chunk_with_cost(out, price[1])
 
-        async def rest() -> AsyncIterator[bytes]:
-            """SSE frames, one batch per upstream read (one write to the client each)."""
+        def translated(events: list[tuple[str | None, bytes]]) -> list[bytes]:
+            return [priced(out) for event, data in events
+                    for out in translator.feed(event, data)]
+
+        async def rest() -> AsyncIterator[list[bytes]]:
+            """Payloads, one list per upstream read (one write to the client each)."""
             try:
+                if pending and (payloads := translated(pending)):
+                    yield payloads
                 if not translator.done:
                     async for raw in _cut(chunks, target.vendor):
-                        frames = [b"data: %s\n\n" % priced(out)
-                                  for event, data in parser.feed(raw)
-                                  for out in translator.feed(event, data)]
-                        if frames:
-                            yield b"".join(frames)
+                        payloads = translated(parser.feed(raw))
+                        if payloads:
+                            yield payloads
                         if translator.done:
                             break
-                    frames = [b"data: %s\n\n" % priced(out) for event, data in parser.flush()
-                              for out in translator.feed(event, data)]
-                    if frames:
-                        yield b"".join(frames)
+                    payloads = translated(parser.flush())
+                    if payloads:
+                        yield payloads
                 if not translator.complete:
                     raise StreamTruncated(f"{target.vendor}: the stream ended before its end "
                                           "marker; the answer is incomplete",
@@ -460,7 +481,7 @@ class Gateway:
             except KanjiaError as exc:
                 state["error"] = exc
                 breaker.failure(exc)
-                yield b"data: %s\n\n" % _error_payload(exc.scrub(self.scrub))
+                yield [_error_payload(exc.scrub(self.scrub))]
             finally:
                 resp.close() if not state["done"] else resp.release()
 
@@ -501,7 +522,8 @@ class Gateway:
         headers["x-kanjia-price-period"] = _HEADER_UNSAFE.sub("?", period)
         self._unsettled[ctx.rid] = asyncio.get_running_loop().create_future()
         return StreamOutcome(headers, [priced(out) for out in first], rest(), finish,
-                             lambda: bool(state["done"]), _native(ctx, target) is not None)
+                             lambda: bool(state["done"]), lambda: translator.done,
+                             _native(ctx, target) is not None)
 
     # -- metering -----------------------------------------------------------------
     async def warm_tokenizers(self) -> None:
@@ -772,7 +794,7 @@ async def _cut(chunks: AsyncIterator[bytes], vendor: str) -> AsyncIterator[bytes
         raise StreamTruncated(f"{vendor}: the stream broke before its end marker "
                               f"({exc.message}); the answer is incomplete",
                               vendor=vendor) from None
-async def _no_frames() -> AsyncIterator[bytes]:
+async def _no_frames() -> AsyncIterator[list[bytes]]:
     return
     yield  # an async generator that yields nothing
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 from kanjia.routing.health import HealthBoard
 
 __all__ = ["Metrics"]
@@ -34,6 +34,7 @@ class _Children:
     output_tokens: Any
     cached_tokens: Any
     cost: Any
+    ttft: Any
 
 
 class Metrics:
@@ -93,11 +94,12 @@ class Metrics:
                 self.tokens.labels(vendor, model, "input"),
                 self.tokens.labels(vendor, model, "output"),
                 self.tokens.labels(vendor, model, "cached"),
-                self.cost.labels(vendor, model, rec.reporting_currency))
+                self.cost.labels(vendor, model, rec.reporting_currency),
+                self.ttft.labels(vendor))
         c.requests.inc()
         c.latency.observe(rec.latency_ms / 1000)
         if rec.ttft_ms is not None:
-            self.ttft.labels(vendor).observe(rec.ttft_ms / 1000)
+            c.ttft.observe(rec.ttft_ms / 1000)
         if overhead_s is not None:
             self.overhead.observe(overhead_s)
         if rec.error_class:

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kanjia.errors import BadRequest, ModelNotFound
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 from kanjia.server import _asgi
 from kanjia.server._asgi import Receive, Scope, Send
 from kanjia.server._costs import cost_number

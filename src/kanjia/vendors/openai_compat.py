@@ -195,10 +195,12 @@ def _message_text(choice: dict[str, Any]) -> str:
 class OpenAIStream:
     """Pass OpenAI-format chunks through, picking out usage and errors."""
 
-    __slots__ = ("_adapter", "_finished", "_include_usage", "done", "output_text", "usage")
+    __slots__ = ("_adapter", "_finish_reasons", "_finished", "_include_usage", "done",
+                 "output_text", "usage")
 
     def __init__(self, adapter: OpenAICompatAdapter, include_usage: bool) -> None:
         self._adapter = adapter
+        self._finish_reasons = adapter.spec.finish_reasons  # looked up once, not per chunk
         self._include_usage = include_usage
         self.usage: Usage | None = None
         self.output_text: list[str] = []
@@ -232,8 +234,7 @@ class OpenAIStream:
             self.usage = usage_from_openai(raw_usage)
             if not choices and not self._include_usage:
                 return []
-        if self._adapter.spec.finish_reasons and \
-                _fix_finish(choices, self._adapter.spec.finish_reasons):
+        if self._finish_reasons and _fix_finish(choices, self._finish_reasons):
             data = orjson.dumps(body)
         for choice in choices:
             if isinstance(choice, dict) and choice.get("finish_reason"):

@@ -197,18 +197,26 @@ def _invalid(message: str) -> web.Response:
     return json_response(anthropic_error("invalid_request_error", message), status=400)
 
 
+def _unheaded(request: web.Request, key: str) -> web.Response | None:
+    """Anthropic's refusal of a request without an API key or ``anthropic-version``."""
+    if not key:
+        return json_response(
+            anthropic_error("authentication_error", "x-api-key header is required"), 401
+        )
+    if "anthropic-version" not in request.headers:
+        return _invalid("anthropic-version: header is required")
+    return None
+
+
 def messages_handler(state: SandboxState) -> Handler:
     retry_after = state.settings.retry_after_s
     auth_error = ANTHROPIC_ERRORS["auth"]
 
     async def messages(request: web.Request) -> web.StreamResponse:
         key = _key(request)
-        if not key:
-            return json_response(
-                anthropic_error("authentication_error", "x-api-key header is required"), 401
-            )
-        if "anthropic-version" not in request.headers:
-            return _invalid("anthropic-version: header is required")
+        refused = _unheaded(request, key)
+        if refused is not None:
+            return refused
         try:
             req = parse_messages(await read_json(request))
         except ValueError as exc:
@@ -256,12 +264,9 @@ def count_tokens_handler(state: SandboxState) -> Handler:
 
     async def count_tokens(request: web.Request) -> web.StreamResponse:
         key = _key(request)
-        if not key:
-            return json_response(
-                anthropic_error("authentication_error", "x-api-key header is required"), 401
-            )
-        if "anthropic-version" not in request.headers:
-            return _invalid("anthropic-version: header is required")
+        refused = _unheaded(request, key)
+        if refused is not None:
+            return refused
         if key == BAD_KEY:
             return ANTHROPIC_ERRORS["auth"].response(retry_after)
         try:

@@ -81,10 +81,7 @@ def parse_generate(model: str, data: Any) -> GenerateRequest:
     if not isinstance(contents, list) or not contents:
         raise ValueError("* GenerateContentRequest.contents: contents is not specified")
     segments = Segments()
-    tools = data.get("tools")
-    if isinstance(tools, list) and tools:
-        tools_json = orjson.dumps(tools).decode()
-        segments.add(tools_json, text_tokens(tools_json))
+    segments.add_tools(data.get("tools"))
     system = data.get("systemInstruction")
     if isinstance(system, dict):
         text, extra = parts_text(system.get("parts"))

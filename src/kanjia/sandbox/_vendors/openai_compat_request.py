@@ -97,10 +97,7 @@ def parse_chat(data: Any, vendor: OpenAIVendor) -> ChatRequest:
         raise ValueError("'model' is required")
 
     segments = Segments()
-    tools = data.get("tools")
-    if isinstance(tools, list) and tools:
-        tools_json = orjson.dumps(tools).decode()
-        segments.add(tools_json, text_tokens(tools_json))
+    segments.add_tools(data.get("tools"))
     last_user = ""
     for message in messages:
         if not isinstance(message, dict):

@@ -3,7 +3,7 @@ writer process of its own.
 
 ``ThreadWriter`` inserts through the ``Database`` (SQLite's thread, asyncpg's loop).
 ``ProcessWriter`` hands each batch, as the journal's JSON lines, to a child process
-(``python -m kanjia.metering._writer_main``) that owns a database connection and answers
+(``python -m kanjia.ledger._writer_main``) that owns a database connection and answers
 with the number of rows it inserted. The gateway then spends no CPU on binding rows
 and no GIL hand-over per row with a database thread; the child's work runs on
 another core when there is one.
@@ -29,8 +29,8 @@ from typing import Any, BinaryIO, Protocol
 
 import orjson
 
-from kanjia.metering._rows import COLUMNS, KEY, TABLE, row_from_json
-from kanjia.metering.store import Database, open_database
+from kanjia.ledger._rows import COLUMNS, KEY, TABLE, row_from_json
+from kanjia.ledger.store import Database, open_database
 
 __all__ = ["ProcessWriter", "RowWriter", "ThreadWriter", "serve"]
 
@@ -73,7 +73,7 @@ class ProcessWriter:
 
     async def _start(self) -> asyncio.subprocess.Process:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "kanjia.metering._writer_main",
+            sys.executable, "-m", "kanjia.ledger._writer_main",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         assert proc.stdin is not None
         proc.stdin.write(_frame(self._url.encode()))

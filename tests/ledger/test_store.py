@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.metering._records import make_record
+from tests.ledger._records import make_record
 
-from kanjia.metering._rows import (
+from kanjia.ledger._rows import (
     COLUMNS,
     KEY,
     NAMES,
@@ -19,7 +19,7 @@ from kanjia.metering._rows import (
     row_to_json,
     to_record,
 )
-from kanjia.metering.store import MIGRATIONS, Conflict, Database, migrate, open_database
+from kanjia.ledger.store import MIGRATIONS, Conflict, Database, migrate, open_database
 
 
 async def _columns(db: Database, table: str) -> set[str]:

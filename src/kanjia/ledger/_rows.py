@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from kanjia.metering._money import from_nano, to_nano
-from kanjia.metering.record import CallRecord
+from kanjia.ledger._nano import from_nano, to_nano
+from kanjia.ledger.record import CallRecord
 
 __all__ = ["COLUMNS", "KEY", "NAMES", "TABLE", "DayClock", "row_from_json", "row_of", "row_to_json",
            "to_record", "utc_day"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.metering._records import make_record
+from tests.ledger._records import make_record
 
-from kanjia.metering import Journal, Ledger
-from kanjia.metering._rows import COLUMNS, KEY, TABLE, row_of
-from kanjia.metering.store import Database
+from kanjia.ledger import Journal, Ledger
+from kanjia.ledger._rows import COLUMNS, KEY, TABLE, row_of
+from kanjia.ledger.store import Database
 
 
 async def _ids(db: Database) -> list[str]:

@@ -1,4 +1,4 @@
-"""The ledger writer process: ``python -m kanjia.metering._writer_main`` (see ``_writer``)."""
+"""The ledger writer process: ``python -m kanjia.ledger._writer_main`` (see ``_writer``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-from kanjia.metering._writer import serve
+from kanjia.ledger._writer import serve
 
 
 def main() -> None:

@@ -25,8 +25,8 @@ import logging
 from typing import Any
 
 from kanjia.errors import LedgerUnavailable
-from kanjia.metering._journal import Journal
-from kanjia.metering._rows import (
+from kanjia.ledger._journal import Journal
+from kanjia.ledger._rows import (
     COLUMNS,
     KEY,
     TABLE,
@@ -36,10 +36,10 @@ from kanjia.metering._rows import (
     row_to_json,
     to_record,
 )
-from kanjia.metering._writer import RowWriter, ThreadWriter
-from kanjia.metering.query import record_rows
-from kanjia.metering.record import CallRecord
-from kanjia.metering.store import Database
+from kanjia.ledger._writer import RowWriter, ThreadWriter
+from kanjia.ledger.query import record_rows
+from kanjia.ledger.record import CallRecord
+from kanjia.ledger.store import Database
 
 __all__ = ["Ledger"]
 
@@ -48,7 +48,7 @@ def _call_number(request_id: str) -> int:
     tail = request_id.rsplit(".", 1)[-1]
     return int(tail) if tail.isdigit() else 0
 
-log = logging.getLogger("kanjia.metering")
+log = logging.getLogger("kanjia.ledger")
 
 
 class Ledger:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kanjia.metering.store._db import Conflict, Step
+from kanjia.ledger.store._db import Conflict, Step
 
 __all__ = ["SQLiteDatabase"]
 

@@ -1,4 +1,4 @@
-"""Record builders shared by the metering tests."""
+"""Record builders shared by the ledger and metering tests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from kanjia.metering.record import CallRecord
+from kanjia.ledger.record import CallRecord
 
 
 def make_record(**kw: Any) -> CallRecord:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 __all__ = ["Journal", "Orphans"]
 
-log = logging.getLogger("kanjia.metering")
+log = logging.getLogger("kanjia.ledger")
 
 _SUFFIX = ".jsonl"
 _MAX_BACKOFF_S = 5.0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from kanjia.metering.store._db import Conflict, Database, Step
+from kanjia.ledger.store._db import Conflict, Database, Step
 
 __all__ = ["MIGRATIONS", "migrate"]
 

@@ -1,4 +1,4 @@
-"""One module reads the ledger: ``kanjia.metering.query`` issues every SELECT on
+"""One module reads the ledger: ``kanjia.ledger.query`` issues every SELECT on
 ``usage_records``; elsewhere the table is only created (migrations) or written (the
 ledger's writer)."""
 
@@ -10,14 +10,14 @@ from pathlib import Path
 import kanjia
 
 PACKAGE = Path(kanjia.__file__).parent
-HOME = PACKAGE / "metering" / "query.py"
+HOME = PACKAGE / "ledger" / "query.py"
 
 #: a read of the ledger table: ``FROM usage_records`` or ``FROM {TABLE}`` (its name in
-#: ``metering/_rows.py``), whatever the SQL around it
+#: ``ledger/_rows.py``), whatever the SQL around it
 _READ = re.compile(r"\bFROM\s+(?:usage_records\b|\{TABLE\})", re.IGNORECASE)
 #: the modules that may name the table: its definition, its migrations, its writers
-_WRITERS = {"metering/_rows.py", "metering/store/_migrations.py", "metering/_writer.py",
-            "metering/ledger.py", "metering/query.py"}
+_WRITERS = {"ledger/_rows.py", "ledger/store/_migrations.py", "ledger/_writer.py",
+            "ledger/ledger.py", "ledger/query.py"}
 
 
 def _sources() -> dict[str, str]:
@@ -35,9 +35,9 @@ def test_the_pattern_sees_a_read() -> None:
 
 def test_only_the_query_module_reads_usage_records() -> None:
     sources = _sources()
-    assert "metering/query.py" in sources and _READ.search(sources["metering/query.py"])
+    assert "ledger/query.py" in sources and _READ.search(sources["ledger/query.py"])
     readers = sorted(name for name, text in sources.items()
-                     if name != "metering/query.py" and _READ.search(text))
+                     if name != "ledger/query.py" and _READ.search(text))
     assert readers == []
 
 

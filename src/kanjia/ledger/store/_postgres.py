@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from kanjia.metering.store._db import Conflict, Step
+from kanjia.ledger.store._db import Conflict, Step
 
 __all__ = ["PostgresDatabase", "split_schema"]
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from tests._waiting import until
 
-from kanjia.metering import Journal
+from kanjia.ledger import Journal
 
 
 def _lines(n: int, start: int = 0) -> list[bytes]:
@@ -80,7 +80,7 @@ def test_committed_segments_are_deleted_while_running(tmp_path: Path) -> None:
 def test_kill_9_leaves_fsynced_rows(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import sys, time
-        from kanjia.metering import Journal
+        from kanjia.ledger import Journal
         j = Journal({str(tmp_path)!r}, interval_s=0.02)
         j.start()
         for i in range(200):

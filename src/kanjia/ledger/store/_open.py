@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kanjia.metering.store._db import Database
-from kanjia.metering.store._postgres import PostgresDatabase
-from kanjia.metering.store._sqlite import SQLiteDatabase
+from kanjia.ledger.store._db import Database
+from kanjia.ledger.store._postgres import PostgresDatabase
+from kanjia.ledger.store._sqlite import SQLiteDatabase
 
 __all__ = ["open_database"]
 

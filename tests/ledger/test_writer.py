@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from tests._waiting import until_async
-from tests.metering._records import make_record
+from tests.ledger._records import make_record
 
-from kanjia.metering import Journal, Ledger
-from kanjia.metering._rows import TABLE
-from kanjia.metering._writer import ProcessWriter
-from kanjia.metering.store import Database
+from kanjia.ledger import Journal, Ledger
+from kanjia.ledger._rows import TABLE
+from kanjia.ledger._writer import ProcessWriter
+from kanjia.ledger.store import Database
 
 
 async def _ids(db: Database) -> list[str]:
@@ -25,6 +25,13 @@ async def _ids(db: Database) -> list[str]:
 
 def _ledger(db: Database, db_url: str, tmp_path: Path, **kw: float) -> Ledger:
     return Ledger(db, Journal(tmp_path / "j"), writer=ProcessWriter(db_url), **kw)
+
+
+def _writer_pid(ledger: Ledger) -> int:
+    """The pid of the ledger's writer process (one is running)."""
+    writer = ledger.writer
+    assert isinstance(writer, ProcessWriter) and writer.pid is not None
+    return writer.pid
 
 
 async def _wait_written(ledger: Ledger, n: int) -> None:
@@ -43,9 +50,7 @@ async def test_rows_go_through_the_writer_process(db: Database, db_url: str,
     for rec in recs:
         ledger.record(rec)
     await _wait_written(ledger, 250)
-    writer = ledger.writer
-    assert isinstance(writer, ProcessWriter) and writer.pid is not None
-    pid = writer.pid
+    pid = _writer_pid(ledger)
     assert sorted(await _ids(db)) == sorted(r.request_id for r in recs)
     rows = await db.fetch(f"SELECT DISTINCT stream, usage_estimated, cost_nano FROM {TABLE}")
     assert rows == [(1, 1, 460_000)]
@@ -62,15 +67,13 @@ async def test_a_killed_writer_is_replaced_and_nothing_is_lost_or_doubled(
     for rec in first:
         ledger.record(rec)
     await _wait_written(ledger, 50)
-    writer = ledger.writer
-    assert isinstance(writer, ProcessWriter) and writer.pid is not None
-    old = writer.pid
+    old = _writer_pid(ledger)
     os.kill(old, signal.SIGKILL)
     second = [make_record() for _ in range(50)]
     for rec in second:
         ledger.record(rec)
     await _wait_written(ledger, 100)
-    assert writer.pid not in (None, old)
+    assert _writer_pid(ledger) != old  # a new writer process
     ids = await _ids(db)
     assert len(ids) == 100 and sorted(ids) == sorted(r.request_id for r in first + second)
     await ledger.close()
@@ -83,10 +86,9 @@ async def test_the_writer_ignores_sigint_so_the_last_flush_gets_through(
     await ledger.start()
     ledger.record(make_record())
     await ledger.flush()
-    writer = ledger.writer
-    assert isinstance(writer, ProcessWriter) and writer.pid is not None
-    os.kill(writer.pid, signal.SIGINT)
-    os.kill(writer.pid, signal.SIGTERM)
+    pid = _writer_pid(ledger)
+    os.kill(pid, signal.SIGINT)
+    os.kill(pid, signal.SIGTERM)
     recs = [make_record() for _ in range(20)]
     for rec in recs:
         ledger.record(rec)
@@ -108,7 +110,7 @@ class _CountingWriter(ProcessWriter):
 
 
 async def test_a_write_error_keeps_the_batch_for_a_retry(tmp_path: Path) -> None:
-    from kanjia.metering.store import migrate, open_database
+    from kanjia.ledger.store import migrate, open_database
 
     path = tmp_path / "l.db"
     db = open_database(str(path))

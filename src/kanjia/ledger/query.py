@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from kanjia.metering._rows import KEY, NAMES, TABLE
-from kanjia.metering.store import Database
+from kanjia.ledger._rows import KEY, NAMES, TABLE
+from kanjia.ledger.store import Database
 
 __all__ = ["BATCH", "BILLED", "DIRECT", "GROUPS", "HIT", "LEVER", "LEVER_FLAGS", "LEVER_KEYS",
            "NONE", "BilledSums", "SpendSums",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from kanjia.metering.store import migrate, open_database
+from kanjia.ledger.store import migrate, open_database
 
 
 async def test_batch_insert_keeps_types_and_ignores_duplicates(tmp_path: Path) -> None:
