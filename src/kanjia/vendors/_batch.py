@@ -9,14 +9,17 @@ the vendor in exactly the shape a live request would, and each result is parsed 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
+
 from kanjia.catalog import Usage
+from kanjia.errors import UpstreamProtocolError
 from kanjia.vendors.base import Deployment
 
-__all__ = ["BatchAdapter", "BatchCall", "BatchItem", "ItemResult", "VendorBatch"]
+__all__ = ["BatchAdapter", "BatchCall", "BatchItem", "ItemResult", "VendorBatch", "jsonl_lines"]
 
 
 
@@ -87,3 +90,18 @@ class BatchAdapter(Protocol):
     def results(self, dep: Deployment, batch: VendorBatch) -> list[BatchCall]: ...
 
     def parse_results(self, data: bytes, model: str, endpoint: str) -> list[ItemResult]: ...
+
+
+def jsonl_lines(data: bytes, who: str) -> Iterator[dict[str, Any]]:
+    """The objects of a vendor's JSONL results file (blank lines skipped); a line that is
+    not a JSON object is the vendor's protocol error, named after ``who``."""
+    for raw in data.splitlines():
+        if not raw.strip():
+            continue
+        try:
+            line = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamProtocolError(f"{who}: a result line is not JSON") from None
+        if not isinstance(line, dict):
+            raise UpstreamProtocolError(f"{who}: a result line is not a JSON object")
+        yield line

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import orjson
 
 from kanjia.errors import KanjiaError, UpstreamProtocolError
-from kanjia.vendors._batch import BatchCall, BatchItem, ItemResult, VendorBatch
+from kanjia.vendors._batch import BatchCall, BatchItem, ItemResult, VendorBatch, jsonl_lines
 from kanjia.vendors.base import Adapter, Deployment
 
 __all__ = ["AnthropicBatch"]
@@ -66,13 +66,7 @@ class AnthropicBatch:
 
     def parse_results(self, data: bytes, model: str, endpoint: str) -> list[ItemResult]:
         out: list[ItemResult] = []
-        for raw in data.splitlines():
-            if not raw.strip():
-                continue
-            try:
-                line = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                raise UpstreamProtocolError("anthropic: a result line is not JSON") from None
+        for line in jsonl_lines(data, "anthropic"):
             cid = str(line.get("custom_id", ""))
             result = line.get("result") or {}
             kind = result.get("type")

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from kanjia.errors import KanjiaError, UpstreamProtocolError
-from kanjia.vendors._batch import BatchCall, BatchItem, ItemResult, VendorBatch
+from kanjia.vendors._batch import BatchCall, BatchItem, ItemResult, VendorBatch, jsonl_lines
 from kanjia.vendors.base import Adapter, Deployment
 
 __all__ = ["OPENAI_STYLE", "OpenAIBatch"]
@@ -98,13 +98,7 @@ class OpenAIBatch:
 
     def parse_results(self, data: bytes, model: str, endpoint: str) -> list[ItemResult]:
         out: list[ItemResult] = []
-        for raw in data.splitlines():
-            if not raw.strip():
-                continue
-            try:
-                line = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                raise UpstreamProtocolError("batch: a result line is not JSON") from None
+        for line in jsonl_lines(data, "batch"):
             cid = str(line.get("custom_id", ""))
             resp = line.get("response") if isinstance(line.get("response"), dict) else None
             err = line.get("error")
