@@ -3,7 +3,6 @@ the sandbox, called with raw HTTP and with the official ``openai`` SDK."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -12,51 +11,21 @@ from typing import Any
 import openai
 import pytest
 from tests.reliability._util import request
+from tests.server._ledger_gw import LedgerGateway as Gw
+from tests.server._ledger_gw import ledger_gateway
 
 from kanjia.config import load_settings
 from kanjia.sandbox import SandboxThread
-from kanjia.server import KanjiaApp, ServerThread, build_app
+from kanjia.server import ServerThread, build_app
 
 MASTER = "test-master-key-lookup"
 
 
-class Gw:
-    def __init__(self, srv: ServerThread, app: KanjiaApp) -> None:
-        self.srv = srv
-        self.app = app
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def url(self) -> str:
-        return self.srv.url
-
-    @property
-    def ledger(self) -> Any:
-        metering = self.app.services.metering
-        assert metering is not None
-        return metering.ledger
-
-    def flush(self) -> None:
-        assert self.loop is not None
-        asyncio.run_coroutine_threadsafe(self.ledger.flush(), self.loop).result(10)
 
 
 @pytest.fixture(scope="module")
 def gw(sandbox: SandboxThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gw]:
-    root = tmp_path_factory.mktemp("lookup")
-    settings = load_settings(None, sandbox_url=sandbox.url, database=str(root / "ledger.db"),
-                             server={"upstream_timeout_s": 5.0, "first_byte_timeout_s": 5.0})
-    # records stay queued until flush(): the lookup must read through the queue
-    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER,
-                                   "KANJIA_JOURNAL_DIR": str(root / "journal"),
-                                   "KANJIA_LEDGER_FLUSH_S": "3600"})
-    gw = Gw(ServerThread(app), app)
-
-    async def capture() -> None:
-        gw.loop = asyncio.get_running_loop()
-
-    app.on_startup.append(capture)
-    with gw.srv:
+    with ledger_gateway(sandbox.url, tmp_path_factory.mktemp("lookup"), MASTER, 5.0) as gw:
         yield gw
 
 

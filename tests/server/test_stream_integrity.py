@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 from tests.reliability._util import request, set_fault
+from tests.server._ledger_gw import LedgerGateway as Gw
+from tests.server._ledger_gw import ledger_gateway
 
 from kanjia.config import load_settings
 from kanjia.sandbox import SandboxThread
-from kanjia.server import KanjiaApp, ServerThread, build_app
+from kanjia.server import ServerThread, build_app
 
 MASTER = "test-master-key-stream"
 #: one model of each vendor kind: OpenAI-compatible, Anthropic, Gemini
@@ -25,47 +27,11 @@ KINDS = ["deepseek/deepseek-chat", "anthropic/claude-3-5-haiku-20241022",
          "gemini/gemini-2.0-flash"]
 
 
-class Gw:
-    def __init__(self, srv: ServerThread, app: KanjiaApp) -> None:
-        self.srv = srv
-        self.app = app
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def url(self) -> str:
-        return self.srv.url
-
-    def _ledger(self) -> Any:
-        metering = self.app.services.metering
-        assert metering is not None
-        return metering.ledger
-
-    def flush(self) -> None:
-        """Write the ledger's queue to the database now (on the gateway's loop)."""
-        assert self.loop is not None
-        ledger = self._ledger()
-        asyncio.run_coroutine_threadsafe(ledger.flush(), self.loop).result(10)
-
-    def pending(self) -> int:
-        return int(self._ledger().pending)
 
 
 @pytest.fixture(scope="module")
 def gw(sandbox: SandboxThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gw]:
-    root = tmp_path_factory.mktemp("integrity")
-    settings = load_settings(None, sandbox_url=sandbox.url, database=str(root / "ledger.db"),
-                             server={"upstream_timeout_s": 5.0, "first_byte_timeout_s": 0.5})
-    # the writer never runs on its own: every record stays queued until flush()
-    app = build_app(settings, env={"KANJIA_MASTER_KEY": MASTER,
-                                   "KANJIA_JOURNAL_DIR": str(root / "journal"),
-                                   "KANJIA_LEDGER_FLUSH_S": "3600"})
-    gw = Gw(ServerThread(app), app)
-
-    async def capture() -> None:
-        gw.loop = asyncio.get_running_loop()
-
-    app.on_startup.append(capture)
-    with gw.srv:
+    with ledger_gateway(sandbox.url, tmp_path_factory.mktemp("integrity"), MASTER, 0.5) as gw:
         yield gw
 
 
