@@ -41,3 +41,16 @@ def test_no_estimator_outside_tokens() -> None:
                    if p.relative_to(PACKAGE).parts[0] not in ("tokens", "sandbox", "lab")
                    and pattern.search(p.read_text(encoding="utf-8")))
     assert found == []
+
+
+def test_rough_tokens_counts_each_non_ascii_character_as_one_token() -> None:
+    import random
+
+    from kanjia.tokens import rough_tokens
+
+    rng = random.Random(7)
+    alphabet = "abc xyz,.!" + "价格战谁会受益" + "é ü" + "😀" + "\u0085\u00a0"
+    for _ in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 60)))
+        wide = sum(1 for ch in text if ord(ch) > 127)
+        assert rough_tokens(text) == (wide + (len(text) - wide + 3) // 4 if text else 0)

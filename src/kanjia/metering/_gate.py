@@ -21,7 +21,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -102,10 +101,6 @@ class _KeyTerms:
 
 _ANONYMOUS = Caller()
 _DIGESTS = 10_000
-
-
-def _utc_day(ts: float) -> date:
-    return datetime.fromtimestamp(ts, UTC).date()
 
 
 def _allowed(key: KeyInfo, model: str) -> bool:
@@ -284,8 +279,9 @@ class Gatekeeper:
         first = self._ceiling(key, plan, model_key, max_cost, currency, tokens)
         if not others:  # the common case: one candidate
             charge, cur = first
-            if plan.currency == cur:  # every budget in its currency: no conversion
-                amount = to_nano_capped(charge)
+            if plan.currency is not None:  # every budget in one currency: one conversion
+                amount = to_nano_capped(charge if plan.currency == cur else self.fx.convert(
+                    charge, cur, plan.currency, self._clock.date(now)))
                 claims = tuple([Claim(window, limit, amount, ttl)
                                 for window, limit, ttl, _ in plan.windows])
             else:
@@ -333,14 +329,14 @@ class Gatekeeper:
             if amount is None:
                 amount = nano[bcur] = max(
                     to_nano_capped(c if cur == bcur else
-                                   self.fx.convert(c, cur, bcur, _utc_day(now)))
+                                   self.fx.convert(c, cur, bcur, self._clock.date(now)))
                     for c, cur in charges)
             claims.append(Claim(window, limit, amount, ttl))
         return tuple(claims)
 
     def _dearest(self, charges: Sequence[tuple[Decimal, str]],
                  now: float) -> tuple[Decimal, str]:
-        cur, day = charges[0][1], _utc_day(now)
+        cur, day = charges[0][1], self._clock.date(now)
         return max(charges, key=lambda c: c[0] if c[1] == cur
                    else self.fx.convert(c[0], c[1], cur, day))
 
@@ -390,11 +386,15 @@ class Gatekeeper:
         if rec.charge is None:
             rec.charge, rec.charge_currency = self.pricing.charge(rec)
         charge, cur = rec.charge, rec.charge_currency or rec.currency
-        if hold.budget_currency == cur or all(b.currency == cur for b in hold.budgets):
-            nano = to_nano_capped(charge)
+        budget_currency = hold.budget_currency
+        if budget_currency is not None:  # every budget in one currency: one conversion
+            nano = to_nano_capped(charge if budget_currency == cur else self.fx.convert(
+                charge, cur, budget_currency, self._clock.date(rec.ts)))
             actual = [nano] * len(hold.budgets)
+        elif all(b.currency == cur for b in hold.budgets):
+            actual = [to_nano_capped(charge)] * len(hold.budgets)
         else:
-            day = _utc_day(rec.ts)
+            day = self._clock.date(rec.ts)
             actual = [to_nano_capped(self.fx.convert(charge, cur, b.currency, day))
                       for b in hold.budgets]
         return Settlement(hold.id, hold.claims, actual, hold.rate,
@@ -413,6 +413,9 @@ class Gatekeeper:
         """``settle`` from the request path without a task per request: the settlements
         of one pass of the event loop go to the limiter together, right after it."""
         if hold is None:
+            return
+        if self._settle_now is not None:  # an in-process store: settled here and now
+            self._settle_now(*self._settlement(hold, rec))
             return
         if not self._settling:
             asyncio.get_running_loop().call_soon(self._settle_queued)

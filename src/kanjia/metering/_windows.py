@@ -43,6 +43,16 @@ class WindowClock:
 
     def __init__(self) -> None:
         self._current: dict[Period, tuple[float, float, str]] = {}
+        self._day = (0.0, 0.0, date.min)
+
+    def date(self, now: float) -> date:
+        """The UTC date of ``now`` (unix time)."""
+        start, end, day = self._day
+        if not start <= now < end:
+            day = datetime.fromtimestamp(now, UTC).date()
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+            self._day = (start, start + 86400, day)
+        return day
 
     def id(self, period: Period, now: float) -> str:
         known = self._current.get(period)

@@ -17,8 +17,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
 from kanjia.access import AccessPolicy, Principal, WorstCase
 from kanjia.catalog import ModelEntry, PricePeriod, Rates
 from kanjia.errors import BadRequest, PermissionDenied
@@ -32,8 +30,9 @@ __all__ = ["Admission"]
 
 #: a candidate the caller's key may not use
 _FORBIDDEN = "not allowed for this key"
-#: a body this large (bytes of JSON) has its tokens counted off the event loop
-_BIG_BODY = 256 * 1024
+#: a request with more text than this (characters) not yet tokenized by earlier requests
+#: has its tokens counted off the event loop (tokenizing it would hold the loop ~5 ms)
+_NEW_CHARS = 32 * 1024
 #: (vendor, model) → tokenizer encoding pairs remembered (pass-through names are many)
 _ENCODINGS = 10_000
 #: models whose prices of the current minute are remembered
@@ -46,7 +45,6 @@ _MINUTE_END = timedelta(seconds=60) - timedelta(microseconds=1)
 class _Counts:
     """One request's input tokens per tokenizer encoding (counted once each)."""
 
-    size: int | None = None
     tokens: dict[str, int] = field(default_factory=dict)
 
 
@@ -235,11 +233,16 @@ class Admission:
                 self._encodings.clear()
             self._encodings[pair] = (encoding, True)
 
-        def count() -> int:
-            return self.counter.bound_request_tokens(vendor, model, body, embeddings)
+        # on the event loop unless much new text needs tokenizing (a long conversation's
+        # earlier turns were counted by its earlier requests)
+        n = self.counter.bound_request_tokens(vendor, model, body, embeddings,
+                                              new_chars=_NEW_CHARS)
+        if n is None:
+            def count() -> int:
+                bound = self.counter.bound_request_tokens(vendor, model, body, embeddings)
+                assert bound is not None
+                return bound
 
-        if counts.size is None:
-            counts.size = len(orjson.dumps(body))
-        n = await asyncio.to_thread(count) if counts.size > _BIG_BODY else count()
+            n = await asyncio.to_thread(count)
         counts.tokens[encoding] = n
         return n

@@ -52,7 +52,8 @@ class TokenCounter:
         self._cache_dir = cache_dir
         self._encoders: dict[str, Encoder] = {}
         self._lock = threading.Lock()
-        self._memo: dict[tuple[int, str], int] = {}
+        #: (id of the tokenizer, text) -> (its exact count, ``rough_tokens(text)``)
+        self._memo: dict[tuple[int, str], tuple[int, int]] = {}
         self._memo_chars = 0
         #: (vendor, model) -> its family (``family_for`` tries a list of patterns)
         self._families: dict[tuple[str, str], Family] = {}
@@ -138,51 +139,79 @@ class TokenCounter:
         return ids + sum(self.count_text_tokens(vendor, model, t) for t in texts)
 
     def bound_request_tokens(self, vendor: str, model: str, body: Mapping[str, Any],
-                             embeddings: bool = False) -> int:
+                             embeddings: bool = False, *,
+                             new_chars: int | None = None) -> int | None:
         """What a budget reserves for a request's input: the larger of this tokenizer's
         count and a tokenizer-free rough count (a vendor whose tokenizer we only
-        approximate, or that counts a little differently, is still covered)."""
+        approximate, or that counts a little differently, is still covered).
+
+        ``new_chars``: None instead when more than this many characters of text not
+        counted before would have to be tokenized (an async caller then counts in a
+        thread; what was counted so far is remembered)."""
         if embeddings:
             texts, ids = embedding_inputs(body.get("input"))
+            if new_chars is not None and sum(map(len, texts)) > new_chars:
+                return None
             exact = self.input_tokens(vendor, model, body, "embeddings")
             return max(exact, ids + sum(rough_tokens(t) for t in texts))
-        # one pass over the request: each piece counted exactly (remembered per text)
-        # and roughly; the same sums as count_request_tokens and the rough rule
+        # one pass over the request: each piece counted exactly and roughly, both
+        # remembered per text; the same sums as count_request_tokens and the rough rule
         fam = self.family(vendor, model)
         enc = self._encoder(fam.encoding)
-        length = self._len
+        memo, eid = self._memo, id(enc)
+        both = self._both if new_chars is None else _Within(self._both, new_chars)
         exact = rough = fam.priming
-        for message in body.get("messages") or ():
-            if not isinstance(message, Mapping):
-                continue
-            exact += fam.per_message
-            rough += fam.per_message
-            for text, images in _pieces(message):
-                if text:
-                    exact += length(enc, text)
-                    rough += rough_tokens(text)
-                exact += images
-                rough += images
-            if message.get("name"):
-                exact += fam.per_name
-        for text in extra_content(body):
-            exact += length(enc, text)
-            rough += rough_tokens(text)
+        per_message = fam.per_message
+        try:
+            for message in body.get("messages") or ():
+                if not isinstance(message, Mapping):
+                    continue
+                exact += per_message
+                rough += per_message
+                content = message.get("content")
+                if len(message) == 2 and type(content) is str and "role" in message:
+                    # the common message, {"role": ..., "content": "..."}: no generator
+                    for text in (str(message["role"] or ""), content):
+                        if text:
+                            pair = memo.get((eid, text)) or both(enc, text)
+                            exact += pair[0]
+                            rough += pair[1]
+                    continue
+                for text, images in _pieces(message):
+                    if text:
+                        pair = memo.get((eid, text)) or both(enc, text)
+                        exact += pair[0]
+                        rough += pair[1]
+                    exact += images
+                    rough += images
+                if message.get("name"):
+                    exact += fam.per_name
+            for text in extra_content(body):
+                pair = memo.get((eid, text)) or both(enc, text)
+                exact += pair[0]
+                rough += pair[1]
+        except _TooMuchNew:
+            return None
         return max(exact, rough)
 
     # -- internals ---------------------------------------------------------------
     def _len(self, enc: Encoder, text: str) -> int:
         """``len(enc.encode_ordinary(text))``, remembered per (tokenizer, text)."""
+        return self._both(enc, text)[0]
+
+    def _both(self, enc: Encoder, text: str) -> tuple[int, int]:
+        """(``len(enc.encode_ordinary(text))``, ``rough_tokens(text)``), remembered per
+        (tokenizer, text)."""
         key = (id(enc), text)  # an encoder lives as long as this counter
-        n = self._memo.get(key)
-        if n is None:
-            n = len(enc.encode_ordinary(text))
+        pair = self._memo.get(key)
+        if pair is None:
+            pair = (len(enc.encode_ordinary(text)), rough_tokens(text))
             if len(self._memo) >= _MEMO_TEXTS or self._memo_chars + len(text) > _MEMO_CHARS:
                 self._memo.clear()  # (a thread counting meanwhile just misses)
                 self._memo_chars = 0
-            self._memo[key] = n
+            self._memo[key] = pair
             self._memo_chars += len(text)
-        return n
+        return pair
 
     def _encoder(self, encoding: str) -> Encoder:
         enc = self._encoders.get(encoding)
@@ -205,6 +234,26 @@ class TokenCounter:
 
             return _Ordinary(lambda t: ds_token.encode(t, add_special_tokens=False))
         return load_openai_encoding(encoding, self._cache_dir)
+
+
+class _TooMuchNew(Exception):
+    """More new text than a caller wants tokenized on its thread."""
+
+
+class _Within:
+    """``TokenCounter._both`` until ``chars`` characters of new text have been counted."""
+
+    __slots__ = ("_both", "_left")
+
+    def __init__(self, both: Callable[[Encoder, str], tuple[int, int]], chars: int) -> None:
+        self._both = both
+        self._left = chars
+
+    def __call__(self, enc: Encoder, text: str) -> tuple[int, int]:
+        self._left -= len(text)
+        if self._left < 0:
+            raise _TooMuchNew
+        return self._both(enc, text)
 
 
 def _pieces(message: Mapping[str, Any]) -> Iterable[tuple[str, int]]:

@@ -30,7 +30,7 @@ def rough_tokens(text: str) -> int:
         return 0
     if text.isascii():
         return (len(text) + 3) // 4
-    wide = sum(1 for ch in text if ord(ch) > 127)
+    wide = len(text) - len(text.encode("ascii", "ignore"))  # the non-ASCII characters
     return wide + (len(text) - wide + 3) // 4
 
 
