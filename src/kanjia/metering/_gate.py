@@ -383,6 +383,11 @@ class Gatekeeper:
             await self._seed(complete=True)
 
     def _settlement(self, hold: Hold, rec: CallRecord) -> Settlement:
+        return Settlement(hold.id, hold.claims, self._actual(hold, rec), hold.rate,
+                          min(rec.input_tokens + rec.output_tokens, MAX_TOKENS))
+
+    def _actual(self, hold: Hold, rec: CallRecord) -> list[int]:
+        """What ``rec`` is charged, in nano-units of each of ``hold``'s budgets."""
         if rec.charge is None:
             rec.charge, rec.charge_currency = self.pricing.charge(rec)
         charge, cur = rec.charge, rec.charge_currency or rec.currency
@@ -397,8 +402,7 @@ class Gatekeeper:
             day = self._clock.date(rec.ts)
             actual = [to_nano_capped(self.fx.convert(charge, cur, b.currency, day))
                       for b in hold.budgets]
-        return Settlement(hold.id, hold.claims, actual, hold.rate,
-                          min(rec.input_tokens + rec.output_tokens, MAX_TOKENS))
+        return actual
 
     async def settle(self, hold: Hold | None, rec: CallRecord) -> None:
         if hold is None:
@@ -415,7 +419,8 @@ class Gatekeeper:
         if hold is None:
             return
         if self._settle_now is not None:  # an in-process store: settled here and now
-            self._settle_now(*self._settlement(hold, rec))
+            self._settle_now(hold.id, hold.claims, self._actual(hold, rec), hold.rate,
+                             min(rec.input_tokens + rec.output_tokens, MAX_TOKENS))
             return
         if not self._settling:
             asyncio.get_running_loop().call_soon(self._settle_queued)

@@ -29,7 +29,8 @@ def to_nano_capped(amount: Decimal) -> int:
     count. MAX_NANO + 1 stands for "more than any budget": no budget admits it."""
     if not amount.is_finite() or amount > MAX_BUDGET:
         return MAX_NANO + 1 if not amount.is_signed() else 0
-    return max(0, to_nano(amount))
+    nano = to_nano(amount)
+    return nano if nano > 0 else 0
 
 
 @dataclass(frozen=True, slots=True)

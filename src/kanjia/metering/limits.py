@@ -204,7 +204,8 @@ class LocalLimiter(SettlesNow):
             m = self._minutes.get(rate.key_id)
             if m is None:
                 m = self._minutes[rate.key_id] = _Minutes(rate.minute)
-            m.roll(rate.minute)
+            elif m.minute != rate.minute:
+                m.roll(rate.minute)
             _check_rate(m, rate, now)
             m.req += 1
             m.tok += rate.tokens
