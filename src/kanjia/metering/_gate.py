@@ -100,6 +100,9 @@ class _KeyTerms:
 
 
 _ANONYMOUS = Caller()
+#: ``_new(Claim, (...))`` makes the tuple without the named tuple's Python ``__new__``
+#: (a few are made for every metered request)
+_new = tuple.__new__
 _DIGESTS = 10_000
 
 
@@ -282,7 +285,7 @@ class Gatekeeper:
             if plan.currency is not None:  # every budget in one currency: one conversion
                 amount = to_nano_capped(charge if plan.currency == cur else self.fx.convert(
                     charge, cur, plan.currency, self._clock.date(now)))
-                claims = tuple([Claim(window, limit, amount, ttl)
+                claims = tuple([_new(Claim, (window, limit, amount, ttl))
                                 for window, limit, ttl, _ in plan.windows])
             else:
                 claims = self._claims(plan, [first], now)
@@ -292,20 +295,18 @@ class Gatekeeper:
             tokens = max(tokens, *(case.tokens for case in others))
             claims = self._claims(plan, charges, now)
             charge, cur = self._dearest(charges, now)
-        rate = Rate(key.id, key.rpm, key.tpm, min(tokens, MAX_TOKENS), int(now // 60)) \
-            if plan.rated else None
-        hold = Hold(f"{self._hold_prefix}{next(self._hold_ids)}", claims, plan.budgets,
-                    rate, charge, cur, plan.currency)
+        rate = _new(Rate, (key.id, key.rpm, key.tpm, min(tokens, MAX_TOKENS),
+                           int(now // 60))) if plan.rated else None
+        hold_id = f"{self._hold_prefix}{next(self._hold_ids)}"
         try:
             try:
-                if self._admit_now is None or \
-                        not self._admit_now(hold.id, hold.claims, rate, now):
-                    await self.limiter.admit(hold.id, hold.claims, rate, now)
+                if self._admit_now is None or not self._admit_now(hold_id, claims, rate, now):
+                    await self.limiter.admit(hold_id, claims, rate, now)
             except Unseeded:
                 await self._reseed()
-                await self.limiter.admit(hold.id, hold.claims, rate, now)
+                await self.limiter.admit(hold_id, claims, rate, now)
         except Denied as denied:
-            raise refusal(denied, key, hold.budgets, hold.claims, now) from None
+            raise refusal(denied, key, plan.budgets, claims, now) from None
         except StoreError as exc:
             raise Overloaded(f"the budget store refused this request's reservation ({exc})"
                              ) from None
@@ -317,7 +318,7 @@ class Gatekeeper:
                 raise Overloaded("the budget store is unavailable; refusing metered "
                                  "requests until it is back") from None
             raise
-        return hold
+        return _new(Hold, (hold_id, claims, plan.budgets, rate, charge, cur, plan.currency))
 
     def _claims(self, plan: _KeyTerms, charges: Sequence[tuple[Decimal, str]],
                 now: float) -> tuple[Claim, ...]:
