@@ -415,8 +415,9 @@ class Gatekeeper:
             log.error("budgets: settling %s failed: %s", rec.request_id, exc)
 
     def settle_soon(self, hold: Hold | None, rec: CallRecord) -> None:
-        """``settle`` from the request path without a task per request: the settlements
-        of one pass of the event loop go to the limiter together, right after it."""
+        """``settle`` from the request path without a task per request: a limiter with
+        its state in this process (``settle_now``) settles here and now; for any other,
+        the settlements of one pass of the event loop go to it together, right after."""
         if hold is None:
             return
         if self._settle_now is not None:  # an in-process store: settled here and now
