@@ -78,6 +78,19 @@ def _wait(client: openai.OpenAI, bid: str, timeout: float = 20.0) -> openai.type
         time.sleep(0.05)
 
 
+#: deepseek-chat is dearer on weekdays 09:00-12:00 and 14:00-18:00 Beijing (01:00-04:00 and
+#: 06:00-10:00 UTC): a line for it goes now at 12:00 UTC, off-peak at 02:00 UTC (to 04:00)
+OFFPEAK = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)   # a Monday, 20:00 Beijing
+PEAK = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)       # the same Monday, 10:00 Beijing
+PEAK_ENDS = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
+
+
+def _clock_from(at: datetime) -> list[float]:
+    """A wall clock that reads ``at`` now and runs on from there, and a handle to move it:
+    ``app.clock = lambda: clock[0] + time.monotonic()``; ``clock[0] += s`` jumps ahead."""
+    return [at.timestamp() - time.monotonic()]
+
+
 def _line(cid: str, model: str, text: str, max_tokens: int = 20) -> str:
     return json.dumps({"custom_id": cid, "method": "POST", "url": "/v1/chat/completions",
                        "body": {"model": model, "max_tokens": max_tokens,
@@ -317,9 +330,14 @@ def test_a_restarted_gateway_resumes_open_batches(sandbox: SandboxThread, tmp_pa
     queue = tmp_path / "kanjia-batch.db"
     settings = load_settings(None, sandbox_url=sandbox.url, batch_queue=str(queue))
 
+    # the deepseek line goes now only outside its weekday peak hours (at 01:00-04:00 UTC
+    # it would wait for 04:00): both runs plan and send by a clock that starts off-peak
+    clock = _clock_from(OFFPEAK)
+
     def app() -> ServerThread:
         a = build_app(settings, env={})
         a.services.batch_poll_s = 0.05
+        a.clock = lambda: clock[0] + time.monotonic()
         return ServerThread(a)
 
     _control(sandbox, delay_s=60)
@@ -363,3 +381,37 @@ def test_a_refused_vendor_batch_falls_back_to_now(gw: ServerThread, sandbox: San
     out = json.loads(client.files.content(done.output_file_id).text)
     rec = next(r for r in ledger.records if r.request_id == out["response"]["request_id"])
     assert not (rec.price_period or "").endswith("+batch")  # sent live, billed live
+
+
+def test_a_peak_line_waits_for_the_engines_clock(sandbox: SandboxThread, tmp_path: Path
+                                                 ) -> None:
+    """The engine plans, sends and bills by the app's clock (not the machine's): at peak a
+    DeepSeek line is held for the end of the peak and goes when that clock gets there."""
+    settings = load_settings(None, sandbox_url=sandbox.url,
+                             batch_queue=str(tmp_path / "kanjia-batch.db"))
+    ledger = Ledger()
+    a = build_app(settings, env={}, sinks=[ledger.append])
+    a.services.batch_poll_s = 0.05
+    clock = _clock_from(PEAK)
+    a.clock = lambda: clock[0] + time.monotonic()
+    with ServerThread(a) as gw:
+        client = _client(gw)
+        f = client.files.create(file=_jsonl([_line("p", "deepseek/deepseek-chat", "q")]),
+                                purpose="batch")
+        batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                      completion_window="24h")
+        assert batch.created_at == int(PEAK.timestamp())
+        with urllib.request.urlopen(f"{gw.url}/v1/kanjia/batches/{batch.id}/lines",
+                                    timeout=5) as resp:
+            lines = json.loads(resp.read())
+        assert lines["ways"] == {"offpeak": 1}
+        assert lines["data"][0]["send_at"] == int(PEAK_ENDS.timestamp())
+        assert client.batches.retrieve(batch.id).status == "in_progress"
+        clock[0] += (PEAK_ENDS - PEAK).total_seconds()  # two hours later
+        done = _wait(client, batch.id)
+    assert done.status == "completed" and done.output_file_id
+    assert (done.completed_at or 0) >= PEAK_ENDS.timestamp()
+    rec = next(r for r in ledger.records if r.endpoint == "batch")
+    assert rec.vendor == "deepseek" and rec.ts >= PEAK_ENDS.timestamp()
+    # billed at the price of when it was sent, not the peak price of when it was planned
+    assert rec.price_period and not rec.price_period.endswith("+peak")

@@ -66,12 +66,14 @@ def line_record(s: Services, principal: Principal, body: dict[str, Any], target:
     return rec
 
 
-def release(access: AccessPolicy, hold: Reservation | None, bid: str) -> None:
-    """Give a hold back unused: settle it with a record of nothing spent."""
+def release(access: AccessPolicy, hold: Reservation | None, bid: str,
+            ts: float | None = None) -> None:
+    """Give a hold back unused: settle it with a record of nothing spent (at ``ts``,
+    default now)."""
     if hold is None:
         return
-    rec = CallRecord(request_id="release-" + bid, ts=time.time(), endpoint="batch",
-                     route=None, requested_model="", key_id=hold.principal.key_id,
-                     tenant=hold.principal.tenant, cost=Decimal(0), currency=hold.currency,
-                     charge=Decimal(0), status=499)
+    rec = CallRecord(request_id="release-" + bid, ts=time.time() if ts is None else ts,
+                     endpoint="batch", route=None, requested_model="",
+                     key_id=hold.principal.key_id, tenant=hold.principal.tenant,
+                     cost=Decimal(0), currency=hold.currency, charge=Decimal(0), status=499)
     access.settle(hold, rec)

@@ -10,6 +10,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -43,10 +44,12 @@ class BatchNotFound(ModelNotFound):
 
 class BatchEngine:
     def __init__(self, services: Services, store: BatchStore, *, poll_s: float = 10.0,
-                 concurrency: int = 8) -> None:
+                 concurrency: int = 8, clock: Callable[[], float] = time.time) -> None:
         self.s = services
         self.store = store
         self.poll_s = poll_s
+        #: the time (unix s) lines are planned, sent, billed and expired by (tests fix it)
+        self.clock = clock
         self.io = VendorIO()
         self._sem = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
@@ -100,7 +103,7 @@ class BatchEngine:
         if content is None:
             raise BatchNotFound(f"no file {fid!r}")
         good, bad = parse_input(content, endpoint)
-        now = datetime.now(UTC)
+        now = datetime.fromtimestamp(self.clock(), UTC)
         bid = "batch_" + uuid.uuid4().hex[:24]
         rows: list[tuple[int, str, dict[str, Any], str, str, float]] = []
         holds: list[tuple[int, Reservation | None]] = []
@@ -185,7 +188,7 @@ class BatchEngine:
         doc = row.doc
         if doc["status"] in ("validating", "in_progress", "finalizing"):
             doc["status"] = "cancelling"
-            doc["cancelling_at"] = int(time.time())
+            doc["cancelling_at"] = int(self.clock())
             self.store.save_batch(doc)
             self._wake.set()
         return _public(doc)
@@ -196,7 +199,7 @@ class BatchEngine:
             await self._advance(row.id, row.doc, row.deadline)
 
     async def _advance(self, bid: str, doc: dict[str, Any], deadline: float) -> None:
-        now = time.time()
+        now = self.clock()
         pending = self.store.lines(bid, "pending")
         submitted = self.store.lines(bid, "submitted")
         if now > deadline + _GRACE_S and (pending or submitted):
@@ -242,7 +245,7 @@ class BatchEngine:
         lines = self.store.lines(bid)
         ok = [ln.out for ln in lines if ln.ok and ln.out is not None]
         errs = [ln.out for ln in lines if not ln.ok and ln.out is not None]
-        now = int(time.time())
+        now = int(self.clock())
         if ok:
             doc["output_file_id"] = self.store.add_file(
                 row.owner, "batch_output", f"{bid}_output.jsonl", _jsonl(ok)).id
@@ -272,7 +275,7 @@ class BatchEngine:
         s = self.s
         emb = endpoint == "/v1/embeddings"
         body = line.body
-        ts = time.time()
+        ts = self.clock()
         t0 = time.perf_counter()
         last: KanjiaError | None = None
         try:
@@ -357,7 +360,7 @@ class BatchEngine:
             log.warning("batch %s: polling %s batch %s failed: %s", bid, target.vendor, vbid,
                         exc.message)
             return
-        ts = time.time()
+        ts = self.clock()
         for ln in lines:
             r = results.get(f"{bid}-{ln.n}")
             if r is None:
@@ -402,7 +405,7 @@ class BatchEngine:
         return format(rec.cost, "f"), rec.currency  # plain: never "3E-8"
 
     def _release(self, hold: Reservation | None, bid: str) -> None:
-        release(self.s.access, hold, bid)
+        release(self.s.access, hold, bid, self.clock())
 
 
 def _public(doc: dict[str, Any]) -> dict[str, Any]:

@@ -59,7 +59,9 @@ async def _engine(app: KanjiaApp) -> BatchEngine:
     engine = s.batch_engine
     if engine is None:
         store = await asyncio.to_thread(BatchStore, store_path(s.settings.batch_queue))
-        engine = s.batch_engine = BatchEngine(s, store, poll_s=s.batch_poll_s)
+        # the app's clock, read late: a test may set ``app.clock`` after the build
+        engine = s.batch_engine = BatchEngine(s, store, poll_s=s.batch_poll_s,
+                                              clock=lambda: app.clock())
         engine.start()
     return engine
 
