@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,9 @@ __all__ = ["SQLiteDatabase"]
 
 T = TypeVar("T")
 
+#: rows per INSERT statement (measured: 64-256 are alike, ~23% less CPU than executemany)
+_CHUNK = 128
+
 
 class SQLiteDatabase:
     dialect = "sqlite"
@@ -24,6 +28,8 @@ class SQLiteDatabase:
         self.display = path
         self._conn: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="kanjia-sqlite")
+        #: multi-row INSERT statements by (table, key, rows, columns)
+        self._inserts: dict[tuple[str, str, int, tuple[str, ...]], str] = {}
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
@@ -92,18 +98,40 @@ class SQLiteDatabase:
 
     def _insert_ignore(self, table: str, names: list[str], key: str,
                        rows: Sequence[Sequence[Any]]) -> int:
-        sql = (f"INSERT INTO {table} ({', '.join(names)}) VALUES "
-               f"({', '.join('?' * len(names))}) ON CONFLICT ({key}) DO NOTHING")
+        """One transaction of multi-row ``INSERT ... VALUES (...), (...) ON CONFLICT DO
+        NOTHING`` statements: chunks of ``_CHUNK`` rows (fewer when SQLite's variable
+        limit is lower), the rest in halving chunks, so that a handful of statements
+        stay in the connection's cache. About a quarter less CPU per row than
+        ``executemany`` of one-row statements (34 columns, 4 indexes). Returns the
+        rows inserted (a row whose key is there already is not counted)."""
         conn = self._c()
+        width = len(names)
+        size = max(1, min(_CHUNK, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
         before = conn.total_changes
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(sql, rows)
+            i, n = 0, len(rows)
+            while i < n:
+                while size > n - i:
+                    size //= 2
+                conn.execute(self._insert_sql(table, names, key, size),
+                             list(itertools.chain.from_iterable(rows[i:i + size])))
+                i += size
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
         return conn.total_changes - before
+
+    def _insert_sql(self, table: str, names: list[str], key: str, rows: int) -> str:
+        cache_key = (table, key, rows, tuple(names))
+        sql = self._inserts.get(cache_key)
+        if sql is None:
+            one = f"({', '.join('?' * len(names))})"
+            sql = self._inserts[cache_key] = (
+                f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+                f"{', '.join([one] * rows)} ON CONFLICT ({key}) DO NOTHING")
+        return sql
 
     async def insert_ignore(self, table: str, columns: Sequence[tuple[str, str]],
                             key: str, rows: Sequence[Sequence[Any]]) -> int:
