@@ -8,6 +8,13 @@ out. A thread makes the file durable against a power cut or a kernel crash: it
 last interval plus one fsync. The journal is split in segments, opened ahead by the
 thread; a segment is deleted once the database has committed all its rows.
 
+``append`` returns where the line went (one int: the segment's number and the byte
+offset; ``where`` gives the file's path and the offset), so that a ledger writer
+process can read the rows back from the file (the page cache) instead of being sent
+a copy: the file is there until ``committed`` covers its rows, whether the segment
+was rotated out, sealed by a repair, or the journal is closing. A row that went to
+no file (the journal broken or not open) has no place: ``append`` returns None.
+
 Failures are never silent. When a write or an fsync fails (a full disk, "too many open
 files"), the journal is ``broken``: rows are held in memory (up to ``max_held``), the
 owner refuses new work (``Ledger.check``) and the health check is red, while the thread
