@@ -196,7 +196,7 @@ async def test_a_torn_read_is_resent_inline(db: Database, db_url: str, tmp_path:
     await ledger.close()
 
 
-async def test_ranges_that_are_not_the_rows_sent_are_resent_inline(
+async def test_ranges_that_are_not_the_rows_sent_are_resent_inline_and_then_given_up(
         db: Database, db_url: str, tmp_path: Path) -> None:
     writer = ProcessWriter(db_url)
     rows = [row_of(make_record()) for _ in range(3)]
@@ -209,6 +209,10 @@ async def test_ranges_that_are_not_the_rows_sent_are_resent_inline(
         missing = tmp_path / "gone.jsonl"
         assert await writer.write(rows, lines, [(str(missing), 0, 10)]) == 0
         assert (writer.ranged, writer.unreadable) == (2, 2)
+        # a third batch in a row that cannot be read back: ranges are given up
+        assert await writer.write(rows, lines, [(str(missing), 0, 10)]) == 0
+        assert await writer.write(rows, lines, [(str(missing), 0, 10)]) == 0
+        assert (writer.ranged, writer.unreadable) == (3, 3)
     finally:
         await writer.close()
     assert len(await _ids(db)) == 3

@@ -16,7 +16,7 @@ A segment is deleted only after the gateway has seen every row in it committed
 batch with a row that is not in a file (the journal broken, or no journal) goes
 inline, as the journal lines themselves; so does a batch the child could not read
 back whole (a short read, a missing file, not the rows it was told): it is resent
-inline at once.
+inline at once, and after three such batches in a row every later one goes inline.
 
 Frames, both ways: a 4-byte big-endian length, then the payload. The first frame to
 the child is the database URL (not on the command line, where ``ps`` would show a
@@ -53,6 +53,8 @@ log = logging.getLogger("kanjia.ledger")
 _LEN = struct.Struct(">I")
 _LINES = b"L"
 _RANGES = b"R"
+#: batches in a row the child could not read back before ranges are given up
+_MAX_MISSES = 3
 
 #: a run of consecutive journal lines: segment file path, start and end byte offsets
 Range = tuple[str, int, int]
@@ -92,6 +94,8 @@ class ProcessWriter:
         #: batches sent as file ranges; those the child could not read back (resent inline)
         self.ranged = 0
         self.unreadable = 0
+        #: unreadable batches in a row; at _MAX_MISSES, batches go inline from then on
+        self._misses = 0
 
     @property
     def pid(self) -> int | None:
@@ -109,16 +113,19 @@ class ProcessWriter:
 
     async def write(self, rows: Sequence[tuple[Any, ...]], lines: Sequence[bytes],
                     ranges: Sequence[Range] | None = None) -> int:
-        if ranges is not None:
+        if ranges is not None and self._misses < _MAX_MISSES:
             self.ranged += 1
             answer = await self._ask(_RANGES, orjson.dumps(
                 {"rows": len(lines), "ranges": ranges}))
             if "unreadable" not in answer:
+                self._misses = 0
                 return _inserted(answer)
             self.unreadable += 1
+            self._misses += 1
             log.warning("ledger: the writer process could not read a batch back from the "
-                        "journal (%s); sending its %d rows inline", answer["error"],
-                        len(lines))
+                        "journal (%s); sending its %d rows inline%s", answer["error"],
+                        len(lines), "" if self._misses < _MAX_MISSES else
+                        ", and every later batch too")
         return _inserted(await self._ask(_LINES, b"".join(lines)))
 
     async def _ask(self, kind: bytes, payload: bytes) -> dict[str, Any]:
