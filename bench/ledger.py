@@ -11,9 +11,10 @@ of what metering costs when other work shares the machine.
 means a ledger database AND a virtual key with a budget and rate limits on every
 request (authenticate + reserve + settle + journal + batched write); "on_redis" the
 same with budgets in Redis; "on_redis_pg" budgets in Redis and the PostgreSQL ledger.
-``--workers``: "w1" / "w2" are "on_redis_pg" with ``--workers 1`` / ``2``, unpinned; CPU
+``--workers``: "w1" / "w2" are "on_redis_pg" with ``--workers 1`` / ``2``, unpinned. CPU
 per request counts every process of a gateway (workers and the ledger's writer), and is
-also split by role (``..._workers``, ``..._writers``, ``..._parent``). "w1x2" is a control:
+also split by role (``..._workers``, ``..._writers``, ``..._parent``; for every
+configuration, a role with no CPU left out except for "w1" / "w2" / "w1x2"). "w1x2" is a control:
 two separate ``--workers 1`` gateways (each its own Redis prefix and PostgreSQL schema)
 loaded at the same time with half the connections each, i.e. two gateway processes and
 what they cost on this machine without anything ``--workers`` does.
@@ -281,10 +282,10 @@ def _throughput(args: argparse.Namespace, tmp: Path, out: dict[str, Any],
         if rcpu[name] and "redis" in name:
             out[f"redis_server_cpu_us_per_request_{name}"] = round(
                 statistics.median(rcpu[name]), 1)
-    for name in ("w1", "w2", "w1x2"):
-        if name in roles:  # over every round: processes' CPU per request by role
-            n = max(1.0, roles[name].pop("requests"))
-            for role, v in roles[name].items():
+    for name in roles:  # over every round: processes' CPU per request by role
+        n = max(1.0, roles[name].pop("requests"))
+        for role, v in roles[name].items():
+            if v or name in ("w1", "w2", "w1x2"):
                 out[f"gateway_cpu_us_per_request_{name}_{role}"] = round(v / n * 1e6, 1)
     for name in rps:
         if name not in ("off", "w1", "w2", "w1x2") and "off" in rps:

@@ -51,3 +51,27 @@ async def test_large_batches_insert_every_new_row_once(tmp_path: Path) -> None:
     ((count, total),) = await db.fetch("SELECT COUNT(*), SUM(ts) FROM usage_records")
     assert (count, total) == (333, float(sum(range(333))))
     await db.close()
+
+
+async def test_multi_row_inserts_keep_within_the_variable_limit(tmp_path: Path) -> None:
+    """Large batches go in chunks of rows per statement, fewer under a low variable
+    limit; small ones row by row; the count exact either way."""
+    from kanjia.ledger.store._sqlite import SQLiteDatabase
+
+    db = open_database(str(tmp_path / "l.db"))
+    await db.connect()
+    await migrate(db)
+    assert isinstance(db, SQLiteDatabase)
+    cols = [("request_id", "TEXT"), ("ts", "DOUBLE"), ("day", "TEXT"), ("endpoint", "TEXT"),
+            ("requested_model", "TEXT"), ("currency", "TEXT"), ("reporting_currency", "TEXT"),
+            ("charge_currency", "TEXT"), ("status", "INTEGER")]
+    rows = [(f"r{i}", float(i), "2024-12-02", "chat", "m", "CNY", "CNY", "CNY", 200)
+            for i in range(1200)]
+    assert await db.insert_ignore("usage_records", cols, "request_id", rows[:517]) == 517
+    assert await db.insert_ignore("usage_records", cols, "request_id", rows[510:530]) == 13
+    await db._run(lambda: db._c().setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 40))
+    # 4 rows of 9 columns per statement at most now; overlapping the batches before
+    assert await db.insert_ignore("usage_records", cols, "request_id", rows[400:]) == 1200 - 530
+    ((count, total),) = await db.fetch("SELECT COUNT(*), SUM(ts) FROM usage_records")
+    assert (count, total) == (1200, float(sum(range(1200))))
+    await db.close()

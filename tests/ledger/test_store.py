@@ -124,3 +124,27 @@ def test_journal_line_round_trip(cost: Decimal, tokens: int, text: str) -> None:
     assert row_from_json(row_to_json(row)) == row
     assert to_record(row).cost == cost
     assert row_from_json(b'["torn', ) is None
+
+
+async def test_batch_insert_keeps_every_value_exactly(db: Database) -> None:
+    """Floats to the last bit, 64-bit integers, NULLs and awkward text survive the batch
+    insert (PostgreSQL: the rows as one jsonb array); there a NaN row (null in JSON) is
+    kept as NaN, not NULL (SQLite stores no NaN: NULL, refused by the schema)."""
+    floats = [1733140800.123456, 0.1, 1e-300, 5e-324, 1.7976931348623157e308, 2.0]
+    texts = ['q"uo\\te', "line\nbreak", "模型 ✓", "", "\t", "a'b"]
+    rows = []
+    for i, (f, text) in enumerate(zip(floats, texts, strict=True)):
+        row = list(row_of(make_record(ts=1733140800.0 + i, route=text or None,
+                                      latency_ms=f, ttft_ms=None if i % 2 else f,
+                                      input_tokens=2**62 + i)))
+        rows.append(tuple(row))
+    assert await db.insert_ignore(TABLE, COLUMNS, KEY, rows) == 6
+    got = {r[0]: r for r in await db.fetch(f"SELECT {', '.join(NAMES)} FROM {TABLE}")}
+    assert {k: tuple(v) for k, v in got.items()} == {r[0]: r for r in rows}
+    if db.dialect != "postgresql":
+        return
+    nan = row_of(make_record(latency_ms=float("nan")))
+    assert await db.insert_ignore(TABLE, COLUMNS, KEY, [nan, rows[0]]) == 1
+    ((latency,),) = await db.fetch(f"SELECT latency_ms FROM {TABLE} WHERE request_id = ?",
+                                   (nan[0],))
+    assert latency != latency  # NaN

@@ -15,7 +15,7 @@ from tests.ledger._records import make_record
 
 from kanjia.ledger import Journal, Ledger
 from kanjia.ledger._rows import TABLE
-from kanjia.ledger._writer import ProcessWriter
+from kanjia.ledger._writer import ProcessWriter, Range
 from kanjia.ledger.store import Database
 
 
@@ -101,9 +101,10 @@ class _CountingWriter(ProcessWriter):
 
     failed = 0
 
-    async def write(self, rows: Sequence[tuple[Any, ...]], lines: Sequence[bytes]) -> int:
+    async def write(self, rows: Sequence[tuple[Any, ...]], lines: Sequence[bytes],
+                    ranges: Sequence[Range] | None = None) -> int:
         try:
-            return await super().write(rows, lines)
+            return await super().write(rows, lines, ranges)
         except Exception:
             self.failed += 1
             raise

@@ -8,6 +8,13 @@ out. A thread makes the file durable against a power cut or a kernel crash: it
 last interval plus one fsync. The journal is split in segments, opened ahead by the
 thread; a segment is deleted once the database has committed all its rows.
 
+``append`` returns where the line went (one int: the segment's number and the byte
+offset; ``where`` gives the file's path and the offset), so that a ledger writer
+process can read the rows back from the file (the page cache) instead of being sent
+a copy: the file is there until ``committed`` covers its rows, whether the segment
+was rotated out, sealed by a repair, or the journal is closing. A row that went to
+no file (the journal broken or not open) has no place: ``append`` returns None.
+
 Failures are never silent. When a write or an fsync fails (a full disk, "too many open
 files"), the journal is ``broken``: rows are held in memory (up to ``max_held``), the
 owner refuses new work (``Ledger.check``) and the health check is red, while the thread
@@ -41,11 +48,19 @@ _SUFFIX = ".jsonl"
 _MAX_BACKOFF_S = 5.0
 
 
+#: a location is ``segment number << _OFFSET_BITS | byte offset`` (one int: ``append``
+#: is on the request path); rotation keeps a segment far below 2**40 bytes
+_OFFSET_BITS = 40
+_OFFSET_MASK = (1 << _OFFSET_BITS) - 1
+
+
 @dataclass(slots=True)
 class _Segment:
     path: Path
     fd: int
     opened: float
+    #: the segment's number (in its file name) shifted into a location's high bits
+    base: int
     size: int = 0
     max_seq: int = -1
 
@@ -77,6 +92,8 @@ class Journal:
         self._written = -1
         self._synced = -1
         self._owner = ""
+        #: the absolute path of this process's segments, up to the segment number
+        self._prefix = ""
         self._lock_fd = -1
         self._counter = 0
         self._current: _Segment | None = None
@@ -124,6 +141,7 @@ class Journal:
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._prefix = str((self.directory / self._owner).absolute())
         tmp = self.directory / f".{self._owner}.tmp"
         fd = os.open(tmp, os.O_CREAT | os.O_RDWR, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -134,12 +152,15 @@ class Journal:
         self._thread = threading.Thread(target=self._run, name="kanjia-journal", daemon=True)
         self._thread.start()
 
-    def append(self, seq: int, line: bytes) -> bool:
+    def append(self, seq: int, line: bytes) -> int | None:
         """Write one row (a newline-terminated line) to the journal file now.
 
-        Called on the event loop: one ``os.write``, no fsync. False when the journal is
-        broken: the row is then held in memory until the journal is repaired (the
-        caller keeps it too, for the database)."""
+        Called on the event loop: one ``os.write``, no fsync. Returns where the line is
+        (a location, always > 0: see ``where``), so that the database writer can read it
+        back from the file. None when the row is not in a file (the journal broken or
+        not open): it is then held in memory until the journal is repaired, which writes
+        it to a fresh segment at a place nobody is told (the caller keeps the row too,
+        for the database)."""
         with self._lock:
             if len(self._held) >= self.max_held:
                 self.dropped += 1
@@ -147,7 +168,7 @@ class Journal:
                     log.error("journal: broken for too long (%s); %d rows are not journaled "
                               "(they are still queued for the database)",
                               self._error, self.dropped)
-                return False
+                return None
             self._held.append((seq, line))
             seg = self._current
             if self._error is None and seg is not None:
@@ -155,14 +176,23 @@ class Journal:
                     _write_all(seg.fd, line)
                 except OSError as exc:
                     self._broke(f"write to {seg.path.name} failed: {exc}")
-                    return False
+                    return None
+                at = seg.base + seg.size
                 seg.size += len(line)
                 seg.max_seq = max(seg.max_seq, seq)
                 self._written = max(self._written, seq)
-                return True
+                return at
             if self._error is None:
                 self._broke("the journal is not open")
-            return False
+            return None
+
+    def where(self, location: int) -> tuple[str, int]:
+        """The segment file (its path) and byte offset of a location from ``append``.
+
+        The file stays until ``committed`` has covered every row in it (``_rotate``,
+        ``close``), so a row not yet committed can be read back from it."""
+        return (f"{self._prefix}-{location >> _OFFSET_BITS:08d}{_SUFFIX}",
+                location & _OFFSET_MASK)
 
     def committed(self, seq: int) -> None:
         """Every row up to ``seq`` is in the database: its segments may go."""
@@ -293,7 +323,7 @@ class Journal:
             os.close(fd)
             path.unlink(missing_ok=True)
             raise
-        return _Segment(path, fd, time.monotonic())
+        return _Segment(path, fd, time.monotonic(), self._counter << _OFFSET_BITS)
 
     def _rotate(self) -> None:
         seg = self._current

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,7 @@ from kanjia.ledger._nano import from_nano, to_nano
 from kanjia.ledger.record import CallRecord
 
 __all__ = ["COLUMNS", "KEY", "NAMES", "TABLE", "DayClock", "row_from_json", "row_of", "row_to_json",
-           "to_record", "utc_day"]
+           "rows_from_json", "to_record", "utc_day"]
 
 TABLE = "usage_records"
 KEY = "request_id"
@@ -90,6 +91,25 @@ def row_from_json(line: bytes) -> tuple[Any, ...] | None:
     if len(data) != len(COLUMNS):
         return None
     return tuple(data)
+
+
+def rows_from_json(data: bytes) -> list[Sequence[Any]]:
+    """The rows in newline-terminated journal lines (a torn or foreign line is skipped).
+
+    One ``orjson.loads`` of the lines as one JSON array (a row's line never holds a raw
+    newline), kept when it gives one full-width array per line; else (a torn, foreign
+    or legacy line: a legacy row is completed) line by line with ``row_from_json``."""
+    if data.endswith(b"\n"):
+        try:
+            rows = orjson.loads(b"[" + data[:-1].replace(b"\n", b",") + b"]")
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            width = len(COLUMNS)
+            if len(rows) == data.count(b"\n") and all(
+                    type(row) is list and len(row) == width for row in rows):
+                return rows  # type: ignore[no-any-return]
+    return [row for row in map(row_from_json, data.splitlines()) if row is not None]
 
 
 def to_record(row: tuple[Any, ...]) -> CallRecord:

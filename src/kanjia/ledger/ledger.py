@@ -1,9 +1,17 @@
 """The ledger: one usage row per request, journaled at once, written to the database
 in batches by a background task. The request path appends to a queue and writes one
-line to the journal file (``os.write``) before its response is sent.
+line to the journal file (``os.write``) before its response is sent; the queue keeps,
+with each row, where the journal wrote its line.
 
     gateway ──record()──> pending rows ──every 100 ms──> writer ──> database (one transaction)
                       └─> journal file (os.write now; a thread fsyncs every 50 ms)
+                              └─ read back by a writer process (the batch as file ranges)
+
+A batch is handed to the writer as rows, as journal lines, and, when every row of it is
+in a journal file, as file ranges (one per run of consecutive lines in a segment): a
+writer process reads those lines back from the files rather than through its pipe. A
+segment is deleted only once ``committed`` covers its rows, which is told after the
+writer has answered.
 
 ``check()`` is the gateway's admission guard: it refuses new requests (503
 ``ledger_unavailable``) while the journal is broken or the database is so far behind
@@ -36,7 +44,7 @@ from kanjia.ledger._rows import (
     row_to_json,
     to_record,
 )
-from kanjia.ledger._writer import RowWriter, ThreadWriter
+from kanjia.ledger._writer import Range, RowWriter, ThreadWriter
 from kanjia.ledger.query import record_rows
 from kanjia.ledger.record import CallRecord
 from kanjia.ledger.store import Database
@@ -64,8 +72,9 @@ class Ledger:
         self.written = 0
         self.recovered = 0
         self._seq = 0
-        #: (sequence number, row, the row as a journal line)
-        self._pending: list[tuple[int, tuple[Any, ...], bytes]] = []
+        #: (sequence number, row, the row as a journal line, where the journal wrote that
+        #: line: ``Journal.append``'s location, None when it is not in a file)
+        self._pending: list[tuple[int, tuple[Any, ...], bytes, int | None]] = []
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -101,9 +110,8 @@ class Ledger:
         row = row_of(rec, self._days.day(rec.ts))
         line = row_to_json(row)
         self._seq += 1
-        self._pending.append((self._seq, row, line))
-        if self.journal is not None:
-            self.journal.append(self._seq, line)
+        at = None if self.journal is None else self.journal.append(self._seq, line)
+        self._pending.append((self._seq, row, line, at))
         if len(self._pending) >= self.max_batch:
             self._wake.set()
 
@@ -112,7 +120,7 @@ class Ledger:
     async def find(self, request_id: str) -> CallRecord | None:
         """The record of ``request_id``: still queued here (not yet written: the writer
         runs every ``interval_s``), else from the database (a primary-key lookup)."""
-        for _, row, _ in reversed(self._pending):
+        for _, row, _, _ in reversed(self._pending):
             if row[0] == request_id:
                 return to_record(row)
         rows = await record_rows(self.db, request_id)
@@ -121,7 +129,7 @@ class Ledger:
     async def find_calls(self, request_id: str) -> list[CallRecord]:
         """The further calls of a cascade request (``<request id>.<n>``), in order."""
         prefix = request_id + "."
-        found = {row[0]: row for _, row, _ in self._pending if row[0].startswith(prefix)}
+        found = {row[0]: row for _, row, _, _ in self._pending if row[0].startswith(prefix)}
         for row in await record_rows(self.db, request_id, calls=True):
             found.setdefault(row[0], row)
         return [to_record(found[k]) for k in sorted(found, key=_call_number)]
@@ -188,7 +196,8 @@ class Ledger:
     async def _write_batch(self) -> bool:
         batch = self._pending[:self.max_batch]
         try:
-            await self.writer.write([row for _, row, _ in batch], [line for *_, line in batch])
+            await self.writer.write([entry[1] for entry in batch],
+                                    [entry[2] for entry in batch], self._ranges(batch))
         except Exception as exc:
             self._failures = min(self._failures + 1, 6)
             log.warning("ledger: write of %d rows to %s failed (%s); will retry",
@@ -200,3 +209,26 @@ class Ledger:
         if self.journal is not None:
             self.journal.committed(batch[-1][0])
         return True
+
+    def _ranges(self, batch: list[tuple[int, tuple[Any, ...], bytes, int | None]]
+                ) -> list[Range] | None:
+        """Where the batch's lines are in the journal's files, consecutive lines of a
+        segment as one range; None when a row is not in a file."""
+        if self.journal is None:
+            return None
+        spans: list[tuple[int, int]] = []
+        start = end = -1
+        for _, _, line, at in batch:
+            if at is None:
+                return None
+            if at != end:  # a location's high bits are its segment: no run spans two
+                if start >= 0:
+                    spans.append((start, end))
+                start = at
+            end = at + len(line)
+        spans.append((start, end))
+        out: list[Range] = []
+        for start, end in spans:
+            path, offset = self.journal.where(start)
+            out.append((path, offset, offset + end - start))
+        return out

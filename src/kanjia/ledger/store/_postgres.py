@@ -6,12 +6,14 @@ tests use it to stay apart from each other.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
+import orjson
 
 from kanjia.ledger.store._db import Conflict, Step
 
@@ -108,11 +110,40 @@ class PostgresDatabase:
 
     async def insert_ignore(self, table: str, columns: Sequence[tuple[str, str]],
                             key: str, rows: Sequence[Sequence[Any]]) -> int:
+        """One statement for the whole batch: the rows as one ``jsonb`` array that the
+        server takes apart (``jsonb_array_elements``, each element cast to its column's
+        type). Measured against binding one array per column (``unnest``): about the
+        same server CPU, and the client's encoding (~15 us per 34-column row, asyncpg's
+        per-element array codec) down to an ``orjson.dumps``. A float that is NaN or
+        infinite would be NULL in JSON: such rows, and values JSON has no type for,
+        go through ``unnest``."""
         if not rows:
             return 0
+        try:
+            data = orjson.dumps(rows)
+        except TypeError:
+            data = None
+        if data is None or _nonfinite(rows, columns):
+            return await self._insert_unnest(table, columns, key, rows)
+        names = ", ".join(c for c, _ in columns)
+        values = ", ".join(f"(r->>{i})::{t}" for i, (_, t) in enumerate(columns))
+        sql = (f"INSERT INTO {table} ({names}) SELECT {values} "
+               f"FROM jsonb_array_elements($1::jsonb) AS r ON CONFLICT ({key}) DO NOTHING")
+        return _count(await self._p().execute(sql, data.decode()))
+
+    async def _insert_unnest(self, table: str, columns: Sequence[tuple[str, str]],
+                             key: str, rows: Sequence[Sequence[Any]]) -> int:
         names = ", ".join(c for c, _ in columns)
         arrays = ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(columns, 1))
         sql = (f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) "
                f"ON CONFLICT ({key}) DO NOTHING")
         cols = [list(col) for col in zip(*rows, strict=True)]
         return _count(await self._p().execute(sql, *cols))
+
+
+def _nonfinite(rows: Sequence[Sequence[Any]], columns: Sequence[tuple[str, str]]) -> bool:
+    """Whether a float column may hold a NaN or an infinity (which JSON would make null):
+    their sum is not finite (also when finite values overflow it: a false alarm)."""
+    floats = [i for i, (_, t) in enumerate(columns) if t in ("float8", "float4", "real")]
+    return not math.isfinite(sum(
+        (v for row in rows for i in floats if type(v := row[i]) is float), 0.0))

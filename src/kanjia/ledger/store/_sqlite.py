@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,14 @@ __all__ = ["SQLiteDatabase"]
 
 T = TypeVar("T")
 
+#: rows per multi-row INSERT statement, and the batch size from which they are used.
+#: Measured (34 columns, 4 indexes): in 2000-row batches, chunks of 64-256 rows take
+#: ~23% less CPU than ``executemany`` (in one process) and the writer process ~18% less
+#: end to end; in ~120-row batches, the writer process on the gateway's core,
+#: ``executemany`` was ~6% cheaper end to end (in one process chunks were ~9% cheaper).
+_CHUNK = 128
+_MULTI_FROM = 512
+
 
 class SQLiteDatabase:
     dialect = "sqlite"
@@ -24,6 +33,8 @@ class SQLiteDatabase:
         self.display = path
         self._conn: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="kanjia-sqlite")
+        #: multi-row INSERT statements by (table, key, rows, columns)
+        self._inserts: dict[tuple[str, str, int, tuple[str, ...]], str] = {}
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
@@ -92,18 +103,41 @@ class SQLiteDatabase:
 
     def _insert_ignore(self, table: str, names: list[str], key: str,
                        rows: Sequence[Sequence[Any]]) -> int:
-        sql = (f"INSERT INTO {table} ({', '.join(names)}) VALUES "
-               f"({', '.join('?' * len(names))}) ON CONFLICT ({key}) DO NOTHING")
+        """One transaction; returns the rows inserted (a row whose key is there already
+        is not counted). A batch of ``_MULTI_FROM`` rows or more goes in multi-row
+        ``INSERT ... VALUES (...), (...) ON CONFLICT DO NOTHING`` statements of
+        ``_CHUNK`` rows (fewer when SQLite's variable limit is lower), the rest with
+        ``executemany`` of the one-row statement, as smaller batches do."""
         conn = self._c()
+        width = len(names)
+        size = min(_CHUNK, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+        n = len(rows)
+        multi = n - n % size if n >= _MULTI_FROM and size > 1 else 0
         before = conn.total_changes
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(sql, rows)
+            if multi:
+                sql = self._insert_sql(table, names, key, size)
+                for i in range(0, multi, size):
+                    conn.execute(sql, list(itertools.chain.from_iterable(rows[i:i + size])))
+            if multi < n:
+                conn.executemany(self._insert_sql(table, names, key, 1),
+                                 rows[multi:] if multi else rows)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
         return conn.total_changes - before
+
+    def _insert_sql(self, table: str, names: list[str], key: str, rows: int) -> str:
+        cache_key = (table, key, rows, tuple(names))
+        sql = self._inserts.get(cache_key)
+        if sql is None:
+            one = f"({', '.join('?' * len(names))})"
+            sql = self._inserts[cache_key] = (
+                f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+                f"{', '.join([one] * rows)} ON CONFLICT ({key}) DO NOTHING")
+        return sql
 
     async def insert_ignore(self, table: str, columns: Sequence[tuple[str, str]],
                             key: str, rows: Sequence[Sequence[Any]]) -> int:
