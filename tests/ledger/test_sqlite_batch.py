@@ -75,3 +75,35 @@ async def test_multi_row_inserts_keep_within_the_variable_limit(tmp_path: Path) 
     ((count, total),) = await db.fetch("SELECT COUNT(*), SUM(ts) FROM usage_records")
     assert (count, total) == (1200, float(sum(range(1200))))
     await db.close()
+
+
+def test_row_amounts_are_each_fields_own_nano_amount() -> None:
+    """``row_of`` converts an amount equal to the cost once: every amount column is still
+    exactly ``to_nano`` of its own field, whatever the mix of equal and different ones."""
+    import random
+    from decimal import Decimal
+
+    from kanjia.ledger import to_nano
+    from kanjia.ledger._rows import NAMES, row_from_json, row_of, row_to_json
+    from kanjia.ledger.record import CallRecord
+
+    rng = random.Random(5)
+    amounts = [Decimal(0), Decimal("0.000631"), Decimal("0.0006310"), Decimal("1.5"),
+               Decimal("-0.2"), Decimal("0.0000000005"), Decimal("0.0000000015")]
+    col = {name: i for i, name in enumerate(NAMES)}
+    for i in range(500):
+        rec = CallRecord(request_id=f"r{i}", ts=1.7e9 + i, endpoint="chat", route=None,
+                         requested_model="m", cost=rng.choice(amounts), currency="CNY",
+                         cost_reporting=rng.choice(amounts), reporting_currency="USD",
+                         saved=rng.choice(amounts), cache_hit=rng.random() < 0.5,
+                         attempts=["a@default"] * rng.randrange(3))
+        if rng.random() < 0.5:
+            rec.charge = rng.choice([*amounts, rec.cost])
+        row = row_of(rec, "2026-12-07")
+        charge = rec.cost if rec.charge is None else rec.charge
+        assert row[col["cost_nano"]] == to_nano(rec.cost)
+        assert row[col["cost_reporting_nano"]] == to_nano(rec.cost_reporting)
+        assert row[col["charge_nano"]] == to_nano(charge)
+        assert row[col["saved_nano"]] == to_nano(rec.saved)
+        assert row[col["cache_hit"]] == int(rec.cache_hit)
+        assert row_from_json(row_to_json(row)) == row

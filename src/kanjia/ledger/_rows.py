@@ -58,25 +58,32 @@ class DayClock:
 
 
 def row_of(rec: CallRecord, day: str | None = None) -> tuple[Any, ...]:
-    charge = rec.cost if rec.charge is None else rec.charge
-    charge_currency = rec.charge_currency or rec.currency
+    # (on the request path: an amount equal to the cost is not converted twice)
+    cost = rec.cost
+    cost_nano = to_nano(cost)
+    reporting = rec.cost_reporting
+    charge = cost if rec.charge is None else rec.charge
+    saved = rec.saved
+    ttft = rec.ttft_ms
     return (
         rec.request_id, float(rec.ts), day or utc_day(rec.ts), rec.endpoint, rec.route,
         rec.requested_model, rec.vendor, rec.model, rec.deployment, rec.tenant, rec.key_id,
         int(rec.input_tokens), int(rec.cached_tokens), int(rec.cache_write_tokens),
-        int(rec.output_tokens), int(rec.reasoning_tokens), int(bool(rec.usage_estimated)),
-        rec.price_period, to_nano(rec.cost), rec.currency, to_nano(rec.cost_reporting),
-        rec.reporting_currency, to_nano(charge), charge_currency, float(rec.latency_ms),
-        None if rec.ttft_ms is None else float(rec.ttft_ms), int(rec.status), rec.error_class,
-        int(bool(rec.stream)), int(bool(rec.client_disconnected)),
-        orjson.dumps(list(rec.attempts)).decode(), int(rec.cache_write_1h_tokens),
-        int(bool(rec.cache_hit)), to_nano(rec.saved),
+        int(rec.output_tokens), int(rec.reasoning_tokens), 1 if rec.usage_estimated else 0,
+        rec.price_period, cost_nano, rec.currency,
+        cost_nano if reporting == cost else to_nano(reporting), rec.reporting_currency,
+        cost_nano if charge is cost or charge == cost else to_nano(charge),
+        rec.charge_currency or rec.currency, float(rec.latency_ms),
+        None if ttft is None else float(ttft), int(rec.status), rec.error_class,
+        1 if rec.stream else 0, 1 if rec.client_disconnected else 0,
+        orjson.dumps(rec.attempts).decode(), int(rec.cache_write_1h_tokens),
+        1 if rec.cache_hit else 0, to_nano(saved) if saved else 0,
     )
 
 
 def row_to_json(row: tuple[Any, ...]) -> bytes:
     """One journal line (a JSON array in column order, newline-terminated)."""
-    return orjson.dumps(row) + b"\n"
+    return orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def row_from_json(line: bytes) -> tuple[Any, ...] | None:
