@@ -205,8 +205,10 @@ def main() -> None:
         out.update({f"instructions_{s}_baseline": v for s, v in before.items()})
         out["instructions_keyed_total_baseline"] = sum(
             v for s, v in before.items() if s != "ledger_record")
-        out["keyed_total_ratio"] = round(
-            out["instructions_keyed_total"] / out["instructions_keyed_total_baseline"], 3)
+        for name, v in list(out.items()):
+            base = out.get(f"{name}_baseline")
+            if name.startswith("instructions_") and not name.endswith("_baseline") and base:
+                out[name.replace("instructions_", "ratio_", 1)] = round(v / base, 3)
     print(json.dumps(out))
 
 
