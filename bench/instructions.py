@@ -76,6 +76,27 @@ async def _drive(url: str, key: str, requests: int, concurrency: int) -> int:
     return failed
 
 
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def _cpu_s(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def _control(*args: str) -> None:
     subprocess.run(["callgrind_control", *args], check=True, capture_output=True, timeout=120)
 
@@ -102,8 +123,22 @@ def _measure(sb: str, name: str, extra: list[str], tree: Path | None, args: argp
         wait_http(f"{gw}/healthz", timeout=600)
         key = _make_key(gw) if name != "off" and name != "ledger" else "bench"
         url = f"{gw}/v1/chat/completions"
-        # warm-up: every lazy part loaded, the ledger's writer process started
+        # warm-up: every lazy part loaded, and the ledger's writer process started (by
+        # the first batch) and already writing, so that it is measured too
         asyncio.run(_drive(url, key, args.warmup, args.concurrency))
+        if name != "off":
+            deadline = time.monotonic() + 600
+            while not _children(proc.pid) and time.monotonic() < deadline:
+                asyncio.run(_drive(url, key, args.concurrency, args.concurrency))
+            if not _children(proc.pid):
+                raise SystemExit(f"{name}: the ledger's writer process did not start")
+            # its start-up under valgrind takes a while: wait until it idles
+            while time.monotonic() < deadline:
+                before = _cpu_s(_children(proc.pid))
+                time.sleep(2.0)
+                if _cpu_s(_children(proc.pid)) - before < 0.05:
+                    break
+            asyncio.run(_drive(url, key, args.warmup, args.concurrency))
         _control("-z")
         _control("-i", "on")
         t0 = time.monotonic()
