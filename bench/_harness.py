@@ -63,7 +63,11 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 @contextlib.contextmanager
 def process(
-    args: Sequence[str], health_url: str, core: int | None = None, env: dict[str, str] | None = None
+    args: Sequence[str],
+    health_url: str,
+    core: int | None = None,
+    env: dict[str, str] | None = None,
+    health_timeout: float = 30.0,
 ) -> Iterator[subprocess.Popen[bytes]]:
     # stderr goes to a file: a pipe nobody reads fills up and blocks the server for good
     with tempfile.TemporaryFile() as log:
@@ -74,7 +78,7 @@ def process(
             stderr=log,
         )
         try:
-            wait_http(health_url)
+            wait_http(health_url, timeout=health_timeout)
             yield proc
         finally:
             proc.terminate()

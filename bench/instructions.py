@@ -34,28 +34,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from _harness import CHAT_BODY, emit, free_port, sandbox, wait_http
+from _harness import CHAT_BODY, emit, free_port, process, sandbox
+from ledger import MASTER, _make_key
 
-MASTER = "sk-master-bench"
 PG_URL = os.environ.get("KANJIA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("KANJIA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _make_key(gw: str) -> str:
-    req = urllib.request.Request(
-        gw + "/admin/keys", method="POST",
-        data=json.dumps({"name": "bench", "budget": ["1000000CNY/month", "100000CNY/day"],
-                         "rpm": 10_000_000, "tpm": 2_000_000_000}).encode(),
-        headers={"Authorization": f"Bearer {MASTER}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=120) as resp:
-        return str(json.loads(resp.read())["key"])
 
 
 async def _drive(url: str, key: str, requests: int, concurrency: int) -> int:
@@ -107,20 +96,18 @@ def _measure(sb: str, name: str, extra: list[str], tree: Path | None, args: argp
     out_dir.mkdir()
     port = free_port()
     gw = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "KANJIA_MASTER_KEY": MASTER,
+    env = {"KANJIA_MASTER_KEY": MASTER,
            "KANJIA_JOURNAL_DIR": str(out_dir / "journal"),
            # batches of the size a saturated gateway writes every 0.1 s (~200 rows): a
            # gateway under valgrind serves ~40 requests/s, so it flushes less often
            "KANJIA_LEDGER_FLUSH_S": str(args.flush_s)}
     if tree is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(tree / "src"), env.get("PYTHONPATH", "")])
+        env["PYTHONPATH"] = os.pathsep.join([str(tree / "src"), os.environ.get("PYTHONPATH", "")])
     cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=yes",
            f"--callgrind-out-file={out_dir}/cg.%p", sys.executable, "-m", "kanjia", "serve",
            "--sandbox", sb, "--port", str(port), *extra]
-    with open(out_dir / "stderr.log", "wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
-    try:
-        wait_http(f"{gw}/healthz", timeout=600)
+    # (a gateway under valgrind takes a minute or so to start)
+    with process(cmd, f"{gw}/healthz", None, env, health_timeout=600) as proc:
         key = _make_key(gw) if name != "off" and name != "ledger" else "bench"
         url = f"{gw}/v1/chat/completions"
         # warm-up: every lazy part loaded, and the ledger's writer process started (by
@@ -164,13 +151,6 @@ def _measure(sb: str, name: str, extra: list[str], tree: Path | None, args: argp
                 "instructions_per_request_by_process": sorted(
                     (round(v / args.requests) for v in per_process), reverse=True),
                 "processes": len(dumps), "failed": failed, "seconds": round(took, 1)}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def main() -> None:
