@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from tests._waiting import until, until_async
 from tests.ledger._records import make_record
+from tests.ledger._writer_ledger import writer_ledger, written_ids
 
 from kanjia.ledger import Journal, Ledger
 from kanjia.ledger._rows import TABLE, row_from_json, row_of, row_to_json, rows_from_json
@@ -90,9 +91,10 @@ def test_a_row_written_by_the_repair_has_no_place_and_later_ones_do(
         j.close()
 
 
-def _ledger(db: Database, db_url: str, tmp_path: Path, **kw: Any) -> Ledger:
-    journal = Journal(tmp_path / "j", interval_s=0.01, segment_s=kw.pop("segment_s", 5.0))
-    return Ledger(db, journal, writer=ProcessWriter(db_url), **kw)
+def _ledger(db: Database, db_url: str, tmp_path: Path, *, segment_s: float = 5.0,
+            **kw: Any) -> Ledger:
+    return writer_ledger(db, db_url, tmp_path,
+                         journal={"interval_s": 0.01, "segment_s": segment_s}, **kw)
 
 
 def _writer(ledger: Ledger) -> ProcessWriter:
@@ -101,7 +103,7 @@ def _writer(ledger: Ledger) -> ProcessWriter:
 
 
 async def _ids(db: Database) -> set[str]:
-    return {r[0] for r in await db.fetch(f"SELECT request_id FROM {TABLE}")}
+    return set(await written_ids(db))
 
 
 async def test_a_batch_across_a_segment_rotation_is_read_from_both_files(

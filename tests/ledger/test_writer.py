@@ -12,19 +12,12 @@ from typing import Any
 
 from tests._waiting import until_async
 from tests.ledger._records import make_record
+from tests.ledger._writer_ledger import writer_ledger, written_ids
 
 from kanjia.ledger import Journal, Ledger
 from kanjia.ledger._rows import TABLE
 from kanjia.ledger._writer import ProcessWriter, Range
 from kanjia.ledger.store import Database
-
-
-async def _ids(db: Database) -> list[str]:
-    return [r[0] for r in await db.fetch(f"SELECT request_id FROM {TABLE}")]
-
-
-def _ledger(db: Database, db_url: str, tmp_path: Path, **kw: float) -> Ledger:
-    return Ledger(db, Journal(tmp_path / "j"), writer=ProcessWriter(db_url), **kw)
 
 
 def _writer_pid(ledger: Ledger) -> int:
@@ -44,14 +37,14 @@ async def _wait_written(ledger: Ledger, n: int) -> None:
 
 async def test_rows_go_through_the_writer_process(db: Database, db_url: str,
                                                   tmp_path: Path) -> None:
-    ledger = _ledger(db, db_url, tmp_path, interval_s=0.05, max_batch=100)
+    ledger = writer_ledger(db, db_url, tmp_path, interval_s=0.05, max_batch=100)
     await ledger.start()
     recs = [make_record(stream=True, usage_estimated=True) for _ in range(250)]
     for rec in recs:
         ledger.record(rec)
     await _wait_written(ledger, 250)
     pid = _writer_pid(ledger)
-    assert sorted(await _ids(db)) == sorted(r.request_id for r in recs)
+    assert sorted(await written_ids(db)) == sorted(r.request_id for r in recs)
     rows = await db.fetch(f"SELECT DISTINCT stream, usage_estimated, cost_nano FROM {TABLE}")
     assert rows == [(1, 1, 460_000)]
     await ledger.close()
@@ -61,7 +54,7 @@ async def test_rows_go_through_the_writer_process(db: Database, db_url: str,
 
 async def test_a_killed_writer_is_replaced_and_nothing_is_lost_or_doubled(
         db: Database, db_url: str, tmp_path: Path) -> None:
-    ledger = _ledger(db, db_url, tmp_path, interval_s=0.02)
+    ledger = writer_ledger(db, db_url, tmp_path, interval_s=0.02)
     await ledger.start()
     first = [make_record() for _ in range(50)]
     for rec in first:
@@ -74,7 +67,7 @@ async def test_a_killed_writer_is_replaced_and_nothing_is_lost_or_doubled(
         ledger.record(rec)
     await _wait_written(ledger, 100)
     assert _writer_pid(ledger) != old  # a new writer process
-    ids = await _ids(db)
+    ids = await written_ids(db)
     assert len(ids) == 100 and sorted(ids) == sorted(r.request_id for r in first + second)
     await ledger.close()
 
@@ -82,7 +75,7 @@ async def test_a_killed_writer_is_replaced_and_nothing_is_lost_or_doubled(
 async def test_the_writer_ignores_sigint_so_the_last_flush_gets_through(
         db: Database, db_url: str, tmp_path: Path) -> None:
     """Ctrl-C reaches the whole process group: the writer must wait for the gateway."""
-    ledger = _ledger(db, db_url, tmp_path, interval_s=60)
+    ledger = writer_ledger(db, db_url, tmp_path, interval_s=60)
     await ledger.start()
     ledger.record(make_record())
     await ledger.flush()
@@ -93,7 +86,7 @@ async def test_the_writer_ignores_sigint_so_the_last_flush_gets_through(
     for rec in recs:
         ledger.record(rec)
     await ledger.close()
-    assert len(await _ids(db)) == 21
+    assert len(await written_ids(db)) == 21
 
 
 class _CountingWriter(ProcessWriter):
