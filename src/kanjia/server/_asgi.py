@@ -4,6 +4,7 @@ a framework's routing and middleware cost more than the whole request path here.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -12,8 +13,8 @@ import orjson
 from kanjia.errors import BadRequest, KanjiaError, PayloadTooLarge, RequestTimeout
 from kanjia.server._protocol import BODY_DEADLINE
 
-__all__ = ["Receive", "Scope", "Send", "read_body", "send_bytes", "send_error", "send_json",
-           "start_sse"]
+__all__ = ["Receive", "Scope", "Send", "read_body", "safe_headers", "send_bytes", "send_error",
+           "send_json", "start_sse"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -23,6 +24,17 @@ Send = Callable[[Message], Awaitable[None]]
 _JSON_CT = (b"content-type", b"application/json")
 #: how long a request body may take when the server sets no deadline of its own
 BODY_TIMEOUT_S = 30.0
+#: characters no header value may carry (C0 and C1 controls, DEL)
+_HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def safe_headers(headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` with every control character in a value replaced by ``?``: model,
+    vendor, deployment and route names come from configs, clients and vendors, and
+    none may split or forge a header. (A printable value has none: the common case
+    runs no regular expression.)"""
+    return {k: v if v.isprintable() else _HEADER_UNSAFE.sub("?", v)
+            for k, v in headers.items()}
 
 
 def _headers(extra: dict[str, str] | None, content_type: tuple[bytes, bytes]

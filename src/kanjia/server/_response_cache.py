@@ -11,7 +11,6 @@ the price in force now. A request that looked up and missed, or refreshed, carri
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from kanjia.catalog import Catalog, Usage, cost_of
 from kanjia.config import RouteSettings
 from kanjia.ledger.record import CallRecord
 from kanjia.server import _asgi
-from kanjia.server._asgi import Scope
+from kanjia.server._asgi import Scope, safe_headers
 
 if TYPE_CHECKING:
     from kanjia.access import Principal
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CacheHook", "CacheSlot", "HitAnswer", "cache_headers"]
 
-_HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def cache_headers(scope: Scope) -> CacheRequest:
@@ -134,7 +132,7 @@ class CacheHook:
             headers["x-kanjia-route"] = plan.route
         if hit.estimated:
             headers["x-kanjia-usage"] = "estimated"
-        headers = {k: _HEADER_UNSAFE.sub("?", v) for k, v in headers.items()}
+        headers = safe_headers(headers)
         if not stream:
             return HitAnswer(rec, headers, body=orjson.dumps(completion))
         include = bool((body.get("stream_options") or {}).get("include_usage"))

@@ -40,6 +40,7 @@ from kanjia.routing.health import HealthBoard
 from kanjia.routing.planner import Planner, PriceControls, RoutePlan, cache_slot, take_controls
 from kanjia.routing.prefix import Prefix
 from kanjia.server._admission import Admission
+from kanjia.server._asgi import safe_headers
 from kanjia.server._costs import add_cost, chunk_with_cost, price_of
 from kanjia.server._ids import RequestIds
 from kanjia.server._response_cache import CacheHook, CacheSlot
@@ -70,7 +71,6 @@ _PARSE_ON_LOOP_BYTES = 1 << 20
 _USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
 
 #: what may not appear in a header value (uvicorn refuses C0 controls and DEL)
-_HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(slots=True)
@@ -519,7 +519,7 @@ class Gateway:
         # a stream's headers go out before its cost is known; its price period is known
         period = price_of(target.entry, Usage(ctx.plan.prompt_tokens), ctx.ts,
                           self.reporting_currency)[2]
-        headers["x-kanjia-price-period"] = _HEADER_UNSAFE.sub("?", period)
+        headers.update(safe_headers({"x-kanjia-price-period": period}))
         self._unsettled[ctx.rid] = asyncio.get_running_loop().create_future()
         return StreamOutcome(headers, [priced(out) for out in first], rest(), finish,
                              lambda: bool(state["done"]), lambda: translator.done,
@@ -752,9 +752,7 @@ class Gateway:
             headers["x-kanjia-price-period"] = rec.price_period or "unpriced"
             if rec.usage_estimated:
                 headers["x-kanjia-usage"] = "estimated"
-        # model, vendor, deployment and route names come from configs, clients and
-        # vendors: none may put a control character into a header
-        return {k: _HEADER_UNSAFE.sub("?", v) for k, v in headers.items()}
+        return safe_headers(headers)
 
 
 def _native(ctx: _Ctx, target: Target) -> NativeAdapter | None:
