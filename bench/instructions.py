@@ -108,7 +108,9 @@ def _measure(sb: str, name: str, extra: list[str], tree: Path | None, args: argp
            "--sandbox", sb, "--port", str(port), *extra]
     # (a gateway under valgrind takes a minute or so to start)
     with process(cmd, f"{gw}/healthz", None, env, health_timeout=600) as proc:
-        key = _make_key(gw) if name != "off" and name != "ledger" else "bench"
+        # (a baseline's configuration is named "<name>_base": the same key, or none)
+        keyed = name.removesuffix("_base") not in ("off", "ledger")
+        key = _make_key(gw) if keyed else "bench"
         url = f"{gw}/v1/chat/completions"
         # warm-up: every lazy part loaded, and the ledger's writer process started (by
         # the first batch) and already writing, so that it is measured too
