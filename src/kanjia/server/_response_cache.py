@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 __all__ = ["CacheHook", "CacheSlot", "HitAnswer", "cache_headers"]
 
 
-
 def cache_headers(scope: Scope) -> CacheRequest:
     """The request's ``x-kanjia-cache`` and ``x-kanjia-cache-ttl`` (a bad one: 400)."""
     return cache_request(_asgi.header(scope, b"x-kanjia-cache"),

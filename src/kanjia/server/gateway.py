@@ -70,8 +70,6 @@ _PARSE_ON_LOOP_BYTES = 1 << 20
 #: a usage object (not ``"usage": null``) somewhere in a chunk payload
 _USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
 
-#: what may not appear in a header value (uvicorn refuses C0 controls and DEL)
-
 
 @dataclass(slots=True)
 class CallOutcome:
